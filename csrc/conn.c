@@ -1,0 +1,191 @@
+/* conn.c: opening connections with PromptLab's settings, and the statement cache. */
+#include "conn.h"
+#include "fork.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int pl_busy_timeout_ms(void)
+{
+    const char *s = getenv("PROMPTLAB_BUSY_TIMEOUT_MS");
+    if (s != NULL && *s != '\0') {
+        char *end = NULL;
+        long v = strtol(s, &end, 10);
+        if (end != NULL && *end == '\0' && v > 0 && v <= 3600 * 1000)
+            return (int)v;
+    }
+    return 10000;
+}
+
+pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    sqlite3 *db = NULL;
+    pl_conn *c;
+    int rc;
+
+    if (create)
+        flags |= SQLITE_OPEN_CREATE;
+    rc = sqlite3_open_v2(path, &db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        pl_err_from_sqlite(err, rc, db, path, "opening the database");
+        sqlite3_close_v2(db);
+        return NULL;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, pl_busy_timeout_ms());
+    c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        sqlite3_close_v2(db);
+        pl_err_set(err, PL_E_NOMEM, path, "out of memory opening the database");
+        return NULL;
+    }
+    c->db = db;
+    c->path = path;
+    c->fork_gen = pl_fork_generation();
+    /* foreign_keys is per connection; synchronous=FULL makes each commit durable
+     * through power loss too, at one fsync of the WAL per commit. */
+    if (pl_conn_exec(c, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;",
+                     "configuring the connection", err) < 0) {
+        pl_conn_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int pl_conn_enable_wal(pl_conn *c, pl_err *err)
+{
+    int waited = 0, limit = pl_busy_timeout_ms();
+    int pause = 1;
+
+    for (;;) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+            rc = sqlite3_step(st);
+            if (rc == SQLITE_ROW) {
+                const char *mode = (const char *)sqlite3_column_text(st, 0);
+                int is_wal = mode != NULL && strcmp(mode, "wal") == 0;
+                sqlite3_finalize(st);
+                if (is_wal)
+                    return 0;
+                /* Answered without switching: another connection is mid-change. */
+                rc = SQLITE_BUSY;
+            } else {
+                sqlite3_finalize(st);
+            }
+        }
+        /* Changing the journal mode can answer BUSY at once, without the busy
+         * handler, while another process holds a lock: wait and retry. */
+        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+            return pl_err_from_sqlite(err, rc, c->db, c->path, "switching to WAL mode");
+        if (waited >= limit)
+            return pl_err_from_sqlite(err, rc, c->db, c->path, "switching to WAL mode");
+        sleep_ms(pause);
+        waited += pause;
+        if (pause < 32)
+            pause *= 2;
+    }
+}
+
+static unsigned long hash_sql(const char *s, int len)
+{
+    unsigned long h = 1469598103934665603UL;
+    for (int i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211UL;
+    }
+    return h;
+}
+
+int pl_conn_prepare(pl_conn *c, const char *sql, int len, sqlite3_stmt **out, int *tail_out,
+                    pl_err *err)
+{
+    unsigned long h = hash_sql(sql, len);
+    pl_stmt_entry *victim = &c->cache[0];
+    const char *tail = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    c->use_clock++;
+    for (int i = 0; i < PL_STMT_CACHE_SIZE; i++) {
+        pl_stmt_entry *e = &c->cache[i];
+        if (e->stmt != NULL && e->hash == h && e->len == len && memcmp(e->sql, sql, len) == 0) {
+            e->last_used = c->use_clock;
+            *out = e->stmt;
+            if (tail_out != NULL)
+                *tail_out = e->tail;
+            return 0;
+        }
+        if (e->stmt == NULL || (victim->stmt != NULL && e->last_used < victim->last_used))
+            victim = e;
+    }
+    rc = sqlite3_prepare_v3(c->db, sql, len, SQLITE_PREPARE_PERSISTENT, &st, &tail);
+    if (rc != SQLITE_OK)
+        return pl_err_from_sqlite(err, rc, c->db, c->path, "preparing a statement");
+    if (st == NULL)
+        return pl_err_set(err, PL_E_PROGRAMMING, c->path, "the SQL text holds no statement");
+    if (tail_out != NULL)
+        *tail_out = (int)(tail - sql);
+    /* Evict the least recently used statement. */
+    if (victim->stmt != NULL) {
+        sqlite3_finalize(victim->stmt);
+        free(victim->sql);
+        victim->stmt = NULL;
+    }
+    victim->sql = malloc(len > 0 ? (size_t)len : 1);
+    if (victim->sql == NULL) {
+        sqlite3_finalize(st);
+        return pl_err_set(err, PL_E_NOMEM, c->path, "out of memory preparing a statement");
+    }
+    memcpy(victim->sql, sql, len);
+    victim->len = len;
+    victim->tail = (int)(tail - sql);
+    victim->hash = h;
+    victim->stmt = st;
+    victim->last_used = c->use_clock;
+    *out = st;
+    return 0;
+}
+
+void pl_conn_done(sqlite3_stmt *stmt)
+{
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+}
+
+int pl_conn_exec(pl_conn *c, const char *sql, const char *what, pl_err *err)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+    sqlite3_free(msg);
+    if (rc != SQLITE_OK)
+        return pl_err_from_sqlite(err, sqlite3_extended_errcode(c->db), c->db, c->path, what);
+    return 0;
+}
+
+void pl_conn_rollback_quietly(pl_conn *c)
+{
+    if (c != NULL && c->db != NULL && !sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+void pl_conn_close(pl_conn *c)
+{
+    if (c == NULL)
+        return;
+    for (int i = 0; i < PL_STMT_CACHE_SIZE; i++) {
+        if (c->cache[i].stmt != NULL)
+            sqlite3_finalize(c->cache[i].stmt);
+        free(c->cache[i].sql);
+    }
+    sqlite3_close_v2(c->db);
+    free(c);
+}

@@ -1,0 +1,66 @@
+/* conn.h: one SQLite connection with its settings and prepared-statement cache.
+ *
+ * A pl_conn is used by one thread at a time (its owner: a session, or the
+ * initializer); it carries no lock of its own. Every function here may touch
+ * the disk and must be called with the GIL released.
+ */
+#ifndef PL_CONN_H
+#define PL_CONN_H
+
+#include <sqlite3.h>
+#include "error.h"
+
+#define PL_STMT_CACHE_SIZE 32
+
+typedef struct pl_stmt_entry {
+    unsigned long hash;
+    char *sql;                /* owned copy of the statement text */
+    int len;
+    int tail;                 /* offset where the first statement ends */
+    sqlite3_stmt *stmt;       /* NULL when the slot is free */
+    unsigned long last_used;
+} pl_stmt_entry;
+
+typedef struct pl_conn {
+    sqlite3 *db;
+    const char *path;          /* borrowed from the owning database */
+    unsigned long fork_gen;    /* pl_fork_generation() when opened */
+    unsigned long use_clock;
+    pl_stmt_entry cache[PL_STMT_CACHE_SIZE];
+    struct pl_conn *next;      /* link in the database's idle list */
+} pl_conn;
+
+/* Busy timeout in milliseconds for new connections: PROMPTLAB_BUSY_TIMEOUT_MS
+ * when set to a positive integer, else 10000. */
+int pl_busy_timeout_ms(void);
+
+/* Open `path` read-write (creating it when `create` is set), with a busy
+ * timeout and foreign keys on. Returns a new connection, or NULL with `err` set.
+ * `path` must outlive the connection. */
+pl_conn *pl_conn_open(const char *path, int create, pl_err *err);
+
+/* Switch the file to WAL, retrying while another process holds the lock, for at
+ * most the busy timeout. Returns 0 or -1 with `err` set. */
+int pl_conn_enable_wal(pl_conn *c, pl_err *err);
+
+/* A prepared statement for sql[0:len], from the cache when it is there. The
+ * statement stays owned by the cache: reset it with pl_conn_done() after use.
+ * `*tail_out` (may be NULL) receives the offset where the first statement ends.
+ * Returns 0, or -1 with `err` set. */
+int pl_conn_prepare(pl_conn *c, const char *sql, int len, sqlite3_stmt **out, int *tail_out,
+                    pl_err *err);
+
+/* Reset a statement returned by pl_conn_prepare and clear its bindings. */
+void pl_conn_done(sqlite3_stmt *stmt);
+
+/* Run one or more statements without results (sqlite3_exec). `what` names the
+ * step in the error message. Returns 0 or -1 with `err` set. */
+int pl_conn_exec(pl_conn *c, const char *sql, const char *what, pl_err *err);
+
+/* Roll back an open transaction, if any; errors are ignored (used on cleanup). */
+void pl_conn_rollback_quietly(pl_conn *c);
+
+/* Finalize cached statements and close. NULL is allowed. */
+void pl_conn_close(pl_conn *c);
+
+#endif

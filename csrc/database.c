@@ -1,0 +1,168 @@
+/* database.c: the initialization state machine and the connection pool. */
+#include "database.h"
+#include "fork.h"
+#include "setup.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+pl_database *pl_database_new(const char *path)
+{
+    pl_database *db = calloc(1, sizeof *db);
+    if (db == NULL)
+        return NULL;
+    db->path = strdup(path);
+    if (db->path == NULL) {
+        free(db);
+        return NULL;
+    }
+    atomic_init(&db->refcnt, 1);
+    atomic_init(&db->state, PL_DB_NEW);
+    pthread_mutex_init(&db->lock, NULL);
+    pthread_cond_init(&db->cond, NULL);
+    return db;
+}
+
+void pl_database_incref(pl_database *db)
+{
+    atomic_fetch_add_explicit(&db->refcnt, 1, memory_order_relaxed);
+}
+
+void pl_database_decref(pl_database *db)
+{
+    if (db == NULL || atomic_fetch_sub_explicit(&db->refcnt, 1, memory_order_acq_rel) != 1)
+        return;
+    for (pl_conn *c = db->idle, *next; c != NULL; c = next) {
+        next = c->next;
+        /* Connections from before fork() are abandoned, not closed. */
+        if (c->fork_gen == pl_fork_generation())
+            pl_conn_close(c);
+    }
+    free(db->failure);
+    pthread_mutex_destroy(&db->lock);
+    pthread_cond_destroy(&db->cond);
+    free(db->path);
+    free(db);
+}
+
+/* Put an open connection into the idle list, or return it when the pool is
+ * full. Requires db->lock. */
+static pl_conn *pool_push_locked(pl_database *db, pl_conn *c)
+{
+    if (db->n_idle >= PL_POOL_IDLE_MAX)
+        return c;
+    c->next = db->idle;
+    db->idle = c;
+    db->n_idle++;
+    return NULL;
+}
+
+int pl_database_ensure_ready(pl_database *db, pl_err *err)
+{
+    pl_conn *conn = NULL, *extra = NULL;
+    int rc;
+
+    if (pl_database_is_ready(db))
+        return 0;
+    pthread_mutex_lock(&db->lock);
+    for (;;) {
+        int state = atomic_load(&db->state);
+        if (state == PL_DB_READY) {
+            pthread_mutex_unlock(&db->lock);
+            return 0;
+        }
+        if (state == PL_DB_INITIALIZING) {
+            unsigned long mine = db->attempt;
+            while (atomic_load(&db->state) == PL_DB_INITIALIZING && db->attempt == mine)
+                pthread_cond_wait(&db->cond, &db->lock);
+            if (atomic_load(&db->state) == PL_DB_FAILED && db->attempt == mine &&
+                db->failure != NULL) {
+                *err = *db->failure;
+                pthread_mutex_unlock(&db->lock);
+                return -1;
+            }
+            continue;
+        }
+        /* NEW, or FAILED by an earlier attempt: this thread initializes. */
+        db->attempt++;
+        atomic_store(&db->state, PL_DB_INITIALIZING);
+        break;
+    }
+    pthread_mutex_unlock(&db->lock);
+
+    rc = pl_setup_database(db->path, &conn, err);
+
+    pthread_mutex_lock(&db->lock);
+    if (rc == 0) {
+        free(db->failure);
+        db->failure = NULL;
+        extra = pool_push_locked(db, conn);
+        atomic_store_explicit(&db->state, PL_DB_READY, memory_order_release);
+    } else {
+        if (db->failure == NULL)
+            db->failure = malloc(sizeof *db->failure);
+        if (db->failure != NULL)
+            *db->failure = *err;
+        atomic_store(&db->state, PL_DB_FAILED);
+    }
+    pthread_cond_broadcast(&db->cond);
+    pthread_mutex_unlock(&db->lock);
+    pl_conn_close(extra);
+    return rc;
+}
+
+pl_conn *pl_database_checkout(pl_database *db, pl_err *err)
+{
+    pl_conn *c;
+
+    pthread_mutex_lock(&db->lock);
+    /* A database forgotten by reset_initialization() before fork() is not
+     * reached by the fork handlers: skip connections inherited that way. */
+    while ((c = db->idle) != NULL) {
+        db->idle = c->next;
+        db->n_idle--;
+        c->next = NULL;
+        if (c->fork_gen == pl_fork_generation())
+            break;
+    }
+    pthread_mutex_unlock(&db->lock);
+    if (c != NULL)
+        return c;
+    return pl_conn_open(db->path, 0, err);
+}
+
+void pl_database_checkin(pl_database *db, pl_conn *c)
+{
+    if (c == NULL)
+        return;
+    if (c->fork_gen != pl_fork_generation())
+        return; /* inherited from the parent: abandoned, never used or closed */
+    pl_conn_rollback_quietly(c);
+    pthread_mutex_lock(&db->lock);
+    c = pool_push_locked(db, c);
+    pthread_mutex_unlock(&db->lock);
+    pl_conn_close(c);
+}
+
+void pl_database_lock_for_fork(pl_database *db)
+{
+    pthread_mutex_lock(&db->lock);
+}
+
+void pl_database_unlock_after_fork(pl_database *db)
+{
+    pthread_mutex_unlock(&db->lock);
+}
+
+void pl_database_reinit_in_child(pl_database *db)
+{
+    /* The parent's threads are gone: their waits and initializations with
+     * them. Fresh primitives, no inherited connections, and an unfinished
+     * initialization is redone by whoever asks next. */
+    pthread_mutex_init(&db->lock, NULL);
+    pthread_cond_init(&db->cond, NULL);
+    db->idle = NULL;
+    db->n_idle = 0;
+    if (atomic_load(&db->state) == PL_DB_INITIALIZING)
+        atomic_store(&db->state, PL_DB_NEW);
+}

@@ -1,0 +1,73 @@
+/* database.h: one database file in this process: its state and connection pool.
+ *
+ * State machine: NEW -> INITIALIZING -> READY, or -> FAILED (the next caller
+ * retries). Exactly one thread initializes; the others wait on the condition
+ * variable. The state is read with an atomic load, so a ready database costs
+ * no lock. A pl_database is reference counted (atomically) and freed when the
+ * registry and every session have let go of it.
+ *
+ * Locks: `lock` guards everything but `state` and `refcnt`; it is held only for
+ * short sections that neither call SQLite nor Python. Every function that may
+ * block or touch the disk must be called with the GIL released.
+ */
+#ifndef PL_DATABASE_H
+#define PL_DATABASE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "conn.h"
+#include "error.h"
+
+enum { PL_DB_NEW, PL_DB_INITIALIZING, PL_DB_READY, PL_DB_FAILED };
+
+/* Idle connections kept per database; more are closed when handed back. */
+#define PL_POOL_IDLE_MAX 8
+
+typedef struct pl_database {
+    atomic_long refcnt;
+    atomic_int state;
+    char *path;                /* canonical absolute path, immutable */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;       /* signalled when an initialization ends */
+    unsigned long attempt;     /* number of the current/last initialization */
+    pl_err *failure;           /* why attempt number `attempt` failed */
+    pl_conn *idle;             /* pooled connections, all of this fork generation */
+    int n_idle;
+    struct pl_database *next;  /* registry list link (registry lock) */
+} pl_database;
+
+/* A new database for canonical `path` (copied), state NEW, one reference. */
+pl_database *pl_database_new(const char *path);
+
+void pl_database_incref(pl_database *db);
+
+/* Drop a reference; the last one closes the pooled connections (disk I/O:
+ * call with the GIL released) and frees the database. NULL is allowed. */
+void pl_database_decref(pl_database *db);
+
+static inline int pl_database_is_ready(pl_database *db)
+{
+    return atomic_load_explicit(&db->state, memory_order_acquire) == PL_DB_READY;
+}
+
+/* Make the database ready: initialize it, or wait for the thread that is
+ * doing so. Returns 0, or -1 with `err` set (the initializer's error for the
+ * threads that waited on that attempt). GIL released. */
+int pl_database_ensure_ready(pl_database *db, pl_err *err);
+
+/* A connection for a session: an idle one, or a new one. Returns NULL with
+ * `err` set on failure. GIL released. */
+pl_conn *pl_database_checkout(pl_database *db, pl_err *err);
+
+/* Hand a connection back: an open transaction is rolled back, and the
+ * connection is kept for reuse or closed. A connection inherited across fork()
+ * is abandoned, never touched. GIL released. */
+void pl_database_checkin(pl_database *db, pl_conn *c);
+
+/* Fork support, called by the registry from the atfork handlers. */
+void pl_database_lock_for_fork(pl_database *db);
+void pl_database_unlock_after_fork(pl_database *db);
+void pl_database_reinit_in_child(pl_database *db);
+
+#endif

@@ -1,0 +1,17 @@
+/* fork.h: noticing fork() so that a child never uses its parent's connections.
+ *
+ * SQLite connections must not cross fork(): the child's copy shares file
+ * descriptors and lock state with the parent. Each connection records the fork
+ * generation it was opened in; after fork() the child's generation differs and
+ * its inherited connections are abandoned (never used, never closed).
+ */
+#ifndef PL_FORK_H
+#define PL_FORK_H
+
+/* The number of fork() calls this process descends from (0 in the original). */
+unsigned long pl_fork_generation(void);
+
+/* Register the pthread_atfork handlers once per process. Returns 0 or an errno. */
+int pl_fork_install(void);
+
+#endif

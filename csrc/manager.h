@@ -1,0 +1,10 @@
+/* manager.h: the DatabaseManager type (one instance per interpreter). */
+#ifndef PL_MANAGER_H
+#define PL_MANAGER_H
+
+#include "module.h"
+
+/* Create the type and the instance, add both to the module. */
+int pl_manager_setup(PyObject *module, pl_state *st);
+
+#endif

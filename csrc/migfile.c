@@ -1,0 +1,453 @@
+/* migfile.c: the migration file parser and chain validation. */
+#include "migfile.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int pl_revision_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > PL_REVISION_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+static char *dup_range(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p != NULL) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+static void trim(const char **s, size_t *n)
+{
+    while (*n > 0 && (**s == ' ' || **s == '\t' || **s == '\r')) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t' || (*s)[*n - 1] == '\r'))
+        (*n)--;
+}
+
+static void checksum_hex(const char *text, size_t len, char out[17])
+{
+    unsigned long long h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)text[i];
+        h *= 1099511628211ULL;
+    }
+    snprintf(out, 17, "%016llx", h);
+}
+
+/* If the line is a "-- key: value" comment, point key/value at its parts. */
+static int header_field(const char *line, size_t n, const char **key, size_t *klen,
+                        const char **val, size_t *vlen)
+{
+    const char *colon;
+
+    if (n < 2 || line[0] != '-' || line[1] != '-')
+        return 0;
+    line += 2;
+    n -= 2;
+    colon = memchr(line, ':', n);
+    if (colon == NULL)
+        return 0;
+    *key = line;
+    *klen = (size_t)(colon - line);
+    trim(key, klen);
+    *val = colon + 1;
+    *vlen = n - (size_t)(colon + 1 - line);
+    trim(val, vlen);
+    return 1;
+}
+
+static int is_marker(const char *line, size_t n, const char *marker)
+{
+    const char *s = line;
+    size_t m = strlen(marker);
+
+    trim(&s, &n);
+    if (n < 2 || s[0] != '-' || s[1] != '-')
+        return 0;
+    s += 2;
+    n -= 2;
+    trim(&s, &n);
+    return n == m && memcmp(s, marker, m) == 0;
+}
+
+/* Free what parsing allocated so far and record the error. Returns -1. */
+static int parse_error(pl_migration *m, pl_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int parse_error(pl_migration *m, pl_err *err, const char *fmt, ...)
+{
+    char text[PL_ERR_MSG_MAX];
+    va_list ap;
+
+    pl_migration_free(m);
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return pl_err_set(err, PL_E_MIGRATION, NULL, "%s", text);
+}
+
+int pl_migration_parse(const char *text, size_t len, const char *filename, pl_migration *out,
+                       pl_err *err)
+{
+    const char *p = text, *end = text + len;
+    const char *up_start = NULL, *up_end = NULL, *down_start = NULL;
+    int have_rev = 0, have_parent = 0, line_no = 0;
+
+    memset(out, 0, sizeof *out);
+    if (memchr(text, '\0', len) != NULL)
+        return parse_error(out, err,
+                          "migration file %s contains a NUL byte; it must be plain SQL text.",
+                          filename);
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = nl ? nl : end;
+        size_t n = (size_t)(line_end - p);
+        const char *key, *val;
+        size_t klen, vlen;
+
+        line_no++;
+        if (up_start == NULL) {
+            if (is_marker(p, n, "migrate:up")) {
+                up_start = nl ? nl + 1 : end;
+            } else if (is_marker(p, n, "migrate:down")) {
+                return parse_error(out, err,
+                                  "migration file %s, line %d: '-- migrate:down' comes before "
+                                  "'-- migrate:up'.",
+                                  filename, line_no);
+            } else if (header_field(p, n, &key, &klen, &val, &vlen)) {
+                if (klen == 8 && memcmp(key, "revision", 8) == 0) {
+                    if (have_rev || !pl_revision_valid(val, vlen))
+                        return parse_error(out, err,
+                                          "migration file %s, line %d: %s; a revision id is 1 "
+                                          "to 32 letters, digits or '_'.",
+                                          filename, line_no,
+                                          have_rev ? "a second 'revision:' line"
+                                                   : "invalid revision id");
+                    memcpy(out->revision, val, vlen);
+                    out->revision[vlen] = '\0';
+                    have_rev = 1;
+                } else if (klen == 6 && memcmp(key, "parent", 6) == 0) {
+                    int root = (vlen == 4 && (memcmp(val, "base", 4) == 0 ||
+                                              memcmp(val, "none", 4) == 0));
+                    if (have_parent || (!root && !pl_revision_valid(val, vlen)))
+                        return parse_error(out, err,
+                                          "migration file %s, line %d: %s; write a revision "
+                                          "id, or 'base' for the first migration.",
+                                          filename, line_no,
+                                          have_parent ? "a second 'parent:' line"
+                                                      : "invalid parent revision");
+                    if (!root) {
+                        memcpy(out->parent, val, vlen);
+                        out->parent[vlen] = '\0';
+                    }
+                    have_parent = 1;
+                } else if (klen == 7 && memcmp(key, "message", 7) == 0 && out->message == NULL) {
+                    out->message = dup_range(val, vlen);
+                    if (out->message == NULL)
+                        goto nomem;
+                } else if (klen == 7 && memcmp(key, "created", 7) == 0 && out->created == NULL) {
+                    out->created = dup_range(val, vlen);
+                    if (out->created == NULL)
+                        goto nomem;
+                }
+            }
+        } else if (down_start == NULL && is_marker(p, n, "migrate:down")) {
+            up_end = p;
+            down_start = nl ? nl + 1 : end;
+        } else if (is_marker(p, n, "migrate:up") || is_marker(p, n, "migrate:down")) {
+            return parse_error(out, err,
+                              "migration file %s, line %d: a second '%.*s' marker.", filename,
+                              line_no, (int)n, p);
+        }
+        p = nl ? nl + 1 : end;
+    }
+    if (!have_rev || !have_parent || up_start == NULL || down_start == NULL) {
+        return parse_error(out, err,
+                          "migration file %s lacks %s; every migration needs '-- revision:', "
+                          "'-- parent:', '-- migrate:up' and '-- migrate:down' lines.",
+                          filename,
+                          !have_rev      ? "a '-- revision:' line"
+                          : !have_parent ? "a '-- parent:' line"
+                          : !up_start    ? "a '-- migrate:up' section"
+                                         : "a '-- migrate:down' section");
+    }
+    if (strcmp(out->revision, out->parent) == 0) {
+        return parse_error(out, err,
+                          "migration file %s names itself (%s) as its parent.", filename,
+                          out->revision);
+    }
+    out->up = dup_range(up_start, (size_t)(up_end - up_start));
+    out->down = dup_range(down_start, (size_t)(end - down_start));
+    out->filename = strdup(filename);
+    if (out->message == NULL)
+        out->message = strdup("");
+    if (out->created == NULL)
+        out->created = strdup("");
+    if (!out->up || !out->down || !out->filename || !out->message || !out->created)
+        goto nomem;
+    checksum_hex(text, len, out->checksum);
+    return 0;
+nomem:
+    pl_migration_free(out);
+    return pl_err_set(err, PL_E_NOMEM, NULL, "out of memory reading migration file %s",
+                      filename);
+}
+
+void pl_migration_free(pl_migration *m)
+{
+    free(m->message);
+    free(m->created);
+    free(m->up);
+    free(m->down);
+    free(m->filename);
+    m->message = m->created = m->up = m->down = m->filename = NULL;
+}
+
+void pl_chain_free(pl_chain *chain)
+{
+    if (chain == NULL)
+        return;
+    for (int i = 0; i < chain->count; i++)
+        pl_migration_free(&chain->items[i]);
+    free(chain->items);
+    free(chain->dir);
+    free(chain);
+}
+
+int pl_chain_index(const pl_chain *chain, const char *revision)
+{
+    if (revision[0] == '\0')
+        return -1;
+    for (int i = 0; i < chain->count; i++)
+        if (strcmp(chain->items[i].revision, revision) == 0)
+            return i;
+    return -2;
+}
+
+static void free_items(pl_migration *items, int n)
+{
+    for (int i = 0; i < n; i++)
+        pl_migration_free(&items[i]);
+    free(items);
+}
+
+pl_chain *pl_chain_build(const char *dir, pl_migration *items, int n, pl_err *err)
+{
+    pl_chain *chain = NULL;
+    pl_migration *ordered = NULL;
+    int root = -1;
+
+    for (int i = 0; i < n; i++) {
+        for (int j = i + 1; j < n; j++) {
+            if (strcmp(items[i].revision, items[j].revision) == 0) {
+                pl_err_set(err, PL_E_MIGRATION, NULL,
+                           "migration files %s and %s both declare revision %s; give one of "
+                           "them a new id.",
+                           items[i].filename, items[j].filename, items[i].revision);
+                goto fail;
+            }
+            if (strcmp(items[i].parent, items[j].parent) == 0) {
+                pl_err_set(err, PL_E_MIGRATION, NULL,
+                           "migration files %s and %s both follow %s, which makes two heads; "
+                           "make one of them follow the other.",
+                           items[i].filename, items[j].filename,
+                           items[i].parent[0] ? items[i].parent : "base");
+                goto fail;
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (items[i].parent[0] == '\0') {
+            root = i;
+        } else if (pl_chain_index(&(pl_chain){NULL, n, items}, items[i].parent) < 0) {
+            pl_err_set(err, PL_E_MIGRATION, NULL,
+                       "migration file %s follows revision %s, which no file in %s declares.",
+                       items[i].filename, items[i].parent, dir);
+            goto fail;
+        }
+    }
+    if (n > 0 && root < 0) {
+        pl_err_set(err, PL_E_MIGRATION, NULL,
+                   "the migrations in %s form a cycle (no file has 'parent: base'), starting "
+                   "with %s.",
+                   dir, items[0].filename);
+        goto fail;
+    }
+    ordered = calloc(n > 0 ? (size_t)n : 1, sizeof *ordered);
+    chain = calloc(1, sizeof *chain);
+    if (ordered == NULL || chain == NULL) {
+        pl_err_set(err, PL_E_NOMEM, NULL, "out of memory loading migrations");
+        goto fail;
+    }
+    /* Each parent has at most one child (checked above), so following children
+     * from the root visits a line; files left over are on a cycle. */
+    int count = 0, cur = root;
+    char *used = calloc(n > 0 ? (size_t)n : 1, 1);
+    if (used == NULL) {
+        pl_err_set(err, PL_E_NOMEM, NULL, "out of memory loading migrations");
+        goto fail;
+    }
+    while (cur >= 0) {
+        ordered[count++] = items[cur];
+        used[cur] = 1;
+        int next = -1;
+        for (int i = 0; i < n; i++)
+            if (!used[i] && strcmp(items[i].parent, items[cur].revision) == 0)
+                next = i;
+        cur = next;
+    }
+    if (count < n) {
+        int stray = 0;
+        while (used[stray])
+            stray++;
+        pl_err_set(err, PL_E_MIGRATION, NULL,
+                   "migration file %s is on a cycle of revisions that never reaches the first "
+                   "migration; fix its 'parent:' line.",
+                   items[stray].filename);
+        /* ordered[] holds shallow copies of some items: free only through items. */
+        free(used);
+        free(ordered);
+        ordered = NULL;
+        goto fail;
+    }
+    free(used);
+    free(items);
+    chain->dir = strdup(dir);
+    chain->count = n;
+    chain->items = ordered;
+    if (chain->dir == NULL) {
+        pl_chain_free(chain);
+        pl_err_set(err, PL_E_NOMEM, NULL, "out of memory loading migrations");
+        return NULL;
+    }
+    return chain;
+fail:
+    free(ordered);
+    free(chain);
+    free_items(items, n);
+    return NULL;
+}
+
+static int has_sql_suffix(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 4 && strcmp(name + n - 4, ".sql") == 0 && name[0] != '.';
+}
+
+static int name_order(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int sql_filter(const struct dirent *d)
+{
+    return has_sql_suffix(d->d_name);
+}
+
+/* Read a whole file; returns a malloc'd buffer or NULL with errno set. */
+static char *read_file(const char *path, size_t *len_out)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, len = 0;
+
+    if (f == NULL)
+        return NULL;
+    for (;;) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 8192;
+            char *nb = realloc(buf, ncap + 1);
+            if (nb == NULL) {
+                free(buf);
+                fclose(f);
+                errno = ENOMEM;
+                return NULL;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        int e = errno ? errno : EIO;
+        free(buf);
+        fclose(f);
+        errno = e;
+        return NULL;
+    }
+    fclose(f);
+    buf[len] = '\0';
+    *len_out = len;
+    return buf;
+}
+
+pl_chain *pl_chain_load(const char *dir, pl_err *err)
+{
+    struct dirent **names = NULL;
+    pl_migration *items = NULL;
+    int n, parsed = 0;
+
+    n = scandir(dir, &names, sql_filter, name_order);
+    if (n < 0) {
+        pl_err_set(err, PL_E_MIGRATION, NULL,
+                   "cannot read the migrations folder %s (%s); reinstall PromptLab or set "
+                   "PROMPTLAB_MIGRATIONS_DIR to a folder of migration files.",
+                   dir, strerror(errno));
+        return NULL;
+    }
+    items = calloc(n > 0 ? (size_t)n : 1, sizeof *items);
+    if (items == NULL) {
+        pl_err_set(err, PL_E_NOMEM, NULL, "out of memory loading migrations");
+        goto fail;
+    }
+    for (; parsed < n; parsed++) {
+        char path[4096];
+        size_t len = 0;
+        char *text;
+
+        snprintf(path, sizeof path, "%s/%s", dir, names[parsed]->d_name);
+        text = read_file(path, &len);
+        if (text == NULL) {
+            pl_err_set(err, PL_E_MIGRATION, NULL, "cannot read migration file %s (%s).", path,
+                       strerror(errno));
+            goto fail;
+        }
+        int rc = pl_migration_parse(text, len, names[parsed]->d_name, &items[parsed], err);
+        free(text);
+        if (rc < 0) {
+            pl_err_prefix(err, dir);
+            goto fail;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return pl_chain_build(dir, items, n, err);
+fail:
+    if (items != NULL)
+        free_items(items, parsed);
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return NULL;
+}

@@ -1,0 +1,350 @@
+/* module.c: promptlab._core: module state, exceptions, import-time checks. */
+#include "module.h"
+#include "fork.h"
+#include "manager.h"
+#include "paths.h"
+#include "password.h"
+#include "result.h"
+#include "session.h"
+#include "setup.h"
+
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#if SQLITE_VERSION_NUMBER < PL_SQLITE_MIN_VERSION
+#error "PromptLab needs SQLite 3.37.0 or newer (install libsqlite3-dev 3.37+)"
+#endif
+
+static const struct {
+    pl_errkind kind;
+    const char *name;   /* qualified name */
+    pl_errkind base;    /* PL_OK: the root DatabaseError derives from Exception */
+    const char *doc;
+} ERROR_SPECS[] = {
+    {PL_E_DATABASE, "promptlab.sqlite.DatabaseError", PL_OK,
+     "Root of PromptLab's database errors; `path` names the file."},
+    {PL_E_INVALID, "promptlab.sqlite.InvalidDatabaseError", PL_E_DATABASE,
+     "The file is not a SQLite database, or it is damaged. It is never modified."},
+    {PL_E_PATH, "promptlab.sqlite.DatabasePathError", PL_E_DATABASE,
+     "The path cannot hold a database (folder, permissions, length, NUL, type)."},
+    {PL_E_BUSY, "promptlab.sqlite.DatabaseBusyError", PL_E_DATABASE,
+     "Another connection held a lock for longer than the busy timeout."},
+    {PL_E_READONLY, "promptlab.sqlite.ReadOnlyDatabaseError", PL_E_DATABASE,
+     "The database cannot be written."},
+    {PL_E_FULL, "promptlab.sqlite.DiskFullError", PL_E_DATABASE,
+     "The disk or the database's size limit is full."},
+    {PL_E_INTEGRITY, "promptlab.sqlite.IntegrityError", PL_E_DATABASE,
+     "A constraint failed: duplicate key, NOT NULL or foreign key."},
+    {PL_E_PROGRAMMING, "promptlab.sqlite.ProgrammingError", PL_E_DATABASE,
+     "Misuse: invalid SQL, wrong parameters, a closed session."},
+    {PL_E_MIGRATION, "promptlab.sqlite.MigrationError", PL_E_DATABASE,
+     "A migration file is invalid or a migration failed."},
+    {PL_E_UNKNOWN_REVISION, "promptlab.sqlite.UnknownRevisionError", PL_E_MIGRATION,
+     "The database was written by a newer PromptLab; it is left unchanged."},
+};
+
+PyObject *pl_raise(pl_state *st, const pl_err *err)
+{
+    PyObject *type, *exc, *value;
+
+    if (err->kind == PL_E_NOMEM)
+        return PyErr_NoMemory();
+    type = (err->kind > PL_OK && err->kind < PL_E_KIND_COUNT) ? st->errors[err->kind] : NULL;
+    if (type == NULL)
+        type = st->errors[PL_E_DATABASE];
+    /* Paths in the message may hold bytes that are not UTF-8. */
+    value = PyUnicode_DecodeUTF8(err->msg, (Py_ssize_t)strlen(err->msg), "backslashreplace");
+    if (value == NULL)
+        return NULL;
+    exc = PyObject_CallOneArg(type, value);
+    Py_DECREF(value);
+    if (exc == NULL)
+        return NULL;
+    value = err->path[0] ? PyUnicode_DecodeFSDefault(err->path) : Py_NewRef(Py_None);
+    if (value == NULL || PyObject_SetAttrString(exc, "path", value) < 0)
+        goto fail;
+    Py_DECREF(value);
+    value = err->sqlite_rc ? PyLong_FromLong(err->sqlite_rc) : Py_NewRef(Py_None);
+    if (value == NULL || PyObject_SetAttrString(exc, "sqlite_errorcode", value) < 0)
+        goto fail;
+    Py_DECREF(value);
+    PyErr_SetObject(type, exc);
+    Py_DECREF(exc);
+    return NULL;
+fail:
+    Py_XDECREF(value);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+PyObject *pl_raise_kind(pl_state *st, pl_errkind kind, const char *fmt, ...)
+{
+    pl_err err;
+    va_list ap;
+
+    pl_err_clear(&err);
+    err.kind = kind;
+    va_start(ap, fmt);
+    vsnprintf(err.msg, sizeof err.msg, fmt, ap);
+    va_end(ap);
+    return pl_raise(st, &err);
+}
+
+int pl_abs_path_from_object(pl_state *st, PyObject *obj, char *buf, size_t size)
+{
+    PyObject *encoded = NULL, *fspath = NULL;
+    const char *s = NULL;
+    Py_ssize_t n = 0;
+    pl_err err;
+    int rc = -1;
+
+    if (PyUnicode_Check(obj)) {
+        s = PyUnicode_AsUTF8AndSize(obj, &n);
+        if (s == NULL) {
+            /* Undecodable file names arrive as surrogate escapes. */
+            PyErr_Clear();
+            encoded = PyUnicode_EncodeFSDefault(obj);
+        }
+    } else if (PyBytes_Check(obj)) {
+        encoded = Py_NewRef(obj);
+    } else {
+        fspath = PyOS_FSPath(obj);
+        if (fspath == NULL) {
+            PyErr_Clear();
+            pl_raise_kind(st, PL_E_PATH,
+                          "The database path must be a str, bytes or os.PathLike, not %.100s; "
+                          "pass the path of the database file.",
+                          Py_TYPE(obj)->tp_name);
+            return -1;
+        }
+        rc = pl_abs_path_from_object(st, fspath, buf, size);
+        Py_DECREF(fspath);
+        return rc;
+    }
+    if (s == NULL) {
+        if (encoded == NULL)
+            return -1;
+        s = PyBytes_AS_STRING(encoded);
+        n = PyBytes_GET_SIZE(encoded);
+    }
+    if (memchr(s, '\0', (size_t)n) != NULL) {
+        pl_raise_kind(st, PL_E_PATH,
+                      "The database path %R contains a NUL byte, which no file name can "
+                      "hold; remove it.",
+                      obj);
+        goto done;
+    }
+    if (pl_path_absolute(s, (size_t)n, buf, size, &err) < 0) {
+        pl_raise(st, &err);
+        goto done;
+    }
+    rc = 0;
+done:
+    Py_XDECREF(encoded);
+    return rc;
+}
+
+static PyObject *py_hash_password(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"password", "rounds", NULL};
+    pl_state *st = PyModule_GetState(module);
+    const char *password;
+    int rounds = 12, rc;
+    char out[PL_HASH_MAX];
+    pl_err err;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|i:hash_password", kwlist, &password,
+                                     &rounds))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pl_password_hash(password, rounds, out, &err);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        return pl_raise(st, &err);
+    return PyUnicode_FromString(out);
+}
+
+static PyObject *py_verify_password(PyObject *module, PyObject *args)
+{
+    const char *password, *hash;
+    int ok;
+
+    (void)module;
+    if (!PyArg_ParseTuple(args, "ss:verify_password", &password, &hash))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    ok = pl_password_verify(password, hash);
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(ok);
+}
+
+static PyMethodDef module_methods[] = {
+    {"hash_password", (PyCFunction)(void (*)(void))py_hash_password,
+     METH_VARARGS | METH_KEYWORDS,
+     "hash_password(password, rounds=12)\n--\n\nbcrypt ($2b$) hash of password."},
+    {"verify_password", py_verify_password, METH_VARARGS,
+     "verify_password(password, password_hash)\n--\n\n"
+     "True when password matches the bcrypt hash."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* Point the migration loader at the migrations shipped beside this module:
+ * <package>/migrations/versions, or ../migrations/versions in a source tree. */
+static int set_migrations_dir(PyObject *module)
+{
+    PyObject *file = PyModule_GetFilenameObject(module);
+    PyObject *bytes = NULL;
+    char dir[PATH_MAX], candidate[PATH_MAX];
+    char *slash;
+
+    if (file == NULL) {
+        PyErr_Clear();
+        return 0; /* no __file__ (embedded): PROMPTLAB_MIGRATIONS_DIR is needed */
+    }
+    if (!PyUnicode_FSConverter(file, &bytes)) {
+        Py_DECREF(file);
+        return -1;
+    }
+    Py_DECREF(file);
+    snprintf(dir, sizeof dir, "%s", PyBytes_AS_STRING(bytes));
+    Py_DECREF(bytes);
+    slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    snprintf(candidate, sizeof candidate, "%s/migrations/versions", dir);
+    if (access(candidate, F_OK) != 0) {
+        char alt[PATH_MAX];
+        snprintf(alt, sizeof alt, "%s/../migrations/versions", dir);
+        if (access(alt, F_OK) == 0)
+            snprintf(candidate, sizeof candidate, "%s", alt);
+    }
+    pl_setup_set_default_dir(candidate);
+    return 0;
+}
+
+static int add_errors(PyObject *module, pl_state *st)
+{
+    for (size_t i = 0; i < sizeof ERROR_SPECS / sizeof ERROR_SPECS[0]; i++) {
+        PyObject *base = ERROR_SPECS[i].base == PL_OK ? PyExc_Exception
+                                                       : st->errors[ERROR_SPECS[i].base];
+        PyObject *dict = Py_BuildValue("{sOsO}", "path", Py_None, "sqlite_errorcode", Py_None);
+        if (dict == NULL)
+            return -1;
+        PyObject *exc =
+            PyErr_NewExceptionWithDoc(ERROR_SPECS[i].name, ERROR_SPECS[i].doc, base, dict);
+        Py_DECREF(dict);
+        if (exc == NULL)
+            return -1;
+        st->errors[ERROR_SPECS[i].kind] = exc;
+        const char *short_name = strrchr(ERROR_SPECS[i].name, '.') + 1;
+        if (PyModule_AddObjectRef(module, short_name, exc) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int module_exec(PyObject *module)
+{
+    pl_state *st = PyModule_GetState(module);
+    PyObject *datetime;
+
+    if (sqlite3_libversion_number() < PL_SQLITE_MIN_VERSION) {
+        PyErr_Format(PyExc_ImportError,
+                     "PromptLab needs SQLite %s or newer, but this process loaded SQLite %s; "
+                     "upgrade the system's libsqlite3.",
+                     PL_SQLITE_MIN_VERSION_TEXT, sqlite3_libversion());
+        return -1;
+    }
+    if (!sqlite3_threadsafe()) {
+        PyErr_SetString(PyExc_ImportError,
+                        "PromptLab needs a thread-safe SQLite build (SQLITE_THREADSAFE=1 or 2).");
+        return -1;
+    }
+    if (pl_fork_install() != 0) {
+        PyErr_SetString(PyExc_ImportError, "pthread_atfork failed");
+        return -1;
+    }
+    if (add_errors(module, st) < 0)
+        return -1;
+    datetime = PyImport_ImportModule("datetime");
+    if (datetime == NULL)
+        return -1;
+    st->date_type = PyObject_GetAttrString(datetime, "date");
+    Py_DECREF(datetime);
+    if (st->date_type == NULL)
+        return -1;
+    if (pl_row_setup(module, st) < 0 || pl_result_setup(module, st) < 0 ||
+        pl_session_setup(module, st) < 0 || pl_manager_setup(module, st) < 0)
+        return -1;
+    if (set_migrations_dir(module) < 0)
+        return -1;
+    if (PyModule_AddStringConstant(module, "sqlite_version", sqlite3_libversion()) < 0 ||
+        PyModule_AddStringConstant(module, "UNUSABLE_PASSWORD", PL_UNUSABLE_PASSWORD) < 0)
+        return -1;
+    return 0;
+}
+
+static int module_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    pl_state *st = PyModule_GetState(module);
+    Py_VISIT(st->manager_type);
+    Py_VISIT(st->session_type);
+    Py_VISIT(st->result_type);
+    Py_VISIT(st->row_type);
+    for (int i = 0; i < PL_E_KIND_COUNT; i++)
+        Py_VISIT(st->errors[i]);
+    Py_VISIT(st->manager);
+    Py_VISIT(st->date_type);
+    return 0;
+}
+
+static int module_clear(PyObject *module)
+{
+    pl_state *st = PyModule_GetState(module);
+    Py_CLEAR(st->manager_type);
+    Py_CLEAR(st->session_type);
+    Py_CLEAR(st->result_type);
+    Py_CLEAR(st->row_type);
+    for (int i = 0; i < PL_E_KIND_COUNT; i++)
+        Py_CLEAR(st->errors[i]);
+    Py_CLEAR(st->manager);
+    Py_CLEAR(st->date_type);
+    return 0;
+}
+
+static void module_free(void *module)
+{
+    module_clear((PyObject *)module);
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+#ifdef Py_mod_multiple_interpreters
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#ifdef Py_mod_gil
+    /* Shared state is C data behind our own mutexes; the GIL protects nothing. */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
+};
+
+PyModuleDef pl_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "promptlab._core",
+    .m_doc = "The C core of PromptLab's database layer.",
+    .m_size = sizeof(pl_state),
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC PyInit__core(void)
+{
+    return PyModuleDef_Init(&pl_module_def);
+}

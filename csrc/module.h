@@ -1,0 +1,47 @@
+/* module.h: the state of the promptlab._core module and raising its errors.
+ *
+ * Multi-phase initialization: each interpreter that imports the module gets
+ * its own pl_state with its own heap types, exceptions and manager instance.
+ * The databases themselves live in the process-wide C registry (registry.h).
+ */
+#ifndef PL_MODULE_H
+#define PL_MODULE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "error.h"
+
+/* Oldest SQLite we run on: SQLITE_OPEN_EXRESCODE and RENAME COLUMN. */
+#define PL_SQLITE_MIN_VERSION 3037000
+#define PL_SQLITE_MIN_VERSION_TEXT "3.37.0"
+
+typedef struct {
+    PyTypeObject *manager_type;
+    PyTypeObject *session_type;
+    PyTypeObject *result_type;
+    PyTypeObject *row_type;
+    PyObject *errors[PL_E_KIND_COUNT]; /* exception class per error kind */
+    PyObject *manager;                 /* the DatabaseManager instance */
+    PyObject *date_type;               /* datetime.date, for parameters */
+} pl_state;
+
+extern PyModuleDef pl_module_def;
+
+static inline pl_state *pl_state_of(PyTypeObject *tp)
+{
+    return (pl_state *)PyType_GetModuleState(tp);
+}
+
+/* Raise the exception for `err` (path and SQLite code attached). Returns NULL. */
+PyObject *pl_raise(pl_state *st, const pl_err *err);
+
+/* Raise exception kind `kind` with a formatted message. Returns NULL. */
+PyObject *pl_raise_kind(pl_state *st, pl_errkind kind, const char *fmt, ...);
+
+/* Convert a user's path (str, bytes or os.PathLike) into an absolute spelling
+ * in buf (no file system access besides getcwd). Returns 0, or -1 with a
+ * DatabasePathError set. */
+int pl_abs_path_from_object(pl_state *st, PyObject *obj, char *buf, size_t size);
+
+#endif

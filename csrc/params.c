@@ -1,0 +1,359 @@
+/* params.c: parameter conversion (with the GIL) and binding (without it). */
+#include "params.h"
+
+#include <string.h>
+
+static int keep(pl_batch *b, PyObject *obj)
+{
+    if (b->nkeep == b->capkeep) {
+        Py_ssize_t cap = b->capkeep ? b->capkeep * 2 : 16;
+        PyObject **k = PyMem_Realloc(b->keep, (size_t)cap * sizeof *k);
+        if (k == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        b->keep = k;
+        b->capkeep = cap;
+    }
+    b->keep[b->nkeep++] = Py_NewRef(obj);
+    return 0;
+}
+
+static pl_param *next_param(pl_batch *b)
+{
+    if (b->nparams == b->cap) {
+        Py_ssize_t cap = b->cap ? b->cap * 2 : 16;
+        pl_param *p = PyMem_Realloc(b->params, (size_t)cap * sizeof *p);
+        if (p == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        b->params = p;
+        b->cap = cap;
+    }
+    pl_param *p = &b->params[b->nparams++];
+    memset(p, 0, sizeof *p);
+    return p;
+}
+
+/* Text and blobs point into objects the batch keeps: `owned` is a new
+ * reference handed over, `borrowed` is kept with a new reference. */
+static int set_text(pl_batch *b, pl_param *p, PyObject *str)
+{
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(str, &n);
+    if (s == NULL)
+        return -1;
+    if (keep(b, str) < 0)
+        return -1;
+    p->type = SQLITE_TEXT;
+    p->v.s.p = s;
+    p->v.s.n = n;
+    return 0;
+}
+
+static int set_blob(pl_batch *b, pl_param *p, PyObject *bytes)
+{
+    if (keep(b, bytes) < 0)
+        return -1;
+    p->type = SQLITE_BLOB;
+    p->v.s.p = PyBytes_AS_STRING(bytes);
+    p->v.s.n = PyBytes_GET_SIZE(bytes);
+    return 0;
+}
+
+/* Convert one value. Returns 0, or -1 with an exception set. */
+static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py_ssize_t index)
+{
+    if (v == Py_None) {
+        p->type = SQLITE_NULL;
+        return 0;
+    }
+    if (PyLong_Check(v)) {
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow != 0) {
+            pl_raise_kind(st, PL_E_PROGRAMMING,
+                          "parameter %zd: the integer %R does not fit in SQLite's 64 bits; "
+                          "store it as text.",
+                          index, v);
+            return -1;
+        }
+        if (x == -1 && PyErr_Occurred())
+            return -1;
+        p->type = SQLITE_INTEGER;
+        p->v.i = x;
+        return 0;
+    }
+    if (PyFloat_Check(v)) {
+        p->type = SQLITE_FLOAT;
+        p->v.d = PyFloat_AS_DOUBLE(v);
+        return 0;
+    }
+    if (PyUnicode_Check(v))
+        return set_text(b, p, v);
+    if (PyBytes_Check(v))
+        return set_blob(b, p, v);
+    if (PyByteArray_Check(v) || PyMemoryView_Check(v)) {
+        PyObject *copy = PyBytes_FromObject(v);
+        int rc;
+        if (copy == NULL)
+            return -1;
+        rc = set_blob(b, p, copy);
+        Py_DECREF(copy);
+        return rc;
+    }
+    if (st->date_type != NULL && PyObject_TypeCheck(v, (PyTypeObject *)st->date_type)) {
+        /* str() of a datetime is "YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]", the
+         * form SQLAlchemy stored and SQLite's date functions read. */
+        PyObject *text = PyObject_Str(v);
+        int rc;
+        if (text == NULL)
+            return -1;
+        rc = set_text(b, p, text);
+        Py_DECREF(text);
+        return rc;
+    }
+    /* Deferred: a mapping may carry keys the statement never uses. */
+    if (keep(b, v) < 0)
+        return -1;
+    p->type = PL_PARAM_UNSUPPORTED;
+    p->v.s.p = Py_TYPE(v)->tp_name;
+    return 0;
+}
+
+static int add_row_start(pl_batch *b)
+{
+    if (b->nrows + 2 > b->rows_cap) {
+        Py_ssize_t cap = b->rows_cap ? b->rows_cap * 2 : 8;
+        Py_ssize_t *o = PyMem_Realloc(b->offsets, (size_t)cap * sizeof *o);
+        if (o == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        b->offsets = o;
+        char *nm = PyMem_Realloc(b->named, (size_t)cap);
+        if (nm == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        b->named = nm;
+        b->rows_cap = cap;
+    }
+    b->offsets[b->nrows] = b->nparams;
+    b->named[b->nrows] = 0;
+    return 0;
+}
+
+static int add_mapping_row(pl_state *st, pl_batch *b, PyObject *row)
+{
+    PyObject *items = NULL, *key, *value;
+    Py_ssize_t pos = 0, index = 0;
+    int rc = -1;
+
+    b->named[b->nrows] = 1;
+    if (!PyDict_Check(row)) {
+        items = PyMapping_Items(row);
+        if (items == NULL || keep(b, items) < 0)
+            goto done;
+    }
+    for (;;) {
+        if (items == NULL) {
+            if (!PyDict_Next(row, &pos, &key, &value))
+                break;
+        } else {
+            if (pos >= PyList_GET_SIZE(items))
+                break;
+            PyObject *pair = PyList_GET_ITEM(items, pos++);
+            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+                PyErr_SetString(PyExc_TypeError, "mapping items must be (key, value) pairs");
+                goto done;
+            }
+            key = PyTuple_GET_ITEM(pair, 0);
+            value = PyTuple_GET_ITEM(pair, 1);
+        }
+        if (!PyUnicode_Check(key))
+            continue; /* cannot name an SQL parameter */
+        pl_param *p = next_param(b);
+        if (p == NULL)
+            goto done;
+        p->key = PyUnicode_AsUTF8AndSize(key, &p->keylen);
+        if (p->key == NULL || keep(b, key) < 0)
+            goto done;
+        if (convert_value(st, b, p, value, ++index) < 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    Py_XDECREF(items);
+    return rc;
+}
+
+static int add_sequence_row(pl_state *st, pl_batch *b, PyObject *row)
+{
+    PyObject *seq = PySequence_Fast(row, "parameters must be a sequence or a mapping");
+    int rc = -1;
+
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        pl_param *p = next_param(b);
+        if (p == NULL || convert_value(st, b, p, PySequence_Fast_GET_ITEM(seq, i), i + 1) < 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    Py_DECREF(seq);
+    return rc;
+}
+
+static int add_row(pl_state *st, pl_batch *b, PyObject *row)
+{
+    int rc;
+
+    if (add_row_start(b) < 0)
+        return -1;
+    if (row == Py_None)
+        rc = 0;
+    else if (PyDict_Check(row) || (!PyTuple_Check(row) && !PyList_Check(row) &&
+                                   PyMapping_Check(row) && PyObject_HasAttrString(row, "keys")))
+        rc = add_mapping_row(st, b, row);
+    else if (PyUnicode_Check(row) || PyBytes_Check(row)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "parameters must be a sequence or a mapping, not a string; "
+                        "wrap a single value as (value,)");
+        rc = -1;
+    } else
+        rc = add_sequence_row(st, b, row);
+    if (rc == 0) {
+        b->nrows++;
+        b->offsets[b->nrows] = b->nparams;
+    }
+    return rc;
+}
+
+int pl_batch_build(pl_state *st, pl_batch *b, PyObject *params, int many)
+{
+    memset(b, 0, sizeof *b);
+    if (!many) {
+        if (add_row(st, b, params) < 0)
+            goto fail;
+        return 0;
+    }
+    PyObject *it = PyObject_GetIter(params);
+    if (it == NULL)
+        goto fail;
+    PyObject *row;
+    while ((row = PyIter_Next(it)) != NULL) {
+        int rc = add_row(st, b, row);
+        Py_DECREF(row);
+        if (rc < 0) {
+            Py_DECREF(it);
+            goto fail;
+        }
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred())
+        goto fail;
+    if (b->offsets == NULL && add_row_start(b) < 0) /* zero rows: keep offsets[0] valid */
+        goto fail;
+    return 0;
+fail:
+    pl_batch_release(b);
+    return -1;
+}
+
+void pl_batch_release(pl_batch *b)
+{
+    for (Py_ssize_t i = 0; i < b->nkeep; i++)
+        Py_DECREF(b->keep[i]);
+    PyMem_Free(b->keep);
+    PyMem_Free(b->params);
+    PyMem_Free(b->offsets);
+    PyMem_Free(b->named);
+    memset(b, 0, sizeof *b);
+}
+
+/* Bind one converted value at 1-based position i. */
+static int bind_one(sqlite3_stmt *stmt, int i, const pl_param *p, const char *what,
+                    const char *path, pl_err *err)
+{
+    int rc;
+
+    switch (p->type) {
+    case SQLITE_NULL:
+        rc = sqlite3_bind_null(stmt, i);
+        break;
+    case SQLITE_INTEGER:
+        rc = sqlite3_bind_int64(stmt, i, p->v.i);
+        break;
+    case SQLITE_FLOAT:
+        rc = sqlite3_bind_double(stmt, i, p->v.d);
+        break;
+    case SQLITE_TEXT:
+        rc = sqlite3_bind_text64(stmt, i, p->v.s.p, (sqlite3_uint64)p->v.s.n, SQLITE_STATIC,
+                                 SQLITE_UTF8);
+        break;
+    case SQLITE_BLOB:
+        rc = sqlite3_bind_blob64(stmt, i, p->v.s.p, (sqlite3_uint64)p->v.s.n, SQLITE_STATIC);
+        break;
+    default:
+        return pl_err_set(err, PL_E_PROGRAMMING, NULL,
+                          "parameter %s has type '%s', which SQLite cannot store; pass None, "
+                          "int, float, str, bytes or a datetime (json.dumps() dicts and lists).",
+                          what, p->v.s.p);
+    }
+    if (rc != SQLITE_OK)
+        return pl_err_from_sqlite(err, rc, sqlite3_db_handle(stmt), path, "binding a parameter");
+    return 0;
+}
+
+int pl_batch_bind(const pl_batch *b, Py_ssize_t row, sqlite3_stmt *stmt, const char *path,
+                  pl_err *err)
+{
+    const pl_param *p = b->params + b->offsets[row];
+    Py_ssize_t k = b->offsets[row + 1] - b->offsets[row];
+    int n = sqlite3_bind_parameter_count(stmt);
+    char what[64];
+
+    if (!b->named[row]) {
+        if (k != n)
+            return pl_err_set(err, PL_E_PROGRAMMING, NULL,
+                              "the statement has %d parameter(s) but %zd value(s) were given.",
+                              n, k);
+        for (int i = 0; i < n; i++) {
+            snprintf(what, sizeof what, "%d", i + 1);
+            if (bind_one(stmt, i + 1, &p[i], what, path, err) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    for (int i = 1; i <= n; i++) {
+        const char *name = sqlite3_bind_parameter_name(stmt, i);
+        const pl_param *hit = NULL;
+        size_t len;
+
+        if (name == NULL)
+            return pl_err_set(err, PL_E_PROGRAMMING, NULL,
+                              "the statement uses positional '?' parameters; pass a sequence "
+                              "of values, not a mapping.");
+        name++; /* skip ':', '@' or '$' */
+        len = strlen(name);
+        /* Rows usually list their keys in the statement's order. */
+        if (i - 1 < k && (size_t)p[i - 1].keylen == len && memcmp(p[i - 1].key, name, len) == 0)
+            hit = &p[i - 1];
+        for (Py_ssize_t j = 0; hit == NULL && j < k; j++)
+            if ((size_t)p[j].keylen == len && memcmp(p[j].key, name, len) == 0)
+                hit = &p[j];
+        if (hit == NULL)
+            return pl_err_set(err, PL_E_PROGRAMMING, NULL,
+                              "no value for the named parameter :%s (row %zd); add the key "
+                              "'%s' to the mapping.",
+                              name, row + 1, name);
+        snprintf(what, sizeof what, ":%.50s", name);
+        if (bind_one(stmt, i, hit, what, path, err) < 0)
+            return -1;
+    }
+    return 0;
+}

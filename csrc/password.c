@@ -1,0 +1,61 @@
+/* password.c: bcrypt via crypt_gensalt_rn/crypt_rn (reentrant, thread safe). */
+#include "password.h"
+
+#include <crypt.h>
+#include <stdlib.h>
+#include <string.h>
+
+int pl_password_hash(const char *password, int rounds, char out[PL_HASH_MAX], pl_err *err)
+{
+    char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+    struct crypt_data *data;
+    const char *hashed;
+
+    if (rounds < 4 || rounds > 31)
+        return pl_err_set(err, PL_E_PROGRAMMING, NULL,
+                          "bcrypt rounds must be between 4 and 31, not %d", rounds);
+    /* NULL random bytes: libxcrypt draws the salt from the OS. */
+    if (crypt_gensalt_rn("$2b$", (unsigned long)rounds, NULL, 0, setting, sizeof setting) ==
+        NULL)
+        return pl_err_set(err, PL_E_DATABASE, NULL,
+                          "cannot generate a bcrypt salt: this system's libcrypt lacks bcrypt "
+                          "support");
+    data = calloc(1, sizeof *data);
+    if (data == NULL)
+        return pl_err_set(err, PL_E_NOMEM, NULL, "out of memory hashing a password");
+    hashed = crypt_rn(password, setting, data, (int)sizeof *data);
+    if (hashed == NULL || hashed[0] == '*' || strlen(hashed) >= PL_HASH_MAX) {
+        free(data);
+        return pl_err_set(err, PL_E_DATABASE, NULL, "bcrypt hashing failed");
+    }
+    strcpy(out, hashed);
+    explicit_bzero(data, sizeof *data);
+    free(data);
+    return 0;
+}
+
+int pl_password_verify(const char *password, const char *hash)
+{
+    struct crypt_data *data;
+    const char *got;
+    size_t n;
+    unsigned char diff = 0;
+
+    if (strncmp(hash, "$2b$", 4) != 0 && strncmp(hash, "$2a$", 4) != 0 &&
+        strncmp(hash, "$2y$", 4) != 0)
+        return 0;
+    data = calloc(1, sizeof *data);
+    if (data == NULL)
+        return 0;
+    got = crypt_rn(password, hash, data, (int)sizeof *data);
+    n = strlen(hash);
+    if (got == NULL || got[0] == '*' || strlen(got) != n) {
+        free(data);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) /* constant time in the hash length */
+        diff |= (unsigned char)(got[i] ^ hash[i]);
+    explicit_bzero(data, sizeof *data);
+    free(data);
+    return diff == 0;
+}

@@ -1,0 +1,26 @@
+/* password.h: bcrypt password hashes through the system's libcrypt (libxcrypt).
+ *
+ * Hashes are "$2b$" bcrypt, the format passlib wrote for the original
+ * PromptLab, so old hashes verify too. Hashing is slow on purpose (about a
+ * quarter second at 12 rounds): call these with the GIL released.
+ */
+#ifndef PL_PASSWORD_H
+#define PL_PASSWORD_H
+
+#include <stddef.h>
+#include "error.h"
+
+/* Stored for an admin that has no password yet; no password verifies against it. */
+#define PL_UNUSABLE_PASSWORD "!"
+
+#define PL_HASH_MAX 128
+
+/* Hash `password` with a fresh salt at cost `rounds` (4..31) into out.
+ * Returns 0, or -1 with `err` set. */
+int pl_password_hash(const char *password, int rounds, char out[PL_HASH_MAX], pl_err *err);
+
+/* 1 when `password` matches bcrypt hash `hash`, 0 otherwise (also for any
+ * hash that is not bcrypt, such as the unusable marker). */
+int pl_password_verify(const char *password, const char *hash);
+
+#endif

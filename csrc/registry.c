@@ -1,0 +1,205 @@
+/* registry.c: the list of databases, the spelling cache and the default database. */
+#include "registry.h"
+#include "paths.h"
+#include "setup.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Spellings seen by initialize_database(), so that a repeated call with the
+ * same path costs a hash lookup instead of a canonicalization. Entries point at
+ * databases owned by the list below. */
+#define SPELLING_SLOTS 256
+
+typedef struct {
+    unsigned long hash;
+    char *spelling;
+    pl_database *db;
+} spelling_entry;
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pl_database *databases;          /* owned references */
+static pl_database *default_db;         /* borrowed from the list */
+static spelling_entry spellings[SPELLING_SLOTS];
+static int n_spellings;
+
+static unsigned long hash_str(const char *s)
+{
+    unsigned long h = 1469598103934665603UL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211UL;
+    }
+    return h;
+}
+
+/* The slot holding `s`, or the empty slot where it would go. Requires the lock. */
+static spelling_entry *spelling_slot(const char *s, unsigned long h)
+{
+    unsigned i = (unsigned)(h % SPELLING_SLOTS);
+    for (;;) {
+        spelling_entry *e = &spellings[i];
+        if (e->spelling == NULL || (e->hash == h && strcmp(e->spelling, s) == 0))
+            return e;
+        i = (i + 1) % SPELLING_SLOTS;
+    }
+}
+
+static void spellings_clear_locked(void)
+{
+    for (int i = 0; i < SPELLING_SLOTS; i++) {
+        free(spellings[i].spelling);
+        spellings[i].spelling = NULL;
+        spellings[i].db = NULL;
+    }
+    n_spellings = 0;
+}
+
+/* Remember that spelling `s` names `db`. Requires the lock; failures to
+ * allocate only cost the fast path. */
+static void spelling_remember_locked(const char *s, unsigned long h, pl_database *db)
+{
+    spelling_entry *e;
+
+    if (n_spellings >= SPELLING_SLOTS / 2)
+        spellings_clear_locked();
+    e = spelling_slot(s, h);
+    if (e->spelling != NULL) {
+        e->db = db;
+        return;
+    }
+    e->spelling = strdup(s);
+    if (e->spelling == NULL)
+        return;
+    e->hash = h;
+    e->db = db;
+    n_spellings++;
+}
+
+int pl_registry_try_ready(const char *abs)
+{
+    unsigned long h = hash_str(abs);
+    int ready = 0;
+
+    if (pthread_mutex_trylock(&registry_lock) != 0)
+        return -1;
+    spelling_entry *e = spelling_slot(abs, h);
+    if (e->spelling != NULL && pl_database_is_ready(e->db)) {
+        if (default_db == NULL)
+            default_db = e->db;
+        ready = 1;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return ready;
+}
+
+pl_database *pl_registry_get(const char *abs, pl_err *err)
+{
+    unsigned long h = hash_str(abs);
+    pl_database *db = NULL;
+    char *canonical;
+
+    pthread_mutex_lock(&registry_lock);
+    spelling_entry *e = spelling_slot(abs, h);
+    if (e->spelling != NULL) {
+        db = e->db;
+        pl_database_incref(db);
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (db != NULL)
+        return db;
+
+    /* Canonicalizing creates folders and resolves links: no lock held. */
+    canonical = pl_path_canonical(abs, err);
+    if (canonical == NULL)
+        return NULL;
+
+    pthread_mutex_lock(&registry_lock);
+    for (db = databases; db != NULL; db = db->next)
+        if (strcmp(db->path, canonical) == 0)
+            break;
+    if (db == NULL) {
+        db = pl_database_new(canonical);
+        if (db == NULL) {
+            pthread_mutex_unlock(&registry_lock);
+            free(canonical);
+            pl_err_set(err, PL_E_NOMEM, abs, "out of memory registering the database");
+            return NULL;
+        }
+        db->next = databases;
+        databases = db;
+    }
+    spelling_remember_locked(abs, h, db);
+    pl_database_incref(db);
+    pthread_mutex_unlock(&registry_lock);
+    free(canonical);
+    return db;
+}
+
+void pl_registry_offer_default(pl_database *db)
+{
+    pthread_mutex_lock(&registry_lock);
+    if (default_db == NULL) {
+        /* Only a registered database may become the default: after a reset a
+         * session may still hold a forgotten one. */
+        for (pl_database *d = databases; d != NULL; d = d->next)
+            if (d == db)
+                default_db = db;
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+pl_database *pl_registry_default(void)
+{
+    pl_database *db;
+
+    pthread_mutex_lock(&registry_lock);
+    db = default_db;
+    if (db != NULL)
+        pl_database_incref(db);
+    pthread_mutex_unlock(&registry_lock);
+    return db;
+}
+
+void pl_registry_reset(void)
+{
+    pl_database *list;
+
+    pthread_mutex_lock(&registry_lock);
+    list = databases;
+    databases = NULL;
+    default_db = NULL;
+    spellings_clear_locked();
+    pthread_mutex_unlock(&registry_lock);
+    pl_setup_forget_chain();
+    /* Dropping the registry's references may close connections: unlocked. */
+    while (list != NULL) {
+        pl_database *next = list->next;
+        pl_database_decref(list);
+        list = next;
+    }
+}
+
+void pl_registry_lock_all(void)
+{
+    pl_setup_lock_for_fork();
+    pthread_mutex_lock(&registry_lock);
+    for (pl_database *db = databases; db != NULL; db = db->next)
+        pl_database_lock_for_fork(db);
+}
+
+void pl_registry_unlock_all(void)
+{
+    for (pl_database *db = databases; db != NULL; db = db->next)
+        pl_database_unlock_after_fork(db);
+    pthread_mutex_unlock(&registry_lock);
+    pl_setup_unlock_after_fork();
+}
+
+void pl_registry_reinit_in_child(void)
+{
+    pthread_mutex_init(&registry_lock, NULL);
+    for (pl_database *db = databases; db != NULL; db = db->next)
+        pl_database_reinit_in_child(db);
+    pl_setup_reinit_in_child();
+}

@@ -1,0 +1,265 @@
+/* result.c: Result: iteration, fetchone/fetchall/all/first/one/scalar. */
+#include "result.h"
+#include "row.h"
+
+#include <string.h>
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *rows;      /* list of Row */
+    Py_ssize_t pos;      /* next row for iteration and fetchone */
+    PyObject *columns;   /* tuple of names */
+    Py_ssize_t rowcount;
+    PyObject *lastrowid; /* int or None */
+} ResultObject;
+
+/* One copied value as a Python object (new reference). */
+static PyObject *cell_value(const pl_rowbuf *rb, const pl_cell *cell)
+{
+    switch (cell->type) {
+    case SQLITE_INTEGER:
+        return PyLong_FromLongLong(cell->v.i);
+    case SQLITE_FLOAT:
+        return PyFloat_FromDouble(cell->v.d);
+    case SQLITE_TEXT: {
+        const char *p = rb->arena + cell->v.s.off;
+        PyObject *s = PyUnicode_DecodeUTF8(p, (Py_ssize_t)cell->v.s.len, NULL);
+        if (s == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+            /* Text written by another program need not be UTF-8: keep the
+             * row readable rather than failing the whole query. */
+            PyErr_Clear();
+            s = PyUnicode_DecodeUTF8(p, (Py_ssize_t)cell->v.s.len, "replace");
+        }
+        return s;
+    }
+    case SQLITE_BLOB:
+        return PyBytes_FromStringAndSize(rb->arena + cell->v.s.off, (Py_ssize_t)cell->v.s.len);
+    default:
+        return Py_NewRef(Py_None);
+    }
+}
+
+PyObject *pl_result_new(pl_state *st, const pl_rowbuf *rb, Py_ssize_t rowcount,
+                        long long lastrowid, int has_lastrowid)
+{
+    ResultObject *res = NULL;
+    PyObject *index = NULL;
+    int ncols = rb->ncols < 0 ? 0 : rb->ncols;
+
+    res = (ResultObject *)st->result_type->tp_alloc(st->result_type, 0);
+    if (res == NULL)
+        return NULL;
+    res->rowcount = rowcount;
+    res->lastrowid = has_lastrowid ? PyLong_FromLongLong(lastrowid) : Py_NewRef(Py_None);
+    res->columns = PyTuple_New(ncols);
+    index = PyDict_New();
+    res->rows = PyList_New((Py_ssize_t)rb->nrows);
+    if (res->lastrowid == NULL || res->columns == NULL || index == NULL || res->rows == NULL)
+        goto fail;
+    for (int i = 0; i < ncols; i++) {
+        PyObject *name = PyUnicode_DecodeUTF8(rb->names[i], (Py_ssize_t)strlen(rb->names[i]),
+                                              "replace");
+        if (name == NULL)
+            goto fail;
+        PyUnicode_InternInPlace(&name); /* attribute lookups compare by identity first */
+        PyTuple_SET_ITEM(res->columns, i, name);
+        if (PyDict_GetItemWithError(index, name) == NULL) {
+            if (PyErr_Occurred())
+                goto fail;
+            PyObject *pos = PyLong_FromLong(i);
+            if (pos == NULL || PyDict_SetItem(index, name, pos) < 0) {
+                Py_XDECREF(pos);
+                goto fail;
+            }
+            Py_DECREF(pos);
+        }
+    }
+    for (size_t r = 0; r < rb->nrows; r++) {
+        RowObject *row = (RowObject *)pl_row_new(st, res->columns, index, ncols);
+        if (row == NULL)
+            goto fail;
+        PyList_SET_ITEM(res->rows, (Py_ssize_t)r, (PyObject *)row);
+        const pl_cell *cells = rb->cells + r * (size_t)ncols;
+        for (int c = 0; c < ncols; c++) {
+            row->values[c] = cell_value(rb, &cells[c]);
+            if (row->values[c] == NULL)
+                goto fail;
+        }
+    }
+    Py_DECREF(index);
+    return (PyObject *)res;
+fail:
+    Py_XDECREF(index);
+    Py_DECREF(res);
+    return NULL;
+}
+
+static void result_dealloc(ResultObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    Py_XDECREF(self->rows);
+    Py_XDECREF(self->columns);
+    Py_XDECREF(self->lastrowid);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static int result_traverse(ResultObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->rows);
+    return 0;
+}
+
+/* The next unread row (new reference), or NULL without an exception at the end. */
+static PyObject *next_row(ResultObject *self)
+{
+    PyObject *row = NULL;
+#ifdef Py_BEGIN_CRITICAL_SECTION
+    Py_BEGIN_CRITICAL_SECTION(self);
+#endif
+    if (self->pos < PyList_GET_SIZE(self->rows))
+        row = Py_NewRef(PyList_GET_ITEM(self->rows, self->pos++));
+#ifdef Py_END_CRITICAL_SECTION
+    Py_END_CRITICAL_SECTION();
+#endif
+    return row;
+}
+
+/* The unread rows as a new list, marking them read. */
+static PyObject *rest(ResultObject *self)
+{
+    PyObject *list;
+#ifdef Py_BEGIN_CRITICAL_SECTION
+    Py_BEGIN_CRITICAL_SECTION(self);
+#endif
+    Py_ssize_t n = PyList_GET_SIZE(self->rows);
+    list = PyList_GetSlice(self->rows, self->pos, n);
+    self->pos = n;
+#ifdef Py_END_CRITICAL_SECTION
+    Py_END_CRITICAL_SECTION();
+#endif
+    return list;
+}
+
+static PyObject *result_iternext(ResultObject *self)
+{
+    return next_row(self);
+}
+
+static PyObject *result_fetchone(ResultObject *self, PyObject *unused)
+{
+    PyObject *row = next_row(self);
+    (void)unused;
+    return row != NULL ? row : Py_NewRef(Py_None);
+}
+
+static PyObject *result_fetchall(ResultObject *self, PyObject *unused)
+{
+    (void)unused;
+    return rest(self);
+}
+
+static PyObject *result_first(ResultObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (PyList_GET_SIZE(self->rows) == 0)
+        Py_RETURN_NONE;
+    return Py_NewRef(PyList_GET_ITEM(self->rows, 0));
+}
+
+static PyObject *result_one(ResultObject *self, PyObject *unused)
+{
+    Py_ssize_t n = PyList_GET_SIZE(self->rows);
+    (void)unused;
+    if (n != 1) {
+        pl_raise_kind(pl_state_of(Py_TYPE(self)), PL_E_PROGRAMMING,
+                      "one() expected exactly one row, the query returned %zd", n);
+        return NULL;
+    }
+    return Py_NewRef(PyList_GET_ITEM(self->rows, 0));
+}
+
+static PyObject *result_scalar(ResultObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (PyList_GET_SIZE(self->rows) == 0)
+        Py_RETURN_NONE;
+    RowObject *row = (RowObject *)PyList_GET_ITEM(self->rows, 0);
+    if (Py_SIZE(row) == 0)
+        Py_RETURN_NONE;
+    return Py_NewRef(row->values[0]);
+}
+
+static Py_ssize_t result_length(ResultObject *self)
+{
+    return PyList_GET_SIZE(self->rows);
+}
+
+static PyObject *result_get_rowcount(ResultObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSsize_t(self->rowcount);
+}
+
+static PyObject *result_get_lastrowid(ResultObject *self, void *closure)
+{
+    (void)closure;
+    return Py_NewRef(self->lastrowid);
+}
+
+static PyObject *result_get_columns(ResultObject *self, void *closure)
+{
+    (void)closure;
+    return Py_NewRef(self->columns);
+}
+
+static PyMethodDef result_methods[] = {
+    {"fetchone", (PyCFunction)result_fetchone, METH_NOARGS, "The next row, or None."},
+    {"fetchall", (PyCFunction)result_fetchall, METH_NOARGS, "The rows not read yet."},
+    {"all", (PyCFunction)result_fetchall, METH_NOARGS, "The rows not read yet."},
+    {"first", (PyCFunction)result_first, METH_NOARGS, "The first row, or None."},
+    {"one", (PyCFunction)result_one, METH_NOARGS,
+     "The only row; ProgrammingError when there are none or several."},
+    {"scalar", (PyCFunction)result_scalar, METH_NOARGS,
+     "The first column of the first row, or None."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef result_getset[] = {
+    {"rowcount", (getter)result_get_rowcount, NULL,
+     "Rows changed by INSERT/UPDATE/DELETE (summed by executemany); -1 for a query.", NULL},
+    {"lastrowid", (getter)result_get_lastrowid, NULL,
+     "The rowid of the last row inserted by this call, or None.", NULL},
+    {"columns", (getter)result_get_columns, NULL, "The column names.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot result_slots[] = {
+    {Py_tp_dealloc, result_dealloc},
+    {Py_tp_traverse, result_traverse},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, result_iternext},
+    {Py_tp_methods, result_methods},
+    {Py_tp_getset, result_getset},
+    {Py_sq_length, result_length},
+    {Py_tp_doc, "The rows and counts of one Session.execute() call."},
+    {0, NULL},
+};
+
+static PyType_Spec result_spec = {
+    .name = "promptlab.sqlite.Result",
+    .basicsize = sizeof(ResultObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = result_slots,
+};
+
+int pl_result_setup(PyObject *module, pl_state *st)
+{
+    st->result_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &result_spec, NULL);
+    if (st->result_type == NULL)
+        return -1;
+    return PyModule_AddType(module, st->result_type);
+}

@@ -1,0 +1,15 @@
+/* result.h: the Result type: the rows and counts of one execute() call. */
+#ifndef PL_RESULT_H
+#define PL_RESULT_H
+
+#include "module.h"
+#include "rowbuf.h"
+
+/* Build a Result from copied rows. `rowcount` is -1 for queries;
+ * `has_lastrowid` tells whether lastrowid is meaningful. GIL held, no lock held. */
+PyObject *pl_result_new(pl_state *st, const pl_rowbuf *rb, Py_ssize_t rowcount,
+                        long long lastrowid, int has_lastrowid);
+
+int pl_result_setup(PyObject *module, pl_state *st);
+
+#endif

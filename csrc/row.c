@@ -1,0 +1,260 @@
+/* row.c: Row: row.column, row["column"], row[0], len(row), row._asdict(). */
+#include "row.h"
+
+#include <stddef.h>
+
+PyObject *pl_row_new(pl_state *st, PyObject *fields, PyObject *index, Py_ssize_t n)
+{
+    RowObject *row = (RowObject *)st->row_type->tp_alloc(st->row_type, n);
+    if (row == NULL)
+        return NULL;
+    row->fields = Py_NewRef(fields);
+    row->index = Py_NewRef(index);
+    return (PyObject *)row;
+}
+
+static void row_dealloc(RowObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    for (Py_ssize_t i = 0; i < Py_SIZE(self); i++)
+        Py_XDECREF(self->values[i]);
+    Py_XDECREF(self->fields);
+    Py_XDECREF(self->index);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static Py_ssize_t row_length(RowObject *self)
+{
+    return Py_SIZE(self);
+}
+
+static PyObject *row_item(RowObject *self, Py_ssize_t i)
+{
+    if (i < 0 || i >= Py_SIZE(self)) {
+        PyErr_SetString(PyExc_IndexError, "row index out of range");
+        return NULL;
+    }
+    return Py_NewRef(self->values[i]);
+}
+
+static PyObject *row_as_tuple(RowObject *self)
+{
+    PyObject *t = PyTuple_New(Py_SIZE(self));
+    if (t == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < Py_SIZE(self); i++)
+        PyTuple_SET_ITEM(t, i, Py_NewRef(self->values[i]));
+    return t;
+}
+
+static PyObject *row_subscript(RowObject *self, PyObject *key)
+{
+    if (PyUnicode_Check(key)) {
+        PyObject *pos = PyDict_GetItemWithError(self->index, key);
+        if (pos == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_KeyError, "%R: no such column; the columns are %R", key,
+                             self->fields);
+            return NULL;
+        }
+        return Py_NewRef(self->values[PyLong_AsSsize_t(pos)]);
+    }
+    if (PyIndex_Check(key)) {
+        Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred())
+            return NULL;
+        if (i < 0)
+            i += Py_SIZE(self);
+        return row_item(self, i);
+    }
+    if (PySlice_Check(key)) {
+        PyObject *t = row_as_tuple(self), *r;
+        if (t == NULL)
+            return NULL;
+        r = PyObject_GetItem(t, key);
+        Py_DECREF(t);
+        return r;
+    }
+    PyErr_Format(PyExc_TypeError, "row indices must be int, str or slice, not %.100s",
+                 Py_TYPE(key)->tp_name);
+    return NULL;
+}
+
+static PyObject *row_getattro(RowObject *self, PyObject *name)
+{
+    /* Columns first: this is the hot path (asset.asset_name). */
+    if (PyUnicode_Check(name)) {
+        PyObject *pos = PyDict_GetItemWithError(self->index, name);
+        if (pos != NULL)
+            return Py_NewRef(self->values[PyLong_AsSsize_t(pos)]);
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    return PyObject_GenericGetAttr((PyObject *)self, name);
+}
+
+static int row_contains(RowObject *self, PyObject *value)
+{
+    for (Py_ssize_t i = 0; i < Py_SIZE(self); i++) {
+        int eq = PyObject_RichCompareBool(self->values[i], value, Py_EQ);
+        if (eq != 0)
+            return eq;
+    }
+    return 0;
+}
+
+static PyObject *row_iter(RowObject *self)
+{
+    PyObject *t = row_as_tuple(self), *it;
+    if (t == NULL)
+        return NULL;
+    it = PyObject_GetIter(t);
+    Py_DECREF(t);
+    return it;
+}
+
+static PyObject *row_keys(RowObject *self, PyObject *unused)
+{
+    (void)unused;
+    return PySequence_List(self->fields);
+}
+
+static PyObject *row_asdict(RowObject *self, PyObject *unused)
+{
+    PyObject *d = PyDict_New();
+    (void)unused;
+    if (d == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < Py_SIZE(self); i++) {
+        if (PyDict_SetItem(d, PyTuple_GET_ITEM(self->fields, i), self->values[i]) < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+static PyObject *row_get_fields(RowObject *self, void *closure)
+{
+    (void)closure;
+    return Py_NewRef(self->fields);
+}
+
+static PyObject *row_get_mapping(RowObject *self, void *closure)
+{
+    (void)closure;
+    return row_asdict(self, NULL);
+}
+
+static PyObject *row_richcompare(RowObject *self, PyObject *other, int op)
+{
+    PyObject *mine, *theirs, *result;
+
+    if (Py_TYPE(other) == Py_TYPE(self))
+        theirs = row_as_tuple((RowObject *)other);
+    else if (PyTuple_Check(other))
+        theirs = Py_NewRef(other);
+    else
+        Py_RETURN_NOTIMPLEMENTED;
+    if (theirs == NULL)
+        return NULL;
+    mine = row_as_tuple(self);
+    if (mine == NULL) {
+        Py_DECREF(theirs);
+        return NULL;
+    }
+    result = PyObject_RichCompare(mine, theirs, op);
+    Py_DECREF(mine);
+    Py_DECREF(theirs);
+    return result;
+}
+
+static Py_hash_t row_hash(RowObject *self)
+{
+    PyObject *t = row_as_tuple(self);
+    Py_hash_t h;
+    if (t == NULL)
+        return -1;
+    h = PyObject_Hash(t);
+    Py_DECREF(t);
+    return h;
+}
+
+static PyObject *row_repr(RowObject *self)
+{
+    PyObject *parts = NULL, *sep = NULL, *joined = NULL, *result = NULL;
+    Py_ssize_t n = Py_SIZE(self);
+
+    if (Py_ReprEnter((PyObject *)self) != 0)
+        return PyUnicode_FromString("Row(...)");
+    parts = PyList_New(n);
+    if (parts == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyUnicode_FromFormat("%U=%R", PyTuple_GET_ITEM(self->fields, i),
+                                              self->values[i]);
+        if (item == NULL)
+            goto done;
+        PyList_SET_ITEM(parts, i, item);
+    }
+    sep = PyUnicode_FromString(", ");
+    if (sep == NULL)
+        goto done;
+    joined = PyUnicode_Join(sep, parts);
+    if (joined == NULL)
+        goto done;
+    result = PyUnicode_FromFormat("Row(%U)", joined);
+done:
+    Py_XDECREF(parts);
+    Py_XDECREF(sep);
+    Py_XDECREF(joined);
+    Py_ReprLeave((PyObject *)self);
+    return result;
+}
+
+static PyMethodDef row_methods[] = {
+    {"keys", (PyCFunction)row_keys, METH_NOARGS, "The column names, in order."},
+    {"_asdict", (PyCFunction)row_asdict, METH_NOARGS, "A dict of column name -> value."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef row_getset[] = {
+    {"_fields", (getter)row_get_fields, NULL, "The column names, as a tuple.", NULL},
+    {"_mapping", (getter)row_get_mapping, NULL, "A dict of column name -> value.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot row_slots[] = {
+    {Py_tp_dealloc, row_dealloc},
+    {Py_tp_getattro, row_getattro},
+    {Py_tp_iter, row_iter},
+    {Py_tp_richcompare, row_richcompare},
+    {Py_tp_hash, row_hash},
+    {Py_tp_repr, row_repr},
+    {Py_tp_methods, row_methods},
+    {Py_tp_getset, row_getset},
+    {Py_mp_length, row_length},
+    {Py_mp_subscript, row_subscript},
+    {Py_sq_length, row_length},
+    {Py_sq_item, row_item},
+    {Py_sq_contains, row_contains},
+    {Py_tp_doc, "A result row: row.column, row['column'], row[0], len(row), row._asdict()."},
+    {0, NULL},
+};
+
+static PyType_Spec row_spec = {
+    .name = "promptlab.sqlite.Row",
+    .basicsize = (int)offsetof(RowObject, values),
+    .itemsize = (int)sizeof(PyObject *),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = row_slots,
+};
+
+int pl_row_setup(PyObject *module, pl_state *st)
+{
+    st->row_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &row_spec, NULL);
+    if (st->row_type == NULL)
+        return -1;
+    return PyModule_AddType(module, st->row_type);
+}

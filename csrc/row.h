@@ -1,0 +1,20 @@
+/* row.h: the Row type: one result row with attribute, key and index access. */
+#ifndef PL_ROW_H
+#define PL_ROW_H
+
+#include "module.h"
+
+typedef struct {
+    PyObject_VAR_HEAD
+    PyObject *fields;     /* tuple of column names, shared by the rows of a result */
+    PyObject *index;      /* dict: column name -> position, shared */
+    PyObject *values[1];  /* ob_size owned references */
+} RowObject;
+
+/* A row of `n` values, all NULL: the caller fills values[] with new references
+ * before the row is used. `fields` and `index` are borrowed (and kept). */
+PyObject *pl_row_new(pl_state *st, PyObject *fields, PyObject *index, Py_ssize_t n);
+
+int pl_row_setup(PyObject *module, pl_state *st);
+
+#endif

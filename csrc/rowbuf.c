@@ -1,0 +1,112 @@
+/* rowbuf.c: growing buffers of copied SQLite values. */
+#include "rowbuf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void pl_rowbuf_init(pl_rowbuf *rb)
+{
+    memset(rb, 0, sizeof *rb);
+    rb->ncols = -1;
+}
+
+static int nomem(pl_err *err, const char *path)
+{
+    return pl_err_set(err, PL_E_NOMEM, path, "out of memory reading query results");
+}
+
+int pl_rowbuf_columns(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_err *err)
+{
+    int n;
+
+    if (rb->ncols >= 0)
+        return 0;
+    n = sqlite3_column_count(stmt);
+    rb->names = calloc(n > 0 ? (size_t)n : 1, sizeof *rb->names);
+    if (rb->names == NULL)
+        return nomem(err, path);
+    rb->ncols = n;
+    for (int i = 0; i < n; i++) {
+        const char *name = sqlite3_column_name(stmt, i);
+        rb->names[i] = strdup(name ? name : "");
+        if (rb->names[i] == NULL)
+            return nomem(err, path);
+    }
+    return 0;
+}
+
+static int arena_put(pl_rowbuf *rb, const void *data, size_t len, size_t *off)
+{
+    if (rb->used + len > rb->arena_cap) {
+        size_t cap = rb->arena_cap ? rb->arena_cap : 4096;
+        while (cap < rb->used + len)
+            cap *= 2;
+        char *a = realloc(rb->arena, cap);
+        if (a == NULL)
+            return -1;
+        rb->arena = a;
+        rb->arena_cap = cap;
+    }
+    if (len > 0)
+        memcpy(rb->arena + rb->used, data, len);
+    *off = rb->used;
+    rb->used += len;
+    return 0;
+}
+
+int pl_rowbuf_append(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_err *err)
+{
+    size_t need = (rb->nrows + 1) * (size_t)rb->ncols;
+    pl_cell *row;
+
+    if (need > rb->cells_cap) {
+        size_t cap = rb->cells_cap ? rb->cells_cap : 64;
+        while (cap < need)
+            cap *= 2;
+        pl_cell *c = realloc(rb->cells, cap * sizeof *c);
+        if (c == NULL)
+            return nomem(err, path);
+        rb->cells = c;
+        rb->cells_cap = cap;
+    }
+    row = rb->cells + rb->nrows * (size_t)rb->ncols;
+    for (int i = 0; i < rb->ncols; i++) {
+        pl_cell *cell = &row[i];
+        cell->type = sqlite3_column_type(stmt, i);
+        switch (cell->type) {
+        case SQLITE_INTEGER:
+            cell->v.i = sqlite3_column_int64(stmt, i);
+            break;
+        case SQLITE_FLOAT:
+            cell->v.d = sqlite3_column_double(stmt, i);
+            break;
+        case SQLITE_TEXT:
+        case SQLITE_BLOB: {
+            const void *data = cell->type == SQLITE_TEXT ? (const void *)sqlite3_column_text(stmt, i)
+                                                         : sqlite3_column_blob(stmt, i);
+            size_t len = (size_t)sqlite3_column_bytes(stmt, i);
+            if (data == NULL && len > 0)
+                return nomem(err, path);
+            if (arena_put(rb, data, len, &cell->v.s.off) < 0)
+                return nomem(err, path);
+            cell->v.s.len = len;
+            break;
+        }
+        default:
+            cell->type = SQLITE_NULL;
+        }
+    }
+    rb->nrows++;
+    return 0;
+}
+
+void pl_rowbuf_free(pl_rowbuf *rb)
+{
+    if (rb->names != NULL)
+        for (int i = 0; i < rb->ncols; i++)
+            free(rb->names[i]);
+    free(rb->names);
+    free(rb->cells);
+    free(rb->arena);
+    pl_rowbuf_init(rb);
+}

@@ -1,0 +1,48 @@
+/* rowbuf.h: result rows copied out of SQLite in C, before any Python object exists.
+ *
+ * Statements are stepped with the GIL released and the session locked, so the
+ * values are copied into this buffer; Python rows are built from it afterwards
+ * (result.c), with the GIL held and no lock held.
+ */
+#ifndef PL_ROWBUF_H
+#define PL_ROWBUF_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+#include "error.h"
+
+typedef struct {
+    int type; /* SQLITE_NULL/INTEGER/FLOAT/TEXT/BLOB */
+    union {
+        sqlite3_int64 i;
+        double d;
+        struct {
+            size_t off; /* into the arena */
+            size_t len;
+        } s;
+    } v;
+} pl_cell;
+
+typedef struct {
+    int ncols;          /* -1 until the first statement's columns are known */
+    char **names;       /* ncols owned UTF-8 names */
+    size_t nrows;
+    pl_cell *cells;     /* nrows * ncols */
+    size_t cells_cap;
+    char *arena;        /* text and blob bytes */
+    size_t used, arena_cap;
+} pl_rowbuf;
+
+void pl_rowbuf_init(pl_rowbuf *rb);
+
+/* Record the column names of `stmt` (only the first call has an effect).
+ * Returns 0 or -1 with `err` set. */
+int pl_rowbuf_columns(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_err *err);
+
+/* Copy the current row of `stmt`. Returns 0 or -1 with `err` set. */
+int pl_rowbuf_append(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_err *err);
+
+void pl_rowbuf_free(pl_rowbuf *rb);
+
+#endif

@@ -1,0 +1,469 @@
+/* session.c: Session: execute/executemany/begin/commit/rollback/close.
+ *
+ * Every call follows the same three steps so that no lock is held while
+ * Python runs and no Python runs while a lock is held:
+ *   1. with the GIL: convert parameters into C values (params.c);
+ *   2. without the GIL, holding the session's mutex: check out the connection,
+ *      prepare, bind, step, and copy rows into a C buffer (rowbuf.c);
+ *   3. with the GIL, no lock: build the Result and its rows (result.c).
+ * The mutex serializes threads that share one session.
+ */
+#include "session.h"
+#include "fork.h"
+#include "params.h"
+#include "result.h"
+#include "rowbuf.h"
+
+#include <ctype.h>
+#include <string.h>
+
+typedef struct {
+    PyObject_HEAD
+    pthread_mutex_t lock;   /* guards conn and closed; held without the GIL */
+    pl_database *db;        /* owned C reference, for the session's life */
+    pl_conn *conn;          /* checked out on first use, NULL when none */
+    int closed;
+} SessionObject;
+
+PyObject *pl_session_new(pl_state *st, pl_database *db)
+{
+    SessionObject *s = (SessionObject *)st->session_type->tp_alloc(st->session_type, 0);
+    if (s == NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        pl_database_decref(db);
+        Py_END_ALLOW_THREADS
+        return NULL;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    s->db = db;
+    return (PyObject *)s;
+}
+
+/* Lock the session for a short read, releasing the GIL while waiting. */
+static void lock_session(SessionObject *s)
+{
+    if (pthread_mutex_trylock(&s->lock) == 0)
+        return;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&s->lock);
+    Py_END_ALLOW_THREADS
+}
+
+/* Make sure the session has a usable connection. Requires the session lock;
+ * GIL released. */
+static int ensure_conn(SessionObject *s, pl_err *err)
+{
+    if (s->closed)
+        return pl_err_set(err, PL_E_PROGRAMMING, s->db->path,
+                          "this session is closed; open a new one with get_session().");
+    if (s->conn != NULL && s->conn->fork_gen != pl_fork_generation()) {
+        s->conn = NULL; /* inherited across fork(): abandoned, never touched */
+        return pl_err_set(err, PL_E_PROGRAMMING, s->db->path,
+                          "this session was opened before fork(); open a new session in the "
+                          "child process with get_session().");
+    }
+    if (s->conn == NULL) {
+        s->conn = pl_database_checkout(s->db, err);
+        if (s->conn == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+/* The first keyword of a statement, upper-cased into buf. */
+static void first_keyword(const char *sql, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (;;) {
+        while (isspace((unsigned char)*sql))
+            sql++;
+        if (sql[0] == '-' && sql[1] == '-') {
+            while (*sql && *sql != '\n')
+                sql++;
+        } else if (sql[0] == '/' && sql[1] == '*') {
+            const char *end = strstr(sql + 2, "*/");
+            sql = end ? end + 2 : sql + strlen(sql);
+        } else {
+            break;
+        }
+    }
+    while (n + 1 < size && isalpha((unsigned char)sql[n])) {
+        buf[n] = (char)toupper((unsigned char)sql[n]);
+        n++;
+    }
+    buf[n] = '\0';
+}
+
+/* True when the text after a statement holds only spaces, comments and ';'. */
+static int only_trivia(const char *p, const char *end)
+{
+    while (p < end) {
+        if (isspace((unsigned char)*p) || *p == ';') {
+            p++;
+        } else if (p + 1 < end && p[0] == '-' && p[1] == '-') {
+            while (p < end && *p != '\n')
+                p++;
+        } else if (p + 1 < end && p[0] == '/' && p[1] == '*') {
+            const char *q = p + 2;
+            while (q + 1 < end && !(q[0] == '*' && q[1] == '/'))
+                q++;
+            p = q + 2;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Whether running `stmt` outside a transaction should first open one with
+ * BEGIN IMMEDIATE: writes, except statements SQLite refuses in a transaction
+ * or that manage transactions themselves. */
+static int needs_write_transaction(sqlite3_stmt *stmt)
+{
+    static const char *const OWN[] = {"BEGIN",  "COMMIT",  "END",    "ROLLBACK", "SAVEPOINT",
+                                      "RELEASE", "PRAGMA", "VACUUM", "ATTACH",   "DETACH"};
+    char kw[16];
+
+    if (sqlite3_stmt_readonly(stmt))
+        return 0;
+    first_keyword(sqlite3_sql(stmt), kw, sizeof kw);
+    for (size_t i = 0; i < sizeof OWN / sizeof OWN[0]; i++)
+        if (strcmp(kw, OWN[i]) == 0)
+            return 0;
+    return 1;
+}
+
+typedef struct {
+    Py_ssize_t rowcount;
+    long long lastrowid;
+    int has_lastrowid;
+} exec_info;
+
+/* Step 2 of execute: everything that touches SQLite. Requires the session
+ * lock; GIL released. Returns 0 or -1 with `err` set. */
+static int run_locked(SessionObject *s, const char *sql, Py_ssize_t len, const pl_batch *b,
+                      pl_rowbuf *rows, exec_info *info, pl_err *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    int tail = 0, rc = -1, is_query;
+    sqlite3 *db;
+
+    if (ensure_conn(s, err) < 0)
+        return -1;
+    db = s->conn->db;
+    if (len > 0x7fffffff)
+        return pl_err_set(err, PL_E_PROGRAMMING, s->db->path, "the SQL text is too long");
+    if (pl_conn_prepare(s->conn, sql, (int)len, &stmt, &tail, err) < 0)
+        return -1;
+    if (!only_trivia(sql + tail, sql + len)) {
+        pl_err_set(err, PL_E_PROGRAMMING, s->db->path,
+                   "execute() runs one statement at a time; split the SQL text or call "
+                   "execute() once per statement.");
+        goto done;
+    }
+    if (sqlite3_get_autocommit(db) && needs_write_transaction(stmt) &&
+        pl_conn_exec(s->conn, "BEGIN IMMEDIATE", "starting a write transaction", err) < 0)
+        goto done;
+    is_query = sqlite3_column_count(stmt) > 0;
+    info->rowcount = is_query ? -1 : 0;
+    if (is_query && pl_rowbuf_columns(rows, stmt, s->db->path, err) < 0)
+        goto done;
+    for (Py_ssize_t r = 0; r < b->nrows; r++) {
+        int step;
+        if (pl_batch_bind(b, r, stmt, s->db->path, err) < 0) {
+            pl_err_prefix(err, "execute()");
+            goto done;
+        }
+        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+            if (pl_rowbuf_append(rows, stmt, s->db->path, err) < 0)
+                goto done;
+        }
+        if (step != SQLITE_DONE) {
+            pl_err_from_sqlite(err, sqlite3_extended_errcode(db), db, s->db->path,
+                               "executing the statement");
+            goto done;
+        }
+        if (!is_query && !sqlite3_stmt_readonly(stmt))
+            info->rowcount += (Py_ssize_t)sqlite3_changes64(db);
+        sqlite3_reset(stmt);
+    }
+    info->lastrowid = (long long)sqlite3_last_insert_rowid(db);
+    info->has_lastrowid = info->lastrowid != 0;
+    rc = 0;
+done:
+    pl_conn_done(stmt);
+    return rc;
+}
+
+/* execute/executemany: the three steps described at the top of the file. */
+static PyObject *run(SessionObject *self, PyObject *sql_obj, PyObject *params, int many)
+{
+    pl_state *st = pl_state_of(Py_TYPE(self));
+    exec_info info = {-1, 0, 0};
+    const char *sql;
+    Py_ssize_t len;
+    pl_rowbuf rows;
+    pl_batch batch;
+    pl_err err;
+    int rc;
+
+    if (!PyUnicode_Check(sql_obj)) {
+        PyErr_Format(PyExc_TypeError, "sql must be a str, not %.100s",
+                     Py_TYPE(sql_obj)->tp_name);
+        return NULL;
+    }
+    sql = PyUnicode_AsUTF8AndSize(sql_obj, &len);
+    if (sql == NULL)
+        return NULL;
+    if (pl_batch_build(st, &batch, params, many) < 0)
+        return NULL;
+    pl_rowbuf_init(&rows);
+    pl_err_clear(&err);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->lock);
+    rc = run_locked(self, sql, len, &batch, &rows, &info, &err);
+    pthread_mutex_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    pl_batch_release(&batch);
+    PyObject *result = NULL;
+    if (rc < 0)
+        pl_raise(st, &err);
+    else
+        result = pl_result_new(st, &rows, info.rowcount, info.lastrowid, info.has_lastrowid);
+    pl_rowbuf_free(&rows);
+    return result;
+}
+
+static PyObject *session_execute(SessionObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"sql", "params", NULL};
+    PyObject *sql, *params = Py_None;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:execute", kwlist, &sql, &params))
+        return NULL;
+    return run(self, sql, params, 0);
+}
+
+static PyObject *session_executemany(SessionObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"sql", "seq_of_params", NULL};
+    PyObject *sql, *params;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:executemany", kwlist, &sql, &params))
+        return NULL;
+    return run(self, sql, params, 1);
+}
+
+typedef enum { TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_CLOSE } tx_op;
+
+/* begin/commit/rollback/close. Requires the session lock; GIL released. */
+static int tx_locked(SessionObject *s, tx_op op, pl_err *err)
+{
+    switch (op) {
+    case TX_BEGIN:
+        if (ensure_conn(s, err) < 0)
+            return -1;
+        if (!sqlite3_get_autocommit(s->conn->db))
+            return pl_err_set(err, PL_E_PROGRAMMING, s->db->path,
+                              "a transaction is already open; commit() or rollback() first.");
+        return pl_conn_exec(s->conn, "BEGIN IMMEDIATE", "starting a write transaction", err);
+    case TX_COMMIT:
+    case TX_ROLLBACK:
+        if (s->closed)
+            return pl_err_set(err, PL_E_PROGRAMMING, s->db->path,
+                              "this session is closed; open a new one with get_session().");
+        if (s->conn == NULL || sqlite3_get_autocommit(s->conn->db))
+            return 0;
+        if (s->conn->fork_gen != pl_fork_generation())
+            return ensure_conn(s, err);
+        if (op == TX_COMMIT)
+            return pl_conn_exec(s->conn, "COMMIT", "committing", err);
+        return pl_conn_exec(s->conn, "ROLLBACK", "rolling back", err);
+    case TX_CLOSE:
+        if (!s->closed) {
+            pl_database_checkin(s->db, s->conn); /* rolls back what is left open */
+            s->conn = NULL;
+            s->closed = 1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+static PyObject *tx(SessionObject *self, tx_op op)
+{
+    pl_err err;
+    int rc;
+
+    pl_err_clear(&err);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->lock);
+    rc = tx_locked(self, op, &err);
+    pthread_mutex_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        return pl_raise(pl_state_of(Py_TYPE(self)), &err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *session_begin(SessionObject *self, PyObject *unused)
+{
+    (void)unused;
+    return tx(self, TX_BEGIN);
+}
+
+static PyObject *session_commit(SessionObject *self, PyObject *unused)
+{
+    (void)unused;
+    return tx(self, TX_COMMIT);
+}
+
+static PyObject *session_rollback(SessionObject *self, PyObject *unused)
+{
+    (void)unused;
+    return tx(self, TX_ROLLBACK);
+}
+
+static PyObject *session_close(SessionObject *self, PyObject *unused)
+{
+    (void)unused;
+    return tx(self, TX_CLOSE);
+}
+
+static PyObject *session_enter(SessionObject *self, PyObject *unused)
+{
+    (void)unused;
+    return Py_NewRef(self);
+}
+
+static PyObject *session_exit(SessionObject *self, PyObject *args)
+{
+    PyObject *exc_type = Py_None, *exc = Py_None, *tb = Py_None, *r;
+
+    if (!PyArg_UnpackTuple(args, "__exit__", 0, 3, &exc_type, &exc, &tb))
+        return NULL;
+    r = tx(self, exc_type == Py_None ? TX_COMMIT : TX_ROLLBACK);
+    if (r == NULL) {
+        /* Commit failed: close (which rolls back) and report the commit error. */
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        PyObject *closed = tx(self, TX_CLOSE);
+        Py_XDECREF(closed);
+        PyErr_Clear();
+        PyErr_Restore(type, value, traceback);
+        return NULL;
+    }
+    Py_DECREF(r);
+    r = tx(self, TX_CLOSE);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_FALSE;
+}
+
+static PyObject *session_get_path(SessionObject *self, void *closure)
+{
+    (void)closure;
+    return PyUnicode_DecodeFSDefault(self->db->path);
+}
+
+static PyObject *session_get_closed(SessionObject *self, void *closure)
+{
+    int closed;
+    (void)closure;
+    lock_session(self);
+    closed = self->closed;
+    pthread_mutex_unlock(&self->lock);
+    return PyBool_FromLong(closed);
+}
+
+static PyObject *session_get_in_transaction(SessionObject *self, void *closure)
+{
+    int open;
+    (void)closure;
+    lock_session(self);
+    open = self->conn != NULL && self->conn->fork_gen == pl_fork_generation() &&
+           !sqlite3_get_autocommit(self->conn->db);
+    pthread_mutex_unlock(&self->lock);
+    return PyBool_FromLong(open);
+}
+
+static void session_dealloc(SessionObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    pl_conn *conn = self->conn;
+    pl_database *db = self->db;
+
+    PyObject_GC_UnTrack(self);
+    self->conn = NULL;
+    self->db = NULL;
+    /* Nobody else can reach the session now: no lock needed. */
+    Py_BEGIN_ALLOW_THREADS
+    if (db != NULL) {
+        pl_database_checkin(db, conn);
+        pl_database_decref(db);
+    }
+    Py_END_ALLOW_THREADS
+    pthread_mutex_destroy(&self->lock);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static int session_traverse(SessionObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static PyMethodDef session_methods[] = {
+    {"execute", (PyCFunction)(void (*)(void))session_execute, METH_VARARGS | METH_KEYWORDS,
+     "execute(sql, params=None)\n--\n\n"
+     "Run one statement with qmark (sequence) or named (mapping) parameters; a write\n"
+     "outside a transaction first opens BEGIN IMMEDIATE. Returns a Result."},
+    {"executemany", (PyCFunction)(void (*)(void))session_executemany,
+     METH_VARARGS | METH_KEYWORDS,
+     "executemany(sql, seq_of_params)\n--\n\nRun one statement once per parameter set."},
+    {"begin", (PyCFunction)session_begin, METH_NOARGS,
+     "begin()\n--\n\nOpen a write transaction now (BEGIN IMMEDIATE), so that reads\n"
+     "before the first write see the same snapshot as the write."},
+    {"commit", (PyCFunction)session_commit, METH_NOARGS, "commit()\n--\n\nCommit."},
+    {"rollback", (PyCFunction)session_rollback, METH_NOARGS, "rollback()\n--\n\nRoll back."},
+    {"close", (PyCFunction)session_close, METH_NOARGS,
+     "close()\n--\n\nRoll back what is uncommitted and return the connection to the pool."},
+    {"__enter__", (PyCFunction)session_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)session_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef session_getset[] = {
+    {"path", (getter)session_get_path, NULL, "The database file.", NULL},
+    {"closed", (getter)session_get_closed, NULL, "True after close().", NULL},
+    {"in_transaction", (getter)session_get_in_transaction, NULL,
+     "True while a transaction is open.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot session_slots[] = {
+    {Py_tp_dealloc, session_dealloc},
+    {Py_tp_traverse, session_traverse},
+    {Py_tp_methods, session_methods},
+    {Py_tp_getset, session_getset},
+    {Py_tp_doc, "A unit of work on one database; get one from get_session()."},
+    {0, NULL},
+};
+
+static PyType_Spec session_spec = {
+    .name = "promptlab.sqlite.Session",
+    .basicsize = sizeof(SessionObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = session_slots,
+};
+
+int pl_session_setup(PyObject *module, pl_state *st)
+{
+    st->session_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &session_spec, NULL);
+    if (st->session_type == NULL)
+        return -1;
+    return PyModule_AddType(module, st->session_type);
+}

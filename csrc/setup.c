@@ -1,0 +1,277 @@
+/* setup.c: initializing a database file: checks, WAL, migrations, admin user. */
+#include "setup.h"
+#include "migrate.h"
+#include "password.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static pthread_mutex_t chain_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *default_dir;
+static pl_chain *current_chain;
+/* Chains replaced while the process runs; a caller may still be using one. */
+static pl_chain *retired[16];
+static int n_retired;
+
+void pl_setup_set_default_dir(const char *dir)
+{
+    pthread_mutex_lock(&chain_lock);
+    free(default_dir);
+    default_dir = strdup(dir);
+    pthread_mutex_unlock(&chain_lock);
+}
+
+const char *pl_setup_migrations_dir(char *buf, size_t size)
+{
+    const char *env = getenv("PROMPTLAB_MIGRATIONS_DIR");
+    if (env != NULL && *env != '\0') {
+        snprintf(buf, size, "%s", env);
+    } else {
+        pthread_mutex_lock(&chain_lock);
+        snprintf(buf, size, "%s", default_dir ? default_dir : "");
+        pthread_mutex_unlock(&chain_lock);
+    }
+    return buf;
+}
+
+/* Drop the current chain. Requires chain_lock. */
+static void retire_chain_locked(void)
+{
+    if (current_chain == NULL)
+        return;
+    if (n_retired < (int)(sizeof retired / sizeof retired[0]))
+        retired[n_retired++] = current_chain;
+    /* else: kept alive forever (leaked) rather than freed under a reader */
+    current_chain = NULL;
+}
+
+const pl_chain *pl_setup_chain(pl_err *err)
+{
+    char dir[4096];
+    pl_chain *chain;
+
+    pl_setup_migrations_dir(dir, sizeof dir);
+    if (dir[0] == '\0') {
+        pl_err_set(err, PL_E_MIGRATION, NULL,
+                   "the folder of PromptLab's migration files is unknown; reinstall "
+                   "PromptLab or set PROMPTLAB_MIGRATIONS_DIR.");
+        return NULL;
+    }
+    pthread_mutex_lock(&chain_lock);
+    if (current_chain != NULL && strcmp(current_chain->dir, dir) == 0) {
+        chain = current_chain;
+        pthread_mutex_unlock(&chain_lock);
+        return chain;
+    }
+    pthread_mutex_unlock(&chain_lock);
+    /* Load without the lock (file I/O); two threads may both load: one wins. */
+    chain = pl_chain_load(dir, err);
+    if (chain == NULL)
+        return NULL;
+    pthread_mutex_lock(&chain_lock);
+    if (current_chain != NULL && strcmp(current_chain->dir, dir) == 0) {
+        pl_chain *winner = current_chain;
+        pthread_mutex_unlock(&chain_lock);
+        pl_chain_free(chain);
+        return winner;
+    }
+    retire_chain_locked();
+    current_chain = chain;
+    pthread_mutex_unlock(&chain_lock);
+    return chain;
+}
+
+void pl_setup_forget_chain(void)
+{
+    pthread_mutex_lock(&chain_lock);
+    retire_chain_locked();
+    pthread_mutex_unlock(&chain_lock);
+}
+
+void pl_setup_lock_for_fork(void)
+{
+    pthread_mutex_lock(&chain_lock);
+}
+
+void pl_setup_unlock_after_fork(void)
+{
+    pthread_mutex_unlock(&chain_lock);
+}
+
+void pl_setup_reinit_in_child(void)
+{
+    pthread_mutex_init(&chain_lock, NULL);
+}
+
+/* Refuse, before SQLite opens it, a path that is not a regular file or a file
+ * that does not start with the SQLite header. A missing or empty file is fine:
+ * it becomes a new database. */
+static int check_file(const char *path, pl_err *err)
+{
+    static const char header[16] = "SQLite format 3";
+    char buf[16];
+    struct stat st;
+    ssize_t got;
+    int fd;
+
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        return pl_err_set(err, PL_E_PATH, path, "cannot inspect the file (%s).",
+                          strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode))
+        return pl_err_set(err, PL_E_PATH, path,
+                          "this is a folder, not a database file; add a file name such as "
+                          "'promptlab.db'.");
+    if (!S_ISREG(st.st_mode))
+        return pl_err_set(err, PL_E_PATH, path,
+                          "this is not a regular file (a device, socket or pipe); pass the "
+                          "path of a database file.");
+    if (st.st_size == 0)
+        return 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return pl_err_set(err, errno == EACCES ? PL_E_PATH : PL_E_DATABASE, path,
+                          "cannot read the file (%s); check its permissions.", strerror(errno));
+    got = read(fd, buf, sizeof buf);
+    close(fd);
+    if (got != (ssize_t)sizeof buf || memcmp(buf, header, sizeof header) != 0)
+        return pl_err_set(err, PL_E_INVALID, path,
+                          "this file is not a SQLite database (it does not start with the "
+                          "SQLite header). It was left unchanged; pass the path of a "
+                          "PromptLab database or of a new file.");
+    return 0;
+}
+
+/* Read one text value; *found tells whether a row came back. */
+static int query_text(pl_conn *c, const char *sql, char *out, size_t size, int *found,
+                      pl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+
+    *found = 0;
+    if (rc != SQLITE_OK)
+        return pl_err_from_sqlite(err, rc, c->db, c->path, "reading the database");
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        snprintf(out, size, "%s", v ? v : "");
+        *found = 1;
+        rc = SQLITE_DONE;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return pl_err_from_sqlite(err, rc, c->db, c->path, "reading the database");
+    return 0;
+}
+
+/* Make sure the default admin exists; give it PROMPTLAB_ADMIN_PASSWORD while
+ * it has no usable password. Hashing happens before the write lock is taken. */
+static int ensure_admin(pl_conn *c, pl_err *err)
+{
+    const char *env = getenv("PROMPTLAB_ADMIN_PASSWORD");
+    char current[PL_HASH_MAX + 8], hashed[PL_HASH_MAX];
+    const char *use = PL_UNUSABLE_PASSWORD;
+    sqlite3_stmt *st = NULL;
+    int found = 0, rc;
+
+    if (query_text(c, "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='users'",
+                   current, sizeof current, &found, err) < 0)
+        return -1;
+    if (strcmp(current, "0") == 0)
+        return 0; /* a custom migration chain without users */
+    if (query_text(c, "SELECT password_hash FROM users WHERE username = 'admin'", current,
+                   sizeof current, &found, err) < 0)
+        return -1;
+    int want_password = env != NULL && *env != '\0' &&
+                        (!found || strcmp(current, PL_UNUSABLE_PASSWORD) == 0);
+    if (found && !want_password)
+        return 0;
+    if (want_password) {
+        if (pl_password_hash(env, 12, hashed, err) < 0) {
+            pl_err_prefix(err, "hashing PROMPTLAB_ADMIN_PASSWORD");
+            return -1;
+        }
+        use = hashed;
+    }
+    if (pl_conn_exec(c, "BEGIN IMMEDIATE", "creating the admin user", err) < 0)
+        return -1;
+    /* Both statements are no-ops when another process got there first. */
+    rc = sqlite3_prepare_v2(c->db,
+                            "INSERT INTO users (username, password_hash, role, status)"
+                            " SELECT 'admin', ?1, 'admin', 1 WHERE NOT EXISTS"
+                            " (SELECT 1 FROM users WHERE username = 'admin')",
+                            -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, use, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (rc == SQLITE_DONE && use != (const char *)PL_UNUSABLE_PASSWORD) {
+        rc = sqlite3_prepare_v2(c->db,
+                                "UPDATE users SET password_hash = ?1"
+                                " WHERE username = 'admin' AND password_hash = ?2",
+                                -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, use, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, PL_UNUSABLE_PASSWORD, -1, SQLITE_STATIC);
+            rc = sqlite3_step(st);
+            sqlite3_finalize(st);
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        pl_err_from_sqlite(err, sqlite3_extended_errcode(c->db), c->db, c->path,
+                           "creating the admin user");
+        pl_conn_rollback_quietly(c);
+        return -1;
+    }
+    return pl_conn_exec(c, "COMMIT", "creating the admin user", err);
+}
+
+int pl_setup_database(const char *path, pl_conn **out, pl_err *err)
+{
+    const pl_chain *chain;
+    pl_db_version v;
+    pl_conn *c = NULL;
+
+    *out = NULL;
+    if (check_file(path, err) < 0)
+        return -1;
+    chain = pl_setup_chain(err);
+    if (chain == NULL)
+        return -1;
+    c = pl_conn_open(path, 1, err);
+    if (c == NULL)
+        return -1;
+    /* Decide whether the file is ours before anything is written to it. */
+    if (pl_read_version(c, &v, err) < 0 || pl_migrate_check(&v, chain, path, err) < 0)
+        goto fail;
+    int head = chain->count - 1;
+    int up_to_date = pl_chain_index(chain, v.revision) == head;
+    if (!up_to_date && sqlite3_db_readonly(c->db, "main") == 1) {
+        pl_err_set(err, PL_E_READONLY, path,
+                   "the database needs migrations but is read-only; make the file and its "
+                   "folder writable, then retry.");
+        goto fail;
+    }
+    if (sqlite3_db_readonly(c->db, "main") != 1 && pl_conn_enable_wal(c, err) < 0)
+        goto fail;
+    if (!up_to_date && pl_migrate_up(c, chain, head, NULL, err) < 0)
+        goto fail;
+    if (sqlite3_db_readonly(c->db, "main") != 1 && ensure_admin(c, err) < 0)
+        goto fail;
+    *out = c;
+    return 0;
+fail:
+    pl_conn_close(c);
+    return -1;
+}

@@ -1,0 +1,41 @@
+/* setup.h: what initializing one database file does, and the migration chain.
+ *
+ * pl_setup_database() runs once per database per process (the state machine in
+ * database.c sees to that): it refuses files that are not ours without
+ * touching them, switches the file to WAL, applies pending migrations, and
+ * makes sure the default admin user exists. GIL released throughout.
+ */
+#ifndef PL_SETUP_H
+#define PL_SETUP_H
+
+#include "conn.h"
+#include "error.h"
+#include "migfile.h"
+
+/* Initialize the database at canonical `path`. On success *out receives an
+ * open connection (for the pool) and 0 is returned; on failure -1 with `err`
+ * set, and a file that is not a PromptLab database is left byte for byte. */
+int pl_setup_database(const char *path, pl_conn **out, pl_err *err);
+
+/* The folder of shipped migrations, set once by the module at import. */
+void pl_setup_set_default_dir(const char *dir);
+
+/* The folder in use: $PROMPTLAB_MIGRATIONS_DIR when set, else the default.
+ * Writes into buf; returns buf. */
+const char *pl_setup_migrations_dir(char *buf, size_t size);
+
+/* The migration chain of the folder in use, loaded once and kept until the
+ * folder changes. The chain stays valid until pl_setup_forget_chain(); callers
+ * hold no lock while using it, so it is never freed while the process runs
+ * (a forgotten chain is kept on a list). Returns NULL with `err` set. */
+const pl_chain *pl_setup_chain(pl_err *err);
+
+/* Reload the chain on next use (after reset_initialization). */
+void pl_setup_forget_chain(void);
+
+/* Fork support for the chain's lock. */
+void pl_setup_lock_for_fork(void);
+void pl_setup_unlock_after_fork(void);
+void pl_setup_reinit_in_child(void);
+
+#endif

@@ -1,0 +1,133 @@
+"""Type stub for the C extension ``promptlab._core``.
+
+This is the contract between the C core and the Python package; the Python
+modules re-export these names and users import them from ``promptlab.sqlite``.
+"""
+
+import os
+from typing import Any, Iterator, Mapping, Sequence, Union
+
+StrPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+Params = Union[Sequence[Any], Mapping[str, Any], None]
+
+sqlite_version: str
+"""Version of the SQLite library the extension runs with."""
+
+head_revision: str | None
+"""Head of the shipped migration chain (None when no migration file was found)."""
+
+# Exceptions. Every message names the database file and what to do.
+class DatabaseError(Exception):
+    path: str | None
+    """The database file concerned, when there is one."""
+    sqlite_errorcode: int | None
+    """SQLite's extended result code, when SQLite reported the error."""
+
+class InvalidDatabaseError(DatabaseError):
+    """The file is not a SQLite database, or it is truncated or corrupt. Never modified."""
+
+class DatabasePathError(DatabaseError, TypeError):
+    """The path cannot hold a database: a directory, an unwritable or missing folder,
+    too long, containing a NUL byte, or not a str/bytes/os.PathLike."""
+
+class DatabaseBusyError(DatabaseError):
+    """Another connection held a lock for longer than the busy timeout."""
+
+class ReadOnlyDatabaseError(DatabaseError): ...
+class DiskFullError(DatabaseError): ...
+
+class IntegrityError(DatabaseError):
+    """A constraint failed (duplicate key, NOT NULL, foreign key)."""
+
+class ProgrammingError(DatabaseError):
+    """Misuse: invalid SQL, wrong number of parameters, a closed session."""
+
+class MigrationError(DatabaseError):
+    """A migration file is invalid, or a migration failed; the database stays at the
+    last revision that completed."""
+
+class UnknownRevisionError(MigrationError):
+    """The database is at a revision this PromptLab does not know (made by a newer one)."""
+
+class Row:
+    """One result row: ``row.col``, ``row["col"]``, ``row[0]``, ``len(row)``,
+    iteration over values, ``row.keys()``, ``row._asdict()``, ``row._fields``.
+    Compares equal to a tuple of its values."""
+
+    _fields: tuple[str, ...]
+    def keys(self) -> list[str]: ...
+    def _asdict(self) -> dict[str, Any]: ...
+    def __getitem__(self, key: int | str | slice) -> Any: ...
+    def __getattr__(self, name: str) -> Any: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+class Result:
+    """The outcome of ``Session.execute``: the rows are fetched when the statement runs."""
+
+    columns: tuple[str, ...]
+    rowcount: int
+    """Rows changed by an INSERT/UPDATE/DELETE (summed by executemany); -1 for a query."""
+    lastrowid: int | None
+    def __iter__(self) -> Iterator[Row]: ...
+    def __next__(self) -> Row: ...
+    def __len__(self) -> int: ...
+    def fetchone(self) -> Row | None: ...
+    def fetchall(self) -> list[Row]: ...
+    def all(self) -> list[Row]: ...
+    def first(self) -> Row | None: ...
+    def one(self) -> Row:
+        """The only row; ProgrammingError when there are none or several."""
+    def scalar(self) -> Any:
+        """First column of the first row, or None when there is no row."""
+
+class Session:
+    """A unit of work on one database, on one pooled connection.
+
+    Reads outside a transaction run on their own; the first write statement opens
+    ``BEGIN IMMEDIATE`` (or call ``begin()`` first to make a read-then-write atomic),
+    and ``commit()``/``rollback()`` end it. Used as a context manager it commits on
+    success, rolls back on an exception, and closes. A session may be passed between
+    threads; concurrent calls on one session are serialized.
+    """
+
+    path: str
+    closed: bool
+    in_transaction: bool
+    def execute(self, sql: str, params: Params = None) -> Result: ...
+    def executemany(self, sql: str, seq_of_params: Sequence[Params]) -> Result: ...
+    def begin(self) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Session: ...
+    def __exit__(self, *exc: object) -> bool: ...
+
+class DatabaseManager:
+    """The process-wide registry of databases. ``DatabaseManager()`` is the one instance."""
+
+    def __new__(cls) -> DatabaseManager: ...
+    def initialize_database(self, db_file: StrPath) -> None: ...
+    @property
+    def is_ready(self) -> bool: ...
+    @property
+    def database_url(self) -> str | None: ...
+    @property
+    def database_path(self) -> str | None: ...
+    def get_session(self, db_file: StrPath | None = None) -> Session:
+        """A session on the default database, or on ``db_file`` (initialized first
+        when needed). RuntimeError before any initialization when db_file is None."""
+    def is_initialized(self) -> bool: ...
+    def reset_initialization(self) -> None:
+        """Forget every database (open sessions keep working); the next
+        initialization checks its file again."""
+
+def hash_password(password: str, rounds: int = 12) -> str:
+    """bcrypt (``$2b$``) hash of ``password``; the GIL is released while hashing."""
+
+def verify_password(password: str, password_hash: str) -> bool:
+    """True when ``password`` matches the bcrypt hash; False for any other hash
+    (including the unusable-password marker)."""
+
+UNUSABLE_PASSWORD: str
+"""The marker stored for an admin that has no password yet."""

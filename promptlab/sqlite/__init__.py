@@ -1,0 +1,46 @@
+"""PromptLab's database layer: the C core, re-exported under its public names."""
+
+from promptlab._core import (
+    DatabaseBusyError,
+    DatabaseError,
+    DatabasePathError,
+    DiskFullError,
+    IntegrityError,
+    InvalidDatabaseError,
+    MigrationError,
+    ProgrammingError,
+    ReadOnlyDatabaseError,
+    Result,
+    Row,
+    Session,
+    UnknownRevisionError,
+)
+from promptlab.sqlite.database_manager import DatabaseManager, db_manager
+from promptlab.sqlite.session import (
+    get_session,
+    init_engine,
+    is_initialized,
+    reset_initialization,
+)
+
+__all__ = [
+    "DatabaseBusyError",
+    "DatabaseError",
+    "DatabaseManager",
+    "DatabasePathError",
+    "DiskFullError",
+    "IntegrityError",
+    "InvalidDatabaseError",
+    "MigrationError",
+    "ProgrammingError",
+    "ReadOnlyDatabaseError",
+    "Result",
+    "Row",
+    "Session",
+    "UnknownRevisionError",
+    "db_manager",
+    "get_session",
+    "init_engine",
+    "is_initialized",
+    "reset_initialization",
+]

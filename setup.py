@@ -1,0 +1,51 @@
+"""Build of promptlab._core, the C core, against the system's SQLite and libcrypt.
+
+Set PROMPTLAB_SANITIZE=address,undefined (or thread) to build with sanitizers,
+and PROMPTLAB_DEBUG=1 for -O0 -g with assertions.
+"""
+
+import glob
+import os
+
+from setuptools import Extension, setup
+
+extra_compile = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter",
+                 "-Wno-missing-field-initializers", "-Wno-cast-function-type"]
+extra_link = []
+undef = []
+sanitize = os.environ.get("PROMPTLAB_SANITIZE", "").strip()
+if sanitize:
+    flags = [f"-fsanitize={sanitize}", "-fno-omit-frame-pointer", "-g", "-O1"]
+    if "undefined" in sanitize:
+        flags.append("-fno-sanitize-recover=undefined")
+    extra_compile += flags
+    extra_link += flags
+if os.environ.get("PROMPTLAB_DEBUG"):
+    extra_compile += ["-O0", "-g"]
+    undef.append("NDEBUG")
+
+core = Extension(
+    "promptlab._core",
+    sources=sorted(glob.glob("csrc/*.c")),
+    depends=sorted(glob.glob("csrc/*.h")),
+    include_dirs=["csrc"],
+    libraries=["sqlite3", "crypt"],
+    extra_compile_args=extra_compile,
+    extra_link_args=extra_link,
+    undef_macros=undef,
+)
+
+setup(
+    ext_modules=[core],
+    packages=[
+        "promptlab",
+        "promptlab.sqlite",
+        "promptlab.tracer",
+        "promptlab.migrations",
+    ],
+    package_dir={"promptlab.migrations": "migrations"},
+    package_data={
+        "promptlab": ["py.typed", "_core.pyi"],
+        "promptlab.migrations": ["versions/*.sql"],
+    },
+)
