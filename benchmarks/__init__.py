@@ -1,0 +1,1 @@
+"""PromptLab's benchmark suite: ``python -m benchmarks`` (see benchmarks/README.md)."""

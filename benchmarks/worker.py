@@ -1,0 +1,541 @@
+"""One benchmark workload in one process: run by benchmarks/run.py, never imported by it.
+
+    python worker.py SIDE TASK JSON_ARGS
+
+SIDE is ``ours`` (this package, in the interpreter it is installed in), ``original``
+(PromptLab 0.1.11, run with the python of benchmarks/.venv-original) or ``stdlib``
+(plain ``sqlite3`` with the C core's connection settings). The same file runs under
+both interpreters, so it uses the standard library and each side's public API only.
+The result is printed as one line ``@@RESULT {json}``; anything else a side prints
+(the original logs) is ignored by the runner.
+"""
+
+import json
+import os
+import sqlite3
+import sys
+import threading
+import time
+
+RESULT_MARK = "@@RESULT "
+
+# The rows of every workload; benchmarks/limit.c builds the very same ones.
+LOREM = (
+    "The quick brown fox jumps over the lazy dog. The quick brown fox jumps over the lazy "
+    "dog. The quick brown fox jumps over the lazy dog. The quick brown fox jumps over the "
+    "lazy dog."
+)
+CREATED_AT = "2026-01-01T00:00:00.000000"
+PT_NAME, DS_NAME = "bench-pt", "bench-ds"
+SYSTEM_PROMPT = "You are a careful assistant. Answer in one word."
+USER_PROMPT = "Question: <question>"
+MODEL_CONFIG = {
+    "name": "ollama/llama3.2",
+    "type": "ollama",
+    "api_key": None,
+    "api_version": None,
+    "endpoint": None,
+    "max_concurrent_tasks": 5,
+    "model": None,
+}
+MODEL_JSON = json.dumps({"completion_model_config": MODEL_CONFIG, "embedding_model_config": None})
+ASSET_JSON = json.dumps(
+    {
+        "prompt_template_name": PT_NAME,
+        "prompt_template_version": 0,
+        "dataset_name": DS_NAME,
+        "dataset_version": 0,
+    }
+)
+PT_BINARY = f"""
+            <<system>>
+                {SYSTEM_PROMPT}
+            <<user>>
+                {USER_PROMPT}
+        """
+
+# The original's SQLQuery.SELECT_EXPERIMENTS_QUERY (also in limit.c).
+SELECT_EXPERIMENTS = """
+SELECT e.experiment_id,
+       json_extract(model, '$.completion_model_config.name') AS completion_model,
+       json_extract(model, '$.embedding_model_config.name') AS embedding_model,
+       json_extract(asset, '$.prompt_template_name') AS prompt_template_name,
+       json_extract(asset, '$.prompt_template_version') AS prompt_template_version,
+       json_extract(asset, '$.dataset_name') AS dataset_name,
+       json_extract(asset, '$.dataset_version') AS dataset_version,
+       er.dataset_record_id as dataset_record_id, er.completion as completion,
+       er.prompt_tokens as prompt_tokens, er.completion_tokens as completion_tokens,
+       er.latency_ms as latency_ms, er.evaluation as evaluation, a.asset_binary, u.username,
+       e.created_at
+FROM experiments e JOIN experiment_result er on e.experiment_id = er.experiment_id
+LEFT JOIN assets a ON a.asset_name = prompt_template_name
+                  AND a.asset_version = prompt_template_version
+LEFT JOIN users u ON e.user_id = u.id
+ORDER BY e.created_at DESC
+"""
+SELECT_ASSET = (
+    "SELECT asset_name, asset_version, asset_description, asset_type, asset_binary, "
+    "is_deployed, deployment_time, status, created_at, user_id FROM assets "
+    "WHERE asset_name = ? AND asset_version = ? LIMIT 1"
+)
+INSERT_EXPERIMENT = (
+    "INSERT INTO experiments (experiment_id, model, asset, status, created_at, user_id) "
+    "VALUES (?, ?, ?, 1, ?, ?)"
+)
+INSERT_RESULT = (
+    "INSERT INTO experiment_result (experiment_id, dataset_record_id, completion, "
+    "prompt_tokens, completion_tokens, latency_ms, evaluation, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def make_rows(experiment_id, n):
+    """The experiment summary the original's Experiment.run hands to trace_experiment."""
+    return [
+        {
+            "experiment_id": experiment_id,
+            "dataset_record_id": f"rec-{i:06d}",
+            "completion": f"Completion {i}: {LOREM}",
+            "prompt_tokens": 100 + i % 50,
+            "completion_tokens": 20 + i % 30,
+            "latency_ms": 100.0 + i % 400,
+            "evaluation": json.dumps([{"metric": "exact_match", "result": i % 2}]),
+            "created_at": CREATED_AT,
+        }
+        for i in range(n)
+    ]
+
+
+def row_tuples(experiment_id, n):
+    return [
+        (
+            r["experiment_id"],
+            r["dataset_record_id"],
+            r["completion"],
+            r["prompt_tokens"],
+            r["completion_tokens"],
+            r["latency_ms"],
+            r["evaluation"],
+            r["created_at"],
+        )
+        for r in make_rows(experiment_id, n)
+    ]
+
+
+def emit(**result):
+    sys.stdout.write(RESULT_MARK + json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+def stdlib_connect(path):
+    """A stdlib connection with the C core's settings (csrc/conn.c)."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=10.0, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def admin_id(conn):
+    row = conn.execute("SELECT id FROM users WHERE username = 'admin'").fetchone()
+    return row[0] if row else None
+
+
+# --- the two PromptLab sides -------------------------------------------------------
+
+
+class PromptLabSide:
+    """Each side through its own public API: db_manager, LocalTracer, its config types."""
+
+    def __init__(self, name):
+        self.name = name
+        from promptlab.sqlite.database_manager import db_manager
+
+        self.db_manager = db_manager
+
+    def initialize(self, path):
+        self.db_manager.initialize_database(path)
+
+    def types(self):
+        """The side's config types; ours may have none (then plain objects stand in)."""
+        try:
+            import promptlab.types as t
+        except ImportError:
+            t = None
+        return t
+
+    def tracer(self, path):
+        from promptlab.tracer.local_tracer import LocalTracer
+
+        t = self.types()
+        if t is not None and hasattr(t, "TracerConfig"):
+            config = t.TracerConfig(type="local", db_file=path)
+        else:
+            config = _Obj(type="local", db_file=path)
+        return LocalTracer(config)
+
+    def experiment_config(self, name):
+        t = self.types()
+        if t is not None and hasattr(t, "ExperimentConfig"):
+            return t.ExperimentConfig(
+                name=name,
+                completion_model_config=t.ModelConfig(name="ollama/llama3.2", type="ollama"),
+                embedding_model_config=None,
+                prompt_template=t.PromptTemplate(
+                    name=PT_NAME,
+                    description="benchmark prompt template",
+                    system_prompt=SYSTEM_PROMPT,
+                    user_prompt=USER_PROMPT,
+                    version=0,
+                ),
+                dataset=t.Dataset(
+                    name=DS_NAME, description="benchmark dataset", file_path="bench.jsonl", version=0
+                ),
+                evaluation=[
+                    t.EvaluationConfig(
+                        metric="exact_match",
+                        column_mapping={"response": "$completion", "reference": "answer"},
+                    )
+                ],
+                user="admin",
+            )
+        return _Obj(
+            name=name,
+            completion_model_config=_Obj(**MODEL_CONFIG),
+            embedding_model_config=None,
+            prompt_template=_Obj(
+                name=PT_NAME,
+                description="benchmark prompt template",
+                system_prompt=SYSTEM_PROMPT,
+                user_prompt=USER_PROMPT,
+                version=0,
+                user="admin",
+            ),
+            dataset=_Obj(
+                name=DS_NAME,
+                description="benchmark dataset",
+                file_path="bench.jsonl",
+                version=0,
+                user="admin",
+            ),
+            evaluation=[
+                _Obj(
+                    metric="exact_match",
+                    column_mapping={"response": "$completion", "reference": "answer"},
+                    evaluator=None,
+                )
+            ],
+            agent_proxy=None,
+            user="admin",
+        )
+
+    def dataset(self):
+        t = self.types()
+        kw = dict(name=DS_NAME, description="benchmark dataset", file_path="bench.jsonl", version=0)
+        if t is not None and hasattr(t, "Dataset"):
+            return t.Dataset(**kw)
+        return _Obj(user="admin", **kw)
+
+    def prompt_template(self):
+        t = self.types()
+        kw = dict(
+            name=PT_NAME,
+            description="benchmark prompt template",
+            system_prompt=SYSTEM_PROMPT,
+            user_prompt=USER_PROMPT,
+            version=0,
+        )
+        if t is not None and hasattr(t, "PromptTemplate"):
+            return t.PromptTemplate(**kw)
+        return _Obj(user="admin", **kw)
+
+
+class _Obj:
+    """A plain attribute bag standing in for a config type a side does not have."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    def model_copy(self):
+        return _Obj(**self.__dict__)
+
+    def model_dump(self):
+        return dict(self.__dict__)
+
+
+# --- tasks -------------------------------------------------------------------------
+
+
+def task_init(side, a):
+    side.initialize(a["path"])
+    emit(ok=True)
+
+
+def task_fastpath(side, a):
+    path, calls = a["path"], a["calls"]
+    init = side.db_manager.initialize_database
+    init(path)
+    for _ in range(min(calls, 1000)):  # warm-up
+        init(path)
+    per_call = []
+    for _ in range(a["repeats"]):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            init(path)
+        per_call.append((time.perf_counter() - t0) / calls)
+    emit(seconds_per_call=per_call)
+
+
+def task_threads(side, a):
+    path, n = a["path"], a["threads"]
+    barrier = threading.Barrier(n + 1)
+    errors = []
+    ends = []
+
+    def run():
+        barrier.wait()
+        try:
+            side.initialize(path)
+        except BaseException as exc:  # noqa: BLE001 - every failure is counted
+            errors.append(f"{type(exc).__name__}: {exc}")
+        ends.append(time.perf_counter())
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    emit(seconds=max(ends) - t0, failures=len(errors), errors=errors[:3])
+
+
+def task_proc_init(side, a):
+    """One of the processes started at one instant on one fresh file."""
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    sys.stdin.readline()
+    error = None
+    try:
+        side.initialize(a["path"])
+    except BaseException as exc:  # noqa: BLE001
+        error = f"{type(exc).__name__}: {exc}"
+    emit(end=time.monotonic(), error=error)
+    sys.exit(1 if error else 0)
+
+
+def _prepare_assets(side, tracer):
+    tracer.create_dataset(side.dataset())
+    tracer.create_prompttemplate(side.prompt_template())
+
+
+def task_trace(side, a):
+    path, n = a["path"], a["rows"]
+    tracer = side.tracer(path)
+    _prepare_assets(side, tracer)
+    exp_id = "bench-trace"
+    config = side.experiment_config(exp_id)
+    summary = make_rows(exp_id, n)
+    t0 = time.perf_counter()
+    tracer.trace_experiment(config, summary)
+    seconds = time.perf_counter() - t0
+    with sqlite3.connect(path) as conn:
+        stored = conn.execute(
+            "SELECT count(*) FROM experiment_result WHERE experiment_id = ?", (exp_id,)
+        ).fetchone()[0]
+    emit(seconds=seconds, rows=stored)
+
+
+def prepare_read(side, a):
+    """Initialize with the side's own db_manager, then fill the file through stdlib
+    sqlite3 (untimed): the assets and ``rows`` results spread over ``experiments``."""
+    path, n, n_exp = a["path"], a["rows"], a["experiments"]
+    side.initialize(path)
+    conn = stdlib_connect(path)
+    uid = admin_id(conn)
+    conn.execute("BEGIN IMMEDIATE")
+    assets = [
+        (DS_NAME, 0, "benchmark dataset", "dataset", json.dumps({"file_path": "bench.jsonl"})),
+        (PT_NAME, 0, "benchmark prompt template", "prompt_template", PT_BINARY),
+    ]
+    for i in range(a.get("filler_assets", 0)):
+        assets.append((f"filler-{i:04d}", i % 3, "filler", "prompt_template", PT_BINARY))
+    conn.executemany(
+        "INSERT INTO assets (asset_name, asset_version, asset_description, asset_type, "
+        "asset_binary, is_deployed, status, created_at, user_id) "
+        f"VALUES (?, ?, ?, ?, ?, 0, 1, '{CREATED_AT}', {int(uid)})",
+        assets,
+    )
+    per = n // n_exp if n_exp else 0
+    for e in range(n_exp):
+        exp_id = f"exp-{e:04d}"
+        created = f"2026-01-01T{e // 3600 % 24:02d}:{e // 60 % 60:02d}:{e % 60:02d}.000000"
+        conn.execute(INSERT_EXPERIMENT, (exp_id, MODEL_JSON, ASSET_JSON, created, uid))
+        count = per if e < n_exp - 1 else n - per * (n_exp - 1)
+        conn.executemany(INSERT_RESULT, row_tuples(exp_id, count))
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def task_prepare_read(side, a):
+    prepare_read(side, a)
+    emit(ok=True)
+
+
+def task_get_experiments(side, a):
+    if a.get("prepare"):
+        prepare_read(side, a)
+    tracer = side.tracer(a["path"])
+    result = tracer.get_experiments()  # warm-up, untimed
+    rows = len(result)
+    seconds = []
+    for _ in range(a["repeats"]):
+        t0 = time.perf_counter()
+        result = tracer.get_experiments()
+        seconds.append(time.perf_counter() - t0)
+        rows = len(result)
+    emit(seconds=seconds, rows=rows)
+
+
+def task_get_asset(side, a):
+    if a.get("prepare"):
+        prepare_read(side, a)
+    tracer = side.tracer(a["path"])
+    get = tracer.get_asset
+    asset = get(PT_NAME, 0)  # warm-up
+    if asset is None:
+        raise RuntimeError("get_asset returned None")
+    per_call = []
+    for _ in range(a["repeats"]):
+        t0 = time.perf_counter()
+        for _ in range(a["calls"]):
+            get(PT_NAME, 0)
+        per_call.append((time.perf_counter() - t0) / a["calls"])
+    emit(seconds_per_call=per_call)
+
+
+def task_writer(side, a):
+    """One of the concurrent writers: K experiments of ROWS results each."""
+    path, k, n, idx = a["path"], a["transactions"], a["rows"], a["index"]
+    tracer = side.tracer(path)
+    jobs = []
+    for j in range(k):
+        exp_id = f"writer-{idx}-{j}"
+        jobs.append((side.experiment_config(exp_id), make_rows(exp_id, n)))
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    sys.stdin.readline()
+    ok = failed = 0
+    errors = []
+    start = time.monotonic()
+    for config, summary in jobs:
+        try:
+            tracer.trace_experiment(config, summary)
+            ok += 1
+        except BaseException as exc:  # noqa: BLE001
+            failed += 1
+            errors.append(f"{type(exc).__name__}: {exc}"[:300])
+    emit(start=start, end=time.monotonic(), ok=ok, failed=failed, rows=ok * n, errors=errors[:2])
+    sys.exit(3 if failed else 0)
+
+
+# --- stdlib sqlite3 on the same rows --------------------------------------------------
+
+
+def stdlib_trace(a):
+    path, n = a["path"], a["rows"]
+    conn = stdlib_connect(path)
+    uid = admin_id(conn)
+    exp_id = "bench-trace"
+    rows = row_tuples(exp_id, n)
+    t0 = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(INSERT_EXPERIMENT, (exp_id, MODEL_JSON, ASSET_JSON, CREATED_AT, uid))
+    conn.executemany(INSERT_RESULT, rows)
+    conn.execute("COMMIT")
+    seconds = time.perf_counter() - t0
+    emit(seconds=seconds, rows=n)
+
+
+def stdlib_get_experiments(a):
+    conn = stdlib_connect(a["path"])
+    rows = len(conn.execute(SELECT_EXPERIMENTS).fetchall())
+    seconds = []
+    for _ in range(a["repeats"]):
+        t0 = time.perf_counter()
+        rows = len(conn.execute(SELECT_EXPERIMENTS).fetchall())
+        seconds.append(time.perf_counter() - t0)
+    emit(seconds=seconds, rows=rows)
+
+
+def stdlib_get_asset(a):
+    conn = stdlib_connect(a["path"])
+    execute = conn.execute
+    per_call = []
+    for _ in range(a["repeats"]):
+        t0 = time.perf_counter()
+        for _ in range(a["calls"]):
+            execute(SELECT_ASSET, (PT_NAME, 0)).fetchone()
+        per_call.append((time.perf_counter() - t0) / a["calls"])
+    emit(seconds_per_call=per_call)
+
+
+def stdlib_writer(a):
+    path, k, n, idx = a["path"], a["transactions"], a["rows"], a["index"]
+    conn = stdlib_connect(path)
+    uid = admin_id(conn)
+    jobs = [(f"writer-{idx}-{j}", row_tuples(f"writer-{idx}-{j}", n)) for j in range(k)]
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    sys.stdin.readline()
+    ok = failed = 0
+    errors = []
+    start = time.monotonic()
+    for exp_id, rows in jobs:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(INSERT_EXPERIMENT, (exp_id, MODEL_JSON, ASSET_JSON, CREATED_AT, uid))
+            conn.executemany(INSERT_RESULT, rows)
+            conn.execute("COMMIT")
+            ok += 1
+        except sqlite3.Error as exc:
+            failed += 1
+            errors.append(f"{type(exc).__name__}: {exc}")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+    emit(start=start, end=time.monotonic(), ok=ok, failed=failed, rows=ok * n, errors=errors[:2])
+    sys.exit(3 if failed else 0)
+
+
+TASKS = {
+    "init": task_init,
+    "fastpath": task_fastpath,
+    "threads": task_threads,
+    "proc_init": task_proc_init,
+    "trace": task_trace,
+    "prepare_read": task_prepare_read,
+    "get_experiments": task_get_experiments,
+    "get_asset": task_get_asset,
+    "writer": task_writer,
+}
+STDLIB_TASKS = {
+    "trace": stdlib_trace,
+    "get_experiments": stdlib_get_experiments,
+    "get_asset": stdlib_get_asset,
+    "writer": stdlib_writer,
+}
+
+
+def main(argv):
+    side_name, task = argv[1], argv[2]
+    args = json.loads(argv[3]) if len(argv) > 3 else {}
+    if side_name == "stdlib":
+        STDLIB_TASKS[task](args)
+    else:
+        TASKS[task](PromptLabSide(side_name), args)
+
+
+if __name__ == "__main__":
+    # The benchmarks folder is sys.path[0]: keep it from shadowing anything.
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+    main(sys.argv)
