@@ -10,7 +10,9 @@ import os
 from setuptools import Extension, setup
 
 extra_compile = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter",
-                 "-Wno-missing-field-initializers", "-Wno-cast-function-type"]
+                 "-Wno-missing-field-initializers", "-Wno-cast-function-type",
+                 # Messages are cut to their buffers on purpose.
+                 "-Wno-format-truncation"]
 extra_link = []
 undef = []
 sanitize = os.environ.get("PROMPTLAB_SANITIZE", "").strip()

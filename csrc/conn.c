@@ -25,6 +25,14 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
     pl_conn *c;
     int rc;
 
+    if (pl_fork_is_tainted(path)) {
+        pl_err_set(err, PL_E_DATABASE, path,
+                   "this process was forked while its parent had this database open in a "
+                   "session; SQLite cannot lock the file correctly here. Close sessions "
+                   "before fork(), or start processes with the 'spawn' or 'forkserver' "
+                   "method.");
+        return NULL;
+    }
     if (create)
         flags |= SQLITE_OPEN_CREATE;
     rc = sqlite3_open_v2(path, &db, flags, NULL);

@@ -1,6 +1,7 @@
 /* database.c: the initialization state machine and the connection pool. */
 #include "database.h"
 #include "fork.h"
+#include "registry.h"
 #include "setup.h"
 
 #include <stdlib.h>
@@ -32,6 +33,7 @@ void pl_database_decref(pl_database *db)
 {
     if (db == NULL || atomic_fetch_sub_explicit(&db->refcnt, 1, memory_order_acq_rel) != 1)
         return;
+    pl_registry_unlink_live(db);
     for (pl_conn *c = db->idle, *next; c != NULL; c = next) {
         next = c->next;
         /* Connections from before fork() are abandoned, not closed. */
@@ -85,6 +87,7 @@ int pl_database_ensure_ready(pl_database *db, pl_err *err)
         }
         /* NEW, or FAILED by an earlier attempt: this thread initializes. */
         db->attempt++;
+        db->n_in_use++; /* the initializer's connection */
         atomic_store(&db->state, PL_DB_INITIALIZING);
         break;
     }
@@ -93,6 +96,7 @@ int pl_database_ensure_ready(pl_database *db, pl_err *err)
     rc = pl_setup_database(db->path, &conn, err);
 
     pthread_mutex_lock(&db->lock);
+    db->n_in_use--;
     if (rc == 0) {
         free(db->failure);
         db->failure = NULL;
@@ -125,10 +129,17 @@ pl_conn *pl_database_checkout(pl_database *db, pl_err *err)
         if (c->fork_gen == pl_fork_generation())
             break;
     }
+    db->n_in_use++;
     pthread_mutex_unlock(&db->lock);
     if (c != NULL)
         return c;
-    return pl_conn_open(db->path, 0, err);
+    c = pl_conn_open(db->path, 0, err);
+    if (c == NULL) {
+        pthread_mutex_lock(&db->lock);
+        db->n_in_use--;
+        pthread_mutex_unlock(&db->lock);
+    }
+    return c;
 }
 
 void pl_database_checkin(pl_database *db, pl_conn *c)
@@ -139,6 +150,7 @@ void pl_database_checkin(pl_database *db, pl_conn *c)
         return; /* inherited from the parent: abandoned, never used or closed */
     pl_conn_rollback_quietly(c);
     pthread_mutex_lock(&db->lock);
+    db->n_in_use--;
     c = pool_push_locked(db, c);
     pthread_mutex_unlock(&db->lock);
     pl_conn_close(c);
@@ -149,13 +161,28 @@ void pl_database_lock_for_fork(pl_database *db)
     pthread_mutex_lock(&db->lock);
 }
 
+void pl_database_close_idle_locked(pl_database *db)
+{
+    pl_conn *c = db->idle;
+    db->idle = NULL;
+    db->n_idle = 0;
+    while (c != NULL) {
+        pl_conn *next = c->next;
+        if (c->fork_gen == pl_fork_generation())
+            pl_conn_close(c);
+        c = next;
+    }
+}
+
 void pl_database_unlock_after_fork(pl_database *db)
 {
     pthread_mutex_unlock(&db->lock);
 }
 
-void pl_database_reinit_in_child(pl_database *db)
+int pl_database_reinit_in_child(pl_database *db)
 {
+    int in_use = db->n_in_use > 0;
+
     /* The parent's threads are gone: their waits and initializations with
      * them. Fresh primitives, no inherited connections, and an unfinished
      * initialization is redone by whoever asks next. */
@@ -163,6 +190,8 @@ void pl_database_reinit_in_child(pl_database *db)
     pthread_cond_init(&db->cond, NULL);
     db->idle = NULL;
     db->n_idle = 0;
+    db->n_in_use = 0;
     if (atomic_load(&db->state) == PL_DB_INITIALIZING)
         atomic_store(&db->state, PL_DB_NEW);
+    return in_use;
 }

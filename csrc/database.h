@@ -34,7 +34,9 @@ typedef struct pl_database {
     pl_err *failure;           /* why attempt number `attempt` failed */
     pl_conn *idle;             /* pooled connections, all of this fork generation */
     int n_idle;
-    struct pl_database *next;  /* registry list link (registry lock) */
+    int n_in_use;              /* connections checked out or initializing */
+    struct pl_database *next;  /* registered list link (registry lock) */
+    struct pl_database *live_next, *live_prev; /* every live database (registry lock) */
 } pl_database;
 
 /* A new database for canonical `path` (copied), state NEW, one reference. */
@@ -65,9 +67,15 @@ pl_conn *pl_database_checkout(pl_database *db, pl_err *err);
  * is abandoned, never touched. GIL released. */
 void pl_database_checkin(pl_database *db, pl_conn *c);
 
-/* Fork support, called by the registry from the atfork handlers. */
+/* Fork support, called by the registry from the atfork handlers. Before
+ * fork() the idle connections are closed, so that the child inherits no SQLite
+ * file state (SQLite keeps per-file lock bookkeeping in process memory, and a
+ * child that inherits it believes it holds locks it does not). */
 void pl_database_lock_for_fork(pl_database *db);
+void pl_database_close_idle_locked(pl_database *db);
 void pl_database_unlock_after_fork(pl_database *db);
-void pl_database_reinit_in_child(pl_database *db);
+/* Returns 1 when connections were in use at fork(): the child must not open
+ * the file, its inherited lock bookkeeping for it is wrong. */
+int pl_database_reinit_in_child(pl_database *db);
 
 #endif

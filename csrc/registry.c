@@ -1,5 +1,6 @@
 /* registry.c: the list of databases, the spelling cache and the default database. */
 #include "registry.h"
+#include "fork.h"
 #include "paths.h"
 #include "setup.h"
 
@@ -19,6 +20,7 @@ typedef struct {
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static pl_database *databases;          /* owned references */
+static pl_database *live;               /* every pl_database not yet freed */
 static pl_database *default_db;         /* borrowed from the list */
 static spelling_entry spellings[SPELLING_SLOTS];
 static int n_spellings;
@@ -128,6 +130,10 @@ pl_database *pl_registry_get(const char *abs, pl_err *err)
         }
         db->next = databases;
         databases = db;
+        db->live_next = live;
+        if (live != NULL)
+            live->live_prev = db;
+        live = db;
     }
     spelling_remember_locked(abs, h, db);
     pl_database_incref(db);
@@ -180,17 +186,32 @@ void pl_registry_reset(void)
     }
 }
 
+void pl_registry_unlink_live(pl_database *db)
+{
+    pthread_mutex_lock(&registry_lock);
+    if (db->live_prev != NULL)
+        db->live_prev->live_next = db->live_next;
+    else if (live == db)
+        live = db->live_next;
+    if (db->live_next != NULL)
+        db->live_next->live_prev = db->live_prev;
+    db->live_next = db->live_prev = NULL;
+    pthread_mutex_unlock(&registry_lock);
+}
+
 void pl_registry_lock_all(void)
 {
     pl_setup_lock_for_fork();
     pthread_mutex_lock(&registry_lock);
-    for (pl_database *db = databases; db != NULL; db = db->next)
+    for (pl_database *db = live; db != NULL; db = db->live_next) {
         pl_database_lock_for_fork(db);
+        pl_database_close_idle_locked(db);
+    }
 }
 
 void pl_registry_unlock_all(void)
 {
-    for (pl_database *db = databases; db != NULL; db = db->next)
+    for (pl_database *db = live; db != NULL; db = db->live_next)
         pl_database_unlock_after_fork(db);
     pthread_mutex_unlock(&registry_lock);
     pl_setup_unlock_after_fork();
@@ -199,7 +220,8 @@ void pl_registry_unlock_all(void)
 void pl_registry_reinit_in_child(void)
 {
     pthread_mutex_init(&registry_lock, NULL);
-    for (pl_database *db = databases; db != NULL; db = db->next)
-        pl_database_reinit_in_child(db);
+    for (pl_database *db = live; db != NULL; db = db->live_next)
+        if (pl_database_reinit_in_child(db))
+            pl_fork_taint(db->path);
     pl_setup_reinit_in_child();
 }

@@ -31,7 +31,11 @@ pl_database *pl_registry_default(void);
 /* Forget every database and the default; open sessions keep theirs. GIL released. */
 void pl_registry_reset(void);
 
-/* Fork handlers (see fork.c). */
+/* Remove a database whose last reference is gone from the live list. */
+void pl_registry_unlink_live(pl_database *db);
+
+/* Fork handlers (see fork.c): lock_all takes every lock and closes the idle
+ * connections of every live database, registered or forgotten. */
 void pl_registry_lock_all(void);
 void pl_registry_unlock_all(void);
 void pl_registry_reinit_in_child(void);
