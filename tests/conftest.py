@@ -1,0 +1,70 @@
+"""Shared fixtures: every test gets its own database path and a clean registry."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, Optional
+
+import pytest
+
+from promptlab.sqlite.session import reset_initialization
+
+HEAD = "28f160511eaa"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_registry():
+    """Each test starts with no database known to the process."""
+    reset_initialization()
+    yield
+    reset_initialization()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A path for a database that does not exist yet."""
+    return tmp_path / "promptlab.db"
+
+
+def inspect_db(path) -> Dict[str, object]:
+    """What a database file holds, read with the standard library's sqlite3."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {
+            "integrity": con.execute("PRAGMA integrity_check").fetchone()[0],
+            "versions": [r[0] for r in con.execute("SELECT version_num FROM alembic_version")],
+            "admins": con.execute("SELECT count(*) FROM users WHERE username = 'admin'").fetchone()[0],
+            "applied": con.execute("SELECT count(*) FROM promptlab_migrations").fetchone()[0],
+            "journal_mode": con.execute("PRAGMA journal_mode").fetchone()[0],
+        }
+    finally:
+        con.close()
+
+
+def assert_healthy(path) -> None:
+    """The database passed integrity_check, is at head once, with one admin."""
+    info = inspect_db(path)
+    assert info["integrity"] == "ok"
+    assert info["versions"] == [HEAD]
+    assert info["admins"] == 1
+    assert info["applied"] == 4
+    assert info["journal_mode"] == "wal"
+
+
+def file_digest(path) -> str:
+    """SHA-256 of a file's bytes, to prove it was left unchanged."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def run_python(code: str, env: Optional[Dict[str, str]] = None, cwd=None,
+               timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run Python code in a fresh interpreter with this package importable."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-c", code], env=full_env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)

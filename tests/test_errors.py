@@ -1,0 +1,208 @@
+"""Bad input: typed errors that name the file, and the user's files left as they were."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import pytest
+
+from conftest import file_digest, run_python
+from promptlab.sqlite import (
+    DatabaseError,
+    DatabasePathError,
+    InvalidDatabaseError,
+    MigrationError,
+    UnknownRevisionError,
+    get_session,
+)
+from promptlab.sqlite.database_manager import db_manager
+
+
+def test_error_hierarchy():
+    assert issubclass(InvalidDatabaseError, DatabaseError)
+    assert issubclass(DatabasePathError, DatabaseError)
+    assert issubclass(UnknownRevisionError, MigrationError)
+    assert issubclass(MigrationError, DatabaseError)
+    assert DatabaseError.__module__ == "promptlab.sqlite"
+
+
+@pytest.mark.parametrize("content", [
+    b"this is a text file, not a database\n" * 100,
+    b"\x00" * 4096,
+    b"SQLite format 2\x00" + b"\x00" * 100,
+    b"PK\x03\x04" + os.urandom(2000),
+])
+def test_file_that_is_not_sqlite_is_refused_and_unchanged(tmp_path, content):
+    path = tmp_path / "notes.db"
+    path.write_bytes(content)
+    mtime = path.stat().st_mtime_ns
+    with pytest.raises(InvalidDatabaseError) as info:
+        db_manager.initialize_database(path)
+    assert str(path) in str(info.value)
+    assert info.value.path == str(path)
+    assert "left unchanged" in str(info.value)
+    assert path.read_bytes() == content
+    assert path.stat().st_mtime_ns == mtime
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]
+    assert db_manager.is_ready is False
+
+
+def test_refused_file_stays_refused_and_a_fixed_file_works(tmp_path):
+    path = tmp_path / "x.db"
+    path.write_bytes(b"garbage")
+    for _ in range(3):
+        with pytest.raises(InvalidDatabaseError):
+            db_manager.initialize_database(path)
+    path.unlink()
+    db_manager.initialize_database(path)
+    assert db_manager.is_ready
+
+
+def test_directory_is_refused(tmp_path):
+    with pytest.raises(DatabasePathError, match="folder"):
+        db_manager.initialize_database(tmp_path)
+    with pytest.raises(DatabasePathError, match="folder"):
+        db_manager.initialize_database(str(tmp_path) + "/")
+
+
+def test_parent_that_is_a_file_is_refused(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(DatabasePathError) as info:
+        db_manager.initialize_database(blocker / "sub" / "x.db")
+    assert "file" in str(info.value)
+    assert blocker.read_text() == "x"
+
+
+def test_unwritable_location_is_refused(tmp_path):
+    # /proc refuses new entries even to root.
+    with pytest.raises(DatabasePathError) as info:
+        db_manager.initialize_database("/proc/promptlab-test/x.db")
+    assert "/proc/promptlab-test" in str(info.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
+def test_read_only_folder_is_refused(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(DatabaseError) as info:
+            db_manager.initialize_database(folder / "x.db")
+        assert str(folder / "x.db") in str(info.value)
+    finally:
+        folder.chmod(0o700)
+
+
+def test_unwritable_folder_as_unprivileged_user():
+    """The same check for root: drop privileges in a child process."""
+    if os.geteuid() != 0:
+        pytest.skip("covered by test_read_only_folder_is_refused")
+    import shutil
+    import tempfile
+
+    # pytest's tmp_path lives under a folder only root can enter: use /tmp itself.
+    top = tempfile.mkdtemp(prefix="promptlab-ro-", dir="/tmp")
+    try:
+        os.chmod(top, 0o755)
+        folder = os.path.join(top, "ro")
+        os.mkdir(folder, 0o555)
+        target = os.path.join(folder, "x.db")
+        code = (
+            "import os\n"
+            "from promptlab.sqlite import DatabaseError\n"
+            "from promptlab.sqlite.database_manager import db_manager\n"
+            "os.setgid(65534); os.setuid(65534)\n"
+            "try:\n"
+            f"    db_manager.initialize_database({target!r})\n"
+            "except DatabaseError as e:\n"
+            "    print(type(e).__name__, e)\n"
+            "else:\n"
+            "    print('no error')\n"
+        )
+        result = run_python(code)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(("DatabasePathError", "ReadOnlyDatabaseError")), result.stdout
+        assert target in result.stdout
+        assert os.listdir(folder) == []
+    finally:
+        shutil.rmtree(top)
+
+
+def _newer_database(path):
+    con = sqlite3.connect(path)
+    con.executescript(
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY);"
+        "INSERT INTO alembic_version VALUES ('ffffffffffff');"
+        "CREATE TABLE assets (asset_name TEXT, asset_version INTEGER, future_column TEXT);"
+        "INSERT INTO assets VALUES ('a', 1, 'from the future');"
+    )
+    con.commit()
+    con.close()
+
+
+def test_database_from_a_newer_promptlab_is_refused_untouched(tmp_path):
+    path = tmp_path / "newer.db"
+    _newer_database(path)
+    digest, names = file_digest(path), sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(UnknownRevisionError) as info:
+        db_manager.initialize_database(path)
+    message = str(info.value)
+    assert "ffffffffffff" in message and str(path) in message and "newer" in message
+    assert file_digest(path) == digest
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    con.close()
+
+
+def test_foreign_database_without_revision_is_refused_untouched(tmp_path):
+    path = tmp_path / "other-app.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    con.execute("INSERT INTO invoices (total) VALUES (9.5)")
+    con.commit()
+    con.close()
+    digest = file_digest(path)
+    with pytest.raises(MigrationError) as info:
+        db_manager.initialize_database(path)
+    assert str(path) in str(info.value)
+    assert file_digest(path) == digest
+
+
+def test_empty_sqlite_file_is_initialized(tmp_path):
+    path = tmp_path / "empty.db"
+    path.write_bytes(b"")
+    db_manager.initialize_database(path)
+    assert db_manager.is_ready
+
+
+@pytest.mark.parametrize("bad", [123, 4.5, None, object(), ["x.db"]])
+def test_non_path_is_a_typed_error(bad):
+    with pytest.raises(DatabasePathError, match="str, bytes or os.PathLike"):
+        db_manager.initialize_database(bad)
+
+
+def test_nul_byte_in_path(tmp_path):
+    with pytest.raises(DatabasePathError, match="NUL"):
+        db_manager.initialize_database(str(tmp_path / "a\x00b.db"))
+
+
+def test_empty_path():
+    with pytest.raises(DatabasePathError, match="empty"):
+        db_manager.initialize_database("")
+
+
+def test_path_too_long(tmp_path):
+    with pytest.raises(DatabasePathError, match="too long|longer"):
+        db_manager.initialize_database(str(tmp_path / ("n" * 300 + ".db")))
+    with pytest.raises(DatabasePathError, match="too long"):
+        db_manager.initialize_database("/" + "d/" * 3000 + "x.db")
+
+
+def test_get_session_on_a_bad_file_raises_the_same_error(tmp_path):
+    path = tmp_path / "bad.db"
+    path.write_bytes(b"not sqlite at all")
+    with pytest.raises(InvalidDatabaseError):
+        get_session(path)

@@ -1,0 +1,129 @@
+"""fork(): a child never uses a connection it inherited from its parent."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import pytest
+
+from conftest import assert_healthy
+from promptlab.sqlite import DatabaseError, ProgrammingError, get_session
+from promptlab.sqlite.database_manager import db_manager
+
+
+def _in_child(fn):
+    """Run fn in a forked child; return its exit status (0 = passed)."""
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            fn()
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - reported through the status
+            os.write(2, f"child failed: {exc!r}\n".encode())
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_child_opens_its_own_connections(db_path):
+    db_manager.initialize_database(db_path)
+    with get_session() as s:  # leaves a pooled connection in the parent
+        s.execute("INSERT INTO assets (asset_name, asset_version) VALUES ('parent', 1)")
+
+    def child():
+        assert db_manager.is_ready  # the schema is known to be migrated
+        for i in range(20):
+            with get_session() as s:
+                s.execute("INSERT INTO assets (asset_name, asset_version) VALUES ('child', ?)",
+                          (i,))
+
+    assert _in_child(child) == 0
+    with get_session() as s:  # the parent's pooled connection still works
+        assert s.execute("SELECT count(*) FROM assets").scalar() == 21
+    assert_healthy(db_path)
+
+
+def test_session_opened_before_fork_is_refused_in_the_child(db_path):
+    db_manager.initialize_database(db_path)
+    inherited = get_session()
+    inherited.execute("INSERT INTO assets (asset_name, asset_version) VALUES ('open', 1)")
+
+    def child():
+        with pytest.raises(ProgrammingError, match="before fork"):
+            inherited.execute("SELECT 1")
+        # SQLite's lock bookkeeping for this file was inherited mid-use: refused.
+        with pytest.raises(DatabaseError, match="forked while its parent had this database"):
+            get_session().execute("SELECT 1")
+
+    assert _in_child(child) == 0
+    inherited.commit()
+    inherited.close()
+    con = sqlite3.connect(db_path)
+    assert con.execute("SELECT count(*) FROM assets").fetchone()[0] == 1
+    con.close()
+
+
+def _posix_locks_on(path):
+    """pids holding POSIX locks on the file, from /proc/locks."""
+    ino = os.stat(path).st_ino
+    return {int(line.split()[4]) for line in open("/proc/locks")
+            if f":{ino} " in line and "POSIX" in line}
+
+
+def test_child_holds_real_locks_of_its_own(db_path):
+    """Idle pooled connections are closed before fork(), so the child's new
+    connection takes real POSIX locks instead of trusting inherited bookkeeping."""
+    db_manager.initialize_database(db_path)
+    with get_session() as s:
+        s.execute("SELECT count(*) FROM assets")
+    assert os.getpid() in _posix_locks_on(db_path)  # the pooled connection
+
+    r, w = os.pipe()
+
+    def child():
+        os.close(r)
+        with get_session() as s:
+            s.begin()
+            s.execute("INSERT INTO assets (asset_name, asset_version) VALUES ('c', 1)")
+            os.write(w, repr(sorted(_posix_locks_on(db_path))).encode())
+        os.close(w)
+
+    status = _in_child(child)
+    os.close(w)
+    seen = eval(os.read(r, 1000).decode())
+    os.close(r)
+    assert status == 0
+    assert len(seen) == 1 and seen[0] != os.getpid()
+
+
+def test_fork_during_initialization_in_another_thread(tmp_path):
+    import threading
+
+    paths = [tmp_path / f"db{i}.db" for i in range(20)]
+    stop = threading.Event()
+
+    def init_loop():
+        for p in paths:
+            db_manager.initialize_database(p)
+        stop.set()
+
+    t = threading.Thread(target=init_loop)
+    t.start()
+    statuses = []
+    while not stop.is_set():
+        own = tmp_path / f"child{len(statuses)}.db"
+        statuses.append(_in_child(lambda: db_manager.initialize_database(own)))
+    t.join()
+    assert statuses and all(code == 0 for code in statuses)
+    for p in paths + [tmp_path / f"child{i}.db" for i in range(len(statuses))]:
+        assert_healthy(p)
+
+
+def test_fork_with_the_database_never_initialized_in_the_parent(db_path):
+    assert _in_child(lambda: db_manager.initialize_database(db_path)) == 0
+    assert_healthy(db_path)
+    db_manager.initialize_database(db_path)
+    assert db_manager.is_ready
