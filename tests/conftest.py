@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -61,10 +62,21 @@ def file_digest(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+# Child interpreters run outside the source tree, so that `python -c` imports the
+# installed package (with its compiled core), not the source folder.
+NEUTRAL_CWD = tempfile.gettempdir()
+
+
 def run_python(code: str, env: Optional[Dict[str, str]] = None, cwd=None,
                timeout: float = 120) -> subprocess.CompletedProcess:
     """Run Python code in a fresh interpreter with this package importable."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-c", code], env=full_env, cwd=cwd,
+    return subprocess.run([sys.executable, "-c", code], env=full_env, cwd=cwd or NEUTRAL_CWD,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def pytest_report_header(config):
+    from promptlab import _core
+
+    return f"promptlab._core: {_core.__file__} (SQLite {_core.sqlite_version})"

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import assert_healthy, run_python
+from conftest import NEUTRAL_CWD, assert_healthy, run_python
 
 PROCESSES = 8
 
@@ -62,7 +62,8 @@ def test_8_fresh_interpreters_start_at_one_instant(tmp_path):
     import subprocess
 
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(PROCESSES)]
+                              stderr=subprocess.PIPE, text=True, cwd=NEUTRAL_CWD)
+             for _ in range(PROCESSES)]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * PROCESSES, [e for _, e in outs]
     assert all(o.strip() == "ok" for o, _ in outs)
@@ -106,7 +107,7 @@ def test_admin_password_set_once_when_processes_race(tmp_path):
 
     env = dict(os.environ, PROMPTLAB_ADMIN_PASSWORD="shared-secret")
     procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE,
-                              text=True) for _ in range(4)]
+                              text=True, cwd=NEUTRAL_CWD) for _ in range(4)]
     errs = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, errs
     assert_healthy(path)
