@@ -13,9 +13,6 @@ Params = Union[Sequence[Any], Mapping[str, Any], None]
 sqlite_version: str
 """Version of the SQLite library the extension runs with."""
 
-head_revision: str | None
-"""Head of the shipped migration chain (None when no migration file was found)."""
-
 # Exceptions. Every message names the database file and what to do.
 class DatabaseError(Exception):
     path: str | None
@@ -26,7 +23,7 @@ class DatabaseError(Exception):
 class InvalidDatabaseError(DatabaseError):
     """The file is not a SQLite database, or it is truncated or corrupt. Never modified."""
 
-class DatabasePathError(DatabaseError, TypeError):
+class DatabasePathError(DatabaseError):
     """The path cannot hold a database: a directory, an unwritable or missing folder,
     too long, containing a NUL byte, or not a str/bytes/os.PathLike."""
 
@@ -131,3 +128,18 @@ def verify_password(password: str, password_hash: str) -> bool:
 
 UNUSABLE_PASSWORD: str
 """The marker stored for an admin that has no password yet."""
+
+db_manager: DatabaseManager
+
+def migrations() -> list[dict[str, str | None]]:
+    """The migration chain in use, first to head: dicts with revision, parent (None for
+    the first), message, created, filename, checksum, up, down. MigrationError when the
+    files are invalid."""
+
+def migrations_dir() -> str:
+    """The folder migrations are read from: $PROMPTLAB_MIGRATIONS_DIR, else the one
+    shipped beside the module."""
+
+def database_revision(db_file: StrPath) -> dict[str, Any]:
+    """Read a database's revision without writing: {exists, path, revision (None at
+    base), version_rows, other_tables}."""
