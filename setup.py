@@ -7,7 +7,7 @@ and PROMPTLAB_DEBUG=1 for -O0 -g with assertions.
 import glob
 import os
 
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
 extra_compile = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter",
                  "-Wno-missing-field-initializers", "-Wno-cast-function-type",
@@ -39,12 +39,7 @@ core = Extension(
 
 setup(
     ext_modules=[core],
-    packages=[
-        "promptlab",
-        "promptlab.sqlite",
-        "promptlab.tracer",
-        "promptlab.migrations",
-    ],
+    packages=find_packages(include=["promptlab", "promptlab.*"]) + ["promptlab.migrations"],
     package_dir={"promptlab.migrations": "migrations"},
     package_data={
         "promptlab": ["py.typed", "_core.pyi"],
