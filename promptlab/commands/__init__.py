@@ -1,0 +1,1 @@
+"""Command groups of the ``promptlab`` CLI; each module exposes ``register(subparsers)``."""
