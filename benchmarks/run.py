@@ -322,6 +322,7 @@ class Runner:
             "python": platform.python_version() + f" ({platform.python_implementation()})",
             "stdlib_sqlite": sqlite3.sqlite_version,
             "commit": git_head(),
+            "load_start": load_avg(),
         }
         try:
             out = self.measure(
@@ -697,6 +698,13 @@ def one_line(text, n):
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
+def load_avg():
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
@@ -736,7 +744,12 @@ def git_head():
     try:
         out = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or "unknown"
+        head = out.stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "promptlab", "csrc",
+                                "migrations", "setup.py"], capture_output=True, text=True, timeout=10)
+        if dirty.stdout.strip():
+            head += " with uncommitted changes to the package"
+        return head
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -851,6 +864,8 @@ def render(runner):
     lines.append(f"- Machine: {info.get('cpu')}, {info.get('cores')} cores "
                  f"({info.get('usable_cores')} usable), {info.get('memory')}, {info.get('kernel')}, "
                  f"database files on {info.get('filesystem')}")
+    lines.append(f"- Load average (1, 5, 15 min) at the start: {info.get('load_start')}, at the end: "
+                 f"{load_avg()}")
     lines.append(f"- Python {info.get('python')}; ours: promptlab {info.get('ours_version')} "
                  f"with SQLite {info.get('ours_sqlite')}")
     if "original" in runner.pythons:
