@@ -65,6 +65,7 @@ def log(msg: str) -> None:
 FULL = {
     "repeats": 7,  # runs per workload (fresh processes, or timed runs in one process)
     "process_repeats": 21,  # ours, for import/initialize in fresh processes (net of ~40 ms)
+    "rounds": 3,  # in-process workloads: processes per side, the sides taking turns
     "fast_calls": 200_000,
     "threads": 32,
     "procs": 8,
@@ -82,6 +83,7 @@ FULL = {
 QUICK = {
     "repeats": 1,
     "process_repeats": 1,
+    "rounds": 1,
     "fast_calls": 10_000,
     "threads": 32,
     "procs": 8,
@@ -424,16 +426,19 @@ class Runner:
 
     def w_fastpath(self):
         data = {}
-        for side in self.sides():
-            self.attempt(
-                data, side,
-                lambda: self.worker(
-                    side, "fastpath", path=self.new_path(f"fast-{side}"),
-                    calls=self.size["fast_calls"], repeats=max(self.size["repeats"], 1),
-                )["seconds_per_call"],
-            )
+        rounds = self.size["rounds"]
+        per = max(1, -(-self.size["repeats"] // rounds))
+        for _ in range(rounds):
+            for side in self.sides():
+                self.attempt(
+                    data, side,
+                    lambda: self.worker(
+                        side, "fastpath", path=self.new_path(f"fast-{side}"),
+                        calls=self.size["fast_calls"], repeats=per,
+                    )["seconds_per_call"],
+                )
         self.add("`initialize_database` fast path (already initialized), per call", "s", data,
-                 f"{self.size['fast_calls']:,} calls per timed run, one process")
+                 f"{self.size['fast_calls']:,} calls per timed run, {plural(rounds, 'process')} per side")
 
     def w_threads(self):
         n = self.size["threads"]
@@ -521,61 +526,60 @@ class Runner:
                     experiments=self.size["read_experiments"], filler_assets=filler)
         return path
 
-    def read_workload(self, task, tag, rows, filler, data, **args):
-        """Each side fills its own file (its own initialization, then the same rows through
-        stdlib sqlite3, untimed) and measures in the same process; the C limit and stdlib
-        then read the file ours filled."""
-        ours_path = None
-        for side in self.sides():
-            path = self.new_path(f"{tag}-{side}")
-            if side == "ours":
-                ours_path = path
-            self.attempt(data, side, lambda: self.worker(
-                side, task, path=path, prepare=True, rows=rows, filler_assets=filler,
-                experiments=self.size["read_experiments"], **args))
-        if isinstance(data.get("ours"), Exception) or not os.path.exists(ours_path or ""):
-            try:
-                ours_path = self.prepared("ours", tag, rows, filler)
-            except WorkloadError as exc:
-                data["limit"] = data["stdlib"] = exc
-                return None
-        return ours_path
+    def read_workload(self, task, tag, rows, filler, key, limit_args, check=None, **args):
+        """Each side fills its own file once (its own initialization, then the same rows
+        through stdlib sqlite3, untimed) and measures it in a few rounds of fresh
+        processes, the sides taking turns so that a disturbance of the machine falls on
+        all of them; the C limit and stdlib read the file ours filled."""
+        data, paths = {}, {}
+        rounds = self.size["rounds"]
+        per = max(1, -(-self.size["repeats"] // rounds))
+        for _ in range(rounds):
+            for side in self.sides():
+                first = side not in paths
+                if first:
+                    paths[side] = self.new_path(f"{tag}-{side}")
+
+                def run(side=side, first=first):
+                    res = self.worker(side, task, path=paths[side], prepare=first, rows=rows,
+                                      filler_assets=filler, experiments=self.size["read_experiments"],
+                                      repeats=per, **args)
+                    if check is not None:
+                        check(res)
+                    return res[key]
+                self.attempt(data, side, run)
+            if "ours_ready" not in paths:
+                if isinstance(data.get("ours"), Exception):
+                    try:
+                        paths["ours"] = self.prepared("ours", tag, rows, filler)
+                    except WorkloadError as exc:
+                        data["limit"] = data["stdlib"] = exc
+                        return data
+                paths["ours_ready"] = paths["ours"]
+            path = paths["ours_ready"]
+            if "limit" not in self.skipped:
+                self.attempt(data, "limit", lambda: self.limit(*limit_args(path, per))[key])
+            self.attempt(data, "stdlib", lambda: self.worker(
+                "stdlib", task, path=path, repeats=per, **args)[key])
+        return data
 
     def w_get_experiments(self):
-        repeats = max(self.size["repeats"], 1)
         for rows in self.size["read_rows"]:
-            data = {}
-            path = self.read_workload("get_experiments", "read", rows, 0, data, repeats=repeats)
-            for side in self.sides():
-                if isinstance(data.get(side), list):
-                    res = data[side].pop()
-                    if res["rows"] != rows:
-                        data[side] = WorkloadError(f"returned {res['rows']} rows instead of {rows}")
-                    else:
-                        data[side] = res["seconds"]
-            if path is not None:
-                if "limit" not in self.skipped:
-                    self.attempt(data, "limit", lambda: self.limit("query", path, repeats)["seconds"])
-                self.attempt(data, "stdlib", lambda: self.worker(
-                    "stdlib", "get_experiments", path=path, repeats=repeats)["seconds"])
+            def check(res, rows=rows):
+                if res["rows"] != rows:
+                    raise WorkloadError(f"returned {res['rows']} rows instead of {rows}")
+            data = self.read_workload("get_experiments", "read", rows, 0, "seconds",
+                                      lambda path, per: ("query", path, per), check)
             self.add(f"`get_experiments` over {rows:,} result rows", "s", data,
-                     f"{self.size['read_experiments']} experiments; one process, warm-up call untimed; "
-                     "limit: the same SELECT, every column read")
+                     f"{self.size['read_experiments']} experiments; timed calls in "
+                     f"{plural(self.size['rounds'], 'process')} per side, each after an untimed "
+                     "warm-up call; limit: the same SELECT, every column read")
 
     def w_get_asset(self):
-        repeats, calls = max(self.size["repeats"], 1), self.size["asset_calls"]
-        filler = self.size["filler_assets"]
-        data = {}
-        path = self.read_workload("get_asset", "asset", 1000, filler, data, calls=calls, repeats=repeats)
-        for side in self.sides():
-            if isinstance(data.get(side), list):
-                data[side] = data[side].pop()["seconds_per_call"]
-        if path is not None:
-            if "limit" not in self.skipped:
-                self.attempt(data, "limit", lambda: self.limit(
-                    "asset", path, "bench-pt", 0, calls, repeats)["seconds_per_call"])
-            self.attempt(data, "stdlib", lambda: self.worker(
-                "stdlib", "get_asset", path=path, calls=calls, repeats=repeats)["seconds_per_call"])
+        calls, filler = self.size["asset_calls"], self.size["filler_assets"]
+        data = self.read_workload("get_asset", "asset", 1000, filler, "seconds_per_call",
+                                  lambda path, per: ("asset", path, "bench-pt", 0, calls, per),
+                                  calls=calls)
         self.add("`get_asset` latency, per call", "s", data,
                  f"{calls:,} calls per timed run, {filler + 2} assets; limit: one prepared SELECT")
 
@@ -696,6 +700,10 @@ def committed_rows(path):
 def one_line(text, n):
     text = " ".join(str(text).split()).replace("`", "'")
     return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def plural(n, word):
+    return f"{n} {word}" if n == 1 else f"{n} {word}es" if word.endswith("s") else f"{n} {word}s"
 
 
 def load_avg():
