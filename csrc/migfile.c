@@ -21,6 +21,25 @@ int pl_revision_valid(const char *s, size_t len)
     return 1;
 }
 
+int pl_migration_reversible(const pl_migration *m)
+{
+    const char *p = m->down;
+
+    while (p != NULL && *p != '\0') {
+        if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == ';') {
+            p++;
+        } else if (p[0] == '-' && p[1] == '-') {
+            p = strchr(p, '\n');
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *end = strstr(p + 2, "*/");
+            p = end ? end + 2 : NULL;
+        } else {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static char *dup_range(const char *s, size_t n)
 {
     char *p = malloc(n + 1);

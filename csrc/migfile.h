@@ -65,6 +65,10 @@ void pl_chain_free(pl_chain *chain);
 /* Index of `revision` in the chain, -1 for "" (base), -2 when unknown. */
 int pl_chain_index(const pl_chain *chain, const char *revision);
 
+/* True when the down section of `m` holds SQL; an empty one (only blanks,
+ * comments and semicolons) marks a migration that cannot be undone. */
+int pl_migration_reversible(const pl_migration *m);
+
 /* True when `s` is a valid revision id: 1 to 32 of [A-Za-z0-9_]. */
 int pl_revision_valid(const char *s, size_t len);
 

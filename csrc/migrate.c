@@ -1,22 +1,34 @@
-/* migrate.c: revision bookkeeping and the upgrade loop. */
+/* migrate.c: revision bookkeeping, the upgrade and downgrade loops, backups. */
 #include "migrate.h"
+#include "schema.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Bookkeeping tables: Alembic's version table (so tools and the original
  * PromptLab recognise the revision) and our history with checksums. */
 static const char BOOKKEEPING_SQL[] =
-    "CREATE TABLE IF NOT EXISTS alembic_version ("
-    " version_num VARCHAR(32) NOT NULL,"
-    " CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));"
-    "CREATE TABLE IF NOT EXISTS promptlab_migrations ("
-    " revision VARCHAR(32) NOT NULL PRIMARY KEY,"
-    " checksum TEXT NOT NULL,"
-    " message TEXT NOT NULL DEFAULT '',"
-    " applied_at TEXT NOT NULL,"
-    " duration_ms REAL NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS alembic_version (\n"
+    "    version_num VARCHAR(32) NOT NULL,\n"
+    "    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));\n"
+    "CREATE TABLE IF NOT EXISTS promptlab_migrations (\n"
+    "    revision VARCHAR(32) NOT NULL PRIMARY KEY,\n"
+    "    checksum TEXT NOT NULL,\n"
+    "    message TEXT NOT NULL DEFAULT '',\n"
+    "    applied_at TEXT NOT NULL,\n"
+    "    duration_ms REAL NOT NULL);\n";
+
+static const char SET_VERSION_SQL[] = "INSERT INTO alembic_version (version_num) VALUES (?)";
+static const char RECORD_SQL[] =
+    "INSERT OR REPLACE INTO promptlab_migrations"
+    " (revision, checksum, message, applied_at, duration_ms)"
+    " VALUES (?, ?, ?, strftime('%Y-%m-%d %H:%M:%f', 'now'), ?)";
+static const char FORGET_SQL[] = "DELETE FROM promptlab_migrations WHERE revision = ?";
 
 int pl_read_version(pl_conn *c, pl_db_version *out, pl_err *err)
 {
@@ -30,7 +42,8 @@ int pl_read_version(pl_conn *c, pl_db_version *out, pl_err *err)
                             " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
                             -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return pl_err_from_sqlite(err, rc, c->db, c->path, "reading the schema");
+        return pl_err_from_sqlite(err, sqlite3_extended_errcode(c->db), c->db, c->path,
+                                  "reading the schema");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
         if (name != NULL && strcmp(name, "alembic_version") == 0)
@@ -75,12 +88,27 @@ int pl_migrate_check(const pl_db_version *v, const pl_chain *chain, const char *
                           "PromptLab. Upgrade PromptLab to open it; the file was left "
                           "unchanged.",
                           v->revision, head);
-    if (v->revision[0] == '\0' && v->other_tables > 0)
-        return pl_err_set(err, PL_E_MIGRATION, path,
-                          "the database holds %d table(s) but no PromptLab revision, and its "
-                          "layout is not one PromptLab recognises. It was left unchanged; "
-                          "pass the path of a PromptLab database or of a new file.",
-                          v->other_tables);
+    return 0;
+}
+
+int pl_migrate_locate(pl_conn *c, const pl_chain *chain, pl_db_version *v, int *index,
+                      int *detected, pl_err *err)
+{
+    if (detected != NULL)
+        *detected = 0;
+    *index = -1;
+    if (pl_read_version(c, v, err) < 0 || pl_migrate_check(v, chain, c->path, err) < 0)
+        return -1;
+    if (v->revision[0] != '\0') {
+        *index = pl_chain_index(chain, v->revision);
+        return 0;
+    }
+    if (v->other_tables == 0)
+        return 0; /* a new, empty database */
+    if (pl_schema_detect(c->db, c->path, chain, index, err) < 0)
+        return -1;
+    if (detected != NULL)
+        *detected = 1;
     return 0;
 }
 
@@ -149,50 +177,94 @@ static int foreign_key_violations(pl_conn *c, pl_err *err)
     return n;
 }
 
-/* Record that `m` was applied, replacing the version row. */
-static int record_revision(pl_conn *c, const pl_migration *m, double elapsed, pl_err *err)
+/* Run one statement with up to two text parameters and one double. */
+static int exec_bound(pl_conn *c, const char *sql, const char *a, const char *b, const char *t,
+                      double d, const char *what, pl_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
 
-    if (pl_conn_exec(c, "DELETE FROM alembic_version", "updating alembic_version", err) < 0)
-        return -1;
-    rc = sqlite3_prepare_v2(c->db, "INSERT INTO alembic_version (version_num) VALUES (?)", -1,
-                            &st, NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, m->revision, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        st = NULL;
-    }
-    if (rc != SQLITE_OK && rc != SQLITE_DONE)
-        return pl_err_from_sqlite(err, rc, c->db, c->path, "updating alembic_version");
-    rc = sqlite3_prepare_v2(c->db,
-                            "INSERT OR REPLACE INTO promptlab_migrations"
-                            " (revision, checksum, message, applied_at, duration_ms)"
-                            " VALUES (?, ?, ?, strftime('%Y-%m-%d %H:%M:%f', 'now'), ?)",
-                            -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, m->revision, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, m->checksum, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, m->message, -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 4, elapsed);
+        int n = sqlite3_bind_parameter_count(st);
+        if (n >= 1)
+            sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+        if (n >= 2)
+            sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+        if (n >= 3)
+            sqlite3_bind_text(st, 3, t, -1, SQLITE_STATIC);
+        if (n >= 4)
+            sqlite3_bind_double(st, 4, d);
         rc = sqlite3_step(st);
         sqlite3_finalize(st);
     }
     if (rc != SQLITE_OK && rc != SQLITE_DONE)
-        return pl_err_from_sqlite(err, rc, c->db, c->path, "recording the migration");
+        return pl_err_from_sqlite(err, sqlite3_extended_errcode(c->db), c->db, c->path, what);
     return 0;
 }
 
-/* One transaction: apply the migration after the database's current revision
- * if it is below `target`. Sets *done when nothing was left to apply. */
-static int step_up(pl_conn *c, const pl_chain *chain, int target, int *done, pl_err *err)
+/* Make `revision` ("" for base) the one row of alembic_version. */
+static int set_version(pl_conn *c, const char *revision, pl_err *err)
+{
+    if (pl_conn_exec(c, "DELETE FROM alembic_version", "updating alembic_version", err) < 0)
+        return -1;
+    if (revision[0] == '\0')
+        return 0; /* base: Alembic's empty table */
+    return exec_bound(c, SET_VERSION_SQL, revision, NULL, NULL, 0, "updating alembic_version",
+                      err);
+}
+
+/* Record that `m` was applied (in `elapsed` ms) and move the version to it. */
+static int record_up(pl_conn *c, const pl_migration *m, double elapsed, pl_err *err)
+{
+    if (set_version(c, m->revision, err) < 0)
+        return -1;
+    return exec_bound(c, RECORD_SQL, m->revision, m->checksum, m->message, elapsed,
+                      "recording the migration", err);
+}
+
+/* Record that `m` was undone: the version moves to its parent. */
+static int record_down(pl_conn *c, const pl_migration *m, pl_err *err)
+{
+    if (set_version(c, m->parent, err) < 0)
+        return -1;
+    return exec_bound(c, FORGET_SQL, m->revision, NULL, NULL, 0, "recording the downgrade",
+                      err);
+}
+
+/* Mark a database recognised at chain index `index`: the migrations up to it
+ * count as applied (duration 0). Requires the write transaction. */
+static int stamp(pl_conn *c, const pl_chain *chain, int index, pl_err *err)
+{
+    if (pl_conn_exec(c, BOOKKEEPING_SQL, "creating the version tables", err) < 0)
+        return -1;
+    for (int i = 0; i <= index; i++)
+        if (record_up(c, &chain->items[i], 0.0, err) < 0)
+            return -1;
+    return 0;
+}
+
+static int irreversible(const pl_migration *m, const char *path, const char *at, pl_err *err)
+{
+    return pl_err_set(err, PL_E_MIGRATION, path,
+                      "migration %s (%s) has an empty '-- migrate:down' section, so it cannot "
+                      "be undone; the database stays at revision %s. Restore a backup taken "
+                      "before it to go further back.",
+                      m->revision, m->filename, at);
+}
+
+/* One transaction that moves the database one migration towards `target`:
+ * up (dir > 0) applies the migration after the current revision, down
+ * (dir < 0) undoes the current one. The revision is re-read under the lock.
+ * Sets *done when the database already was at `target` (a recognised legacy
+ * layout is still marked then). On error everything of this step is rolled
+ * back. */
+static int step(pl_conn *c, const pl_chain *chain, int target, int dir, int *done, pl_err *err)
 {
     pl_db_version v;
     const pl_migration *m;
+    const char *section = dir > 0 ? "up" : "down";
     double started;
-    int idx, bad;
+    int idx, detected = 0, before, after;
 
     *done = 0;
     /* Rebuilding a table (the documented ALTER TABLE procedure) needs foreign
@@ -202,32 +274,42 @@ static int step_up(pl_conn *c, const pl_chain *chain, int target, int *done, pl_
     if (pl_conn_exec(c, "BEGIN IMMEDIATE", "locking the database for a migration", err) < 0)
         goto fail;
     /* Re-read after taking the lock: another process may have migrated. */
-    if (pl_read_version(c, &v, err) < 0 || pl_migrate_check(&v, chain, c->path, err) < 0)
+    if (pl_migrate_locate(c, chain, &v, &idx, &detected, err) < 0)
         goto fail;
-    idx = pl_chain_index(chain, v.revision);
-    if (idx >= target) {
+    if (detected && stamp(c, chain, idx, err) < 0)
+        goto fail;
+    if (dir > 0 ? idx >= target : idx <= target) {
         *done = 1;
         if (pl_conn_exec(c, "COMMIT", "finishing the migration check", err) < 0)
             goto fail;
         goto out;
     }
-    m = &chain->items[idx + 1];
+    m = dir > 0 ? &chain->items[idx + 1] : &chain->items[idx];
+    if (dir < 0 && !pl_migration_reversible(m)) {
+        irreversible(m, c->path, m->revision, err);
+        goto fail;
+    }
     started = now_ms();
     if (pl_conn_exec(c, BOOKKEEPING_SQL, "creating the version tables", err) < 0)
         goto fail;
-    if (run_script(c, m->up, m, "up", err) < 0)
+    /* Rows that already broke a foreign key (older PromptLab never enforced
+     * them) are kept; a migration may not add to them. */
+    before = foreign_key_violations(c, err);
+    if (before < 0 || run_script(c, dir > 0 ? m->up : m->down, m, section, err) < 0)
         goto fail;
-    bad = foreign_key_violations(c, err);
-    if (bad < 0)
+    after = foreign_key_violations(c, err);
+    if (after < 0)
         goto fail;
-    if (bad > 0) {
+    if (after > before) {
         pl_err_set(err, PL_E_MIGRATION, c->path,
-                   "migration %s (%s) left %d row(s) violating foreign keys; it was rolled "
-                   "back and the database stays at the previous revision.",
-                   m->revision, m->filename, bad);
+                   "the %s section of migration %s (%s) left %d more row(s) violating "
+                   "foreign keys (PRAGMA foreign_key_check); it was rolled back and the "
+                   "database stays at revision %s.",
+                   section, m->revision, m->filename, after - before,
+                   idx >= 0 ? chain->items[idx].revision : "base");
         goto fail;
     }
-    if (record_revision(c, m, now_ms() - started, err) < 0)
+    if ((dir > 0 ? record_up(c, m, now_ms() - started, err) : record_down(c, m, err)) < 0)
         goto fail;
     if (pl_conn_exec(c, "COMMIT", "committing the migration", err) < 0)
         goto fail;
@@ -239,20 +321,183 @@ fail:
     return -1;
 }
 
-int pl_migrate_up(pl_conn *c, const pl_chain *chain, int target, int *applied, pl_err *err)
+/* Step towards `target` until there; *count receives the steps taken. */
+static int walk(pl_conn *c, const pl_chain *chain, int target, int dir, int *count,
+                pl_err *err)
 {
-    int count = 0, done = 0;
+    int n = 0, done = 0, rc = 0;
 
     while (!done) {
-        if (step_up(c, chain, target, &done, err) < 0) {
-            if (applied != NULL)
-                *applied = count;
-            return -1;
+        if (step(c, chain, target, dir, &done, err) < 0) {
+            rc = -1;
+            break;
         }
         if (!done)
-            count++;
+            n++;
     }
-    if (applied != NULL)
-        *applied = count;
+    if (count != NULL)
+        *count = n;
+    return rc;
+}
+
+int pl_migrate_up(pl_conn *c, const pl_chain *chain, int target, int *applied, pl_err *err)
+{
+    return walk(c, chain, target, 1, applied, err);
+}
+
+int pl_migrate_down(pl_conn *c, const pl_chain *chain, int target, int *undone, pl_err *err)
+{
+    pl_db_version v;
+    int idx;
+
+    if (undone != NULL)
+        *undone = 0;
+    /* Refuse an impossible downgrade before undoing any part of it. */
+    if (pl_migrate_locate(c, chain, &v, &idx, NULL, err) < 0)
+        return -1;
+    for (int i = idx; i > target; i--) {
+        if (!pl_migration_reversible(&chain->items[i]))
+            return irreversible(&chain->items[i], c->path, chain->items[idx].revision, err);
+    }
+    return walk(c, chain, target, -1, undone, err);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int pl_migrate_backup(pl_conn *c, const char *dest, pl_err *err)
+{
+    sqlite3 *out = NULL;
+    sqlite3_backup *b = NULL;
+    struct stat st;
+    int fd, rc, waited = 0, limit = pl_busy_timeout_ms(), created = 0;
+    mode_t mode = 0600;
+
+    if (stat(c->path, &st) == 0)
+        mode = st.st_mode & 0666;
+    fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0)
+        return pl_err_set(err, errno == EEXIST ? PL_E_DATABASE : PL_E_PATH, c->path,
+                          "cannot create the backup file %s (%s); check that its folder is "
+                          "writable.",
+                          dest, strerror(errno));
+    close(fd);
+    created = 1;
+    rc = sqlite3_open_v2(dest, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE, NULL);
+    if (rc != SQLITE_OK) {
+        pl_err_from_sqlite(err, rc, out, dest, "opening the backup file");
+        goto fail;
+    }
+    b = sqlite3_backup_init(out, "main", c->db, "main");
+    if (b == NULL) {
+        pl_err_from_sqlite(err, sqlite3_extended_errcode(out), out, dest, "starting the backup");
+        goto fail;
+    }
+    /* All pages in one step: one consistent snapshot of the source. */
+    while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+        if (waited >= limit)
+            break;
+        sleep_ms(10);
+        waited += 10;
+    }
+    sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) {
+        pl_err_from_sqlite(err, rc, NULL, c->path, "copying the database to the backup");
+        pl_err_prefix(err, dest);
+        goto fail;
+    }
+    rc = sqlite3_close(out);
+    out = NULL;
+    if (rc != SQLITE_OK) {
+        pl_err_from_sqlite(err, rc, NULL, dest, "closing the backup file");
+        goto fail;
+    }
     return 0;
+fail:
+    sqlite3_close(out);
+    if (created)
+        unlink(dest);
+    return -1;
+}
+
+/* Append the statements recording that `m` was applied, as literal SQL. */
+static void script_record_up(sqlite3_str *s, const pl_migration *m)
+{
+    sqlite3_str_appendf(s,
+                        "DELETE FROM alembic_version;\n"
+                        "INSERT INTO alembic_version (version_num) VALUES (%Q);\n"
+                        "INSERT OR REPLACE INTO promptlab_migrations"
+                        " (revision, checksum, message, applied_at, duration_ms)\n"
+                        "    VALUES (%Q, %Q, %Q, strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now'), 0);\n",
+                        m->revision, m->revision, m->checksum, m->message);
+}
+
+char *pl_migrate_script(const pl_chain *chain, const char *path, int from, int to, int detected,
+                        pl_err *err)
+{
+    sqlite3_str *s = sqlite3_str_new(NULL);
+    const char *from_rev = from >= 0 ? chain->items[from].revision : "base";
+    const char *to_rev = to >= 0 ? chain->items[to].revision : "base";
+    int dir = to >= from ? 1 : -1;
+    char *text;
+
+    sqlite3_str_appendf(s,
+                        "-- PromptLab: the SQL that would %s %s from %s to %s.\n"
+                        "-- Nothing was run. Each migration is one transaction; foreign keys\n"
+                        "-- are off during it and PRAGMA foreign_key_check may not report more\n"
+                        "-- rows after it than before.\n\n"
+                        "PRAGMA foreign_keys=OFF;\n",
+                        dir > 0 ? "upgrade" : "downgrade", path, from_rev, to_rev);
+    if (detected && from >= 0) {
+        sqlite3_str_appendf(s,
+                            "\n-- The database has no revision; its tables match revision %s "
+                            "(%s):\n-- mark it there.\nBEGIN IMMEDIATE;\n%s",
+                            from_rev, chain->items[from].filename, BOOKKEEPING_SQL);
+        for (int i = 0; i <= from; i++)
+            script_record_up(s, &chain->items[i]);
+        sqlite3_str_appendall(s, "COMMIT;\n");
+    }
+    if (from == to)
+        sqlite3_str_appendall(s, "\n-- Nothing to do: the database is already there.\n");
+    for (int i = from; i != to; i += dir) {
+        const pl_migration *m = &chain->items[dir > 0 ? i + 1 : i];
+        const char *section = dir > 0 ? m->up : m->down;
+        if (dir < 0 && !pl_migration_reversible(m)) {
+            sqlite3_str_appendf(s,
+                                "\n-- Migration %s (%s) has an empty down section: it cannot "
+                                "be undone,\n-- so the downgrade stops with an error here.\n",
+                                m->revision, m->filename);
+            break;
+        }
+        sqlite3_str_appendf(s, "\n-- %s %s -> %s: %s (%s)\nBEGIN IMMEDIATE;\n%s",
+                            dir > 0 ? "Upgrade" : "Downgrade",
+                            dir > 0 ? (i >= 0 ? chain->items[i].revision : "base") : m->revision,
+                            dir > 0 ? m->revision : (m->parent[0] ? m->parent : "base"),
+                            m->message, m->filename, BOOKKEEPING_SQL);
+        sqlite3_str_appendall(s, section);
+        if (section[0] != '\0' && section[strlen(section) - 1] != '\n')
+            sqlite3_str_appendchar(s, 1, '\n');
+        if (dir > 0) {
+            script_record_up(s, m);
+        } else {
+            sqlite3_str_appendall(s, "DELETE FROM alembic_version;\n");
+            if (m->parent[0] != '\0')
+                sqlite3_str_appendf(s, "INSERT INTO alembic_version (version_num) VALUES (%Q);\n",
+                                    m->parent);
+            sqlite3_str_appendf(s, "DELETE FROM promptlab_migrations WHERE revision = %Q;\n",
+                                m->revision);
+        }
+        sqlite3_str_appendall(s, "COMMIT;\n");
+    }
+    sqlite3_str_appendall(s, "\nPRAGMA foreign_keys=ON;\n");
+    if (sqlite3_str_errcode(s) != SQLITE_OK) {
+        sqlite3_free(sqlite3_str_finish(s));
+        pl_err_set(err, PL_E_NOMEM, path, "out of memory writing the migration SQL");
+        return NULL;
+    }
+    text = sqlite3_str_finish(s);
+    return text;
 }

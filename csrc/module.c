@@ -48,28 +48,31 @@ static const struct {
      "The database was written by a newer PromptLab; it is left unchanged."},
 };
 
-PyObject *pl_raise(pl_state *st, const pl_err *err)
+/* Raise exception kind `kind` with `message` (a str, consumed) and the
+ * attributes path and sqlite_errorcode. Returns NULL. */
+static PyObject *raise_message(pl_state *st, pl_errkind kind, PyObject *message, const char *path,
+                               int sqlite_rc)
 {
     PyObject *type, *exc, *value;
 
-    if (err->kind == PL_E_NOMEM)
+    if (message == NULL)
+        return NULL;
+    if (kind == PL_E_NOMEM) {
+        Py_DECREF(message);
         return PyErr_NoMemory();
-    type = (err->kind > PL_OK && err->kind < PL_E_KIND_COUNT) ? st->errors[err->kind] : NULL;
+    }
+    type = (kind > PL_OK && kind < PL_E_KIND_COUNT) ? st->errors[kind] : NULL;
     if (type == NULL)
         type = st->errors[PL_E_DATABASE];
-    /* Paths in the message may hold bytes that are not UTF-8. */
-    value = PyUnicode_DecodeUTF8(err->msg, (Py_ssize_t)strlen(err->msg), "backslashreplace");
-    if (value == NULL)
-        return NULL;
-    exc = PyObject_CallOneArg(type, value);
-    Py_DECREF(value);
+    exc = PyObject_CallOneArg(type, message);
+    Py_DECREF(message);
     if (exc == NULL)
         return NULL;
-    value = err->path[0] ? PyUnicode_DecodeFSDefault(err->path) : Py_NewRef(Py_None);
+    value = (path != NULL && path[0]) ? PyUnicode_DecodeFSDefault(path) : Py_NewRef(Py_None);
     if (value == NULL || PyObject_SetAttrString(exc, "path", value) < 0)
         goto fail;
     Py_DECREF(value);
-    value = err->sqlite_rc ? PyLong_FromLong(err->sqlite_rc) : Py_NewRef(Py_None);
+    value = sqlite_rc ? PyLong_FromLong(sqlite_rc) : Py_NewRef(Py_None);
     if (value == NULL || PyObject_SetAttrString(exc, "sqlite_errorcode", value) < 0)
         goto fail;
     Py_DECREF(value);
@@ -82,17 +85,27 @@ fail:
     return NULL;
 }
 
-PyObject *pl_raise_kind(pl_state *st, pl_errkind kind, const char *fmt, ...)
+PyObject *pl_raise(pl_state *st, const pl_err *err)
 {
-    pl_err err;
+    /* Paths in the message may hold bytes that are not UTF-8. */
+    PyObject *message =
+        PyUnicode_DecodeUTF8(err->msg, (Py_ssize_t)strlen(err->msg), "backslashreplace");
+    return raise_message(st, err->kind, message, err->path, err->sqlite_rc);
+}
+
+PyObject *pl_raise_kind(pl_state *st, pl_errkind kind, const char *path, const char *fmt, ...)
+{
+    PyObject *text, *message;
     va_list ap;
 
-    pl_err_clear(&err);
-    err.kind = kind;
     va_start(ap, fmt);
-    vsnprintf(err.msg, sizeof err.msg, fmt, ap);
+    text = PyUnicode_FromFormatV(fmt, ap); /* understands %R, %S, %zd */
     va_end(ap);
-    return pl_raise(st, &err);
+    if (text == NULL || path == NULL || path[0] == '\0')
+        return raise_message(st, kind, text, path, 0);
+    message = PyUnicode_FromFormat("%s: %U", path, text);
+    Py_DECREF(text);
+    return raise_message(st, kind, message, path, 0);
 }
 
 int pl_abs_path_from_object(pl_state *st, PyObject *obj, char *buf, size_t size)
@@ -116,7 +129,7 @@ int pl_abs_path_from_object(pl_state *st, PyObject *obj, char *buf, size_t size)
         fspath = PyOS_FSPath(obj);
         if (fspath == NULL) {
             PyErr_Clear();
-            pl_raise_kind(st, PL_E_PATH,
+            pl_raise_kind(st, PL_E_PATH, NULL,
                           "The database path must be a str, bytes or os.PathLike, not %.100s; "
                           "pass the path of the database file.",
                           Py_TYPE(obj)->tp_name);
@@ -133,7 +146,7 @@ int pl_abs_path_from_object(pl_state *st, PyObject *obj, char *buf, size_t size)
         n = PyBytes_GET_SIZE(encoded);
     }
     if (memchr(s, '\0', (size_t)n) != NULL) {
-        pl_raise_kind(st, PL_E_PATH,
+        pl_raise_kind(st, PL_E_PATH, NULL,
                       "The database path %R contains a NUL byte, which no file name can "
                       "hold; remove it.",
                       obj);

@@ -36,8 +36,9 @@ static inline pl_state *pl_state_of(PyTypeObject *tp)
 /* Raise the exception for `err` (path and SQLite code attached). Returns NULL. */
 PyObject *pl_raise(pl_state *st, const pl_err *err);
 
-/* Raise exception kind `kind` with a formatted message. Returns NULL. */
-PyObject *pl_raise_kind(pl_state *st, pl_errkind kind, const char *fmt, ...);
+/* Raise exception kind `kind` with a message formatted by PyUnicode_FromFormat
+ * (so %R and %S work), prefixed with "<path>: " when `path` is given. Returns NULL. */
+PyObject *pl_raise_kind(pl_state *st, pl_errkind kind, const char *path, const char *fmt, ...);
 
 /* Convert a user's path (str, bytes or os.PathLike) into an absolute spelling
  * in buf (no file system access besides getcwd). Returns 0, or -1 with a

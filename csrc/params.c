@@ -73,7 +73,7 @@ static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py
         int overflow = 0;
         long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
         if (overflow != 0) {
-            pl_raise_kind(st, PL_E_PROGRAMMING,
+            pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
                           "parameter %zd: the integer %R does not fit in SQLite's 64 bits; "
                           "store it as text.",
                           index, v);
@@ -233,9 +233,10 @@ static int add_row(pl_state *st, pl_batch *b, PyObject *row)
     return rc;
 }
 
-int pl_batch_build(pl_state *st, pl_batch *b, PyObject *params, int many)
+int pl_batch_build(pl_state *st, pl_batch *b, PyObject *params, int many, const char *path)
 {
     memset(b, 0, sizeof *b);
+    b->path = path;
     if (!many) {
         if (add_row(st, b, params) < 0)
             goto fail;
@@ -299,7 +300,7 @@ static int bind_one(sqlite3_stmt *stmt, int i, const pl_param *p, const char *wh
         rc = sqlite3_bind_blob64(stmt, i, p->v.s.p, (sqlite3_uint64)p->v.s.n, SQLITE_STATIC);
         break;
     default:
-        return pl_err_set(err, PL_E_PROGRAMMING, NULL,
+        return pl_err_set(err, PL_E_PROGRAMMING, path,
                           "parameter %s has type '%s', which SQLite cannot store; pass None, "
                           "int, float, str, bytes or a datetime (json.dumps() dicts and lists).",
                           what, p->v.s.p);
@@ -319,7 +320,7 @@ int pl_batch_bind(const pl_batch *b, Py_ssize_t row, sqlite3_stmt *stmt, const c
 
     if (!b->named[row]) {
         if (k != n)
-            return pl_err_set(err, PL_E_PROGRAMMING, NULL,
+            return pl_err_set(err, PL_E_PROGRAMMING, path,
                               "the statement has %d parameter(s) but %zd value(s) were given.",
                               n, k);
         for (int i = 0; i < n; i++) {
@@ -335,7 +336,7 @@ int pl_batch_bind(const pl_batch *b, Py_ssize_t row, sqlite3_stmt *stmt, const c
         size_t len;
 
         if (name == NULL)
-            return pl_err_set(err, PL_E_PROGRAMMING, NULL,
+            return pl_err_set(err, PL_E_PROGRAMMING, path,
                               "the statement uses positional '?' parameters; pass a sequence "
                               "of values, not a mapping.");
         name++; /* skip ':', '@' or '$' */
@@ -347,10 +348,10 @@ int pl_batch_bind(const pl_batch *b, Py_ssize_t row, sqlite3_stmt *stmt, const c
             if ((size_t)p[j].keylen == len && memcmp(p[j].key, name, len) == 0)
                 hit = &p[j];
         if (hit == NULL)
-            return pl_err_set(err, PL_E_PROGRAMMING, NULL,
-                              "no value for the named parameter :%s (row %zd); add the key "
-                              "'%s' to the mapping.",
-                              name, row + 1, name);
+            return pl_err_set(err, PL_E_PROGRAMMING, path,
+                              "no value for the named parameter :%s; add the key '%s' to the "
+                              "mapping.",
+                              name, name);
         snprintf(what, sizeof what, ":%.50s", name);
         if (bind_one(stmt, i, hit, what, path, err) < 0)
             return -1;

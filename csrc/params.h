@@ -37,12 +37,14 @@ typedef struct {
     PyObject **keep;       /* strong references that keep text and blobs alive */
     Py_ssize_t nkeep, capkeep;
     Py_ssize_t rows_cap;
+    const char *path;      /* the database, for messages */
 } pl_batch;
 
 /* Convert `params`: for execute (many = 0) None, a sequence or a mapping; for
- * executemany a sequence or iterable of those. Returns 0, or -1 with an
- * exception set (the batch is released either way on error). GIL held. */
-int pl_batch_build(pl_state *st, pl_batch *b, PyObject *params, int many);
+ * executemany a sequence or iterable of those. `path` names the database in
+ * messages and must outlive the batch. Returns 0, or -1 with an exception set
+ * (the batch is released either way on error). GIL held. */
+int pl_batch_build(pl_state *st, pl_batch *b, PyObject *params, int many, const char *path);
 
 /* Drop the batch's references and memory. GIL held. */
 void pl_batch_release(pl_batch *b);

@@ -174,7 +174,7 @@ static PyObject *result_one(ResultObject *self, PyObject *unused)
     Py_ssize_t n = PyList_GET_SIZE(self->rows);
     (void)unused;
     if (n != 1) {
-        pl_raise_kind(pl_state_of(Py_TYPE(self)), PL_E_PROGRAMMING,
+        pl_raise_kind(pl_state_of(Py_TYPE(self)), PL_E_PROGRAMMING, NULL,
                       "one() expected exactly one row, the query returned %zd", n);
         return NULL;
     }

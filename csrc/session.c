@@ -15,6 +15,7 @@
 #include "rowbuf.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct {
@@ -142,7 +143,7 @@ typedef struct {
 /* Step 2 of execute: everything that touches SQLite. Requires the session
  * lock; GIL released. Returns 0 or -1 with `err` set. */
 static int run_locked(SessionObject *s, const char *sql, Py_ssize_t len, const pl_batch *b,
-                      pl_rowbuf *rows, exec_info *info, pl_err *err)
+                      int many, pl_rowbuf *rows, exec_info *info, pl_err *err)
 {
     sqlite3_stmt *stmt = NULL;
     int tail = 0, rc = -1, is_query;
@@ -171,7 +172,11 @@ static int run_locked(SessionObject *s, const char *sql, Py_ssize_t len, const p
     for (Py_ssize_t r = 0; r < b->nrows; r++) {
         int step;
         if (pl_batch_bind(b, r, stmt, s->db->path, err) < 0) {
-            pl_err_prefix(err, "execute()");
+            if (many) {
+                char where[64];
+                snprintf(where, sizeof where, "executemany(), parameter set %zd", r + 1);
+                pl_err_prefix(err, where);
+            }
             goto done;
         }
         while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -215,13 +220,13 @@ static PyObject *run(SessionObject *self, PyObject *sql_obj, PyObject *params, i
     sql = PyUnicode_AsUTF8AndSize(sql_obj, &len);
     if (sql == NULL)
         return NULL;
-    if (pl_batch_build(st, &batch, params, many) < 0)
+    if (pl_batch_build(st, &batch, params, many, self->db->path) < 0)
         return NULL;
     pl_rowbuf_init(&rows);
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&self->lock);
-    rc = run_locked(self, sql, len, &batch, &rows, &info, &err);
+    rc = run_locked(self, sql, len, &batch, many, &rows, &info, &err);
     pthread_mutex_unlock(&self->lock);
     Py_END_ALLOW_THREADS
     pl_batch_release(&batch);

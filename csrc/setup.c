@@ -252,11 +252,15 @@ int pl_setup_database(const char *path, pl_conn **out, pl_err *err)
     c = pl_conn_open(path, 1, err);
     if (c == NULL)
         return -1;
-    /* Decide whether the file is ours before anything is written to it. */
-    if (pl_read_version(c, &v, err) < 0 || pl_migrate_check(&v, chain, path, err) < 0)
+    /* Decide whether the file is ours before anything is written to it: the
+     * layout of an older PromptLab's database (tables, no revision) is
+     * recognised here, read-only, and marked at its revision by the first
+     * migration step, under the write lock. Anything else is refused. */
+    int at = -1, detected = 0;
+    if (pl_migrate_locate(c, chain, &v, &at, &detected, err) < 0)
         goto fail;
     int head = chain->count - 1;
-    int up_to_date = pl_chain_index(chain, v.revision) == head;
+    int up_to_date = at == head && !detected;
     if (!up_to_date && sqlite3_db_readonly(c->db, "main") == 1) {
         pl_err_set(err, PL_E_READONLY, path,
                    "the database needs migrations but is read-only; make the file and its "

@@ -185,8 +185,9 @@ def test_non_path_is_a_typed_error(bad):
 
 
 def test_nul_byte_in_path(tmp_path):
-    with pytest.raises(DatabasePathError, match="NUL"):
+    with pytest.raises(DatabasePathError, match="NUL") as info:
         db_manager.initialize_database(str(tmp_path / "a\x00b.db"))
+    assert "%R" not in str(info.value) and "a\\x00b.db" in str(info.value)
 
 
 def test_empty_path():

@@ -74,11 +74,16 @@ def test_bytearray_memoryview_and_datetime_parameters(session):
         b"ab", b"cd", "2025-03-01 12:30:45.123456", "2025-03-01"]
 
 
-def test_unsupported_parameter_type_is_a_clear_error(session):
-    with pytest.raises(ProgrammingError, match="'dict'.*json.dumps"):
+def test_unsupported_parameter_type_is_a_clear_error(session, db_path):
+    with pytest.raises(ProgrammingError, match="'dict'.*json.dumps") as info:
         session.execute("SELECT ?", ({"a": 1},))
-    with pytest.raises(ProgrammingError, match="64 bits"):
+    assert info.value.path == str(db_path) and str(db_path) in str(info.value)
+    with pytest.raises(ProgrammingError, match="integer 18446744073709551616 does not fit"):
         session.execute("SELECT ?", (2**64,))
+    with pytest.raises(ProgrammingError, match="executemany\\(\\), parameter set 2: parameter 1 "
+                                               "has type 'object'") as info:
+        session.executemany("SELECT ?", [(1,), (object(),)])
+    assert str(db_path) in str(info.value)
 
 
 def test_wrong_parameter_counts_and_names(session):

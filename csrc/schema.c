@@ -1,0 +1,355 @@
+/* schema.c: the schema catalog, and recognising the layout of a database. */
+#include "schema.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Names are compared as SQLite compares identifiers: without regard to case. */
+static const char CATALOG_SQL[] =
+    "CREATE TABLE cat_objects (src INTEGER, type TEXT, name TEXT COLLATE NOCASE,"
+    " tbl TEXT COLLATE NOCASE, sql TEXT);"
+    "CREATE TABLE cat_columns (src INTEGER, tbl TEXT COLLATE NOCASE, cid INTEGER,"
+    " name TEXT COLLATE NOCASE, type TEXT COLLATE NOCASE, not_null INTEGER, dflt TEXT,"
+    " pk INTEGER);"
+    "CREATE TABLE cat_indexes (src INTEGER, tbl TEXT COLLATE NOCASE, name TEXT COLLATE NOCASE,"
+    " uniq INTEGER, origin TEXT, partial INTEGER, sql TEXT);"
+    "CREATE TABLE cat_index_columns (src INTEGER, idx TEXT COLLATE NOCASE, seqno INTEGER,"
+    " name TEXT COLLATE NOCASE);"
+    "CREATE TABLE cat_foreign_keys (src INTEGER, tbl TEXT COLLATE NOCASE, id INTEGER,"
+    " seq INTEGER, ref TEXT COLLATE NOCASE, from_col TEXT COLLATE NOCASE,"
+    " to_col TEXT COLLATE NOCASE, on_update TEXT, on_delete TEXT);"
+    "CREATE TABLE cat_history (src INTEGER, revision TEXT, checksum TEXT, message TEXT,"
+    " applied_at TEXT, duration_ms REAL);";
+
+#define USER_TABLES                                                                        \
+    "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"                        \
+    " AND m.name NOT IN ('alembic_version', 'promptlab_migrations')"
+
+/* Each query reads one kind of schema row from the catalogued database; the
+ * matching insert stores it in the catalog with the source number as ?1. */
+static const struct {
+    const char *query;
+    const char *insert;
+} COPIES[] = {
+    {"SELECT m.type, m.name, m.tbl_name, m.sql FROM sqlite_schema m"
+     " WHERE m.type IN ('table', 'view', 'trigger') AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+     " AND m.name NOT IN ('alembic_version', 'promptlab_migrations')",
+     "INSERT INTO cat_objects VALUES (?1, ?2, ?3, ?4, ?5)"},
+    {"SELECT m.name, p.cid, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk"
+     " FROM sqlite_schema m JOIN pragma_table_info(m.name) p WHERE " USER_TABLES,
+     "INSERT INTO cat_columns VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
+    {"SELECT m.name, il.name, il.\"unique\", il.origin, il.partial, s.sql"
+     " FROM sqlite_schema m JOIN pragma_index_list(m.name) il"
+     " LEFT JOIN sqlite_schema s ON s.type = 'index' AND s.name = il.name WHERE " USER_TABLES,
+     "INSERT INTO cat_indexes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+    {"SELECT il.name, ii.seqno, ii.name FROM sqlite_schema m"
+     " JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii WHERE " USER_TABLES,
+     "INSERT INTO cat_index_columns VALUES (?1, ?2, ?3, ?4)"},
+    {"SELECT m.name, f.id, f.seq, f.\"table\", f.\"from\", f.\"to\", f.on_update, f.on_delete"
+     " FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) f WHERE " USER_TABLES,
+     "INSERT INTO cat_foreign_keys VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+};
+
+sqlite3 *pl_catalog_open(pl_err *err)
+{
+    sqlite3 *cat = NULL;
+    int rc = sqlite3_open_v2(":memory:", &cat, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(cat, CATALOG_SQL, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        pl_err_from_sqlite(err, rc, cat, NULL, "creating an in-memory schema catalog");
+        sqlite3_close(cat);
+        return NULL;
+    }
+    return cat;
+}
+
+int pl_catalog_copy(sqlite3 *cat, sqlite3 *db, const char *path, const char *query,
+                    const char *insert, int src, pl_err *err)
+{
+    sqlite3_stmt *q = NULL, *ins = NULL;
+    int rc;
+
+    rc = sqlite3_prepare_v2(db, query, -1, &q, NULL);
+    if (rc != SQLITE_OK) {
+        pl_err_from_sqlite(err, sqlite3_extended_errcode(db), db, path, "reading the schema");
+        goto done;
+    }
+    rc = sqlite3_prepare_v2(cat, insert, -1, &ins, NULL);
+    if (rc != SQLITE_OK) {
+        pl_err_from_sqlite(err, rc, cat, NULL, "recording the schema");
+        goto done;
+    }
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int n = sqlite3_column_count(q);
+        sqlite3_bind_int(ins, 1, src);
+        for (int i = 0; i < n; i++)
+            sqlite3_bind_value(ins, i + 2, sqlite3_column_value(q, i));
+        rc = sqlite3_step(ins);
+        sqlite3_reset(ins);
+        if (rc != SQLITE_DONE) {
+            pl_err_from_sqlite(err, rc, cat, NULL, "recording the schema");
+            goto done;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        pl_err_from_sqlite(err, sqlite3_extended_errcode(db), db, path, "reading the schema");
+        goto done;
+    }
+    rc = SQLITE_OK;
+done:
+    sqlite3_finalize(q);
+    sqlite3_finalize(ins);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+int pl_catalog_add(sqlite3 *cat, sqlite3 *db, const char *path, int src, pl_err *err)
+{
+    for (size_t i = 0; i < sizeof COPIES / sizeof COPIES[0]; i++)
+        if (pl_catalog_copy(cat, db, path, COPIES[i].query, COPIES[i].insert, src, err) < 0)
+            return -1;
+    return 0;
+}
+
+int pl_catalog_add_chain(sqlite3 *cat, const pl_chain *chain, int upto, pl_err *err)
+{
+    sqlite3 *work = NULL;
+    char *msg = NULL;
+    int rc = -1;
+
+    if (sqlite3_open_v2(":memory:", &work, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        pl_err_from_sqlite(err, sqlite3_errcode(work), work, NULL,
+                           "opening an in-memory database");
+        goto done;
+    }
+    for (int i = 0; i <= upto && i < chain->count; i++) {
+        const pl_migration *m = &chain->items[i];
+        if (sqlite3_exec(work, m->up, NULL, NULL, &msg) != SQLITE_OK) {
+            pl_err_set(err, PL_E_MIGRATION, NULL,
+                       "migration %s (%s in %s) fails on an empty database: %s. Fix its "
+                       "'-- migrate:up' section.",
+                       m->revision, m->filename, chain->dir, msg ? msg : "unknown error");
+            goto done;
+        }
+        if (pl_catalog_add(cat, work, ":memory:", i, err) < 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    sqlite3_free(msg);
+    sqlite3_close(work);
+    return rc;
+}
+
+/* The differences in table and column names and primary keys between the live
+ * database and revision ?1, as (kind, table, detail, detail2) rows. */
+static const char LOOSE_DIFF_SQL[] =
+    "WITH ours(name) AS (SELECT name FROM cat_objects WHERE src >= 0 AND type = 'table'"
+    "   AND name NOT LIKE 'legacy\\_%' ESCAPE '\\'),"
+    " live(name) AS (SELECT name FROM cat_objects WHERE src = -1 AND type = 'table'"
+    "   AND name IN ours),"
+    " want(name) AS (SELECT name FROM cat_objects WHERE src = ?1 AND type = 'table'"
+    "   AND name NOT LIKE 'legacy\\_%' ESCAPE '\\'),"
+    " both(name) AS (SELECT name FROM want WHERE name IN live),"
+    " pks(src, tbl, cols) AS (SELECT src, tbl, group_concat(name, ', ') FROM"
+    "   (SELECT src, tbl, name FROM cat_columns WHERE pk > 0 AND src IN (-1, ?1)"
+    "    ORDER BY src, tbl, pk) GROUP BY src, tbl)"
+    " SELECT 1, name, NULL, NULL FROM want WHERE name NOT IN live"
+    " UNION ALL SELECT 2, name, NULL, NULL FROM live WHERE name NOT IN want"
+    " UNION ALL SELECT 3, w.tbl, w.name, NULL FROM cat_columns w WHERE w.src = ?1"
+    "   AND w.tbl IN both AND NOT EXISTS (SELECT 1 FROM cat_columns l WHERE l.src = -1"
+    "   AND l.tbl = w.tbl AND l.name = w.name)"
+    " UNION ALL SELECT 4, l.tbl, l.name, NULL FROM cat_columns l WHERE l.src = -1"
+    "   AND l.tbl IN both AND NOT EXISTS (SELECT 1 FROM cat_columns w WHERE w.src = ?1"
+    "   AND w.tbl = l.tbl AND w.name = l.name)"
+    " UNION ALL SELECT 5, b.name,"
+    "   (SELECT cols FROM pks WHERE src = -1 AND tbl = b.name),"
+    "   (SELECT cols FROM pks WHERE src = ?1 AND tbl = b.name) FROM both b"
+    "   WHERE lower((SELECT cols FROM pks WHERE src = -1 AND tbl = b.name)) IS NOT"
+    "         lower((SELECT cols FROM pks WHERE src = ?1 AND tbl = b.name))";
+
+/* How many column attributes, indexes and foreign keys of the tables of
+ * revision ?1 differ between it and the live database. */
+static const char EXACT_DIFF_SQL[] =
+    "WITH want(name) AS (SELECT name FROM cat_objects WHERE src = ?1 AND type = 'table'"
+    "   AND name NOT LIKE 'legacy\\_%' ESCAPE '\\'),"
+    " sig(src, s) AS ("
+    "  SELECT src, lower(tbl || '.' || name) || '|' || upper(trim(ifnull(type, ''))) || '|'"
+    "     || not_null || '|' || ifnull(dflt, '~') || '|' || pk"
+    "   FROM cat_columns WHERE src IN (-1, ?1) AND tbl IN want"
+    "  UNION ALL"
+    "  SELECT i.src, lower('index|' || i.tbl || '|'"
+    "     || CASE WHEN i.origin = 'c' THEN i.name ELSE i.origin END || '|' || i.uniq || '|'"
+    "     || ifnull((SELECT group_concat(ifnull(name, '?'), ',') FROM (SELECT x.name"
+    "        FROM cat_index_columns x WHERE x.src = i.src AND x.idx = i.name"
+    "        ORDER BY x.seqno)), ''))"
+    "   FROM cat_indexes i WHERE i.src IN (-1, ?1) AND i.tbl IN want"
+    "  UNION ALL"
+    "  SELECT src, lower('fk|' || tbl || '|' || from_col || '|' || ref || '|'"
+    "     || ifnull(to_col, ''))"
+    "   FROM cat_foreign_keys WHERE src IN (-1, ?1) AND tbl IN want)"
+    " SELECT (SELECT count(*) FROM (SELECT s FROM sig WHERE src = ?1"
+    "                              EXCEPT SELECT s FROM sig WHERE src = -1))"
+    "      + (SELECT count(*) FROM (SELECT s FROM sig WHERE src = -1"
+    "                              EXCEPT SELECT s FROM sig WHERE src = ?1))";
+
+/* Run `sql` with ?1 = r. With `text` NULL, count the rows (or return the first
+ * column of the first row when `scalar`); otherwise also describe the loose
+ * differences into `text`. Returns the count, or -1 with `err` set. */
+static int run_diff(sqlite3 *cat, const char *sql, int r, int scalar, sqlite3_str *text,
+                    pl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, n = 0;
+
+    rc = sqlite3_prepare_v2(cat, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return pl_err_from_sqlite(err, rc, cat, NULL, "comparing schemas");
+    sqlite3_bind_int(st, 1, r);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (scalar) {
+            n = sqlite3_column_int(st, 0);
+            continue;
+        }
+        if (text != NULL) {
+            const char *tbl = (const char *)sqlite3_column_text(st, 1);
+            const char *a = (const char *)sqlite3_column_text(st, 2);
+            const char *b = (const char *)sqlite3_column_text(st, 3);
+            if (n > 0)
+                sqlite3_str_appendall(text, "; ");
+            switch (sqlite3_column_int(st, 0)) {
+            case 1:
+                sqlite3_str_appendf(text, "no table %s", tbl);
+                break;
+            case 2:
+                sqlite3_str_appendf(text, "table %s is not part of it", tbl);
+                break;
+            case 3:
+                sqlite3_str_appendf(text, "table %s lacks column %s", tbl, a);
+                break;
+            case 4:
+                sqlite3_str_appendf(text, "table %s has an unexpected column %s", tbl, a);
+                break;
+            default:
+                sqlite3_str_appendf(text, "table %s has primary key (%s) instead of (%s)", tbl,
+                                    a ? a : "rowid", b ? b : "rowid");
+                break;
+            }
+        }
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return pl_err_from_sqlite(err, rc, cat, NULL, "comparing schemas");
+    return n;
+}
+
+/* The live tables named like a table of the chain: their count, and their
+ * names into `names` (may be NULL). Returns the count or -1. */
+static int our_live_tables(sqlite3 *cat, sqlite3_str *names, pl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, n = 0;
+
+    rc = sqlite3_prepare_v2(cat,
+                            "SELECT name FROM cat_objects WHERE src = -1 AND type = 'table'"
+                            " AND name IN (SELECT name FROM cat_objects WHERE src >= 0"
+                            " AND type = 'table' AND name NOT LIKE 'legacy\\_%' ESCAPE '\\')"
+                            " ORDER BY name",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return pl_err_from_sqlite(err, rc, cat, NULL, "comparing schemas");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (names != NULL)
+            sqlite3_str_appendf(names, "%s%s", n ? ", " : "", sqlite3_column_text(st, 0));
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return pl_err_from_sqlite(err, rc, cat, NULL, "comparing schemas");
+    return n;
+}
+
+/* Fill `err` with the refusal of a layout that matches no revision: the
+ * differences from the closest revision `closest`. Returns -1. */
+static int refuse_layout(sqlite3 *cat, const pl_chain *chain, const char *path, int closest,
+                         pl_err *err)
+{
+    sqlite3_str *names = sqlite3_str_new(NULL), *diff = sqlite3_str_new(NULL);
+    char *names_text = NULL, *diff_text = NULL;
+
+    if (our_live_tables(cat, names, err) >= 0 &&
+        run_diff(cat, LOOSE_DIFF_SQL, closest, 0, diff, err) >= 0) {
+        names_text = sqlite3_str_finish(names);
+        diff_text = sqlite3_str_finish(diff);
+        names = diff = NULL;
+        const pl_migration *m = &chain->items[closest];
+        pl_err_set(err, PL_E_MIGRATION, path,
+                   "the database has no PromptLab revision, and its tables named like "
+                   "PromptLab's (%s) match no layout PromptLab knows. The closest is "
+                   "revision %s (%s, \"%s\"), which differs: %s. The file was left "
+                   "unchanged; open it with the program that wrote it, or pass the path of "
+                   "a PromptLab database or of a new file.",
+                   names_text ? names_text : "", m->revision, m->filename, m->message,
+                   diff_text ? diff_text : "");
+    }
+    sqlite3_free(sqlite3_str_finish(names));
+    sqlite3_free(sqlite3_str_finish(diff));
+    sqlite3_free(names_text);
+    sqlite3_free(diff_text);
+    return -1;
+}
+
+int pl_schema_detect(sqlite3 *db, const char *path, const pl_chain *chain, int *index,
+                     pl_err *err)
+{
+    sqlite3 *cat = NULL;
+    int rc = -1, loose = -1, exact = -1, closest = -1, closest_n = 0;
+
+    *index = -1;
+    cat = pl_catalog_open(err);
+    if (cat == NULL)
+        return -1;
+    if (pl_catalog_add(cat, db, path, PL_CATALOG_LIVE, err) < 0 ||
+        pl_catalog_add_chain(cat, chain, chain->count - 1, err) < 0)
+        goto done;
+    int ours = our_live_tables(cat, NULL, err);
+    if (ours < 0)
+        goto done;
+    if (ours == 0) {
+        pl_err_set(err, PL_E_MIGRATION, path,
+                   "the database holds tables but no PromptLab revision, and none of them is "
+                   "a PromptLab table. It was left unchanged; pass the path of a PromptLab "
+                   "database or of a new file.");
+        goto done;
+    }
+    for (int r = 0; r < chain->count; r++) {
+        int n = run_diff(cat, LOOSE_DIFF_SQL, r, 0, NULL, err);
+        if (n < 0)
+            goto done;
+        if (closest < 0 || n <= closest_n) {
+            closest = r;
+            closest_n = n;
+        }
+        if (n > 0)
+            continue;
+        if (loose < 0)
+            loose = r;
+        int d = run_diff(cat, EXACT_DIFF_SQL, r, 1, NULL, err);
+        if (d < 0)
+            goto done;
+        if (d == 0 && exact < 0)
+            exact = r;
+    }
+    if (loose < 0) {
+        refuse_layout(cat, chain, path, closest, err);
+        goto done;
+    }
+    *index = exact >= 0 ? exact : loose;
+    rc = 0;
+done:
+    sqlite3_close(cat);
+    return rc;
+}

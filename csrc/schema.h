@@ -1,0 +1,58 @@
+/* schema.h: what a database's schema is, and which revision a layout matches.
+ *
+ * A "catalog" is an in-memory SQLite database holding the schema of other
+ * databases as rows: objects (tables, views, triggers), columns, indexes with
+ * their columns, and foreign keys, each row tagged with a source number. The
+ * live database a command works on is source PL_CATALOG_LIVE; the schema a
+ * migration chain produces after its migration i (applied to an empty
+ * in-memory database) is source i. Comparing layouts is then a few queries.
+ *
+ * Bookkeeping tables (alembic_version, promptlab_migrations) and SQLite's own
+ * tables are never catalogued. Tables named legacy_* hold values kept from
+ * older layouts; recognising a layout ignores them.
+ *
+ * Nothing here needs Python or the GIL. The catalog itself lives in memory;
+ * pl_catalog_add reads the database it is given, which may touch the disk:
+ * call it with the GIL released.
+ */
+#ifndef PL_SCHEMA_H
+#define PL_SCHEMA_H
+
+#include <sqlite3.h>
+
+#include "error.h"
+#include "migfile.h"
+
+#define PL_CATALOG_LIVE (-1)
+
+/* A new, empty catalog (close it with sqlite3_close). NULL with `err` set. */
+sqlite3 *pl_catalog_open(pl_err *err);
+
+/* Record the schema of database `db` (whose file is `path`, for messages) in
+ * `cat` as source `src`. Returns 0, or -1 with `err` set. */
+int pl_catalog_add(sqlite3 *cat, sqlite3 *db, const char *path, int src, pl_err *err);
+
+/* Copy the rows of `query`, run on `db`, into the catalog with `insert`, whose
+ * first parameter receives `src` and the next ones the row's columns. Returns
+ * 0 or -1 with `err` set. */
+int pl_catalog_copy(sqlite3 *cat, sqlite3 *db, const char *path, const char *query,
+                    const char *insert, int src, pl_err *err);
+
+/* Apply the up sections of chain->items[0..upto] to an empty in-memory
+ * database, recording the schema after each one as source i. A migration that
+ * fails on an empty database is a MigrationError naming its file. Returns 0 or
+ * -1 with `err` set. */
+int pl_catalog_add_chain(sqlite3 *cat, const pl_chain *chain, int upto, pl_err *err);
+
+/* Recognise the layout of `db`, a database that holds tables but no revision:
+ * *index receives the chain index whose schema it matches. Among the
+ * revisions whose tables, column names and primary keys match, the earliest
+ * one that matches exactly (types, NOT NULL, defaults, indexes, foreign keys)
+ * wins, else the earliest; so a database is never marked past a migration it
+ * still needs. Returns 0, or -1 with a MigrationError that lists what did not
+ * match the closest revision (or says the tables are not PromptLab's). Reads
+ * `db` only. */
+int pl_schema_detect(sqlite3 *db, const char *path, const pl_chain *chain, int *index,
+                     pl_err *err);
+
+#endif
