@@ -2,6 +2,7 @@
 #include "module.h"
 #include "fork.h"
 #include "inspect.h"
+#include "migcmd.h"
 #include "manager.h"
 #include "paths.h"
 #include "password.h"
@@ -294,7 +295,8 @@ static int module_exec(PyObject *module)
     if (pl_row_setup(module, st) < 0 || pl_result_setup(module, st) < 0 ||
         pl_session_setup(module, st) < 0 || pl_manager_setup(module, st) < 0)
         return -1;
-    if (set_migrations_dir(module) < 0 || PyModule_AddFunctions(module, pl_inspect_methods) < 0)
+    if (set_migrations_dir(module) < 0 || PyModule_AddFunctions(module, pl_inspect_methods) < 0 ||
+        PyModule_AddFunctions(module, pl_migcmd_methods) < 0)
         return -1;
     if (PyModule_AddStringConstant(module, "sqlite_version", sqlite3_libversion()) < 0 ||
         PyModule_AddStringConstant(module, "UNUSABLE_PASSWORD", PL_UNUSABLE_PASSWORD) < 0)

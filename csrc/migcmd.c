@@ -1,0 +1,398 @@
+/* migcmd.c: migrate(), downgrade() and migration_script() for the command line. */
+#include "migcmd.h"
+#include "inspect.h"
+#include "migrate.h"
+#include "paths.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* One command on one database file: inputs, then what it did. */
+typedef struct {
+    char path[PATH_MAX + 1];
+    const char *dir;    /* migrations folder, NULL: the one in use */
+    const char *target; /* NULL: head (upgrades only) */
+    int down;           /* run down sections */
+    int backup;         /* take a backup before changing a database with data */
+    int script_only;    /* produce the SQL, change nothing */
+    char before[PL_REVISION_MAX + 1];
+    char after[PL_REVISION_MAX + 1];
+    char detected[PL_REVISION_MAX + 1];
+    int count;
+    char backup_path[PATH_MAX + 96];
+    char *script; /* sqlite3_free */
+} mig_job;
+
+/* Refuse, before SQLite opens it, a path that is not a regular file or a file
+ * without the SQLite header; *exists tells whether there is a file. (The same
+ * rule as initialize_database's check.) */
+static int check_file(const char *path, int *exists, pl_err *err)
+{
+    static const char header[16] = "SQLite format 3";
+    char buf[16];
+    struct stat st;
+    ssize_t got;
+    int fd;
+
+    *exists = 0;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        return pl_err_set(err, PL_E_PATH, path, "cannot inspect the file (%s).",
+                          strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode))
+        return pl_err_set(err, PL_E_PATH, path,
+                          "this is a folder, not a database file; add a file name such as "
+                          "'promptlab.db'.");
+    if (!S_ISREG(st.st_mode))
+        return pl_err_set(err, PL_E_PATH, path,
+                          "this is not a regular file (a device, socket or pipe); pass the "
+                          "path of a database file.");
+    *exists = 1;
+    if (st.st_size == 0)
+        return 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return pl_err_set(err, PL_E_PATH, path, "cannot read the file (%s); check its "
+                          "permissions.", strerror(errno));
+    got = read(fd, buf, sizeof buf);
+    close(fd);
+    if (got != (ssize_t)sizeof buf || memcmp(buf, header, sizeof header) != 0)
+        return pl_err_set(err, PL_E_INVALID, path,
+                          "this file is not a SQLite database (it does not start with the "
+                          "SQLite header). It was left unchanged; pass the path of a "
+                          "PromptLab database or of a new file.");
+    return 0;
+}
+
+static const char *rev_name(const pl_chain *chain, int index)
+{
+    return index >= 0 ? chain->items[index].revision : "base";
+}
+
+/* Turn the target spelling into a chain index: a revision id or a unique
+ * prefix of one, "head", "base", or a relative "-N" / "+N" from `current`.
+ * The target must lie in the command's direction. Returns 0 or -1. */
+static int resolve_target(const pl_chain *chain, const mig_job *j, int current, int *out,
+                          pl_err *err)
+{
+    const char *spec = j->target;
+    int t = -2;
+
+    if (spec == NULL || strcmp(spec, "head") == 0) {
+        if (j->down)
+            return pl_err_set(err, PL_E_MIGRATION, j->path,
+                              "a downgrade needs a target: a revision, -1 (one step) or "
+                              "'base'.");
+        t = chain->count - 1;
+    } else if (strcmp(spec, "base") == 0) {
+        t = -1;
+    } else if ((spec[0] == '-' || spec[0] == '+') && spec[1] >= '0' && spec[1] <= '9') {
+        char *end = NULL;
+        long n = strtol(spec + 1, &end, 10);
+        if (*end != '\0' || n > chain->count + 1)
+            return pl_err_set(err, PL_E_MIGRATION, j->path,
+                              "'%s' is not a step count this chain has; pass a revision, "
+                              "'base', 'head' or a small -N/+N.",
+                              spec);
+        t = current + (spec[0] == '-' ? -(int)n : (int)n);
+        if (t < -1 || t >= chain->count)
+            return pl_err_set(err, PL_E_MIGRATION, j->path,
+                              "the database is at %s; %s steps from there leave the chain "
+                              "(%d migration(s), %s to %s).",
+                              rev_name(chain, current), spec, chain->count,
+                              rev_name(chain, 0), rev_name(chain, chain->count - 1));
+    } else {
+        int matches = 0;
+        size_t n = strlen(spec);
+        for (int i = 0; i < chain->count; i++) {
+            if (strcmp(chain->items[i].revision, spec) == 0) {
+                t = i;
+                matches = 1;
+                break;
+            }
+            if (n >= 4 && strncmp(chain->items[i].revision, spec, n) == 0) {
+                t = i;
+                matches++;
+            }
+        }
+        if (matches != 1)
+            return pl_err_set(err, PL_E_MIGRATION, j->path,
+                              "%s revision '%s' in %s (head is %s); pass a full revision id "
+                              "from `promptlab db status`, 'head' or 'base'.",
+                              matches ? "more than one migration starts with" : "there is no",
+                              spec, chain->dir, rev_name(chain, chain->count - 1));
+    }
+    if (!j->down && t < current)
+        return pl_err_set(err, PL_E_MIGRATION, j->path,
+                          "the database is at revision %s, past %s; to go back, run "
+                          "`promptlab db downgrade -d FILE -r %s`.",
+                          rev_name(chain, current), rev_name(chain, t), rev_name(chain, t));
+    if (j->down && t > current)
+        return pl_err_set(err, PL_E_MIGRATION, j->path,
+                          "the database is at revision %s, before %s; to go forward, run "
+                          "`promptlab db migrate -d FILE --to %s`.",
+                          rev_name(chain, current), rev_name(chain, t), rev_name(chain, t));
+    *out = t;
+    return 0;
+}
+
+/* A new file name next to the database for a backup at `rev`. */
+static void backup_name(const mig_job *j, const char *rev, int attempt, char *out, size_t size)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    if (attempt == 0)
+        snprintf(out, size, "%s.%s-%s.bak", j->path, rev, stamp);
+    else
+        snprintf(out, size, "%s.%s-%s-%d.bak", j->path, rev, stamp, attempt + 1);
+}
+
+static int take_backup(pl_conn *c, mig_job *j, const char *rev, pl_err *err)
+{
+    for (int attempt = 0; attempt < 100; attempt++) {
+        backup_name(j, rev, attempt, j->backup_path, sizeof j->backup_path);
+        if (access(j->backup_path, F_OK) != 0)
+            return pl_migrate_backup(c, j->backup_path, err);
+    }
+    return pl_err_set(err, PL_E_DATABASE, j->path, "cannot find a free name for a backup.");
+}
+
+/* The SQL a command would run, reading the database read-only. */
+static int script_job(mig_job *j, const pl_chain *chain, int exists, pl_err *err)
+{
+    pl_conn c = {0};
+    pl_db_version v;
+    int idx = -1, detected = 0, target, rc = -1;
+
+    c.path = j->path;
+    if (exists) {
+        int orc = sqlite3_open_v2(j->path, &c.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE,
+                                  NULL);
+        if (orc != SQLITE_OK) {
+            pl_err_from_sqlite(err, orc, c.db, j->path, "opening the database read-only");
+            goto done;
+        }
+        sqlite3_busy_timeout(c.db, pl_busy_timeout_ms());
+        if (pl_migrate_locate(&c, chain, &v, &idx, &detected, err) < 0)
+            goto done;
+    }
+    if (resolve_target(chain, j, idx, &target, err) < 0)
+        goto done;
+    j->script = pl_migrate_script(chain, j->path, idx, target, detected, err);
+    if (j->script != NULL)
+        rc = 0;
+done:
+    sqlite3_close_v2(c.db);
+    return rc;
+}
+
+/* Run the command. GIL released. */
+static int run_job(mig_job *j, pl_err *err)
+{
+    pl_chain *chain = NULL;
+    pl_conn *c = NULL;
+    pl_db_version v;
+    int exists = 0, idx = -1, detected = 0, target, readonly, rc = -1;
+
+    chain = pl_inspect_load_chain(j->dir, err);
+    if (chain == NULL)
+        return -1;
+    if (!j->down && !j->script_only) {
+        /* Like initialize_database: missing folders are created. */
+        char *canon = pl_path_canonical(j->path, err);
+        if (canon == NULL)
+            goto done;
+        snprintf(j->path, sizeof j->path, "%s", canon);
+        free(canon);
+    }
+    if (check_file(j->path, &exists, err) < 0)
+        goto done;
+    if (j->script_only) {
+        rc = script_job(j, chain, exists, err);
+        goto done;
+    }
+    if (!exists && j->down) {
+        pl_err_set(err, PL_E_PATH, j->path, "no database file is there; check the path.");
+        goto done;
+    }
+    c = pl_conn_open(j->path, !j->down, err);
+    if (c == NULL)
+        goto done;
+    /* Decide whether the file is ours before anything is written to it. */
+    if (pl_migrate_locate(c, chain, &v, &idx, &detected, err) < 0)
+        goto done;
+    snprintf(j->before, sizeof j->before, "%s", v.revision);
+    if (detected)
+        snprintf(j->detected, sizeof j->detected, "%s", rev_name(chain, idx));
+    if (resolve_target(chain, j, idx, &target, err) < 0)
+        goto done;
+    int changes = target != idx || detected;
+    readonly = sqlite3_db_readonly(c->db, "main") == 1;
+    if (changes && readonly) {
+        pl_err_set(err, PL_E_READONLY, j->path,
+                   "the database needs changes but is read-only; make the file and its "
+                   "folder writable, then retry.");
+        goto done;
+    }
+    /* The backup is taken before the file is switched to WAL, so it holds the
+     * database exactly as it was. */
+    if (j->backup && changes && v.other_tables > 0 &&
+        take_backup(c, j, detected ? "legacy" : rev_name(chain, idx), err) < 0)
+        goto done;
+    if (!readonly && pl_conn_enable_wal(c, err) < 0)
+        goto done;
+    if (changes && (j->down ? pl_migrate_down(c, chain, target, &j->count, err)
+                            : pl_migrate_up(c, chain, target, &j->count, err)) < 0)
+        goto done;
+    if (pl_read_version(c, &v, err) < 0)
+        goto done;
+    snprintf(j->after, sizeof j->after, "%s", v.revision);
+    rc = 0;
+done:
+    pl_conn_close(c);
+    pl_chain_free(chain);
+    return rc;
+}
+
+/* Parse the common arguments into `j` (directory into *dir). Returns 0 or -1. */
+static int parse_job(pl_state *st, PyObject *path_obj, PyObject *dir_obj, mig_job *j,
+                     PyObject **dir)
+{
+    memset(j, 0, sizeof *j);
+    if (pl_abs_path_from_object(st, path_obj, j->path, sizeof j->path) < 0 ||
+        pl_inspect_dir_arg(dir_obj, dir) < 0)
+        return -1;
+    j->dir = *dir ? PyBytes_AS_STRING(*dir) : NULL;
+    return 0;
+}
+
+static int run_released(mig_job *j, pl_err *err)
+{
+    int rc;
+    pl_err_clear(err);
+    Py_BEGIN_ALLOW_THREADS
+    rc = run_job(j, err);
+    Py_END_ALLOW_THREADS
+    return rc;
+}
+
+static PyObject *job_result(const mig_job *j, const char *count_key)
+{
+    return Py_BuildValue("{s:s,s:z,s:z,s:z,s:i,s:z}", "path", j->path, "before",
+                         j->before[0] ? j->before : NULL, "after",
+                         j->after[0] ? j->after : NULL, "detected",
+                         j->detected[0] ? j->detected : NULL, count_key, j->count, "backup",
+                         j->backup_path[0] ? j->backup_path : NULL);
+}
+
+static PyObject *py_migrate(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"db_file", "target", "backup", "directory", NULL};
+    pl_state *st = PyModule_GetState(module);
+    PyObject *path_obj, *dir_obj = Py_None, *dir = NULL, *result = NULL;
+    const char *target = NULL;
+    int backup = 0;
+    mig_job j;
+    pl_err err;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zpO:migrate", kwlist, &path_obj, &target,
+                                     &backup, &dir_obj) ||
+        parse_job(st, path_obj, dir_obj, &j, &dir) < 0)
+        goto done;
+    j.target = target;
+    j.backup = backup;
+    if (run_released(&j, &err) < 0)
+        pl_raise(st, &err);
+    else
+        result = job_result(&j, "applied");
+done:
+    Py_XDECREF(dir);
+    return result;
+}
+
+static PyObject *py_downgrade(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"db_file", "target", "backup", "directory", NULL};
+    pl_state *st = PyModule_GetState(module);
+    PyObject *path_obj, *dir_obj = Py_None, *dir = NULL, *result = NULL;
+    const char *target = NULL;
+    int backup = 0;
+    mig_job j;
+    pl_err err;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Os|pO:downgrade", kwlist, &path_obj,
+                                     &target, &backup, &dir_obj) ||
+        parse_job(st, path_obj, dir_obj, &j, &dir) < 0)
+        goto done;
+    j.target = target;
+    j.backup = backup;
+    j.down = 1;
+    if (run_released(&j, &err) < 0)
+        pl_raise(st, &err);
+    else
+        result = job_result(&j, "undone");
+done:
+    Py_XDECREF(dir);
+    return result;
+}
+
+static PyObject *py_migration_script(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"db_file", "target", "downgrade", "directory", NULL};
+    pl_state *st = PyModule_GetState(module);
+    PyObject *path_obj, *dir_obj = Py_None, *dir = NULL, *result = NULL;
+    const char *target = NULL;
+    int down = 0;
+    mig_job j;
+    pl_err err;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zpO:migration_script", kwlist, &path_obj,
+                                     &target, &down, &dir_obj) ||
+        parse_job(st, path_obj, dir_obj, &j, &dir) < 0)
+        goto done;
+    j.target = target;
+    j.down = down;
+    j.script_only = 1;
+    if (run_released(&j, &err) < 0)
+        pl_raise(st, &err);
+    else
+        result = PyUnicode_FromString(j.script);
+done:
+    sqlite3_free(j.script);
+    Py_XDECREF(dir);
+    return result;
+}
+
+PyMethodDef pl_migcmd_methods[] = {
+    {"migrate", (PyCFunction)(void (*)(void))py_migrate, METH_VARARGS | METH_KEYWORDS,
+     "migrate(db_file, target=None, backup=False, directory=None)\n--\n\n"
+     "Apply the pending migrations of db_file up to target (a revision, a unique prefix,\n"
+     "'head' or '+N'; None: head), each in its own transaction. A database made by an older\n"
+     "PromptLab is recognised and marked first. With backup, a database that holds data is\n"
+     "copied first (SQLite's online backup) next to itself. Returns a dict: path, before,\n"
+     "after, detected, applied, backup."},
+    {"downgrade", (PyCFunction)(void (*)(void))py_downgrade, METH_VARARGS | METH_KEYWORDS,
+     "downgrade(db_file, target, backup=False, directory=None)\n--\n\n"
+     "Run the down sections of the migrations after target (a revision, a unique prefix,\n"
+     "'base' or '-N'), newest first, each in its own transaction. Refuses before changing\n"
+     "anything when one of them is irreversible. Returns a dict: path, before, after,\n"
+     "detected, undone, backup."},
+    {"migration_script", (PyCFunction)(void (*)(void))py_migration_script,
+     METH_VARARGS | METH_KEYWORDS,
+     "migration_script(db_file, target=None, downgrade=False, directory=None)\n--\n\n"
+     "The SQL that migrate() (or downgrade()) would run on db_file, without running it."},
+    {NULL, NULL, 0, NULL},
+};
