@@ -66,7 +66,8 @@ def test_status_of_missing_new_and_migrated_database(tmp_path):
     result = cli("db", "status", "-d", path, "--json", "--exit-code")
     assert result.returncode == 0
     assert json.loads(result.stdout) == {"path": str(path), "exists": True, "current": HEAD,
-                                         "head": HEAD, "pending": []}
+                                         "head": HEAD, "pending": [], "detected": None,
+                                         "drift": [], "up_to_date": True}
 
 
 def test_migrate_reports_what_it_applied(tmp_path):

@@ -1,4 +1,6 @@
-"""``promptlab db ...``: create, migrate and inspect a database file."""
+"""``promptlab db ...``: create, migrate, downgrade and inspect a database file, and
+write new migrations. Each command calls one function of
+``promptlab.sqlite.migrations`` and prints its outcome."""
 
 from __future__ import annotations
 
@@ -6,30 +8,55 @@ import argparse
 import json
 from typing import Callable
 
+EXIT_PENDING = 3
+EXIT_DRIFT = 4
+
 
 def _init(args: argparse.Namespace) -> int:
     from promptlab.sqlite.admin import generate_admin_password
     from promptlab.sqlite.migrations import upgrade
 
-    state = upgrade(args.db)
-    print(f"Initialized {state.path} at revision {state.current}.")
-    password = generate_admin_password(state.path)
+    run = upgrade(args.db)
+    print(f"Initialized {run.path} at revision {run.current}.")
+    password = generate_admin_password(run.path)
     if password is not None:
         print("Created the admin user's password; it is shown only this once:")
         print(f"  username: admin\n  password: {password}")
     return 0
 
 
-def _migrate(args: argparse.Namespace) -> int:
-    from promptlab.sqlite.migrations import status, upgrade
-
-    before = status(args.db)
-    after = upgrade(args.db)
-    applied = len(before.pending) - len(after.pending)
-    if applied:
-        print(f"Applied {applied} migration(s) to {after.path}; now at revision {after.current}.")
+def _print_run(run, verb: str) -> None:
+    if run.backup:
+        print(f"Backed up {run.path} to {run.backup} before changing it.")
+    if run.detected:
+        print(f"Recognised the layout of an older PromptLab at revision {run.detected}; "
+              "marked the database there.")
+    if run.count:
+        print(f"{verb} {run.count} migration(s) on {run.path}; now at revision "
+              f"{run.current or 'base'}.")
     else:
-        print(f"{after.path} is up to date at revision {after.current}.")
+        print(f"{run.path} is up to date at revision {run.current or 'base'}."
+              if verb == "Applied" else
+              f"{run.path} is already at revision {run.current or 'base'}.")
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from promptlab.sqlite.migrations import sql, upgrade
+
+    if args.sql:
+        print(sql(args.db, args.to), end="")
+        return 0
+    _print_run(upgrade(args.db, args.to, backup=args.backup), "Applied")
+    return 0
+
+
+def _downgrade(args: argparse.Namespace) -> int:
+    from promptlab.sqlite.migrations import downgrade, sql
+
+    if args.sql:
+        print(sql(args.db, args.revision, downgrade=True), end="")
+        return 0
+    _print_run(downgrade(args.db, args.revision, backup=args.backup), "Undid")
     return 0
 
 
@@ -38,16 +65,14 @@ def _status(args: argparse.Namespace) -> int:
 
     state = status(args.db)
     if args.json:
-        print(json.dumps({
-            "path": state.path,
-            "exists": state.exists,
-            "current": state.current,
-            "head": state.head,
-            "pending": [m.revision for m in state.pending],
-        }))
+        print(json.dumps(state.to_json()))
     else:
         print(f"Database:  {state.path}{'' if state.exists else ' (does not exist yet)'}")
-        print(f"Current:   {state.current or 'base (no revision)'}")
+        if state.detected:
+            print(f"Current:   none; the layout of an older PromptLab, matching revision "
+                  f"{state.detected} (the next migrate marks it there)")
+        else:
+            print(f"Current:   {state.current or 'base (no revision)'}")
         print(f"Head:      {state.head or 'base (no migrations)'}")
         if state.pending:
             print(f"Pending:   {len(state.pending)} migration(s)")
@@ -55,8 +80,31 @@ def _status(args: argparse.Namespace) -> int:
                 print(f"  {m.revision}  {m.message}")
         else:
             print("Pending:   none, up to date")
-    if args.exit_code and not state.up_to_date:
-        return 3
+        if state.drift:
+            print(f"DRIFT:     {len(state.drift)} difference(s)")
+            for d in state.drift:
+                print(f"  {d}")
+        elif state.exists:
+            print("Drift:     none")
+    if args.exit_code:
+        if state.drift:
+            return EXIT_DRIFT
+        if not state.up_to_date:
+            return EXIT_PENDING
+    return 0
+
+
+def _revision(args: argparse.Namespace) -> int:
+    from promptlab.sqlite.migrations import revision
+
+    made = revision(args.message, args.dir, empty=args.empty, models=args.models)
+    if made.path is None:
+        print("No changes: the models match the schema the migrations produce. Nothing was "
+              "written (use --empty for a migration to write by hand).")
+        return 0
+    print(f"Wrote {made.path} (revision {made.revision}, parent {made.parent or 'base'}).")
+    for change in made.changes:
+        print(f"  {change}")
     return 0
 
 
@@ -65,19 +113,52 @@ def register(commands: "argparse._SubParsersAction") -> None:
     db = commands.add_parser("db", help="create, migrate and inspect a database")
     db_commands = db.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
 
-    def db_command(name: str, func: Callable[[argparse.Namespace], int], help_text: str):
+    def db_command(name: str, func: Callable[[argparse.Namespace], int], help_text: str,
+                   needs_db: bool = True):
         sub = db_commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("-d", "--db", required=True, metavar="FILE",
-                         help="path of the SQLite database file")
+        if needs_db:
+            sub.add_argument("-d", "--db", required=True, metavar="FILE",
+                             help="path of the SQLite database file")
         sub.set_defaults(func=func)
         return sub
 
     db_command("init", _init,
                "create the database (and its folders) if missing, apply migrations, "
                "and create the admin user's password")
-    db_command("migrate", _migrate, "apply pending migrations")
+    mig = db_command("migrate", _migrate, "apply pending migrations (each in its own "
+                     "transaction); a database made by an older PromptLab is recognised "
+                     "and upgraded")
+    mig.add_argument("--to", metavar="REV", default=None,
+                     help="stop at this revision (a full id or a unique prefix, or +N); "
+                          "default: head")
+    mig.add_argument("--sql", action="store_true",
+                     help="print the SQL that would run, run nothing")
+    mig.add_argument("--backup", action="store_true",
+                     help="first copy a database that holds data next to itself "
+                          "(SQLite online backup) and say where")
+    down = db_command("downgrade", _downgrade, "undo migrations by running their down "
+                      "sections, newest first, each in its own transaction")
+    down.add_argument("-r", "--revision", required=True, metavar="REV",
+                      help="the revision to go back to: a full id or unique prefix, -N "
+                           "(N steps back) or base")
+    down.add_argument("--sql", action="store_true",
+                      help="print the SQL that would run, run nothing")
+    down.add_argument("--backup", action="store_true",
+                      help="first copy the database next to itself and say where")
     st = db_command("status", _status,
-                    "show the current and head revision and pending migrations")
+                    "show the current and head revision, pending migrations and drift")
     st.add_argument("--json", action="store_true", help="print JSON for machines")
     st.add_argument("--exit-code", action="store_true",
-                    help="exit with status 3 when migrations are pending")
+                    help=f"exit with status {EXIT_PENDING} when migrations are pending and "
+                         f"{EXIT_DRIFT} when the database drifted")
+    rev = db_command("revision", _revision,
+                     "write a new migration file after the head, generated from the "
+                     "tables declared in promptlab/sqlite/models.py", needs_db=False)
+    rev.add_argument("-m", "--message", required=True, help="what the migration changes")
+    rev.add_argument("--dir", metavar="DIR", default=None,
+                     help="the migrations folder (default: the one in use)")
+    rev.add_argument("--empty", action="store_true",
+                     help="write a migration with empty sections to fill by hand")
+    rev.add_argument("--models", metavar="FILE", default=None,
+                     help="a Python file or module declaring TABLES (default: "
+                          "promptlab.sqlite.models)")

@@ -1,20 +1,35 @@
-"""The migration chain and a database's position on it.
+"""Schema migrations: the chain, where a database stands on it, moving it, drift.
 
-The C core applies migrations (``db_manager.initialize_database``); this module
-answers the questions around it: which migrations ship, where a database stands,
-what is pending.
+The C core does the work (``promptlab._core``: ``migrate``, ``downgrade``,
+``migration_script``, ``database_revision``, ``chain_schema``): each migration in
+its own transaction under the write lock, a database made by an older
+PromptLab recognised by its layout and marked at its revision first, and
+nothing written to a file that is not ours. This module gives those answers
+names and types, and checks for drift. ``promptlab db ...`` is a thin layer
+over it; ``docs/migrations.md`` explains the workflow.
+
+Every function takes ``directory``, the folder of migration files; None means
+the folder in use: ``$PROMPTLAB_MIGRATIONS_DIR``, else the one shipped with
+PromptLab. Files are read from disk at each call, so an edited file is seen.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from promptlab import _core
+from promptlab.sqlite.autogenerate import NewRevision, revision
 from promptlab.sqlite.database_manager import db_manager
+from promptlab.sqlite.schema import Schema, compare
 
 StrPath = Union[str, "os.PathLike[str]"]
+
+__all__ = [
+    "Applied", "Drift", "Migration", "MigrationRun", "NewRevision", "Status", "downgrade",
+    "head_revision", "migrations", "revision", "sql", "status", "upgrade",
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +44,37 @@ class Migration:
     checksum: str
     up: str = field(repr=False)
     down: str = field(repr=False)
+    reversible: bool = True
+    """False when the down section is empty: the migration cannot be undone."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A row of the history table ``promptlab_migrations``."""
+
+    revision: str
+    checksum: str
+    message: str
+    applied_at: str
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One way a database differs from what its migrations say it should be.
+
+    ``kind`` is ``"checksum"`` (an applied migration's file changed since),
+    ``"missing"`` (an applied revision has no file any more), ``"history"`` (the
+    history records a revision the database is not at) or ``"schema"`` (the live
+    schema differs from what the migrations produce).
+    """
+
+    kind: str
+    detail: str
+    revision: Optional[str] = None
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 @dataclass(frozen=True)
@@ -40,31 +86,79 @@ class Status:
     current: Optional[str]
     head: Optional[str]
     pending: List[Migration]
+    detected: Optional[str] = None
+    """For a database made by an older PromptLab (tables, no revision): the revision
+    its layout matches, where the next upgrade marks it."""
+    drift: List[Drift] = field(default_factory=list)
+    history: List[Applied] = field(default_factory=list)
 
     @property
     def up_to_date(self) -> bool:
-        return self.exists and not self.pending
+        return self.exists and not self.pending and self.detected is None
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.drift)
+
+    def to_json(self) -> Dict[str, Any]:
+        """A JSON-ready dict (``promptlab db status --json``)."""
+        return {
+            "path": self.path,
+            "exists": self.exists,
+            "current": self.current,
+            "head": self.head,
+            "pending": [m.revision for m in self.pending],
+            "detected": self.detected,
+            "drift": [{"kind": d.kind, "revision": d.revision, "detail": d.detail}
+                      for d in self.drift],
+            "up_to_date": self.up_to_date,
+        }
 
 
-def migrations() -> List[Migration]:
-    """The shipped migration chain, first to head (MigrationError when invalid)."""
-    return [Migration(**m) for m in _core.migrations()]
+@dataclass(frozen=True)
+class MigrationRun:
+    """What ``upgrade`` or ``downgrade`` did to one database."""
+
+    path: str
+    before: Optional[str]
+    """The revision before (None: base, or a database without a revision)."""
+    current: Optional[str]
+    """The revision now."""
+    detected: Optional[str]
+    """The revision an older PromptLab's database was recognised at and marked."""
+    count: int
+    """Migrations applied (upgrade) or undone (downgrade)."""
+    backup: Optional[str]
+    """Where the backup taken before the change is, if one was taken."""
 
 
-def head_revision() -> Optional[str]:
+def _dir(directory: Optional[StrPath]) -> Optional[str]:
+    return os.fspath(directory) if directory is not None else None
+
+
+def migrations(directory: Optional[StrPath] = None) -> List[Migration]:
+    """The migration chain, first to head (MigrationError when the files are invalid)."""
+    return [Migration(**m) for m in _core.migrations(_dir(directory))]
+
+
+def head_revision(directory: Optional[StrPath] = None) -> Optional[str]:
     """The newest revision of the chain, or None when there is no migration."""
-    chain = migrations()
+    chain = migrations(directory)
     return chain[-1].revision if chain else None
 
 
-def status(db_file: StrPath) -> Status:
+def status(db_file: StrPath, directory: Optional[StrPath] = None,
+           check_drift: bool = True) -> Status:
     """Read where ``db_file`` stands without writing to it.
 
     A missing file has every migration pending. A database at a revision this
-    version does not know raises UnknownRevisionError.
+    version does not know raises UnknownRevisionError; one with tables that are
+    not a PromptLab layout raises MigrationError. With ``check_drift`` the
+    history's checksums are compared with the files, and the live schema with
+    the one the migrations produce at the database's revision.
     """
-    chain = migrations()
-    info = _core.database_revision(db_file)
+    chain = migrations(directory)
+    info = _core.database_revision(db_file, _dir(directory))
     head = chain[-1].revision if chain else None
     if not info["exists"]:
         return Status(info["path"], False, None, head, chain)
@@ -74,13 +168,79 @@ def status(db_file: StrPath) -> Status:
         raise _core.UnknownRevisionError(
             f"{info['path']}: the database is at revision {current}, which this version of "
             f"PromptLab does not know (its newest is {head}): it was written by a newer "
-            "PromptLab. Upgrade PromptLab to open it; the file was left unchanged."
-        )
-    start = known.index(current) + 1 if current is not None else 0
-    return Status(info["path"], True, current, head, chain[start:])
+            "PromptLab. Upgrade PromptLab to open it; the file was left unchanged.")
+    position = current if current is not None else info["detected"]
+    start = known.index(position) + 1 if position is not None else 0
+    history = [Applied(*row) for row in (info["history"] or [])]
+    drift: List[Drift] = []
+    if check_drift:
+        drift = _drift(info["path"], chain, current, history, info["detected"], directory)
+    return Status(info["path"], True, current, head, chain[start:], info["detected"], drift,
+                  history)
 
 
-def upgrade(db_file: StrPath) -> Status:
-    """Apply every pending migration to ``db_file`` and return its new status."""
-    db_manager.initialize_database(db_file)
-    return status(db_file)
+def _drift(path: str, chain: List[Migration], current: Optional[str], history: List[Applied],
+           detected: Optional[str], directory: Optional[StrPath]) -> List[Drift]:
+    out: List[Drift] = []
+    by_rev = {m.revision: (i, m) for i, m in enumerate(chain)}
+    at = by_rev[current][0] if current is not None else -1
+    for row in history:
+        found = by_rev.get(row.revision)
+        if found is None:
+            out.append(Drift("missing", f"revision {row.revision} was applied on "
+                             f"{row.applied_at} but no migration file declares it any more",
+                             row.revision))
+            continue
+        index, m = found
+        if m.checksum != row.checksum:
+            out.append(Drift("checksum", f"{m.filename} ({m.revision}) changed after it was "
+                             f"applied on {row.applied_at} (checksum {row.checksum} then, "
+                             f"{m.checksum} now)", m.revision))
+        if index > at:
+            out.append(Drift("history", f"the history records {m.revision} ({m.filename}) "
+                             f"as applied, but the database is at "
+                             f"{current or 'base'}", m.revision))
+    if detected is None:
+        expected = Schema.from_catalog(_core.chain_schema(current or "base", _dir(directory)))
+        live = Schema.from_catalog(_core.database_schema(path))
+        out.extend(Drift("schema", f"schema: {d}") for d in compare(expected, live))
+    return out
+
+
+def upgrade(db_file: StrPath, to: Optional[str] = None, backup: bool = False,
+            directory: Optional[StrPath] = None) -> MigrationRun:
+    """Apply the pending migrations of ``db_file`` up to ``to`` (a revision, a unique
+    prefix of one, ``"+N"``; None or ``"head"``: all), each in its own transaction.
+
+    A missing file (and its folders) is created. A database made by an older
+    PromptLab is recognised and marked at its revision first. With ``backup``, a
+    database that holds tables and needs changes is first copied next to itself
+    with SQLite's online backup API (``MigrationRun.backup`` says where). At head,
+    the admin user is ensured as ``initialize_database`` does.
+    """
+    run = _core.migrate(db_file, to, backup, _dir(directory))
+    if directory is None and run["after"] is not None and run["after"] == head_revision():
+        db_manager.initialize_database(run["path"])
+    return MigrationRun(run["path"], run["before"], run["after"], run["detected"],
+                        run["applied"], run["backup"])
+
+
+def downgrade(db_file: StrPath, to: str, backup: bool = False,
+              directory: Optional[StrPath] = None) -> MigrationRun:
+    """Undo migrations of ``db_file`` down to ``to`` (a revision, a unique prefix,
+    ``"-N"`` or ``"base"``), running the down sections newest first, each in its own
+    transaction. An irreversible migration on the way (empty down section) is
+    refused before anything changes. ``backup`` as for :func:`upgrade`.
+
+    In a process that already initialized this file, sessions keep their view of
+    the registry: call ``reset_initialization()`` before using it again.
+    """
+    run = _core.downgrade(db_file, to, backup, _dir(directory))
+    return MigrationRun(run["path"], run["before"], run["after"], run["detected"],
+                        run["undone"], run["backup"])
+
+
+def sql(db_file: StrPath, to: Optional[str] = None, downgrade: bool = False,
+        directory: Optional[StrPath] = None) -> str:
+    """The SQL that :func:`upgrade` (or :func:`downgrade`) would run, without running it."""
+    return _core.migration_script(db_file, to, downgrade, _dir(directory))

@@ -1,0 +1,420 @@
+"""``promptlab db revision``: write a new migration file, generated from the models.
+
+The tables declared in ``promptlab.sqlite.models`` (``TABLES``) are compared with
+the schema the existing migrations produce. Added and removed tables, columns
+and indexes become ``CREATE``/``DROP``/``ALTER TABLE ... ADD|DROP COLUMN``
+statements; a change that ``ALTER TABLE`` cannot make in place (a column's type,
+NOT NULL, default, key, UNIQUE or REFERENCES, or a column added anywhere but at
+the end) is written as the table rebuild SQLite documents
+(https://www.sqlite.org/lang_altertable.html#otheralter): create the new table,
+copy the rows, drop the old table, rename, recreate the indexes; PromptLab then
+runs ``PRAGMA foreign_key_check`` and rolls the migration back if it broke a
+foreign key. The down section is generated the same way, in the other direction.
+
+Before it returns, the new file is checked on a scratch database: upgrading must
+produce exactly the models' tables and downgrading the previous schema, or the
+file is removed and MigrationError says what differed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import secrets
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, List, Optional, Sequence, Union
+
+from promptlab import _core
+from promptlab.sqlite.schema import (
+    LEGACY_PREFIX,
+    ColumnSpec,
+    IndexSpec,
+    Schema,
+    TableSpec,
+    compare,
+    normalize_default,
+)
+
+StrPath = Union[str, "os.PathLike[str]"]
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
+_STRING = re.compile(r"'(?:[^']|'')*'\Z")
+_BLOB = re.compile(r"[xX]'[0-9A-Fa-f]*'\Z")
+_KEYWORDS = {
+    "abort", "action", "add", "after", "all", "alter", "and", "as", "asc", "before", "begin",
+    "between", "by", "cascade", "case", "check", "collate", "column", "commit", "constraint",
+    "create", "cross", "current", "default", "delete", "desc", "distinct", "drop", "else",
+    "end", "escape", "except", "exists", "foreign", "from", "full", "glob", "group", "having",
+    "if", "in", "index", "inner", "insert", "intersect", "into", "is", "join", "key", "left",
+    "like", "limit", "match", "natural", "no", "not", "null", "of", "offset", "on", "or",
+    "order", "outer", "primary", "references", "right", "rollback", "row", "rows", "select",
+    "set", "table", "then", "to", "transaction", "union", "unique", "update", "using",
+    "values", "view", "when", "where", "with", "without",
+}
+
+
+def quote(name: str) -> str:
+    """An identifier as SQL: bare when plain, else in double quotes."""
+    if _PLAIN.match(name) and name.lower() not in _KEYWORDS:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _is_literal(expr: str) -> bool:
+    return bool(_NUMBER.match(expr) or _STRING.match(expr) or _BLOB.match(expr)
+                or expr.upper() in ("NULL", "TRUE", "FALSE"))
+
+
+def default_expr(default_sql: str) -> str:
+    """A DEFAULT clause's expression: literals and CURRENT_* bare, the rest in parentheses."""
+    expr = normalize_default(default_sql) or "NULL"
+    if _is_literal(expr) or expr.upper() in ("CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME"):
+        return expr
+    return f"({expr})"
+
+
+def column_sql(col: ColumnSpec, inline_pk: bool) -> str:
+    """The column definition inside CREATE TABLE or ALTER TABLE ADD COLUMN."""
+    parts = [quote(col.name)]
+    if col.sql_type:
+        parts.append(col.sql_type)
+    if not col.nullable:
+        parts.append("NOT NULL")
+    if inline_pk:
+        parts.append("PRIMARY KEY")
+        if col.autoincrement:
+            parts.append("AUTOINCREMENT")
+    if col.unique:
+        parts.append("UNIQUE")
+    if col.default_sql is not None:
+        parts.append(f"DEFAULT {default_expr(col.default_sql)}")
+    if col.references:
+        table, _, column = col.references.partition(".")
+        parts.append(f"REFERENCES {quote(table)} ({quote(column)})" if column
+                     else f"REFERENCES {quote(table)}")
+    return " ".join(parts)
+
+
+def create_table_sql(table: TableSpec, name: Optional[str] = None) -> str:
+    """CREATE TABLE for ``table`` (under ``name`` when given)."""
+    pk = table.primary_key
+    lines = [column_sql(c, inline_pk=len(pk) == 1 and c.primary_key == 1) for c in table.columns]
+    if len(pk) > 1:
+        lines.append(f"PRIMARY KEY ({', '.join(quote(c) for c in pk)})")
+    lines.extend(table.constraints)
+    body = ",\n    ".join(lines)
+    return f"CREATE TABLE {quote(name or table.name)} (\n    {body}\n);"
+
+
+def create_index_sql(index: IndexSpec, table: str) -> str:
+    """CREATE INDEX for ``index`` on ``table``."""
+    if index.sql:
+        return index.sql.rstrip().rstrip(";") + ";"
+    unique = "UNIQUE " if index.unique else ""
+    cols = ", ".join(quote(c) for c in index.columns)
+    return f"CREATE {unique}INDEX {quote(index.name)} ON {quote(table)} ({cols});"
+
+
+@dataclass
+class Plan:
+    """SQL that turns one schema into another, and a line per change."""
+
+    statements: List[str] = field(default_factory=list)
+    changes: List[str] = field(default_factory=list)
+
+    @property
+    def sql(self) -> str:
+        return "\n".join(self.statements) + ("\n" if self.statements else "")
+
+
+def _can_add(col: ColumnSpec) -> bool:
+    """Whether ALTER TABLE ADD COLUMN accepts the column."""
+    if col.primary_key or col.unique or col.autoincrement:
+        return False
+    default = normalize_default(col.default_sql)
+    if default is not None and not _is_literal(default):
+        return False  # CURRENT_* and expressions are refused
+    if not col.nullable and (default is None or default.upper() == "NULL"):
+        return False
+    if col.references and default not in (None, "NULL"):
+        return False
+    return True
+
+
+def _can_drop(col: ColumnSpec, table: TableSpec) -> bool:
+    """Whether ALTER TABLE DROP COLUMN can remove the column."""
+    if col.primary_key or col.unique or col.references or col.autoincrement:
+        return False
+    word = re.compile(rf"\b{re.escape(col.name)}\b", re.IGNORECASE)
+    return not any(word.search(c) for c in table.constraints)
+
+
+def _rebuild(old: TableSpec, new: TableSpec, reasons: Sequence[str]) -> List[str]:
+    """The documented 12-step rebuild of one table, as statements."""
+    tmp = f"{new.name}__rebuild"
+    names, exprs = [], []
+    for col in new.columns:
+        before = old.column(col.name)
+        if before is None:
+            continue
+        expr = quote(before.name)
+        if not col.nullable and before.nullable and col.default_sql is not None:
+            expr = f"COALESCE({expr}, {default_expr(col.default_sql)})"
+        names.append(quote(col.name))
+        exprs.append(expr)
+    out = [
+        f"-- Rebuild {new.name}: {'; '.join(reasons)}.",
+        "-- ALTER TABLE cannot do this in place; the documented procedure (new table, copy,",
+        "-- drop, rename, indexes) runs with foreign keys off inside the migration's",
+        "-- transaction, and PRAGMA foreign_key_check must pass afterwards.",
+    ]
+    for col in new.columns:
+        if old.column(col.name) is None and not col.nullable and col.default_sql is None:
+            out.append(f"-- Column {col.name} is NOT NULL without a default: the copy fails "
+                       "if the table has rows; give it a default.")
+    out.append(create_table_sql(new, tmp))
+    if names:
+        out.append(f"INSERT INTO {quote(tmp)} ({', '.join(names)})\n"
+                   f"    SELECT {', '.join(exprs)} FROM {quote(old.name)} ORDER BY rowid;")
+    out.append(f"DROP TABLE {quote(old.name)};")
+    out.append(f"ALTER TABLE {quote(tmp)} RENAME TO {quote(new.name)};")
+    out.extend(create_index_sql(i, new.name) for i in new.indexes)
+    out.append(f"-- PRAGMA foreign_key_check({new.name}) runs after the migration.")
+    return out
+
+
+def _plan_table(old: TableSpec, new: TableSpec, plan: Plan, force_rebuild: bool) -> None:
+    t = new.name
+    old_names = {c.name.lower() for c in old.columns}
+    new_names = {c.name.lower() for c in new.columns}
+    removed = [c for c in old.columns if c.name.lower() not in new_names]
+    added = [c for c in new.columns if c.name.lower() not in old_names]
+    changed = [c for c in new.columns
+               if c.name.lower() in old_names and old.column(c.name).key() != c.key()]
+    kept_old = [c.name.lower() for c in old.columns if c.name.lower() in new_names]
+    kept_new = [c.name.lower() for c in new.columns if c.name.lower() in old_names]
+    appended = [c.name.lower() for c in new.columns[len(new.columns) - len(added):]]
+
+    reasons = []
+    for col in changed:
+        reasons.append(f"column {col.name} becomes {col.describe()} "
+                       f"(was {old.column(col.name).describe()})")
+    if [c.lower() for c in old.primary_key] != [c.lower() for c in new.primary_key]:
+        reasons.append(f"primary key ({', '.join(old.primary_key)}) becomes "
+                       f"({', '.join(new.primary_key)})")
+    if kept_old != kept_new or appended != [c.name.lower() for c in added]:
+        reasons.append("the column order changes")
+    for col in added:
+        if not _can_add(col):
+            reasons.append(f"new column {col.name} ({col.describe()}) cannot be added in place")
+    for col in removed:
+        if not _can_drop(col, old):
+            reasons.append(f"column {col.name} ({col.describe()}) cannot be dropped in place")
+    if sorted(c.lower() for c in old.constraints) != sorted(c.lower() for c in new.constraints):
+        reasons.append("its table constraints change")
+
+    old_idx = {i.name.lower(): i for i in old.indexes}
+    new_idx = {i.name.lower(): i for i in new.indexes}
+    drop_idx = [i for k, i in old_idx.items() if k not in new_idx or new_idx[k].key() != i.key()]
+    make_idx = [i for k, i in new_idx.items() if k not in old_idx or old_idx[k].key() != i.key()]
+
+    for col in added:
+        plan.changes.append(f"+ column {t}.{col.name} {col.describe()}")
+    for col in removed:
+        plan.changes.append(f"- column {t}.{col.name}")
+    for col in changed:
+        plan.changes.append(f"~ column {t}.{col.name}: {old.column(col.name).describe()} -> "
+                            f"{col.describe()}")
+    for idx in drop_idx:
+        plan.changes.append(f"- index {idx.name} on {t}")
+    for idx in make_idx:
+        plan.changes.append(f"+ index {idx.name} on {t} ({', '.join(idx.columns)})")
+    if reasons and not (added or removed or changed):
+        plan.changes.append(f"~ table {t}: {'; '.join(reasons)}")
+
+    if reasons or (force_rebuild and (added or removed or changed)):
+        plan.statements.extend(_rebuild(old, new, reasons or ["rebuilt instead of altered"]))
+        plan.statements.append("")
+        return
+    out = plan.statements
+    for idx in drop_idx:
+        out.append(f"DROP INDEX {quote(idx.name)};")
+    for col in removed:
+        out.append(f"-- The values of {t}.{col.name} are lost.")
+        out.append(f"ALTER TABLE {quote(t)} DROP COLUMN {quote(col.name)};")
+    for col in added:
+        out.append(f"ALTER TABLE {quote(t)} ADD COLUMN {column_sql(col, inline_pk=False)};")
+    for idx in make_idx:
+        out.append(create_index_sql(idx, t))
+    if drop_idx or removed or added or make_idx:
+        out.append("")
+
+
+def plan(old: Schema, new: Schema, force_rebuild: bool = False) -> Plan:
+    """The statements that turn schema ``old`` into schema ``new``.
+
+    ``legacy_*`` tables of ``old`` that ``new`` does not declare are kept: the
+    migrations made them to keep values of older layouts. With ``force_rebuild``
+    every changed table is rebuilt instead of altered.
+    """
+    result = Plan()
+    for name, table in new.tables.items():
+        before = old.table(name)
+        if before is None:
+            result.changes.append(f"+ table {name}")
+            result.statements.append(create_table_sql(table))
+            result.statements.extend(create_index_sql(i, name) for i in table.indexes)
+            result.statements.append("")
+        else:
+            _plan_table(before, table, result, force_rebuild)
+    for name, table in reversed(list(old.tables.items())):
+        if new.table(name) is None and not name.lower().startswith(LEGACY_PREFIX):
+            result.changes.append(f"- table {name}")
+            result.statements.append(f"-- The rows of {name} are lost.")
+            result.statements.append(f"DROP TABLE {quote(name)};")
+            result.statements.append("")
+    while result.statements and result.statements[-1] == "":
+        result.statements.pop()
+    return result
+
+
+# -- models -------------------------------------------------------------------------
+
+
+def load_tables(models: Any = None) -> Sequence[Any]:
+    """The ``TABLES`` of ``models``: None for ``promptlab.sqlite.models``, a path to a
+    ``.py`` file, a module name, a module, or a sequence of tables."""
+    if models is None:
+        module = importlib.import_module("promptlab.sqlite.models")
+    elif isinstance(models, (str, os.PathLike)) and (
+            str(models).endswith(".py") or os.sep in str(models)):
+        path = Path(models)
+        if not path.is_file():
+            raise _core.MigrationError(f"{path}: no such models file; pass the path of a "
+                                       "Python file that declares TABLES.")
+        spec = importlib.util.spec_from_file_location(f"_promptlab_models_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    elif isinstance(models, str):
+        module = importlib.import_module(models)
+    else:
+        module = models
+    tables = getattr(module, "TABLES", module)
+    if not isinstance(tables, Iterable) or isinstance(tables, (str, bytes)):
+        raise _core.MigrationError(f"{models!r} declares no TABLES; declare the tables as "
+                                   "promptlab/sqlite/models.py does.")
+    return list(tables)
+
+
+# -- writing a revision ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewRevision:
+    """What ``revision()`` did: ``path`` is None when nothing was written."""
+
+    path: Optional[Path]
+    revision: Optional[str]
+    parent: Optional[str]
+    changes: List[str]
+
+
+def _next_filename(folder: Path, message: str) -> str:
+    numbers = [int(m.group(1)) for p in folder.glob("*.sql")
+               if (m := re.match(r"(\d+)_", p.name))]
+    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:40] or "migration"
+    return f"{(max(numbers) + 1) if numbers else 1:04d}_{slug}.sql"
+
+
+def _render(revision: str, parent: Optional[str], message: str, changes: Sequence[str],
+            source: str, up: str, down: str) -> str:
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    one_line = " ".join(message.split())
+    head = [
+        f"-- revision: {revision}",
+        f"-- parent: {parent or 'base'}",
+        f"-- message: {one_line}",
+        f"-- created: {created}",
+        "--",
+    ]
+    if changes:
+        head.append(f"-- Generated by `promptlab db revision` from {source}:")
+        head.extend(f"--   {c}" for c in changes)
+        head.append("-- Review it before committing; every migration runs in one transaction.")
+    else:
+        head.append("-- Written by `promptlab db revision --empty`: fill in both sections.")
+        head.append("-- An empty down section makes the migration irreversible.")
+    return "\n".join(head) + f"\n\n-- migrate:up\n{up}\n-- migrate:down\n{down}"
+
+
+def _check(folder: Path, models: Schema, previous: Schema) -> List[str]:
+    """Upgrade a scratch database with the chain in ``folder`` and downgrade it once:
+    the differences from the models and from the previous schema."""
+    problems: List[str] = []
+    with tempfile.TemporaryDirectory(prefix="promptlab-revision-") as tmp:
+        db = os.path.join(tmp, "check.db")
+        _core.migrate(db, directory=str(folder))
+        produced = Schema.from_catalog(_core.database_schema(db)).without_legacy()
+        problems += [f"after upgrading: {d}" for d in compare(models.without_legacy(), produced)]
+        _core.downgrade(db, "-1", directory=str(folder))
+        back = Schema.from_catalog(_core.database_schema(db))
+        problems += [f"after downgrading: {d}" for d in compare(previous, back)]
+    return problems
+
+
+def revision(message: str, directory: Optional[StrPath] = None, empty: bool = False,
+             models: Any = None) -> NewRevision:
+    """Write a new migration file whose parent is the head of ``directory``.
+
+    Without ``empty``, its SQL is generated from the difference between ``models``
+    (see :func:`load_tables`) and the schema the migrations produce; when there is
+    none, nothing is written and the result's ``path`` is None.
+    """
+    if not message or not message.strip():
+        raise _core.MigrationError("a revision needs a message (-m \"what it changes\").")
+    folder = Path(directory) if directory is not None else Path(_core.migrations_dir())
+    if not folder.is_dir():
+        raise _core.MigrationError(f"{folder}: no such migrations folder; create it or pass "
+                                   "--dir.")
+    chain = _core.migrations(str(folder))
+    parent = chain[-1]["revision"] if chain else None
+    changes: List[str] = []
+    up = down = ""
+    if not empty:
+        source = "promptlab/sqlite/models.py" if models is None else str(models)
+        wanted = Schema.from_models(load_tables(models))
+        current = Schema.from_catalog(_core.chain_schema(None, str(folder)))
+        forward = plan(current, wanted)
+        if not forward.changes:
+            return NewRevision(None, None, parent, [])
+        changes = forward.changes
+    new_rev = secrets.token_hex(6)
+    path = folder / _next_filename(folder, message)
+    for force in ((False, True) if not empty else (False,)):
+        if not empty:
+            up = plan(current, wanted, force).sql
+            down = plan(wanted, current, force).sql
+        text = _render(new_rev, parent, message, changes, "" if empty else source, up, down)
+        with open(path, "x", encoding="utf-8") as f:
+            f.write(text)
+        if empty:
+            break
+        try:
+            problems = _check(folder, wanted, current)
+        except _core.DatabaseError as exc:
+            problems = [str(exc)]
+        if not problems:
+            break
+        path.unlink()
+        if force:
+            raise _core.MigrationError(
+                f"{path}: the generated migration does not reproduce the models, so it was "
+                f"not written: {'; '.join(problems[:5])}. Write this migration by hand "
+                "(promptlab db revision --empty).")
+    return NewRevision(path, new_rev, parent, changes)

@@ -1,0 +1,310 @@
+"""Schemas as data: read from a database, from the migrations, or from the models.
+
+The C core catalogues a schema (``_core.database_schema`` for a database file,
+``_core.chain_schema`` for what the migrations produce) as rows of PRAGMA
+output. This module turns those rows, or the ``TABLES`` declared in
+``promptlab.sqlite.models``, into :class:`Schema` values, and lists how two
+schemas differ. ``promptlab db status`` uses that for drift and
+``promptlab db revision`` to write migrations.
+
+Tables named ``legacy_*`` hold values kept from older PromptLab layouts; they
+are created by the migrations, not declared in the models.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+LEGACY_PREFIX = "legacy_"
+_AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.IGNORECASE)
+
+
+def normalize_type(sql_type: Optional[str]) -> str:
+    """A declared type compared as SQLite reads it: upper case, single spaces."""
+    return " ".join((sql_type or "").upper().split())
+
+
+def normalize_default(default_sql: Optional[str]) -> Optional[str]:
+    """A DEFAULT expression without enclosing parentheses or outer blanks."""
+    if default_sql is None:
+        return None
+    text = default_sql.strip()
+    while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+        text = text[1:-1].strip()
+    return text
+
+
+def _balanced(text: str) -> bool:
+    depth, quote = 0, None
+    for ch in text:
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0 and quote is None
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column. ``primary_key`` is its position in the primary key (0: not in it);
+    ``references`` is ``"table.column"`` for a single-column foreign key."""
+
+    name: str
+    sql_type: str = ""
+    primary_key: int = 0
+    nullable: bool = True
+    default_sql: Optional[str] = None
+    references: Optional[str] = None
+    unique: bool = False
+    autoincrement: bool = False
+
+    def key(self) -> Tuple[Any, ...]:
+        """What two columns must share to be the same column."""
+        return (self.name.lower(), normalize_type(self.sql_type), self.primary_key,
+                self.nullable, normalize_default(self.default_sql),
+                self.references.lower() if self.references else None, self.unique,
+                self.autoincrement)
+
+    def describe(self) -> str:
+        """The column's attributes as they would be declared."""
+        parts = [normalize_type(self.sql_type) or "(no type)"]
+        if self.primary_key:
+            parts.append("PRIMARY KEY" + (" AUTOINCREMENT" if self.autoincrement else ""))
+        if not self.nullable:
+            parts.append("NOT NULL")
+        if self.unique:
+            parts.append("UNIQUE")
+        if self.default_sql is not None:
+            parts.append(f"DEFAULT {normalize_default(self.default_sql)}")
+        if self.references:
+            parts.append(f"REFERENCES {self.references}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """A named index (CREATE INDEX). ``sql`` is its statement when it was read from a
+    database (needed to recreate partial or expression indexes)."""
+
+    name: str
+    columns: Tuple[str, ...]
+    unique: bool = False
+    sql: Optional[str] = field(default=None, compare=False)
+
+    def key(self) -> Tuple[Any, ...]:
+        return (self.name.lower(), tuple(c.lower() for c in self.columns), self.unique)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table: columns in order, named indexes, and the table constraints that no
+    single column carries (multi-column UNIQUE and FOREIGN KEY clauses, as SQL)."""
+
+    name: str
+    columns: Tuple[ColumnSpec, ...]
+    indexes: Tuple[IndexSpec, ...] = ()
+    constraints: Tuple[str, ...] = ()
+
+    @property
+    def primary_key(self) -> Tuple[str, ...]:
+        cols = sorted((c for c in self.columns if c.primary_key), key=lambda c: c.primary_key)
+        return tuple(c.name for c in cols)
+
+    def column(self, name: str) -> Optional[ColumnSpec]:
+        for col in self.columns:
+            if col.name.lower() == name.lower():
+                return col
+        return None
+
+    def index(self, name: str) -> Optional[IndexSpec]:
+        for idx in self.indexes:
+            if idx.name.lower() == name.lower():
+                return idx
+        return None
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Tables by name, in creation order, plus views and triggers (name -> SQL)."""
+
+    tables: Dict[str, TableSpec]
+    others: Dict[str, str] = field(default_factory=dict)
+
+    def table(self, name: str) -> Optional[TableSpec]:
+        for key, table in self.tables.items():
+            if key.lower() == name.lower():
+                return table
+        return None
+
+    # -- constructors ---------------------------------------------------------
+
+    @classmethod
+    def from_catalog(cls, catalog: Mapping[str, Sequence[Sequence[Any]]]) -> "Schema":
+        """From ``_core.database_schema()`` or ``_core.chain_schema()``."""
+        objects = catalog["objects"]
+        index_columns: Dict[str, List[Tuple[int, Optional[str]]]] = {}
+        for idx, seqno, name in catalog["index_columns"]:
+            index_columns.setdefault(idx.lower(), []).append((seqno, name))
+        idx_cols = {k: tuple(n or "?" for _, n in sorted(v)) for k, v in index_columns.items()}
+
+        pks: Dict[str, List[str]] = {}
+        unique_single: Dict[str, set] = {}
+        unique_multi: Dict[str, List[Tuple[str, ...]]] = {}
+        named: Dict[str, List[IndexSpec]] = {}
+        for tbl, name, unique, origin, _partial, sql in catalog["indexes"]:
+            cols = idx_cols.get(name.lower(), ())
+            if origin == "c":
+                named.setdefault(tbl.lower(), []).append(
+                    IndexSpec(name, cols, bool(unique), sql))
+            elif origin == "u":
+                if len(cols) == 1:
+                    unique_single.setdefault(tbl.lower(), set()).add(cols[0].lower())
+                else:
+                    unique_multi.setdefault(tbl.lower(), []).append(cols)
+
+        fk_groups: Dict[Tuple[str, int], List[Tuple[int, str, str, Optional[str]]]] = {}
+        for tbl, fk_id, seq, ref, frm, to, _upd, _del in catalog["foreign_keys"]:
+            fk_groups.setdefault((tbl.lower(), fk_id), []).append((seq, ref, frm, to))
+
+        columns: Dict[str, List[Tuple[Any, ...]]] = {}
+        for tbl, cid, name, sql_type, notnull, dflt, pk in catalog["columns"]:
+            columns.setdefault(tbl.lower(), []).append((cid, name, sql_type, notnull, dflt, pk))
+            if pk:
+                pks.setdefault(tbl.lower(), []).append(name)
+
+        def pk_column(table: str) -> Optional[str]:
+            names = pks.get(table.lower(), [])
+            return names[0] if len(names) == 1 else None
+
+        single_fk: Dict[str, Dict[str, str]] = {}
+        multi_fk: Dict[str, List[str]] = {}
+        for (tbl, _fk_id), rows in fk_groups.items():
+            rows.sort()
+            ref = rows[0][1]
+            if len(rows) == 1:
+                _, _, frm, to = rows[0]
+                to = to or pk_column(ref) or "rowid"
+                single_fk.setdefault(tbl, {})[frm.lower()] = f"{ref}.{to}"
+            else:
+                frm = ", ".join(r[2] for r in rows)
+                to = ", ".join(r[3] or "?" for r in rows)
+                multi_fk.setdefault(tbl, []).append(f"FOREIGN KEY ({frm}) REFERENCES {ref} ({to})")
+
+        tables: Dict[str, TableSpec] = {}
+        others: Dict[str, str] = {}
+        for kind, name, _tbl, sql in objects:
+            if kind != "table":
+                others[name] = sql or ""
+                continue
+            key = name.lower()
+            autoinc = bool(sql and _AUTOINCREMENT.search(sql))
+            cols = []
+            for cid, cname, sql_type, notnull, dflt, pk in sorted(columns.get(key, [])):
+                cols.append(ColumnSpec(
+                    name=cname, sql_type=sql_type or "", primary_key=pk, nullable=not notnull,
+                    default_sql=dflt, references=single_fk.get(key, {}).get(cname.lower()),
+                    unique=cname.lower() in unique_single.get(key, set()),
+                    autoincrement=autoinc and pk == 1 and normalize_type(sql_type) == "INTEGER"))
+            constraints = tuple(f"UNIQUE ({', '.join(c)})" for c in unique_multi.get(key, []))
+            constraints += tuple(multi_fk.get(key, []))
+            tables[name] = TableSpec(name, tuple(cols), tuple(named.get(key, [])), constraints)
+        return cls(tables, others)
+
+    @classmethod
+    def from_models(cls, tables: Iterable[Any]) -> "Schema":
+        """From declarations shaped like ``promptlab.sqlite.models.TABLES``: objects with
+        ``name``, ``columns`` (``name``, ``sql_type``, ``primary_key``, ``nullable``,
+        ``default_sql``, ``references``, ``unique``, ``autoincrement``) and ``indexes``
+        (``name``, ``columns``, ``unique``)."""
+        result: Dict[str, TableSpec] = {}
+        for table in tables:
+            pk_names = [c.name for c in table.columns if getattr(c, "primary_key", False)]
+            cols = tuple(
+                ColumnSpec(
+                    name=c.name,
+                    sql_type=getattr(c, "sql_type", "") or "",
+                    primary_key=pk_names.index(c.name) + 1 if c.name in pk_names else 0,
+                    nullable=bool(getattr(c, "nullable", True)),
+                    default_sql=getattr(c, "default_sql", None),
+                    references=getattr(c, "references", None),
+                    unique=bool(getattr(c, "unique", False)),
+                    autoincrement=bool(getattr(c, "autoincrement", False)),
+                )
+                for c in table.columns)
+            indexes = tuple(IndexSpec(i.name, tuple(i.columns), bool(getattr(i, "unique", False)))
+                            for i in getattr(table, "indexes", ()))
+            result[table.name] = TableSpec(table.name, cols, indexes)
+        return cls(result)
+
+    def without_legacy(self) -> "Schema":
+        """This schema without the ``legacy_*`` tables."""
+        return Schema({k: v for k, v in self.tables.items()
+                       if not k.lower().startswith(LEGACY_PREFIX)}, dict(self.others))
+
+
+def compare(expected: Schema, actual: Schema, ignore_missing_legacy: bool = True) -> List[str]:
+    """How ``actual`` differs from ``expected``, one sentence per difference.
+
+    Column order is not compared (``ALTER TABLE ADD COLUMN`` appends). A ``legacy_*``
+    table that ``actual`` lacks is not a difference when ``ignore_missing_legacy``:
+    databases that were made by an older PromptLab get it later.
+    """
+    out: List[str] = []
+    for name, want in expected.tables.items():
+        have = actual.table(name)
+        if have is None:
+            if not (ignore_missing_legacy and name.lower().startswith(LEGACY_PREFIX)):
+                out.append(f"table {name} is missing")
+            continue
+        out.extend(_compare_table(want, have))
+    for name in actual.tables:
+        if expected.table(name) is None:
+            out.append(f"table {name} is not made by the migrations")
+    want_others = {k.lower(): (k, v) for k, v in expected.others.items()}
+    have_others = {k.lower(): (k, v) for k, v in actual.others.items()}
+    for key in sorted(want_others.keys() - have_others.keys()):
+        out.append(f"{want_others[key][0]} (view or trigger) is missing")
+    for key in sorted(have_others.keys() - want_others.keys()):
+        out.append(f"{have_others[key][0]} (view or trigger) is not made by the migrations")
+    for key in sorted(want_others.keys() & have_others.keys()):
+        if " ".join(want_others[key][1].split()) != " ".join(have_others[key][1].split()):
+            out.append(f"{want_others[key][0]} (view or trigger) has a different definition")
+    return out
+
+
+def _compare_table(want: TableSpec, have: TableSpec) -> List[str]:
+    out: List[str] = []
+    t = want.name
+    for col in want.columns:
+        other = have.column(col.name)
+        if other is None:
+            out.append(f"table {t}: column {col.name} is missing")
+        elif other.key() != col.key():
+            out.append(f"table {t}: column {col.name} is {other.describe()}, "
+                       f"the migrations make it {col.describe()}")
+    for col in have.columns:
+        if want.column(col.name) is None:
+            out.append(f"table {t}: column {col.name} is not made by the migrations")
+    for idx in want.indexes:
+        other = have.index(idx.name)
+        if other is None:
+            out.append(f"table {t}: index {idx.name} is missing")
+        elif other.key() != idx.key():
+            out.append(f"table {t}: index {idx.name} is on ({', '.join(other.columns)}), "
+                       f"the migrations put it on ({', '.join(idx.columns)})")
+    for idx in have.indexes:
+        if want.index(idx.name) is None:
+            out.append(f"table {t}: index {idx.name} is not made by the migrations")
+    if sorted(c.lower() for c in want.constraints) != sorted(c.lower() for c in have.constraints):
+        out.append(f"table {t}: table constraints are {list(have.constraints) or 'none'}, "
+                   f"the migrations make {list(want.constraints) or 'none'}")
+    return out
