@@ -98,12 +98,13 @@ static int resolve_target(const pl_chain *chain, const mig_job *j, int current, 
     } else if ((spec[0] == '-' || spec[0] == '+') && spec[1] >= '0' && spec[1] <= '9') {
         char *end = NULL;
         long n = strtol(spec + 1, &end, 10);
-        if (*end != '\0' || n > chain->count + 1)
+        if (*end != '\0')
             return pl_err_set(err, PL_E_MIGRATION, j->path,
-                              "'%s' is not a step count this chain has; pass a revision, "
-                              "'base', 'head' or a small -N/+N.",
+                              "'%s' is not a step count; pass a revision, 'base', 'head', "
+                              "-N or +N.",
                               spec);
-        t = current + (spec[0] == '-' ? -(int)n : (int)n);
+        if (n <= chain->count + 1)
+            t = current + (spec[0] == '-' ? -(int)n : (int)n);
         if (t < -1 || t >= chain->count)
             return pl_err_set(err, PL_E_MIGRATION, j->path,
                               "the database is at %s; %s steps from there leave the chain "
