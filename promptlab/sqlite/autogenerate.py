@@ -23,6 +23,7 @@ import importlib.util
 import os
 import re
 import secrets
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -259,13 +260,15 @@ def _plan_table(old: TableSpec, new: TableSpec, plan: Plan, force_rebuild: bool)
 def plan(old: Schema, new: Schema, force_rebuild: bool = False) -> Plan:
     """The statements that turn schema ``old`` into schema ``new``.
 
-    ``legacy_*`` tables of ``old`` that ``new`` does not declare are kept: the
-    migrations made them to keep values of older layouts. With ``force_rebuild``
+    ``legacy_*`` tables that only one side has are left alone: the migrations made
+    them to keep values of older layouts, and the models do not declare them. With ``force_rebuild``
     every changed table is rebuilt instead of altered.
     """
     result = Plan()
     for name, table in new.tables.items():
         before = old.table(name)
+        if before is None and name.lower().startswith(LEGACY_PREFIX):
+            continue  # made by the migrations for older layouts, never by the models
         if before is None:
             result.changes.append(f"+ table {name}")
             result.statements.append(create_table_sql(table))
@@ -298,9 +301,16 @@ def load_tables(models: Any = None) -> Sequence[Any]:
         if not path.is_file():
             raise _core.MigrationError(f"{path}: no such models file; pass the path of a "
                                        "Python file that declares TABLES.")
-        spec = importlib.util.spec_from_file_location(f"_promptlab_models_{path.stem}", path)
+        name = f"_promptlab_models_{abs(hash(str(path.resolve())))}"
+        spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        sys.modules[name] = module  # dataclasses look their module up while it runs
+        try:
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+        except Exception as exc:
+            sys.modules.pop(name, None)
+            raise _core.MigrationError(f"{path}: cannot load the models file: "
+                                       f"{type(exc).__name__}: {exc}") from exc
     elif isinstance(models, str):
         module = importlib.import_module(models)
     else:
