@@ -38,10 +38,10 @@ int pl_inspect_dir_arg(PyObject *obj, PyObject **out)
 /* One migration as a dict. */
 static PyObject *migration_dict(const pl_migration *m)
 {
-    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:s,s:s,s:s,s:O}", "revision", m->revision,
-                         "parent", m->parent[0] ? m->parent : NULL, "message", m->message,
-                         "created", m->created, "filename", m->filename, "checksum",
-                         m->checksum, "up", m->up, "down", m->down, "reversible",
+    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:s,s:s,s:s,s:O}", "revision", m->revision, "parent",
+                         m->parent[0] ? m->parent : NULL, "message", m->message, "created",
+                         m->created, "filename", m->filename, "checksum", m->checksum, "up", m->up,
+                         "down", m->down, "reversible",
                          pl_migration_reversible(m) ? Py_True : Py_False);
 }
 
@@ -58,10 +58,8 @@ static PyObject *py_migrations(PyObject *module, PyObject *args, PyObject *kwarg
         return NULL;
     pl_err_clear(&err);
     const char *d = dir ? PyBytes_AS_STRING(dir) : NULL;
-    Py_BEGIN_ALLOW_THREADS
-    chain = pl_inspect_load_chain(d, &err);
-    Py_END_ALLOW_THREADS
-    Py_XDECREF(dir);
+    Py_BEGIN_ALLOW_THREADS chain = pl_inspect_load_chain(d, &err);
+    Py_END_ALLOW_THREADS Py_XDECREF(dir);
     if (chain == NULL)
         return pl_raise(st, &err);
     list = PyList_New(chain->count);
@@ -128,8 +126,7 @@ static PyObject *column_value(sqlite3_stmt *st, int i)
         return PyUnicode_DecodeUTF8((const char *)sqlite3_column_text(st, i),
                                     sqlite3_column_bytes(st, i), "replace");
     case SQLITE_BLOB:
-        return PyBytes_FromStringAndSize(sqlite3_column_blob(st, i),
-                                         sqlite3_column_bytes(st, i));
+        return PyBytes_FromStringAndSize(sqlite3_column_blob(st, i), sqlite3_column_bytes(st, i));
     default:
         return Py_NewRef(Py_None);
     }
@@ -222,6 +219,10 @@ typedef struct {
     sqlite3 *cat; /* history rows */
 } revision_look;
 
+/* Fill `lk` from the file at lk->path, read-only: version, history (copied
+ * into a new catalog lk->cat, closed by the caller), and the recognised
+ * revision of a database without one. A missing file leaves lk->exists 0.
+ * Returns 0 or -1 with `err`. Call with the GIL released. */
 static int look_revision(revision_look *lk, pl_err *err)
 {
     pl_conn c;
@@ -238,14 +239,13 @@ static int look_revision(revision_look *lk, pl_err *err)
     lk->cat = pl_catalog_open(err);
     if (lk->cat == NULL)
         goto done;
-    if (sqlite3_table_column_metadata(c.db, "main", "promptlab_migrations", "revision", NULL,
-                                      NULL, NULL, NULL, NULL) == SQLITE_OK) {
+    if (sqlite3_table_column_metadata(c.db, "main", "promptlab_migrations", "revision", NULL, NULL,
+                                      NULL, NULL, NULL) == SQLITE_OK) {
         lk->has_history = 1;
         if (pl_catalog_copy(lk->cat, c.db, lk->path,
                             "SELECT revision, checksum, message, applied_at, duration_ms"
                             " FROM promptlab_migrations ORDER BY applied_at, rowid",
-                            "INSERT INTO cat_history VALUES (?1, ?2, ?3, ?4, ?5, ?6)", 0,
-                            err) < 0)
+                            "INSERT INTO cat_history VALUES (?1, ?2, ?3, ?4, ?5, ?6)", 0, err) < 0)
             goto done;
     }
     if (lk->v.revision[0] == '\0' && lk->v.other_tables > 0) {
@@ -281,10 +281,9 @@ static PyObject *py_database_revision(PyObject *module, PyObject *args, PyObject
     lk.path = abs;
     lk.dir = dir ? PyBytes_AS_STRING(dir) : NULL;
     pl_err_clear(&err);
-    Py_BEGIN_ALLOW_THREADS
-    rc = look_revision(&lk, &err);
-    Py_END_ALLOW_THREADS
-    if (rc < 0) {
+    Py_BEGIN_ALLOW_THREADS rc = look_revision(&lk, &err);
+    Py_END_ALLOW_THREADS if (rc < 0)
+    {
         pl_raise(st, &err);
         goto done;
     }
@@ -339,21 +338,16 @@ static PyObject *py_database_schema(PyObject *module, PyObject *path_obj)
     if (pl_abs_path_from_object(st, path_obj, abs, sizeof abs) < 0)
         return NULL;
     pl_err_clear(&err);
-    Py_BEGIN_ALLOW_THREADS
-    rc = look_schema(abs, &cat, &err);
-    Py_END_ALLOW_THREADS
-    if (rc < 0)
-        pl_raise(st, &err);
-    else
-        result = catalog_dict(st, cat, PL_CATALOG_LIVE);
+    Py_BEGIN_ALLOW_THREADS rc = look_schema(abs, &cat, &err);
+    Py_END_ALLOW_THREADS if (rc < 0) pl_raise(st, &err);
+    else result = catalog_dict(st, cat, PL_CATALOG_LIVE);
     sqlite3_close(cat);
     return result;
 }
 
 /* Catalogue what the chain in `dir` produces up to `revision` (NULL: head,
  * "base": nothing). *index receives the chain index. GIL released. */
-static int look_chain(const char *dir, const char *revision, sqlite3 **cat, int *index,
-                      pl_err *err)
+static int look_chain(const char *dir, const char *revision, sqlite3 **cat, int *index, pl_err *err)
 {
     pl_chain *chain = pl_inspect_load_chain(dir, err);
     int rc = -1;
@@ -397,13 +391,9 @@ static PyObject *py_chain_schema(PyObject *module, PyObject *args, PyObject *kwa
         return NULL;
     const char *d = dir ? PyBytes_AS_STRING(dir) : NULL;
     pl_err_clear(&err);
-    Py_BEGIN_ALLOW_THREADS
-    rc = look_chain(d, revision, &cat, &index, &err);
-    Py_END_ALLOW_THREADS
-    if (rc < 0)
-        pl_raise(st, &err);
-    else
-        result = catalog_dict(st, cat, index);
+    Py_BEGIN_ALLOW_THREADS rc = look_chain(d, revision, &cat, &index, &err);
+    Py_END_ALLOW_THREADS if (rc < 0) pl_raise(st, &err);
+    else result = catalog_dict(st, cat, index);
     sqlite3_close(cat);
     Py_XDECREF(dir);
     return result;
@@ -425,8 +415,7 @@ PyMethodDef pl_inspect_methods[] = {
     {"database_schema", py_database_schema, METH_O,
      "database_schema(db_file)\n--\n\nThe schema of an existing database, read-only, as a "
      "dict of row lists\n(objects, columns, indexes, index_columns, foreign_keys)."},
-    {"chain_schema", (PyCFunction)(void (*)(void))py_chain_schema,
-     METH_VARARGS | METH_KEYWORDS,
+    {"chain_schema", (PyCFunction)(void (*)(void))py_chain_schema, METH_VARARGS | METH_KEYWORDS,
      "chain_schema(revision=None, directory=None)\n--\n\nThe schema the migrations produce up "
      "to `revision` (None or 'head': all,\n'base': none), applied to an empty in-memory "
      "database; same shape as database_schema()."},

@@ -45,8 +45,7 @@ static int check_file(const char *path, int *exists, pl_err *err)
     if (stat(path, &st) != 0) {
         if (errno == ENOENT)
             return 0;
-        return pl_err_set(err, PL_E_PATH, path, "cannot inspect the file (%s).",
-                          strerror(errno));
+        return pl_err_set(err, PL_E_PATH, path, "cannot inspect the file (%s).", strerror(errno));
     }
     if (S_ISDIR(st.st_mode))
         return pl_err_set(err, PL_E_PATH, path,
@@ -61,8 +60,10 @@ static int check_file(const char *path, int *exists, pl_err *err)
         return 0;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return pl_err_set(err, PL_E_PATH, path, "cannot read the file (%s); check its "
-                          "permissions.", strerror(errno));
+        return pl_err_set(err, PL_E_PATH, path,
+                          "cannot read the file (%s); check its "
+                          "permissions.",
+                          strerror(errno));
     got = read(fd, buf, sizeof buf);
     close(fd);
     if (got != (ssize_t)sizeof buf || memcmp(buf, header, sizeof header) != 0)
@@ -109,8 +110,8 @@ static int resolve_target(const pl_chain *chain, const mig_job *j, int current, 
             return pl_err_set(err, PL_E_MIGRATION, j->path,
                               "the database is at %s; %s steps from there leave the chain "
                               "(%d migration(s), %s to %s).",
-                              rev_name(chain, current), spec, chain->count,
-                              rev_name(chain, 0), rev_name(chain, chain->count - 1));
+                              rev_name(chain, current), spec, chain->count, rev_name(chain, 0),
+                              rev_name(chain, chain->count - 1));
     } else {
         int matches = 0;
         size_t n = strlen(spec);
@@ -129,8 +130,8 @@ static int resolve_target(const pl_chain *chain, const mig_job *j, int current, 
             return pl_err_set(err, PL_E_MIGRATION, j->path,
                               "%s revision '%s' in %s (head is %s); pass a full revision id "
                               "from `promptlab db status`, 'head' or 'base'.",
-                              matches ? "more than one migration starts with" : "there is no",
-                              spec, chain->dir, rev_name(chain, chain->count - 1));
+                              matches ? "more than one migration starts with" : "there is no", spec,
+                              chain->dir, rev_name(chain, chain->count - 1));
     }
     if (!j->down && t < current)
         return pl_err_set(err, PL_E_MIGRATION, j->path,
@@ -161,6 +162,8 @@ static void backup_name(const mig_job *j, const char *rev, int attempt, char *ou
         snprintf(out, size, "%s.%s-%s-%d.bak", j->path, rev, stamp, attempt + 1);
 }
 
+/* Back the database of `c` up into a new file named after `rev`; its path is
+ * left in j->backup_path. Returns 0 or -1 with `err` (no file left behind). */
 static int take_backup(pl_conn *c, mig_job *j, const char *rev, pl_err *err)
 {
     for (int attempt = 0; attempt < 100; attempt++) {
@@ -180,8 +183,8 @@ static int script_job(mig_job *j, const pl_chain *chain, int exists, pl_err *err
 
     c.path = j->path;
     if (exists) {
-        int orc = sqlite3_open_v2(j->path, &c.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE,
-                                  NULL);
+        int orc =
+            sqlite3_open_v2(j->path, &c.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE, NULL);
         if (orc != SQLITE_OK) {
             pl_err_from_sqlite(err, orc, c.db, j->path, "opening the database read-only");
             goto done;
@@ -200,7 +203,11 @@ done:
     return rc;
 }
 
-/* Run the command. GIL released. */
+/* Run the command `j` describes and fill in its results. Call with the GIL
+ * released. Returns 0, or -1 with `err` set: a file that is not ours, a layout
+ * PromptLab does not know and a database from a newer PromptLab are refused
+ * before anything is written; a failing step leaves the last completed
+ * revision. */
 static int run_job(mig_job *j, pl_err *err)
 {
     pl_chain *chain = NULL;
@@ -280,23 +287,22 @@ static int parse_job(pl_state *st, PyObject *path_obj, PyObject *dir_obj, mig_jo
     return 0;
 }
 
+/* run_job() with the GIL released. Requires the GIL. */
 static int run_released(mig_job *j, pl_err *err)
 {
     int rc;
     pl_err_clear(err);
-    Py_BEGIN_ALLOW_THREADS
-    rc = run_job(j, err);
-    Py_END_ALLOW_THREADS
-    return rc;
+    Py_BEGIN_ALLOW_THREADS rc = run_job(j, err);
+    Py_END_ALLOW_THREADS return rc;
 }
 
+/* The dict a command returns (new reference, NULL with an exception). */
 static PyObject *job_result(const mig_job *j, const char *count_key)
 {
     return Py_BuildValue("{s:s,s:z,s:z,s:z,s:i,s:z}", "path", j->path, "before",
-                         j->before[0] ? j->before : NULL, "after",
-                         j->after[0] ? j->after : NULL, "detected",
-                         j->detected[0] ? j->detected : NULL, count_key, j->count, "backup",
-                         j->backup_path[0] ? j->backup_path : NULL);
+                         j->before[0] ? j->before : NULL, "after", j->after[0] ? j->after : NULL,
+                         "detected", j->detected[0] ? j->detected : NULL, count_key, j->count,
+                         "backup", j->backup_path[0] ? j->backup_path : NULL);
 }
 
 static PyObject *py_migrate(PyObject *module, PyObject *args, PyObject *kwargs)
@@ -334,8 +340,8 @@ static PyObject *py_downgrade(PyObject *module, PyObject *args, PyObject *kwargs
     mig_job j;
     pl_err err;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Os|pO:downgrade", kwlist, &path_obj,
-                                     &target, &backup, &dir_obj) ||
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Os|pO:downgrade", kwlist, &path_obj, &target,
+                                     &backup, &dir_obj) ||
         parse_job(st, path_obj, dir_obj, &j, &dir) < 0)
         goto done;
     j.target = target;

@@ -132,8 +132,8 @@ int pl_migration_parse(const char *text, size_t len, const char *filename, pl_mi
     memset(out, 0, sizeof *out);
     if (memchr(text, '\0', len) != NULL)
         return parse_error(out, err,
-                          "migration file %s contains a NUL byte; it must be plain SQL text.",
-                          filename);
+                           "migration file %s contains a NUL byte; it must be plain SQL text.",
+                           filename);
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = nl ? nl : end;
@@ -147,31 +147,31 @@ int pl_migration_parse(const char *text, size_t len, const char *filename, pl_mi
                 up_start = nl ? nl + 1 : end;
             } else if (is_marker(p, n, "migrate:down")) {
                 return parse_error(out, err,
-                                  "migration file %s, line %d: '-- migrate:down' comes before "
-                                  "'-- migrate:up'.",
-                                  filename, line_no);
+                                   "migration file %s, line %d: '-- migrate:down' comes before "
+                                   "'-- migrate:up'.",
+                                   filename, line_no);
             } else if (header_field(p, n, &key, &klen, &val, &vlen)) {
                 if (klen == 8 && memcmp(key, "revision", 8) == 0) {
                     if (have_rev || !pl_revision_valid(val, vlen))
                         return parse_error(out, err,
-                                          "migration file %s, line %d: %s; a revision id is 1 "
-                                          "to 32 letters, digits or '_'.",
-                                          filename, line_no,
-                                          have_rev ? "a second 'revision:' line"
-                                                   : "invalid revision id");
+                                           "migration file %s, line %d: %s; a revision id is 1 "
+                                           "to 32 letters, digits or '_'.",
+                                           filename, line_no,
+                                           have_rev ? "a second 'revision:' line"
+                                                    : "invalid revision id");
                     memcpy(out->revision, val, vlen);
                     out->revision[vlen] = '\0';
                     have_rev = 1;
                 } else if (klen == 6 && memcmp(key, "parent", 6) == 0) {
-                    int root = (vlen == 4 && (memcmp(val, "base", 4) == 0 ||
-                                              memcmp(val, "none", 4) == 0));
+                    int root =
+                        (vlen == 4 && (memcmp(val, "base", 4) == 0 || memcmp(val, "none", 4) == 0));
                     if (have_parent || (!root && !pl_revision_valid(val, vlen)))
                         return parse_error(out, err,
-                                          "migration file %s, line %d: %s; write a revision "
-                                          "id, or 'base' for the first migration.",
-                                          filename, line_no,
-                                          have_parent ? "a second 'parent:' line"
-                                                      : "invalid parent revision");
+                                           "migration file %s, line %d: %s; write a revision "
+                                           "id, or 'base' for the first migration.",
+                                           filename, line_no,
+                                           have_parent ? "a second 'parent:' line"
+                                                       : "invalid parent revision");
                     if (!root) {
                         memcpy(out->parent, val, vlen);
                         out->parent[vlen] = '\0';
@@ -191,26 +191,24 @@ int pl_migration_parse(const char *text, size_t len, const char *filename, pl_mi
             up_end = p;
             down_start = nl ? nl + 1 : end;
         } else if (is_marker(p, n, "migrate:up") || is_marker(p, n, "migrate:down")) {
-            return parse_error(out, err,
-                              "migration file %s, line %d: a second '%.*s' marker.", filename,
-                              line_no, (int)n, p);
+            return parse_error(out, err, "migration file %s, line %d: a second '%.*s' marker.",
+                               filename, line_no, (int)n, p);
         }
         p = nl ? nl + 1 : end;
     }
     if (!have_rev || !have_parent || up_start == NULL || down_start == NULL) {
         return parse_error(out, err,
-                          "migration file %s lacks %s; every migration needs '-- revision:', "
-                          "'-- parent:', '-- migrate:up' and '-- migrate:down' lines.",
-                          filename,
-                          !have_rev      ? "a '-- revision:' line"
-                          : !have_parent ? "a '-- parent:' line"
-                          : !up_start    ? "a '-- migrate:up' section"
-                                         : "a '-- migrate:down' section");
+                           "migration file %s lacks %s; every migration needs '-- revision:', "
+                           "'-- parent:', '-- migrate:up' and '-- migrate:down' lines.",
+                           filename,
+                           !have_rev      ? "a '-- revision:' line"
+                           : !have_parent ? "a '-- parent:' line"
+                           : !up_start    ? "a '-- migrate:up' section"
+                                          : "a '-- migrate:down' section");
     }
     if (strcmp(out->revision, out->parent) == 0) {
-        return parse_error(out, err,
-                          "migration file %s names itself (%s) as its parent.", filename,
-                          out->revision);
+        return parse_error(out, err, "migration file %s names itself (%s) as its parent.", filename,
+                           out->revision);
     }
     out->up = dup_range(up_start, (size_t)(up_end - up_start));
     out->down = dup_range(down_start, (size_t)(end - down_start));
@@ -225,8 +223,7 @@ int pl_migration_parse(const char *text, size_t len, const char *filename, pl_mi
     return 0;
 nomem:
     pl_migration_free(out);
-    return pl_err_set(err, PL_E_NOMEM, NULL, "out of memory reading migration file %s",
-                      filename);
+    return pl_err_set(err, PL_E_NOMEM, NULL, "out of memory reading migration file %s", filename);
 }
 
 void pl_migration_free(pl_migration *m)

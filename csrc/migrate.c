@@ -24,10 +24,9 @@ static const char BOOKKEEPING_SQL[] =
     "    duration_ms REAL NOT NULL);\n";
 
 static const char SET_VERSION_SQL[] = "INSERT INTO alembic_version (version_num) VALUES (?)";
-static const char RECORD_SQL[] =
-    "INSERT OR REPLACE INTO promptlab_migrations"
-    " (revision, checksum, message, applied_at, duration_ms)"
-    " VALUES (?, ?, ?, strftime('%Y-%m-%d %H:%M:%f', 'now'), ?)";
+static const char RECORD_SQL[] = "INSERT OR REPLACE INTO promptlab_migrations"
+                                 " (revision, checksum, message, applied_at, duration_ms)"
+                                 " VALUES (?, ?, ?, strftime('%Y-%m-%d %H:%M:%f', 'now'), ?)";
 static const char FORGET_SQL[] = "DELETE FROM promptlab_migrations WHERE revision = ?";
 
 int pl_read_version(pl_conn *c, pl_db_version *out, pl_err *err)
@@ -71,8 +70,7 @@ int pl_read_version(pl_conn *c, pl_db_version *out, pl_err *err)
     return 0;
 }
 
-int pl_migrate_check(const pl_db_version *v, const pl_chain *chain, const char *path,
-                     pl_err *err)
+int pl_migrate_check(const pl_db_version *v, const pl_chain *chain, const char *path, pl_err *err)
 {
     const char *head = chain->count > 0 ? chain->items[chain->count - 1].revision : "base";
 
@@ -177,7 +175,9 @@ static int foreign_key_violations(pl_conn *c, pl_err *err)
     return n;
 }
 
-/* Run one statement with up to two text parameters and one double. */
+/* Run one statement `sql` binding, as far as it has parameters, the texts a, b,
+ * t (static: they must outlive the call) and the double d. Returns 0 or -1 with
+ * `err` naming `what`. */
 static int exec_bound(pl_conn *c, const char *sql, const char *a, const char *b, const char *t,
                       double d, const char *what, pl_err *err)
 {
@@ -209,8 +209,7 @@ static int set_version(pl_conn *c, const char *revision, pl_err *err)
         return -1;
     if (revision[0] == '\0')
         return 0; /* base: Alembic's empty table */
-    return exec_bound(c, SET_VERSION_SQL, revision, NULL, NULL, 0, "updating alembic_version",
-                      err);
+    return exec_bound(c, SET_VERSION_SQL, revision, NULL, NULL, 0, "updating alembic_version", err);
 }
 
 /* Record that `m` was applied (in `elapsed` ms) and move the version to it. */
@@ -227,8 +226,7 @@ static int record_down(pl_conn *c, const pl_migration *m, pl_err *err)
 {
     if (set_version(c, m->parent, err) < 0)
         return -1;
-    return exec_bound(c, FORGET_SQL, m->revision, NULL, NULL, 0, "recording the downgrade",
-                      err);
+    return exec_bound(c, FORGET_SQL, m->revision, NULL, NULL, 0, "recording the downgrade", err);
 }
 
 /* Mark a database recognised at chain index `index`: the migrations up to it
@@ -322,8 +320,7 @@ fail:
 }
 
 /* Step towards `target` until there; *count receives the steps taken. */
-static int walk(pl_conn *c, const pl_chain *chain, int target, int dir, int *count,
-                pl_err *err)
+static int walk(pl_conn *c, const pl_chain *chain, int target, int dir, int *count, pl_err *err)
 {
     int n = 0, done = 0, rc = 0;
 
@@ -475,8 +472,8 @@ char *pl_migrate_script(const pl_chain *chain, const char *path, int from, int t
         sqlite3_str_appendf(s, "\n-- %s %s -> %s: %s (%s)\nBEGIN IMMEDIATE;\n%s",
                             dir > 0 ? "Upgrade" : "Downgrade",
                             dir > 0 ? (i >= 0 ? chain->items[i].revision : "base") : m->revision,
-                            dir > 0 ? m->revision : (m->parent[0] ? m->parent : "base"),
-                            m->message, m->filename, BOOKKEEPING_SQL);
+                            dir > 0 ? m->revision : (m->parent[0] ? m->parent : "base"), m->message,
+                            m->filename, BOOKKEEPING_SQL);
         sqlite3_str_appendall(s, section);
         if (section[0] != '\0' && section[strlen(section) - 1] != '\n')
             sqlite3_str_appendchar(s, 1, '\n');

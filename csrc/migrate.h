@@ -30,8 +30,7 @@ int pl_read_version(pl_conn *c, pl_db_version *out, pl_err *err);
 /* Check that the revision in `v` can be handled by `chain`: one version row at
  * most, and a revision the chain knows. Returns 0, or -1 with `err`
  * (UnknownRevisionError for a database written by a newer PromptLab). */
-int pl_migrate_check(const pl_db_version *v, const pl_chain *chain, const char *path,
-                     pl_err *err);
+int pl_migrate_check(const pl_db_version *v, const pl_chain *chain, const char *path, pl_err *err);
 
 /* Where the database of `c` stands on `chain`, without writing: reads the
  * version into *v, checks it, and for a database that holds tables but no

@@ -21,8 +21,8 @@ static const char CATALOG_SQL[] =
     "CREATE TABLE cat_history (src INTEGER, revision TEXT, checksum TEXT, message TEXT,"
     " applied_at TEXT, duration_ms REAL);";
 
-#define USER_TABLES                                                                        \
-    "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"                        \
+#define USER_TABLES                                                                                \
+    "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"                                \
     " AND m.name NOT IN ('alembic_version', 'promptlab_migrations')"
 
 /* Each query reads one kind of schema row from the catalogued database; the
@@ -120,8 +120,7 @@ int pl_catalog_add_chain(sqlite3 *cat, const pl_chain *chain, int upto, pl_err *
 
     if (sqlite3_open_v2(":memory:", &work, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
-        pl_err_from_sqlite(err, sqlite3_errcode(work), work, NULL,
-                           "opening an in-memory database");
+        pl_err_from_sqlite(err, sqlite3_errcode(work), work, NULL, "opening an in-memory database");
         goto done;
     }
     for (int i = 0; i <= upto && i < chain->count; i++) {
@@ -302,8 +301,7 @@ static int refuse_layout(sqlite3 *cat, const pl_chain *chain, const char *path, 
     return -1;
 }
 
-int pl_schema_detect(sqlite3 *db, const char *path, const pl_chain *chain, int *index,
-                     pl_err *err)
+int pl_schema_detect(sqlite3 *db, const char *path, const pl_chain *chain, int *index, pl_err *err)
 {
     sqlite3 *cat = NULL;
     int rc = -1, loose = -1, exact = -1, closest = -1, closest_n = 0;

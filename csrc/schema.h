@@ -52,7 +52,6 @@ int pl_catalog_add_chain(sqlite3 *cat, const pl_chain *chain, int upto, pl_err *
  * still needs. Returns 0, or -1 with a MigrationError that lists what did not
  * match the closest revision (or says the tables are not PromptLab's). Reads
  * `db` only. */
-int pl_schema_detect(sqlite3 *db, const char *path, const pl_chain *chain, int *index,
-                     pl_err *err);
+int pl_schema_detect(sqlite3 *db, const char *path, const pl_chain *chain, int *index, pl_err *err);
 
 #endif

@@ -131,15 +131,50 @@ UNUSABLE_PASSWORD: str
 
 db_manager: DatabaseManager
 
-def migrations() -> list[dict[str, str | None]]:
-    """The migration chain in use, first to head: dicts with revision, parent (None for
-    the first), message, created, filename, checksum, up, down. MigrationError when the
-    files are invalid."""
+def migrations(directory: StrPath | None = None) -> list[dict[str, Any]]:
+    """The migration chain in ``directory`` (default: the folder in use), first to head,
+    read from disk at each call: dicts with revision, parent (None for the first),
+    message, created, filename, checksum, up, down, reversible (False when the down
+    section is empty). MigrationError when the files are invalid."""
 
 def migrations_dir() -> str:
     """The folder migrations are read from: $PROMPTLAB_MIGRATIONS_DIR, else the one
     shipped beside the module."""
 
-def database_revision(db_file: StrPath) -> dict[str, Any]:
+def database_revision(db_file: StrPath, directory: StrPath | None = None) -> dict[str, Any]:
     """Read a database's revision without writing: {exists, path, revision (None at
-    base), version_rows, other_tables}."""
+    base), version_rows, other_tables, detected, history}. ``detected`` is the revision
+    whose layout a database without a revision matches (made by an older PromptLab);
+    ``history`` the rows of promptlab_migrations as (revision, checksum, message,
+    applied_at, duration_ms) tuples, None without that table. MigrationError for tables
+    that match no PromptLab layout."""
+
+def database_schema(db_file: StrPath) -> dict[str, list[tuple[Any, ...]]]:
+    """The schema of an existing database, read-only, as PRAGMA rows: objects (type, name,
+    tbl, sql), columns (tbl, cid, name, type, notnull, default, pk), indexes (tbl, name,
+    unique, origin, partial, sql), index_columns (index, seqno, name), foreign_keys (tbl,
+    id, seq, table, from, to, on_update, on_delete). Bookkeeping tables are left out."""
+
+def chain_schema(revision: str | None = None,
+                 directory: StrPath | None = None) -> dict[str, list[tuple[Any, ...]]]:
+    """What the migrations produce up to ``revision`` (None or "head": all, "base":
+    nothing), applied to an empty in-memory database; shaped like database_schema()."""
+
+def migrate(db_file: StrPath, target: str | None = None, backup: bool = False,
+            directory: StrPath | None = None) -> dict[str, Any]:
+    """Apply the pending migrations up to ``target`` (revision, unique prefix, "head",
+    "+N"; None: head), each in its own BEGIN IMMEDIATE transaction. A database made by an
+    older PromptLab is recognised and marked first; anything else that is not ours is
+    refused before the first write. With ``backup``, a database with tables that needs
+    changes is first copied next to itself (SQLite online backup). Returns {path,
+    before, after, detected, applied, backup}. The GIL is released throughout."""
+
+def downgrade(db_file: StrPath, target: str, backup: bool = False,
+              directory: StrPath | None = None) -> dict[str, Any]:
+    """Run the down sections after ``target`` (revision, unique prefix, "base", "-N"),
+    newest first, one transaction each; an irreversible migration on the way is refused
+    before anything changes. Returns {path, before, after, detected, undone, backup}."""
+
+def migration_script(db_file: StrPath, target: str | None = None, downgrade: bool = False,
+                     directory: StrPath | None = None) -> str:
+    """The SQL migrate() (or downgrade()) would run on ``db_file``, without running it."""
