@@ -107,3 +107,15 @@ def test_status_reads_an_edited_file_without_a_new_process(chain_dir, db_path):
     details = [d.detail for d in status(db_path).drift]
     assert any("0005_extra.sql" in d for d in details)
     assert "schema: table extra: column b is missing" in details
+
+
+def test_several_version_rows_are_refused(db_path):
+    upgrade(db_path)
+    con = sqlite3.connect(db_path)
+    con.execute("INSERT INTO alembic_version VALUES (?)", (L2,))
+    con.commit()
+    con.close()
+    result = cli("db", "status", "-d", db_path)
+    assert result.returncode == 1 and "several heads" in result.stderr
+    result = cli("db", "migrate", "-d", db_path)
+    assert result.returncode == 1 and "several heads" in result.stderr

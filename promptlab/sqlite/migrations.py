@@ -163,6 +163,10 @@ def status(db_file: StrPath, directory: Optional[StrPath] = None,
     if not info["exists"]:
         return Status(info["path"], False, None, head, chain)
     current = info["revision"]
+    if info["version_rows"] > 1:
+        raise _core.MigrationError(
+            f"{info['path']}: alembic_version holds {info['version_rows']} rows (several "
+            "heads); PromptLab keeps one linear history. The file was left unchanged.")
     known = [m.revision for m in chain]
     if current is not None and current not in known:
         raise _core.UnknownRevisionError(
