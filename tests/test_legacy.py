@@ -367,3 +367,27 @@ def test_duplicate_versions_in_l1_stop_with_a_clear_error(tmp_path):
     assert L2 in str(info.value) and "UNIQUE" in str(info.value)
     assert versions(path) == [] and "promptlab_migrations" not in tables(path)
     assert query(path, "SELECT asset_id FROM assets ORDER BY asset_id") == [("1",), ("2",)]
+
+
+@pytest.mark.parametrize("layout", ["L1", "L3"])
+def test_sql_script_of_a_legacy_database_does_what_migrate_does(tmp_path, layout):
+    import shutil
+
+    from promptlab.sqlite.migrations import sql
+
+    by_script, by_migrate = tmp_path / "script.db", tmp_path / "migrate.db"
+    build(by_script, layout)
+    inserted = fill(by_script, layout)
+    shutil.copy(by_script, by_migrate)
+    script = sql(by_script)
+    con = sqlite3.connect(by_script)
+    con.executescript(script)
+    con.close()
+    upgrade(by_migrate)
+    assert status(by_script).drift == [] and status(by_script).up_to_date
+    assert_every_value_kept(by_script, layout, inserted)
+    users = "SELECT id, username, password_hash, role, status FROM users ORDER BY id"
+    assert query(by_script, users) == query(by_migrate, users)
+    for table in ("assets", "experiments", "experiment_result", "legacy_asset_ids"):
+        assert query(by_script, f"SELECT * FROM {table} ORDER BY rowid") == \
+            query(by_migrate, f"SELECT * FROM {table} ORDER BY rowid"), table
