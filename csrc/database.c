@@ -4,8 +4,10 @@
 #include "registry.h"
 #include "setup.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 pl_database *pl_database_new(const char *path)
 {
@@ -51,7 +53,7 @@ void pl_database_decref(pl_database *db)
  * full. Requires db->lock. */
 static pl_conn *pool_push_locked(pl_database *db, pl_conn *c)
 {
-    if (db->n_idle >= PL_POOL_IDLE_MAX)
+    if (db->n_idle >= PL_POOL_IDLE_MAX || db->forgotten)
         return c;
     c->next = db->idle;
     db->idle = c;
@@ -95,6 +97,11 @@ int pl_database_ensure_ready(pl_database *db, pl_err *err)
 
     rc = pl_setup_database(db->path, &conn, err);
 
+    struct stat st;
+    if (rc == 0 && stat(db->path, &st) == 0) {
+        db->dev = (unsigned long long)st.st_dev;
+        db->ino = (unsigned long long)st.st_ino;
+    }
     pthread_mutex_lock(&db->lock);
     db->n_in_use--;
     if (rc == 0) {
@@ -115,9 +122,34 @@ int pl_database_ensure_ready(pl_database *db, pl_err *err)
     return rc;
 }
 
+/* Check that the path still names the file that was initialized. */
+static int check_identity(pl_database *db, pl_err *err)
+{
+    struct stat st;
+
+    if (stat(db->path, &st) != 0) {
+        if (errno == ENOENT)
+            return pl_err_set(err, PL_E_DATABASE, db->path,
+                              "the database file was deleted while PromptLab had it open. "
+                              "Restore it, or call reset_initialization() and initialize a "
+                              "new file.");
+        return pl_err_set(err, PL_E_PATH, db->path, "cannot inspect the database file (%s).",
+                          strerror(errno));
+    }
+    if ((unsigned long long)st.st_dev != db->dev || (unsigned long long)st.st_ino != db->ino)
+        return pl_err_set(err, PL_E_DATABASE, db->path,
+                          "the database file was replaced by another file while PromptLab had "
+                          "it open; its connections still point at the old one. Call "
+                          "reset_initialization() and initialize it again to use the new file.");
+    return 0;
+}
+
 pl_conn *pl_database_checkout(pl_database *db, pl_err *err)
 {
     pl_conn *c;
+
+    if (check_identity(db, err) < 0)
+        return NULL;
 
     pthread_mutex_lock(&db->lock);
     /* A database forgotten by reset_initialization() before fork() is not
@@ -159,6 +191,22 @@ void pl_database_checkin(pl_database *db, pl_conn *c)
 void pl_database_lock_for_fork(pl_database *db)
 {
     pthread_mutex_lock(&db->lock);
+}
+
+void pl_database_forget(pl_database *db)
+{
+    pthread_mutex_lock(&db->lock);
+    db->forgotten = 1;
+    pl_conn *idle = db->idle;
+    db->idle = NULL;
+    db->n_idle = 0;
+    pthread_mutex_unlock(&db->lock);
+    while (idle != NULL) {
+        pl_conn *next = idle->next;
+        if (idle->fork_gen == pl_fork_generation())
+            pl_conn_close(idle);
+        idle = next;
+    }
 }
 
 void pl_database_close_idle_locked(pl_database *db)

@@ -35,6 +35,8 @@ typedef struct pl_database {
     pl_conn *idle;             /* pooled connections, all of this fork generation */
     int n_idle;
     int n_in_use;              /* connections checked out or initializing */
+    int forgotten;             /* dropped by reset: no pooling, connections close */
+    unsigned long long dev, ino; /* the file's identity once READY (immutable after) */
     struct pl_database *next;  /* registered list link (registry lock) */
     struct pl_database *live_next, *live_prev; /* every live database (registry lock) */
 } pl_database;
@@ -58,14 +60,20 @@ static inline int pl_database_is_ready(pl_database *db)
  * threads that waited on that attempt). GIL released. */
 int pl_database_ensure_ready(pl_database *db, pl_err *err);
 
-/* A connection for a session: an idle one, or a new one. Returns NULL with
- * `err` set on failure. GIL released. */
+/* A connection for a session: an idle one, or a new one. Refuses when the
+ * file was deleted or replaced since initialization (the pooled connections
+ * would still read the old file). Returns NULL with `err` set on failure.
+ * GIL released. */
 pl_conn *pl_database_checkout(pl_database *db, pl_err *err);
 
 /* Hand a connection back: an open transaction is rolled back, and the
  * connection is kept for reuse or closed. A connection inherited across fork()
  * is abandoned, never touched. GIL released. */
 void pl_database_checkin(pl_database *db, pl_conn *c);
+
+/* After reset_initialization(): close the idle connections now and every
+ * connection handed back later. GIL released. */
+void pl_database_forget(pl_database *db);
 
 /* Fork support, called by the registry from the atfork handlers. Before
  * fork() the idle connections are closed, so that the child inherits no SQLite

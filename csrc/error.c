@@ -1,6 +1,7 @@
 /* error.c: building pl_err values and mapping SQLite result codes to kinds. */
 #include "error.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -127,18 +128,41 @@ static const char *advice_for(int rc)
     return "";
 }
 
+/* An I/O error's kind follows the operating system's reason when there is one:
+ * a read-only file system or a full disk deserve their own exception. */
+static pl_errkind kind_for_io(int rc, int sys_errno)
+{
+    if ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_CANTOPEN) {
+        if (sys_errno == EROFS)
+            return PL_E_READONLY;
+        if (sys_errno == ENOSPC || sys_errno == EDQUOT)
+            return PL_E_FULL;
+    }
+    return kind_for(rc);
+}
+
 int pl_err_from_sqlite(pl_err *err, int rc, struct sqlite3 *db, const char *path,
                        const char *what)
 {
     const char *detail = NULL;
+    int sys_errno = db != NULL ? sqlite3_system_errno(db) : 0;
+    pl_errkind kind = kind_for_io(rc, sys_errno);
+    char os_reason[160] = "";
 
     /* The connection's message is only meaningful when it describes `rc`. */
     if (db != NULL && sqlite3_extended_errcode(db) == rc)
         detail = sqlite3_errmsg(db);
     if (detail == NULL)
         detail = sqlite3_errstr(rc);
-    pl_err_set(err, kind_for(rc), path, "%s failed: %s (SQLite code %d).%s", what, detail, rc,
-               advice_for(rc));
+    if (sys_errno != 0 && ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_CANTOPEN ||
+                           (rc & 0xff) == SQLITE_FULL))
+        snprintf(os_reason, sizeof os_reason, " [OS error %d: %s]", sys_errno,
+                 strerror(sys_errno));
+    pl_err_set(err, kind, path, "%s failed: %s (SQLite code %d)%s.%s", what, detail, rc,
+               os_reason,
+               kind == PL_E_READONLY ? advice_for(SQLITE_READONLY)
+               : kind == PL_E_FULL   ? advice_for(SQLITE_FULL)
+                                     : advice_for(rc));
     err->sqlite_rc = rc;
     return -1;
 }

@@ -178,9 +178,10 @@ void pl_registry_reset(void)
     spellings_clear_locked();
     pthread_mutex_unlock(&registry_lock);
     pl_setup_forget_chain();
-    /* Dropping the registry's references may close connections: unlocked. */
+    /* Closing connections touches the disk: done unlocked. */
     while (list != NULL) {
         pl_database *next = list->next;
+        pl_database_forget(list);
         pl_database_decref(list);
         list = next;
     }

@@ -109,13 +109,30 @@ void pl_setup_reinit_in_child(void)
     pthread_mutex_init(&chain_lock, NULL);
 }
 
-/* Refuse, before SQLite opens it, a path that is not a regular file or a file
- * that does not start with the SQLite header. A missing or empty file is fine:
- * it becomes a new database. */
+static unsigned long read_be(const unsigned char *p, int n)
+{
+    unsigned long v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Size of a file next to the database ("-wal", "-journal"), or 0. */
+static long long sidecar_size(const char *path, const char *suffix)
+{
+    char name[4200];
+    struct stat st;
+    snprintf(name, sizeof name, "%s%s", path, suffix);
+    return stat(name, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+/* Refuse, before SQLite opens it, a path that is not a regular file, a file
+ * that does not start with the SQLite header, or a file shorter than its header
+ * says (truncated). A missing or empty file is fine: it becomes a new database. */
 static int check_file(const char *path, pl_err *err)
 {
-    static const char header[16] = "SQLite format 3";
-    char buf[16];
+    static const char magic[16] = "SQLite format 3";
+    unsigned char hdr[100];
     struct stat st;
     ssize_t got;
     int fd;
@@ -140,13 +157,32 @@ static int check_file(const char *path, pl_err *err)
     if (fd < 0)
         return pl_err_set(err, errno == EACCES ? PL_E_PATH : PL_E_DATABASE, path,
                           "cannot read the file (%s); check its permissions.", strerror(errno));
-    got = read(fd, buf, sizeof buf);
+    got = read(fd, hdr, sizeof hdr);
     close(fd);
-    if (got != (ssize_t)sizeof buf || memcmp(buf, header, sizeof header) != 0)
+    if (got < (ssize_t)sizeof magic || memcmp(hdr, magic, sizeof magic) != 0)
         return pl_err_set(err, PL_E_INVALID, path,
                           "this file is not a SQLite database (it does not start with the "
                           "SQLite header). It was left unchanged; pass the path of a "
                           "PromptLab database or of a new file.");
+    if (got < (ssize_t)sizeof hdr)
+        return pl_err_set(err, PL_E_INVALID, path,
+                          "the file is only %zd bytes long, shorter than a SQLite header: it "
+                          "was truncated. It was left unchanged; restore it from a backup.",
+                          got);
+    /* The page count in the header is valid when the "version-valid-for"
+     * number matches the change counter. Pages may legitimately live only in
+     * a WAL or be restored from a hot journal: check only without either. */
+    unsigned long page_size = read_be(hdr + 16, 2), pages = read_be(hdr + 28, 4);
+    if (page_size == 1)
+        page_size = 65536;
+    if (read_be(hdr + 24, 4) == read_be(hdr + 92, 4) && pages > 0 &&
+        (long long)st.st_size < (long long)pages * (long long)page_size &&
+        sidecar_size(path, "-wal") == 0 && sidecar_size(path, "-journal") == 0)
+        return pl_err_set(err, PL_E_INVALID, path,
+                          "the file is %lld bytes long but its header records %lu pages of "
+                          "%lu bytes: it was truncated. It was left unchanged; restore it "
+                          "from a backup.",
+                          (long long)st.st_size, pages, page_size);
     return 0;
 }
 
@@ -237,6 +273,30 @@ static int ensure_admin(pl_conn *c, pl_err *err)
     return pl_conn_exec(c, "COMMIT", "creating the admin user", err);
 }
 
+/* Before PromptLab first writes to an existing database (switching it to WAL,
+ * or migrating it), make sure it is not damaged: a damaged file is refused and
+ * left as it is, never "repaired" by our writes. Costs one pass over the file,
+ * once per upgrade; an up-to-date WAL database is not checked again. */
+static int check_before_first_write(pl_conn *c, int up_to_date, pl_err *err)
+{
+    char value[512];
+    int found = 0;
+
+    if (query_text(c, "PRAGMA journal_mode", value, sizeof value, &found, err) < 0)
+        return -1;
+    if (up_to_date && strcmp(value, "wal") == 0)
+        return 0;
+    if (query_text(c, "PRAGMA quick_check(1)", value, sizeof value, &found, err) < 0)
+        return -1;
+    if (strcmp(value, "ok") != 0)
+        return pl_err_set(err, PL_E_INVALID, c->path,
+                          "the database is damaged (quick_check: %s). It was left unchanged; "
+                          "restore it from a backup, or recover a copy with the sqlite3 "
+                          "shell's .recover command.",
+                          value);
+    return 0;
+}
+
 int pl_setup_database(const char *path, pl_conn **out, pl_err *err)
 {
     const pl_chain *chain;
@@ -267,6 +327,8 @@ int pl_setup_database(const char *path, pl_conn **out, pl_err *err)
                    "folder writable, then retry.");
         goto fail;
     }
+    if (v.other_tables > 0 && check_before_first_write(c, up_to_date, err) < 0)
+        goto fail;
     if (sqlite3_db_readonly(c->db, "main") != 1 && pl_conn_enable_wal(c, err) < 0)
         goto fail;
     if (!up_to_date && pl_migrate_up(c, chain, head, NULL, err) < 0)

@@ -1,0 +1,209 @@
+"""Faults: a full disk, a read-only file system, files deleted, replaced,
+truncated or corrupted under PromptLab. Each is a typed DatabaseError naming the
+file, and data committed before stays intact; the user's file is never repaired."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from conftest import file_digest
+from promptlab.sqlite import (
+    DatabaseError,
+    DiskFullError,
+    InvalidDatabaseError,
+    ReadOnlyDatabaseError,
+    get_session,
+)
+from promptlab.sqlite.database_manager import db_manager
+
+ROW = "INSERT INTO assets (asset_name, asset_version, asset_binary) VALUES (?, ?, ?)"
+
+
+def committed_rows(path):
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return con.execute("SELECT count(*) FROM assets").fetchone()[0]
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def small_filesystem(size="400k"):
+    """A tmpfs of `size`, mounted for the test (root only)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    where = tempfile.mkdtemp(prefix="promptlab-fs-")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", where],
+                      capture_output=True).returncode != 0:
+        os.rmdir(where)
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield where
+    finally:
+        db_manager.reset_initialization()
+        subprocess.run(["umount", "-l", where], capture_output=True)
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def test_database_size_limit_is_a_disk_full_error(db_path):
+    db_manager.initialize_database(db_path)
+    with get_session() as s:
+        s.executemany(ROW, [("kept", i, "x" * 100) for i in range(10)])
+    s = get_session()
+    pages = s.execute("PRAGMA page_count").scalar()
+    s.execute(f"PRAGMA max_page_count = {pages + 5}")
+    with pytest.raises(DiskFullError) as info:
+        s.executemany(ROW, [("big", i, "y" * 4000) for i in range(100)])
+    assert str(db_path) in str(info.value) and "full" in str(info.value)
+    s.rollback()
+    s.execute("PRAGMA max_page_count = 1073741823")
+    s.close()
+    assert committed_rows(db_path) == 10
+    with get_session() as s:  # and the database keeps working
+        s.execute(ROW, ("after", 1, "z"))
+    assert committed_rows(db_path) == 11
+
+
+def test_real_full_disk(tmp_path):
+    with small_filesystem("400k") as fs:
+        path = os.path.join(fs, "lab.db")
+        db_manager.initialize_database(path)
+        with get_session() as s:
+            s.executemany(ROW, [("kept", i, "x" * 100) for i in range(20)])
+        with pytest.raises(DiskFullError) as info:
+            for i in range(1000):
+                with get_session() as s:
+                    s.execute(ROW, ("fill", i, "y" * 20000))
+        assert path in str(info.value)
+        assert committed_rows(path) >= 20
+        con = sqlite3.connect(path)
+        assert con.execute("SELECT count(*) FROM assets WHERE asset_name = 'kept'").fetchone()[0] == 20
+        con.close()
+
+
+def test_database_made_read_only_under_a_running_process():
+    """Permissions taken away while a process has the database open: connections
+    already open keep their access (the OS checks at open), new ones are
+    read-only, and a write through them is a ReadOnlyDatabaseError."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged user in a child")
+    top = tempfile.mkdtemp(prefix="promptlab-ro-")
+    try:
+        os.chmod(top, 0o777)
+        path = os.path.join(top, "lab.db")
+        code = f"""
+import os, sqlite3
+from promptlab.sqlite import ReadOnlyDatabaseError, get_session
+from promptlab.sqlite.database_manager import db_manager
+os.setgid(65534); os.setuid(65534)
+db_manager.initialize_database({path!r})
+with get_session() as s:
+    s.execute({ROW!r}, ("kept", 1, "x"))
+os.chmod({path!r}, 0o444)
+db_manager.reset_initialization()         # new connections from here on
+db_manager.initialize_database({path!r})  # an up-to-date database opens read-only
+try:
+    with get_session() as s:
+        s.execute({ROW!r}, ("lost", 2, "y"))
+except ReadOnlyDatabaseError as e:
+    print("ReadOnlyDatabaseError", e)
+"""
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                cwd=tempfile.gettempdir(), timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("ReadOnlyDatabaseError " + path), result.stdout
+        os.chmod(path, 0o644)
+        assert committed_rows(path) == 1
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_file_deleted_while_open(db_path):
+    db_manager.initialize_database(db_path)
+    with get_session() as s:
+        s.execute(ROW, ("a", 1, "x"))
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(str(db_path) + suffix)
+    with pytest.raises(DatabaseError, match="deleted") as info:
+        get_session().execute("SELECT count(*) FROM assets")
+    assert info.value.path == str(db_path)
+
+
+def test_file_replaced_while_open(db_path, tmp_path):
+    db_manager.initialize_database(db_path)
+    with get_session() as s:
+        s.execute(ROW, ("original", 1, "x"))
+    other = tmp_path / "other.db"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE notes (t TEXT)")
+    con.commit()
+    con.close()
+    os.replace(other, db_path)
+    digest = file_digest(db_path)
+    with pytest.raises(DatabaseError, match="replaced"):
+        get_session().execute("SELECT count(*) FROM assets")
+    assert file_digest(db_path) == digest
+
+
+def _database_with_rows(path, n=2000):
+    db_manager.initialize_database(path)
+    with get_session(path) as s:
+        s.executemany(ROW, [(f"asset-{i}", i, "payload " * 50) for i in range(n)])
+    db_manager.reset_initialization()  # closes pooled connections: WAL checkpointed away
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.execute("PRAGMA journal_mode=DELETE")
+    con.close()
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(str(path) + suffix)
+
+
+def test_truncated_database_is_refused_untouched(db_path):
+    _database_with_rows(db_path)
+    size = db_path.stat().st_size
+    with open(db_path, "r+b") as f:
+        f.truncate(size // 2)
+    digest = file_digest(db_path)
+    with pytest.raises(InvalidDatabaseError, match="truncated") as info:
+        db_manager.initialize_database(db_path)
+    assert str(db_path) in str(info.value)
+    assert file_digest(db_path) == digest
+    assert not os.path.exists(str(db_path) + "-wal")
+
+
+def test_file_shorter_than_a_header_is_refused(db_path):
+    db_path.write_bytes(b"SQLite format 3\x00" + b"\x10\x00")
+    with pytest.raises(InvalidDatabaseError, match="truncated"):
+        db_manager.initialize_database(db_path)
+
+
+def test_corrupted_database_is_refused_never_repaired(db_path):
+    _database_with_rows(db_path)
+    size = db_path.stat().st_size
+    with open(db_path, "r+b") as f:  # scribble over pages in the middle
+        f.seek(size // 2)
+        f.write(os.urandom(8192))
+    digest = file_digest(db_path)
+    with pytest.raises(InvalidDatabaseError) as info:
+        db_manager.initialize_database(db_path)
+        with get_session() as s:
+            s.execute("SELECT count(*), sum(length(asset_binary)) FROM assets").all()
+            s.execute("PRAGMA integrity_check").all()
+            raise AssertionError("the corruption was not noticed")
+    assert str(db_path) in str(info.value)
+    db_manager.reset_initialization()
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(str(db_path) + suffix)
+    assert file_digest(db_path) == digest
