@@ -445,3 +445,35 @@ def test_status_json_for_a_new_and_a_migrated_database(db_path):
     upgrade(db_path)
     data = json.loads(cli("db", "status", "-d", db_path, "--json").stdout)
     assert data["current"] == HEAD and data["pending"] == [] and data["drift"] == []
+
+
+def _l2_with_rows(path):
+    upgrade(path, to=L2)
+    con = sqlite3.connect(path)
+    con.executemany("INSERT INTO assets (asset_name, asset_version, asset_binary) "
+                    "VALUES (?, ?, ?)", [(f"a{i}", i, os.urandom(3000).hex()) for i in range(200)])
+    con.commit()
+    con.execute("PRAGMA journal_mode=DELETE")
+    con.close()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "scribbled"])
+def test_damaged_database_is_refused_untouched_by_migrate(tmp_path, damage):
+    path = tmp_path / "hurt.db"
+    _l2_with_rows(path)
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        if damage == "truncated":
+            f.truncate(size // 2)
+        else:
+            f.seek(size // 2)
+            f.write(os.urandom(8192))
+    digest = file_digest(path)
+    for args in (["migrate"], ["migrate", "--backup"], ["downgrade", "-r", "base"]):
+        result = cli("db", *args, "-d", path)
+        assert result.returncode == 1, args
+        assert "truncated" in result.stderr or "damaged" in result.stderr or \
+            "malformed" in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert file_digest(path) == digest
+    assert not any(p.suffix == ".bak" for p in tmp_path.iterdir())
