@@ -293,8 +293,14 @@ def plan(old: Schema, new: Schema, force_rebuild: bool = False) -> Plan:
 def load_tables(models: Any = None) -> Sequence[Any]:
     """The ``TABLES`` of ``models``: None for ``promptlab.sqlite.models``, a path to a
     ``.py`` file, a module name, a module, or a sequence of tables."""
-    if models is None:
-        module = importlib.import_module("promptlab.sqlite.models")
+    if models is None or (isinstance(models, str) and not models.endswith(".py")
+                          and os.sep not in models):
+        name = models or "promptlab.sqlite.models"
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise _core.MigrationError(f"cannot import the models module {name}: {exc}; "
+                                       "pass --models FILE.") from exc
     elif isinstance(models, (str, os.PathLike)) and (
             str(models).endswith(".py") or os.sep in str(models)):
         path = Path(models)
@@ -311,8 +317,6 @@ def load_tables(models: Any = None) -> Sequence[Any]:
             sys.modules.pop(name, None)
             raise _core.MigrationError(f"{path}: cannot load the models file: "
                                        f"{type(exc).__name__}: {exc}") from exc
-    elif isinstance(models, str):
-        module = importlib.import_module(models)
     else:
         module = models
     tables = getattr(module, "TABLES", module)
