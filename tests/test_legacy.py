@@ -391,3 +391,20 @@ def test_sql_script_of_a_legacy_database_does_what_migrate_does(tmp_path, layout
     for table in ("assets", "experiments", "experiment_result", "legacy_asset_ids"):
         assert query(by_script, f"SELECT * FROM {table} ORDER BY rowid") == \
             query(by_migrate, f"SELECT * FROM {table} ORDER BY rowid"), table
+
+
+def test_current_layout_without_its_version_table_is_marked_at_head(tmp_path):
+    """Exact matches win: a head database that lost its bookkeeping is marked at head,
+    not at L3 (whose tables have the same column names), so 0004 does not run again."""
+    path = tmp_path / "lost.db"
+    upgrade(path)
+    con = sqlite3.connect(path)
+    con.execute("INSERT INTO assets (asset_name, asset_version, user_id) VALUES ('a', 1, NULL)")
+    con.executescript("DROP TABLE alembic_version; DROP TABLE promptlab_migrations;")
+    con.close()
+    assert status(path).detected == HEAD
+    run = upgrade(path)
+    assert (run.detected, run.count, run.current) == (HEAD, 0, HEAD)
+    assert_healthy(path)
+    # 0004 would have attached the row to admin; it was not run again.
+    assert query(path, "SELECT user_id FROM assets") == [(None,)]
