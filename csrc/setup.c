@@ -3,6 +3,7 @@
 #include "migrate.h"
 #include "password.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -15,9 +16,18 @@
 static pthread_mutex_t chain_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *default_dir;
 static pl_chain *current_chain;
-/* Chains replaced while the process runs; a caller may still be using one. */
-static pl_chain *retired[16];
-static int n_retired;
+
+/* Chains replaced while the process runs: a caller may still be using one
+ * (pl_setup_chain hands out borrowed pointers), so they are kept, reachable,
+ * until exit. Replacement only happens on reset_initialization() or when the
+ * migrations folder changes, so this list stays short. */
+typedef struct retired_chain {
+    pl_chain *chain;
+    struct retired_chain *next;
+} retired_chain;
+static retired_chain *retired;
+static unsigned long long current_signature; /* folder_signature() of current_chain */
+static int recheck_folder;                   /* set by reset: compare signatures */
 
 void pl_setup_set_default_dir(const char *dir)
 {
@@ -40,21 +50,60 @@ const char *pl_setup_migrations_dir(char *buf, size_t size)
     return buf;
 }
 
-/* Drop the current chain. Requires chain_lock. */
+/* Move the current chain to the retired list. Requires chain_lock. */
 static void retire_chain_locked(void)
 {
+    retired_chain *node;
+
     if (current_chain == NULL)
         return;
-    if (n_retired < (int)(sizeof retired / sizeof retired[0]))
-        retired[n_retired++] = current_chain;
-    /* else: kept alive forever (leaked) rather than freed under a reader */
+    node = malloc(sizeof *node);
+    if (node == NULL)
+        return; /* keep using it: better stale than freed under a reader */
+    node->chain = current_chain;
+    node->next = retired;
+    retired = node;
     current_chain = NULL;
+}
+
+/* A fingerprint of the "*.sql" files in `dir` (names, sizes, modification
+ * times), order independent: tells whether the folder changed since the chain
+ * was loaded without parsing it again. */
+static unsigned long long folder_signature(const char *dir)
+{
+    unsigned long long sig = 0;
+    struct dirent *e;
+    DIR *d = opendir(dir);
+
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        char path[4400];
+        struct stat st;
+
+        if (n <= 4 || e->d_name[0] == '.' || strcmp(e->d_name + n - 4, ".sql") != 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &st) != 0)
+            continue;
+        unsigned long long h = 1469598103934665603ULL;
+        for (size_t i = 0; i < n; i++)
+            h = (h ^ (unsigned char)e->d_name[i]) * 1099511628211ULL;
+        h = (h ^ (unsigned long long)st.st_size) * 1099511628211ULL;
+        h = (h ^ (unsigned long long)st.st_mtim.tv_sec) * 1099511628211ULL;
+        h = (h ^ (unsigned long long)st.st_mtim.tv_nsec) * 1099511628211ULL;
+        sig += h;
+    }
+    closedir(d);
+    return sig;
 }
 
 const pl_chain *pl_setup_chain(pl_err *err)
 {
     char dir[4096];
     pl_chain *chain;
+    unsigned long long sig;
 
     pl_setup_migrations_dir(dir, sizeof dir);
     if (dir[0] == '\0') {
@@ -64,18 +113,29 @@ const pl_chain *pl_setup_chain(pl_err *err)
         return NULL;
     }
     pthread_mutex_lock(&chain_lock);
-    if (current_chain != NULL && strcmp(current_chain->dir, dir) == 0) {
-        chain = current_chain;
-        pthread_mutex_unlock(&chain_lock);
-        return chain;
-    }
+    int cached = current_chain != NULL && strcmp(current_chain->dir, dir) == 0;
+    int check = recheck_folder;
+    chain = current_chain;
     pthread_mutex_unlock(&chain_lock);
-    /* Load without the lock (file I/O); two threads may both load: one wins. */
+    if (cached && !check)
+        return chain;
+    /* File I/O without the lock; two threads may both load: one wins. */
+    sig = folder_signature(dir);
+    if (cached) {
+        pthread_mutex_lock(&chain_lock);
+        if (current_chain == chain && sig == current_signature) {
+            recheck_folder = 0;
+            pthread_mutex_unlock(&chain_lock);
+            return chain;
+        }
+        pthread_mutex_unlock(&chain_lock);
+    }
     chain = pl_chain_load(dir, err);
     if (chain == NULL)
         return NULL;
     pthread_mutex_lock(&chain_lock);
-    if (current_chain != NULL && strcmp(current_chain->dir, dir) == 0) {
+    if (current_chain != NULL && strcmp(current_chain->dir, dir) == 0 &&
+        current_signature == sig && !recheck_folder) {
         pl_chain *winner = current_chain;
         pthread_mutex_unlock(&chain_lock);
         pl_chain_free(chain);
@@ -83,14 +143,17 @@ const pl_chain *pl_setup_chain(pl_err *err)
     }
     retire_chain_locked();
     current_chain = chain;
+    current_signature = sig;
+    recheck_folder = 0;
     pthread_mutex_unlock(&chain_lock);
     return chain;
 }
 
 void pl_setup_forget_chain(void)
 {
+    /* Reload on next use only if the folder changed: keeps resets cheap. */
     pthread_mutex_lock(&chain_lock);
-    retire_chain_locked();
+    recheck_folder = 1;
     pthread_mutex_unlock(&chain_lock);
 }
 

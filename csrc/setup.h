@@ -30,7 +30,8 @@ const char *pl_setup_migrations_dir(char *buf, size_t size);
  * (a forgotten chain is kept on a list). Returns NULL with `err` set. */
 const pl_chain *pl_setup_chain(pl_err *err);
 
-/* Reload the chain on next use (after reset_initialization). */
+/* After reset_initialization: reload the chain on next use if its folder's
+ * files changed (names, sizes, modification times). */
 void pl_setup_forget_chain(void);
 
 /* Fork support for the chain's lock. */
