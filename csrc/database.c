@@ -231,15 +231,16 @@ int pl_database_reinit_in_child(pl_database *db)
 {
     int in_use = db->n_in_use > 0;
 
-    /* The parent's threads are gone: their waits and initializations with
-     * them. Fresh primitives, no inherited connections, and an unfinished
-     * initialization is redone by whoever asks next. */
-    pthread_mutex_init(&db->lock, NULL);
-    pthread_cond_init(&db->cond, NULL);
+    /* The forking thread took this lock before fork() and is the child's only
+     * thread: it unlocks it. Threads that waited on the condition variable do
+     * not exist here, so it starts afresh. Connections are not inherited, and
+     * an unfinished initialization is redone by whoever asks next. */
     db->idle = NULL;
     db->n_idle = 0;
     db->n_in_use = 0;
     if (atomic_load(&db->state) == PL_DB_INITIALIZING)
         atomic_store(&db->state, PL_DB_NEW);
+    pthread_cond_init(&db->cond, NULL);
+    pthread_mutex_unlock(&db->lock);
     return in_use;
 }

@@ -42,11 +42,17 @@ int pl_fork_is_tainted(const char *path)
     return 0;
 }
 
-/* SQLite's process-wide mutexes, outermost first (the order SQLite takes them
- * in): held across fork() so that no other thread is inside an allocation or
- * a file open/close at that instant, which would leave the child's copy locked. */
-static const int SQLITE_STATIC_LOCKS[] = {SQLITE_MUTEX_STATIC_MAIN, SQLITE_MUTEX_STATIC_VFS1,
-                                          SQLITE_MUTEX_STATIC_PRNG, SQLITE_MUTEX_STATIC_MEM};
+/* SQLite's process-wide mutexes, held across fork() so that no other thread
+ * is inside an allocation, a file open/close or the PRNG at that instant
+ * (the child's copy of such a mutex would stay locked forever). The order is
+ * the one SQLite itself nests them in: sqlite3_randomness() holds PRNG and
+ * then takes MAIN (sqlite3_vfs_find); MAIN is held around initialization that
+ * allocates (MEM); the unix VFS lock (VFS1) is taken after the PRNG in
+ * unixOpen and allocates under itself (MEM). MEM is innermost. Taking them
+ * in another order can deadlock against a thread inside SQLite (ThreadSanitizer
+ * reported PRNG -> MAIN against MAIN -> PRNG). */
+static const int SQLITE_STATIC_LOCKS[] = {SQLITE_MUTEX_STATIC_PRNG, SQLITE_MUTEX_STATIC_MAIN,
+                                          SQLITE_MUTEX_STATIC_VFS1, SQLITE_MUTEX_STATIC_MEM};
 #define N_SQLITE_LOCKS (sizeof SQLITE_STATIC_LOCKS / sizeof SQLITE_STATIC_LOCKS[0])
 
 static void sqlite_locks_enter(void)

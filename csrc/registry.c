@@ -220,9 +220,9 @@ void pl_registry_unlock_all(void)
 
 void pl_registry_reinit_in_child(void)
 {
-    pthread_mutex_init(&registry_lock, NULL);
     for (pl_database *db = live; db != NULL; db = db->live_next)
         if (pl_database_reinit_in_child(db))
             pl_fork_taint(db->path);
+    pthread_mutex_unlock(&registry_lock);
     pl_setup_reinit_in_child();
 }

@@ -24,6 +24,7 @@ typedef struct {
     pl_database *db;        /* owned C reference, for the session's life */
     pl_conn *conn;          /* checked out on first use, NULL when none */
     int closed;
+    unsigned long fork_gen; /* pl_fork_generation() at creation */
 } SessionObject;
 
 PyObject *pl_session_new(pl_state *st, pl_database *db)
@@ -37,7 +38,20 @@ PyObject *pl_session_new(pl_state *st, pl_database *db)
     }
     pthread_mutex_init(&s->lock, NULL);
     s->db = db;
+    s->fork_gen = pl_fork_generation();
     return (PyObject *)s;
+}
+
+/* A session from before fork(): its lock may have been held by a thread that
+ * does not exist in this process, so it is refused without touching it. */
+static int inherited(SessionObject *s)
+{
+    if (s->fork_gen == pl_fork_generation())
+        return 0;
+    pl_raise_kind(pl_state_of(Py_TYPE(s)), PL_E_PROGRAMMING, s->db->path,
+                  "this session was opened before fork(); open a new session in the child "
+                  "process with get_session().");
+    return 1;
 }
 
 /* Lock the session for a short read, releasing the GIL while waiting. */
@@ -212,6 +226,8 @@ static PyObject *run(SessionObject *self, PyObject *sql_obj, PyObject *params, i
     pl_err err;
     int rc;
 
+    if (inherited(self))
+        return NULL;
     if (!PyUnicode_Check(sql_obj)) {
         PyErr_Format(PyExc_TypeError, "sql must be a str, not %.100s",
                      Py_TYPE(sql_obj)->tp_name);
@@ -300,6 +316,14 @@ static PyObject *tx(SessionObject *self, tx_op op)
     pl_err err;
     int rc;
 
+    if (inherited(self)) {
+        if (op != TX_CLOSE)
+            return NULL;
+        PyErr_Clear(); /* closing an inherited session forgets it, nothing more */
+        self->conn = NULL;
+        self->closed = 1;
+        Py_RETURN_NONE;
+    }
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&self->lock);
@@ -376,6 +400,8 @@ static PyObject *session_get_closed(SessionObject *self, void *closure)
 {
     int closed;
     (void)closure;
+    if (self->fork_gen != pl_fork_generation())
+        Py_RETURN_TRUE; /* unusable in this process */
     lock_session(self);
     closed = self->closed;
     pthread_mutex_unlock(&self->lock);
@@ -386,6 +412,8 @@ static PyObject *session_get_in_transaction(SessionObject *self, void *closure)
 {
     int open;
     (void)closure;
+    if (self->fork_gen != pl_fork_generation())
+        Py_RETURN_FALSE;
     lock_session(self);
     open = self->conn != NULL && self->conn->fork_gen == pl_fork_generation() &&
            !sqlite3_get_autocommit(self->conn->db);

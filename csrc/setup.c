@@ -169,7 +169,7 @@ void pl_setup_unlock_after_fork(void)
 
 void pl_setup_reinit_in_child(void)
 {
-    pthread_mutex_init(&chain_lock, NULL);
+    pthread_mutex_unlock(&chain_lock); /* taken by the forking thread */
 }
 
 static unsigned long read_be(const unsigned char *p, int n)
