@@ -1,17 +1,16 @@
 /* setup.c: initializing a database file: checks, WAL, migrations, admin user. */
 #include "setup.h"
+#include "filecheck.h"
 #include "migrate.h"
 #include "password.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 static pthread_mutex_t chain_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *default_dir;
@@ -172,83 +171,6 @@ void pl_setup_reinit_in_child(void)
     pthread_mutex_unlock(&chain_lock); /* taken by the forking thread */
 }
 
-static unsigned long read_be(const unsigned char *p, int n)
-{
-    unsigned long v = 0;
-    for (int i = 0; i < n; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-/* Size of a file next to the database ("-wal", "-journal"), or 0. */
-static long long sidecar_size(const char *path, const char *suffix)
-{
-    char name[4200];
-    struct stat st;
-    snprintf(name, sizeof name, "%s%s", path, suffix);
-    return stat(name, &st) == 0 ? (long long)st.st_size : 0;
-}
-
-/* Refuse, before SQLite opens it, a path that is not a regular file, a file
- * that does not start with the SQLite header, or a file shorter than its header
- * says (truncated). A missing or empty file is fine: it becomes a new database. */
-static int check_file(const char *path, pl_err *err)
-{
-    static const char magic[16] = "SQLite format 3";
-    unsigned char hdr[100];
-    struct stat st;
-    ssize_t got;
-    int fd;
-
-    if (stat(path, &st) != 0) {
-        if (errno == ENOENT)
-            return 0;
-        return pl_err_set(err, PL_E_PATH, path, "cannot inspect the file (%s).",
-                          strerror(errno));
-    }
-    if (S_ISDIR(st.st_mode))
-        return pl_err_set(err, PL_E_PATH, path,
-                          "this is a folder, not a database file; add a file name such as "
-                          "'promptlab.db'.");
-    if (!S_ISREG(st.st_mode))
-        return pl_err_set(err, PL_E_PATH, path,
-                          "this is not a regular file (a device, socket or pipe); pass the "
-                          "path of a database file.");
-    if (st.st_size == 0)
-        return 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return pl_err_set(err, errno == EACCES ? PL_E_PATH : PL_E_DATABASE, path,
-                          "cannot read the file (%s); check its permissions.", strerror(errno));
-    got = read(fd, hdr, sizeof hdr);
-    close(fd);
-    if (got < (ssize_t)sizeof magic || memcmp(hdr, magic, sizeof magic) != 0)
-        return pl_err_set(err, PL_E_INVALID, path,
-                          "this file is not a SQLite database (it does not start with the "
-                          "SQLite header). It was left unchanged; pass the path of a "
-                          "PromptLab database or of a new file.");
-    if (got < (ssize_t)sizeof hdr)
-        return pl_err_set(err, PL_E_INVALID, path,
-                          "the file is only %zd bytes long, shorter than a SQLite header: it "
-                          "was truncated. It was left unchanged; restore it from a backup.",
-                          got);
-    /* The page count in the header is valid when the "version-valid-for"
-     * number matches the change counter. Pages may legitimately live only in
-     * a WAL or be restored from a hot journal: check only without either. */
-    unsigned long page_size = read_be(hdr + 16, 2), pages = read_be(hdr + 28, 4);
-    if (page_size == 1)
-        page_size = 65536;
-    if (read_be(hdr + 24, 4) == read_be(hdr + 92, 4) && pages > 0 &&
-        (long long)st.st_size < (long long)pages * (long long)page_size &&
-        sidecar_size(path, "-wal") == 0 && sidecar_size(path, "-journal") == 0)
-        return pl_err_set(err, PL_E_INVALID, path,
-                          "the file is %lld bytes long but its header records %lu pages of "
-                          "%lu bytes: it was truncated. It was left unchanged; restore it "
-                          "from a backup.",
-                          (long long)st.st_size, pages, page_size);
-    return 0;
-}
-
 /* Read one text value; *found tells whether a row came back. */
 static int query_text(pl_conn *c, const char *sql, char *out, size_t size, int *found,
                       pl_err *err)
@@ -349,25 +271,18 @@ static int check_before_first_write(pl_conn *c, int up_to_date, pl_err *err)
         return -1;
     if (up_to_date && strcmp(value, "wal") == 0)
         return 0;
-    if (query_text(c, "PRAGMA quick_check(1)", value, sizeof value, &found, err) < 0)
-        return -1;
-    if (strcmp(value, "ok") != 0)
-        return pl_err_set(err, PL_E_INVALID, c->path,
-                          "the database is damaged (quick_check: %s). It was left unchanged; "
-                          "restore it from a backup, or recover a copy with the sqlite3 "
-                          "shell's .recover command.",
-                          value);
-    return 0;
+    return pl_check_not_damaged(c, err);
 }
 
 int pl_setup_database(const char *path, pl_conn **out, pl_err *err)
 {
+    int exists = 0;
     const pl_chain *chain;
     pl_db_version v;
     pl_conn *c = NULL;
 
     *out = NULL;
-    if (check_file(path, err) < 0)
+    if (pl_check_file(path, &exists, err) < 0)
         return -1;
     chain = pl_setup_chain(err);
     if (chain == NULL)

@@ -1,0 +1,111 @@
+/* filecheck.c: checks on a database file before PromptLab writes to it. */
+#include "filecheck.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static unsigned long read_be(const unsigned char *p, int n)
+{
+    unsigned long v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static int has_sidecar(const char *path, const char *suffix)
+{
+    char name[PATH_MAX + 16];
+    struct stat st;
+    snprintf(name, sizeof name, "%s%s", path, suffix);
+    return stat(name, &st) == 0 && st.st_size > 0;
+}
+
+int pl_check_file(const char *path, int *exists, pl_err *err)
+{
+    static const char magic[16] = "SQLite format 3";
+    unsigned char hdr[100];
+    struct stat st;
+    ssize_t got;
+    int fd;
+
+    *exists = 0;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        return pl_err_set(err, PL_E_PATH, path, "cannot inspect the file (%s).", strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode))
+        return pl_err_set(err, PL_E_PATH, path,
+                          "this is a folder, not a database file; add a file name such as "
+                          "'promptlab.db'.");
+    if (!S_ISREG(st.st_mode))
+        return pl_err_set(err, PL_E_PATH, path,
+                          "this is not a regular file (a device, socket or pipe); pass the "
+                          "path of a database file.");
+    *exists = 1;
+    if (st.st_size == 0)
+        return 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return pl_err_set(err, PL_E_PATH, path, "cannot read the file (%s); check its permissions.",
+                          strerror(errno));
+    got = read(fd, hdr, sizeof hdr);
+    close(fd);
+    if (got < (ssize_t)sizeof magic || memcmp(hdr, magic, sizeof magic) != 0)
+        return pl_err_set(err, PL_E_INVALID, path,
+                          "this file is not a SQLite database (it does not start with the "
+                          "SQLite header). It was left unchanged; pass the path of a "
+                          "PromptLab database or of a new file.");
+    if (got < (ssize_t)sizeof hdr)
+        return pl_err_set(err, PL_E_INVALID, path,
+                          "the file is only %zd bytes long, shorter than a SQLite header: it "
+                          "was truncated. It was left unchanged; restore it from a backup.",
+                          got);
+    /* The header's page count is valid when its "version-valid-for" number
+     * matches the change counter; pages may live in a WAL or hot journal. */
+    unsigned long page_size = read_be(hdr + 16, 2), pages = read_be(hdr + 28, 4);
+    if (page_size == 1)
+        page_size = 65536;
+    if (read_be(hdr + 24, 4) == read_be(hdr + 92, 4) && pages > 0 &&
+        (long long)st.st_size < (long long)pages * (long long)page_size &&
+        !has_sidecar(path, "-wal") && !has_sidecar(path, "-journal"))
+        return pl_err_set(err, PL_E_INVALID, path,
+                          "the file is %lld bytes long but its header records %lu pages of "
+                          "%lu bytes: it was truncated. It was left unchanged; restore it "
+                          "from a backup.",
+                          (long long)st.st_size, pages, page_size);
+    return 0;
+}
+
+int pl_check_not_damaged(pl_conn *c, pl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    char value[512] = "";
+    int rc = sqlite3_prepare_v2(c->db, "PRAGMA quick_check(1)", -1, &st, NULL);
+
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        snprintf(value, sizeof value, "%s", v ? v : "");
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK)
+        return pl_err_from_sqlite(err, sqlite3_extended_errcode(c->db), c->db, c->path,
+                                  "checking the database (quick_check)");
+    for (char *p = value; *p != '\0'; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' '; /* the message stays one line */
+    if (strcmp(value, "ok") != 0)
+        return pl_err_set(err, PL_E_INVALID, c->path,
+                          "the database is damaged (quick_check: %s). It was left unchanged; "
+                          "restore it from a backup, or recover a copy with the sqlite3 "
+                          "shell's .recover command.",
+                          value);
+    return 0;
+}
+

@@ -1,0 +1,23 @@
+/* filecheck.h: checks on a database file before PromptLab writes to it.
+ *
+ * Shared by initialization (setup.c) and the migrate/downgrade commands
+ * (migcmd.c): a file that is not ours, truncated or damaged is refused and left
+ * byte for byte as it is. Both functions touch the disk: GIL released.
+ */
+#ifndef PL_FILECHECK_H
+#define PL_FILECHECK_H
+
+#include "conn.h"
+#include "error.h"
+
+/* Before SQLite opens it: refuse a path that is not a regular file, a file
+ * without the SQLite header, or one shorter than its header says (truncated,
+ * when no WAL or hot journal could hold the missing pages). *exists tells
+ * whether there is a file; a missing or empty one is fine. Returns 0 or -1. */
+int pl_check_file(const char *path, int *exists, pl_err *err);
+
+/* PRAGMA quick_check on an open connection: a damaged database is refused
+ * with a one-line message. One pass over the file. Returns 0 or -1. */
+int pl_check_not_damaged(pl_conn *c, pl_err *err);
+
+#endif
