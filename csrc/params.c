@@ -36,15 +36,16 @@ static pl_param *next_param(pl_batch *b)
     return p;
 }
 
-/* Text and blobs point into objects the batch keeps: `owned` is a new
- * reference handed over, `borrowed` is kept with a new reference. */
-static int set_text(pl_batch *b, pl_param *p, PyObject *str)
+/* Text and blobs point into Python objects that must outlive the batch: the
+ * batch keeps a reference to `str` unless `need_keep` is 0 (the object is
+ * already kept alive through its row, an immutable tuple the batch holds). */
+static int set_text(pl_batch *b, pl_param *p, PyObject *str, int need_keep)
 {
     Py_ssize_t n;
     const char *s = PyUnicode_AsUTF8AndSize(str, &n);
     if (s == NULL)
         return -1;
-    if (keep(b, str) < 0)
+    if (need_keep && keep(b, str) < 0)
         return -1;
     p->type = SQLITE_TEXT;
     p->v.s.p = s;
@@ -52,9 +53,9 @@ static int set_text(pl_batch *b, pl_param *p, PyObject *str)
     return 0;
 }
 
-static int set_blob(pl_batch *b, pl_param *p, PyObject *bytes)
+static int set_blob(pl_batch *b, pl_param *p, PyObject *bytes, int need_keep)
 {
-    if (keep(b, bytes) < 0)
+    if (need_keep && keep(b, bytes) < 0)
         return -1;
     p->type = SQLITE_BLOB;
     p->v.s.p = PyBytes_AS_STRING(bytes);
@@ -63,7 +64,8 @@ static int set_blob(pl_batch *b, pl_param *p, PyObject *bytes)
 }
 
 /* Convert one value. Returns 0, or -1 with an exception set. */
-static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py_ssize_t index)
+static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py_ssize_t index,
+                         int kept)
 {
     if (v == Py_None) {
         p->type = SQLITE_NULL;
@@ -91,16 +93,36 @@ static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py
         return 0;
     }
     if (PyUnicode_Check(v))
-        return set_text(b, p, v);
+        return set_text(b, p, v, !kept);
     if (PyBytes_Check(v))
-        return set_blob(b, p, v);
+        return set_blob(b, p, v, !kept);
     if (PyByteArray_Check(v) || PyMemoryView_Check(v)) {
         PyObject *copy = PyBytes_FromObject(v);
         int rc;
         if (copy == NULL)
             return -1;
-        rc = set_blob(b, p, copy);
+        rc = set_blob(b, p, copy, 1);
         Py_DECREF(copy);
+        return rc;
+    }
+    if (PyDict_Check(v) || PyList_Check(v)) {
+        /* JSON text, as json.dumps() writes it: the columns PromptLab keeps
+         * structured data in (model, asset, evaluation) hold JSON. */
+        PyObject *text = NULL;
+        if (b->json_dumps == NULL) {
+            PyObject *json = PyImport_ImportModule("json");
+            if (json == NULL)
+                return -1;
+            b->json_dumps = PyObject_GetAttrString(json, "dumps");
+            Py_DECREF(json);
+            if (b->json_dumps == NULL)
+                return -1;
+        }
+        text = PyObject_CallOneArg(b->json_dumps, v);
+        if (text == NULL)
+            return -1;
+        int rc = PyUnicode_Check(text) ? set_text(b, p, text, 1) : -1;
+        Py_DECREF(text);
         return rc;
     }
     if (st->date_type != NULL && PyObject_TypeCheck(v, (PyTypeObject *)st->date_type)) {
@@ -110,7 +132,7 @@ static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py
         int rc;
         if (text == NULL)
             return -1;
-        rc = set_text(b, p, text);
+        rc = set_text(b, p, text, 1);
         Py_DECREF(text);
         return rc;
     }
@@ -180,7 +202,7 @@ static int add_mapping_row(pl_state *st, pl_batch *b, PyObject *row)
         p->key = PyUnicode_AsUTF8AndSize(key, &p->keylen);
         if (p->key == NULL || keep(b, key) < 0)
             goto done;
-        if (convert_value(st, b, p, value, ++index) < 0)
+        if (convert_value(st, b, p, value, ++index, 0) < 0)
             goto done;
     }
     rc = 0;
@@ -191,15 +213,26 @@ done:
 
 static int add_sequence_row(pl_state *st, pl_batch *b, PyObject *row)
 {
-    PyObject *seq = PySequence_Fast(row, "parameters must be a sequence or a mapping");
-    int rc = -1;
+    PyObject *seq;
+    int rc = -1, kept = 0;
 
-    if (seq == NULL)
-        return -1;
+    /* A tuple cannot change: keeping it keeps its items alive, one reference
+     * per row instead of one per value. */
+    if (PyTuple_Check(row)) {
+        if (keep(b, row) < 0)
+            return -1;
+        seq = Py_NewRef(row);
+        kept = 1;
+    } else {
+        seq = PySequence_Fast(row, "parameters must be a sequence or a mapping");
+        if (seq == NULL)
+            return -1;
+    }
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     for (Py_ssize_t i = 0; i < n; i++) {
         pl_param *p = next_param(b);
-        if (p == NULL || convert_value(st, b, p, PySequence_Fast_GET_ITEM(seq, i), i + 1) < 0)
+        if (p == NULL ||
+            convert_value(st, b, p, PySequence_Fast_GET_ITEM(seq, i), i + 1, kept) < 0)
             goto done;
     }
     rc = 0;
@@ -267,6 +300,7 @@ fail:
 
 void pl_batch_release(pl_batch *b)
 {
+    Py_CLEAR(b->json_dumps);
     for (Py_ssize_t i = 0; i < b->nkeep; i++)
         Py_DECREF(b->keep[i]);
     PyMem_Free(b->keep);
@@ -276,8 +310,9 @@ void pl_batch_release(pl_batch *b)
     memset(b, 0, sizeof *b);
 }
 
-/* Bind one converted value at 1-based position i. */
-static int bind_one(sqlite3_stmt *stmt, int i, const pl_param *p, const char *what,
+/* Bind one converted value at 1-based position i; `name` is its name in a
+ * mapping, or NULL (messages only). */
+static int bind_one(sqlite3_stmt *stmt, int i, const pl_param *p, const char *name,
                     const char *path, pl_err *err)
 {
     int rc;
@@ -299,61 +334,99 @@ static int bind_one(sqlite3_stmt *stmt, int i, const pl_param *p, const char *wh
     case SQLITE_BLOB:
         rc = sqlite3_bind_blob64(stmt, i, p->v.s.p, (sqlite3_uint64)p->v.s.n, SQLITE_STATIC);
         break;
-    default:
+    default: {
+        char what[64];
+        if (name != NULL)
+            snprintf(what, sizeof what, ":%.50s", name);
+        else
+            snprintf(what, sizeof what, "%d", i);
         return pl_err_set(err, PL_E_PROGRAMMING, path,
                           "parameter %s has type '%s', which SQLite cannot store; pass None, "
-                          "int, float, str, bytes or a datetime (json.dumps() dicts and lists).",
+                          "int, float, str, bytes, a datetime, or a dict or list (stored as "
+                          "JSON text).",
                           what, p->v.s.p);
+    }
     }
     if (rc != SQLITE_OK)
         return pl_err_from_sqlite(err, rc, sqlite3_db_handle(stmt), path, "binding a parameter");
     return 0;
 }
 
-int pl_batch_bind(const pl_batch *b, Py_ssize_t row, sqlite3_stmt *stmt, const char *path,
-                  pl_err *err)
+void pl_bindmap_init(pl_bindmap *map)
+{
+    map->n = -1;
+}
+
+/* Fill the map's names for `stmt` (once per batch). Names past
+ * PL_BIND_CACHED are looked up per row instead. */
+static void bindmap_fill(pl_bindmap *map, sqlite3_stmt *stmt)
+{
+    int n = sqlite3_bind_parameter_count(stmt);
+    map->n = n;
+    for (int i = 0; i < n && i < PL_BIND_CACHED; i++) {
+        const char *name = sqlite3_bind_parameter_name(stmt, i + 1);
+        map->name[i] = name ? name + 1 : NULL; /* skip ':', '@' or '$' */
+        map->len[i] = name ? strlen(name + 1) : 0;
+        map->hint[i] = i;
+    }
+}
+
+int pl_batch_bind(const pl_batch *b, Py_ssize_t row, sqlite3_stmt *stmt, pl_bindmap *map,
+                  const char *path, pl_err *err)
 {
     const pl_param *p = b->params + b->offsets[row];
     Py_ssize_t k = b->offsets[row + 1] - b->offsets[row];
-    int n = sqlite3_bind_parameter_count(stmt);
-    char what[64];
+    int n;
 
+    if (map->n < 0)
+        bindmap_fill(map, stmt);
+    n = map->n;
     if (!b->named[row]) {
         if (k != n)
             return pl_err_set(err, PL_E_PROGRAMMING, path,
                               "the statement has %d parameter(s) but %zd value(s) were given.",
                               n, k);
-        for (int i = 0; i < n; i++) {
-            snprintf(what, sizeof what, "%d", i + 1);
-            if (bind_one(stmt, i + 1, &p[i], what, path, err) < 0)
+        for (int i = 0; i < n; i++)
+            if (bind_one(stmt, i + 1, &p[i], NULL, path, err) < 0)
                 return -1;
-        }
         return 0;
     }
-    for (int i = 1; i <= n; i++) {
-        const char *name = sqlite3_bind_parameter_name(stmt, i);
-        const pl_param *hit = NULL;
+    for (int i = 0; i < n; i++) {
+        const char *name;
         size_t len;
+        Py_ssize_t hint = i;
+        const pl_param *hit = NULL;
 
+        if (i < PL_BIND_CACHED) {
+            name = map->name[i];
+            len = map->len[i];
+            hint = map->hint[i];
+        } else {
+            name = sqlite3_bind_parameter_name(stmt, i + 1);
+            name = name ? name + 1 : NULL;
+            len = name ? strlen(name) : 0;
+        }
         if (name == NULL)
             return pl_err_set(err, PL_E_PROGRAMMING, path,
                               "the statement uses positional '?' parameters; pass a sequence "
                               "of values, not a mapping.");
-        name++; /* skip ':', '@' or '$' */
-        len = strlen(name);
-        /* Rows usually list their keys in the statement's order. */
-        if (i - 1 < k && (size_t)p[i - 1].keylen == len && memcmp(p[i - 1].key, name, len) == 0)
-            hit = &p[i - 1];
-        for (Py_ssize_t j = 0; hit == NULL && j < k; j++)
-            if ((size_t)p[j].keylen == len && memcmp(p[j].key, name, len) == 0)
+        /* Rows of one batch usually hold their keys in the same order: try
+         * where the previous row had it first. */
+        if (hint < k && (size_t)p[hint].keylen == len && memcmp(p[hint].key, name, len) == 0)
+            hit = &p[hint];
+        for (Py_ssize_t j = 0; hit == NULL && j < k; j++) {
+            if ((size_t)p[j].keylen == len && memcmp(p[j].key, name, len) == 0) {
                 hit = &p[j];
+                if (i < PL_BIND_CACHED)
+                    map->hint[i] = j;
+            }
+        }
         if (hit == NULL)
             return pl_err_set(err, PL_E_PROGRAMMING, path,
                               "no value for the named parameter :%s; add the key '%s' to the "
                               "mapping.",
                               name, name);
-        snprintf(what, sizeof what, ":%.50s", name);
-        if (bind_one(stmt, i, hit, what, path, err) < 0)
+        if (bind_one(stmt, i + 1, hit, name, path, err) < 0)
             return -1;
     }
     return 0;

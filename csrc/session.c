@@ -180,12 +180,15 @@ static int run_locked(SessionObject *s, const char *sql, Py_ssize_t len, const p
         pl_conn_exec(s->conn, "BEGIN IMMEDIATE", "starting a write transaction", err) < 0)
         goto done;
     is_query = sqlite3_column_count(stmt) > 0;
+    int counts_changes = !is_query && !sqlite3_stmt_readonly(stmt);
+    pl_bindmap names;
+    pl_bindmap_init(&names);
     info->rowcount = is_query ? -1 : 0;
     if (is_query && pl_rowbuf_columns(rows, stmt, s->db->path, err) < 0)
         goto done;
     for (Py_ssize_t r = 0; r < b->nrows; r++) {
         int step;
-        if (pl_batch_bind(b, r, stmt, s->db->path, err) < 0) {
+        if (pl_batch_bind(b, r, stmt, &names, s->db->path, err) < 0) {
             if (many) {
                 char where[64];
                 snprintf(where, sizeof where, "executemany(), parameter set %zd", r + 1);
@@ -202,7 +205,7 @@ static int run_locked(SessionObject *s, const char *sql, Py_ssize_t len, const p
                                "executing the statement");
             goto done;
         }
-        if (!is_query && !sqlite3_stmt_readonly(stmt))
+        if (counts_changes)
             info->rowcount += (Py_ssize_t)sqlite3_changes64(db);
         sqlite3_reset(stmt);
     }

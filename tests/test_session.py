@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import sqlite3
 
 import pytest
@@ -74,9 +75,19 @@ def test_bytearray_memoryview_and_datetime_parameters(session):
         b"ab", b"cd", "2025-03-01 12:30:45.123456", "2025-03-01"]
 
 
+def test_dicts_and_lists_are_stored_as_json_text(session):
+    value = {"metric": "f1", "scores": [1, 2.5, None], "naïve": True}
+    assert session.execute("SELECT ?", (value,)).scalar() == json.dumps(value)
+    assert session.execute("SELECT json_extract(?, '$[1].a')", ([0, {"a": "x"}],)).scalar() == "x"
+    rows = [{"v": [i]} for i in range(3)]
+    session.execute("CREATE TABLE t (v TEXT)")
+    session.executemany("INSERT INTO t VALUES (:v)", rows)
+    assert [r.v for r in session.execute("SELECT v FROM t")] == ["[0]", "[1]", "[2]"]
+
+
 def test_unsupported_parameter_type_is_a_clear_error(session, db_path):
-    with pytest.raises(ProgrammingError, match="'dict'.*json.dumps") as info:
-        session.execute("SELECT ?", ({"a": 1},))
+    with pytest.raises(ProgrammingError, match="'set'.*JSON text") as info:
+        session.execute("SELECT ?", ({"a", "b"},))
     assert info.value.path == str(db_path) and str(db_path) in str(info.value)
     with pytest.raises(ProgrammingError, match="integer 18446744073709551616 does not fit"):
         session.execute("SELECT ?", (2**64,))
