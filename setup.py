@@ -43,6 +43,7 @@ setup(
     package_dir={"promptlab.migrations": "migrations"},
     package_data={
         "promptlab": ["py.typed", "_core.pyi"],
+        "promptlab.studio": ["static/*"],
         "promptlab.migrations": ["versions/*.sql"],
     },
 )

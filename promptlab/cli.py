@@ -11,10 +11,10 @@ import argparse
 import sys
 from typing import List, Optional
 
-from promptlab.commands import db
+from promptlab.commands import db, studio
 
 PROG = "promptlab"
-GROUPS = (db,)
+GROUPS = (db, studio)
 
 
 def build_parser() -> argparse.ArgumentParser:
