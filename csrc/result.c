@@ -39,6 +39,26 @@ static PyObject *cell_value(const pl_rowbuf *rb, const pl_cell *cell)
     }
 }
 
+/* True when two copied values are equal in type and bytes. */
+static int same_cell(const pl_rowbuf *rb, const pl_cell *a, const pl_cell *b)
+{
+    if (a->type != b->type)
+        return 0;
+    switch (a->type) {
+    case SQLITE_NULL:
+        return 1;
+    case SQLITE_INTEGER:
+        return a->v.i == b->v.i;
+    case SQLITE_FLOAT:
+        return 0; /* NaN and -0.0 make equality subtle; floats are cheap to build */
+    default:
+        /* rowbuf.c stores a value equal to the previous row's at the same offset. */
+        return a->v.s.len == b->v.s.len &&
+               (a->v.s.off == b->v.s.off ||
+                memcmp(rb->arena + a->v.s.off, rb->arena + b->v.s.off, a->v.s.len) == 0);
+    }
+}
+
 PyObject *pl_result_new(pl_state *st, const pl_rowbuf *rb, Py_ssize_t rowcount,
                         long long lastrowid, int has_lastrowid)
 {
@@ -74,6 +94,7 @@ PyObject *pl_result_new(pl_state *st, const pl_rowbuf *rb, Py_ssize_t rowcount,
             Py_DECREF(pos);
         }
     }
+    RowObject *prev = NULL;
     for (size_t r = 0; r < rb->nrows; r++) {
         RowObject *row = (RowObject *)pl_row_new(st, res->columns, index, ncols);
         if (row == NULL)
@@ -81,10 +102,16 @@ PyObject *pl_result_new(pl_state *st, const pl_rowbuf *rb, Py_ssize_t rowcount,
         PyList_SET_ITEM(res->rows, (Py_ssize_t)r, (PyObject *)row);
         const pl_cell *cells = rb->cells + r * (size_t)ncols;
         for (int c = 0; c < ncols; c++) {
-            row->values[c] = cell_value(rb, &cells[c]);
+            /* Joined rows repeat their parent's values (an experiment's model,
+             * template, user for each of its results): share the object. */
+            if (prev != NULL && same_cell(rb, &cells[c], &cells[c - ncols]))
+                row->values[c] = Py_NewRef(prev->values[c]);
+            else
+                row->values[c] = cell_value(rb, &cells[c]);
             if (row->values[c] == NULL)
                 goto fail;
         }
+        prev = row;
     }
     Py_DECREF(index);
     return (PyObject *)res;

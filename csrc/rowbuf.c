@@ -38,7 +38,7 @@ int pl_rowbuf_columns(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_er
 static int arena_put(pl_rowbuf *rb, const void *data, size_t len, size_t *off)
 {
     if (rb->used + len > rb->arena_cap) {
-        size_t cap = rb->arena_cap ? rb->arena_cap : 4096;
+        size_t cap = rb->arena_cap ? rb->arena_cap : 65536;
         while (cap < rb->used + len)
             cap *= 2;
         char *a = realloc(rb->arena, cap);
@@ -57,6 +57,7 @@ static int arena_put(pl_rowbuf *rb, const void *data, size_t len, size_t *off)
 int pl_rowbuf_append(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_err *err)
 {
     size_t need = (rb->nrows + 1) * (size_t)rb->ncols;
+    const pl_cell *prev;
     pl_cell *row;
 
     if (need > rb->cells_cap) {
@@ -70,23 +71,32 @@ int pl_rowbuf_append(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_err
         rb->cells_cap = cap;
     }
     row = rb->cells + rb->nrows * (size_t)rb->ncols;
+    prev = rb->nrows > 0 ? row - rb->ncols : NULL;
     for (int i = 0; i < rb->ncols; i++) {
+        sqlite3_value *v = sqlite3_column_value(stmt, i);
         pl_cell *cell = &row[i];
-        cell->type = sqlite3_column_type(stmt, i);
+        cell->type = sqlite3_value_type(v);
         switch (cell->type) {
         case SQLITE_INTEGER:
-            cell->v.i = sqlite3_column_int64(stmt, i);
+            cell->v.i = sqlite3_value_int64(v);
             break;
         case SQLITE_FLOAT:
-            cell->v.d = sqlite3_column_double(stmt, i);
+            cell->v.d = sqlite3_value_double(v);
             break;
         case SQLITE_TEXT:
         case SQLITE_BLOB: {
-            const void *data = cell->type == SQLITE_TEXT ? (const void *)sqlite3_column_text(stmt, i)
-                                                         : sqlite3_column_blob(stmt, i);
-            size_t len = (size_t)sqlite3_column_bytes(stmt, i);
+            const void *data = cell->type == SQLITE_TEXT ? (const void *)sqlite3_value_text(v)
+                                                         : sqlite3_value_blob(v);
+            size_t len = (size_t)sqlite3_value_bytes(v);
             if (data == NULL && len > 0)
                 return nomem(err, path);
+            /* Joined rows repeat their parent's values: point at the copy
+             * the previous row made (result.c then shares the object too). */
+            if (prev != NULL && prev[i].type == cell->type && prev[i].v.s.len == len &&
+                memcmp(rb->arena + prev[i].v.s.off, data, len) == 0) {
+                cell->v.s = prev[i].v.s;
+                break;
+            }
             if (arena_put(rb, data, len, &cell->v.s.off) < 0)
                 return nomem(err, path);
             cell->v.s.len = len;

@@ -678,3 +678,46 @@ def test_me_is_the_admin(tracer: LocalTracer, db_file: Path):
     write(db_file, "UPDATE users SET username = 'root' WHERE username = 'admin'")
     with pytest.raises(ValueError, match=r"^Current user not found\.$"):
         tracer.me()
+
+
+# The original PromptLab 0.1.11 query (sqlite/sql.py), whose results the faster
+# SELECT_EXPERIMENTS must reproduce.
+ORIGINAL_SELECT_EXPERIMENTS = """
+SELECT e.experiment_id,
+       json_extract(model, '$.completion_model_config.name') AS completion_model,
+       json_extract(model, '$.embedding_model_config.name') AS embedding_model,
+       json_extract(asset, '$.prompt_template_name') AS prompt_template_name,
+       json_extract(asset, '$.prompt_template_version') AS prompt_template_version,
+       json_extract(asset, '$.dataset_name') AS dataset_name,
+       json_extract(asset, '$.dataset_version') AS dataset_version,
+       er.dataset_record_id as dataset_record_id, er.completion as completion,
+       er.prompt_tokens as prompt_tokens, er.completion_tokens as completion_tokens,
+       er.latency_ms as latency_ms, er.evaluation as evaluation,
+       a.asset_binary, u.username, e.created_at
+FROM experiments e
+JOIN experiment_result er on e.experiment_id = er.experiment_id
+LEFT JOIN assets a ON a.asset_name = prompt_template_name AND a.asset_version = prompt_template_version
+LEFT JOIN users u ON e.user_id = u.id
+ORDER BY e.created_at DESC
+"""
+
+
+def test_get_experiments_matches_the_original_query(tracer, db_file):
+    tracer.create_prompttemplate(make_template("tpl", 0))
+    tracer.create_prompttemplate(make_template("tpl", 1, system_prompt="v1"))
+    for i in range(6):
+        template = None if i == 4 else make_template("tpl", i % 2)
+        tracer.trace_experiment(make_config(template=template), make_summary(f"exp-{i}", 5 + i))
+    # Ties in created_at, and an experiment whose user is gone.
+    write(db_file, "UPDATE experiments SET created_at = '2030-01-01 00:00:00.000' "
+                   "WHERE experiment_id IN ('exp-1', 'exp-3')")
+    write(db_file, "UPDATE experiments SET user_id = NULL WHERE experiment_id = 'exp-5'")
+    ours = [tuple(r) for r in tracer.get_experiments()]
+    original = query(db_file, ORIGINAL_SELECT_EXPERIMENTS)
+    assert sorted(ours, key=repr) == sorted(original, key=repr)
+    stamps = [r[-1] for r in ours]
+    assert stamps == sorted(stamps, reverse=True)
+    # Each experiment's results stay together and in insertion order.
+    seen = [r[0] for r in ours]
+    assert [e for i, e in enumerate(seen) if i == 0 or seen[i - 1] != e] == \
+        list(dict.fromkeys(seen))
