@@ -730,6 +730,21 @@ def test_metric_averages_skip_what_is_not_a_number(studio: Studio):
     assert records[2]["evaluation"] == [] and records[3]["evaluation"] == []
 
 
+def test_metric_averages_follow_results_written_later(studio: Studio):
+    assert studio.post("/api/experiments", experiment_payload("e", 2))[0] == 200
+    (before,) = studio.get("/api/studio/experiments")[1]["experiments"]
+    assert before["metrics"]["exact_match"] == {"average": 1.0, "count": 2}
+    con = sqlite3.connect(studio.db)
+    con.execute("INSERT INTO experiment_result (experiment_id, dataset_record_id, evaluation) "
+                "VALUES ('e', '9', ?)", (json.dumps([{"metric": "exact_match", "result": 0}]),))
+    con.commit()
+    con.close()
+    (after,) = studio.get("/api/studio/experiments")[1]["experiments"]
+    assert after["metrics"]["exact_match"] == {"average": pytest.approx(2 / 3), "count": 3}
+    one = studio.get("/api/studio/records?experiment_id=e")[1]["experiment"]
+    assert one["metrics"] == after["metrics"] and one["records"] == 3
+
+
 def test_records_are_paged_searched_and_show_their_input(studio: Studio, tmp_path: Path):
     ids = seed(studio.tracer, tmp_path, records=120)
     status, data = studio.get(f"/api/studio/records?experiment_id={ids[0]}&offset=100"
@@ -1067,7 +1082,12 @@ def test_concurrent_clients_get_no_errors_and_every_row_is_stored(studio: Studio
     assert db_rows(studio.db, "PRAGMA integrity_check") == [("ok",)]
     summaries = studio.get("/api/studio/experiments")[1]["experiments"]
     assert len(summaries) == clients * rounds + 2
-    assert all(s["records"] == records for s in summaries if s["experiment_id"][0] == "c")
+    ours = [s for s in summaries if s["experiment_id"][0] == "c"]
+    assert all(s["records"] == records for s in ours)
+    # metric averages (cached per experiment while the others were being written)
+    assert all(s["metrics"] == {"exact_match": {"average": 1.0, "count": records},
+                                "fluency": {"average": 7 / 15, "count": records}}
+               for s in ours)
 
 
 # --- the command ---------------------------------------------------------------------------------

@@ -32,7 +32,8 @@ SELECT e.experiment_id AS experiment_id, e.created_at AS created_at, e.model AS 
        SUM(er.prompt_tokens) AS prompt_tokens,
        SUM(er.completion_tokens) AS completion_tokens,
        AVG(er.prompt_tokens) AS avg_prompt_tokens,
-       AVG(er.completion_tokens) AS avg_completion_tokens
+       AVG(er.completion_tokens) AS avg_completion_tokens,
+       MAX(er.id) AS last_result_id
 FROM experiments e
 LEFT JOIN experiment_result er ON er.experiment_id = e.experiment_id
 LEFT JOIN users u ON u.id = e.user_id
@@ -139,6 +140,11 @@ class ReadModel:
         self.tracer = tracer
         self.db_file = tracer.db_file
         self.datasets = datasets
+        # Metric averages read every evaluation of an experiment (JSON), so they are
+        # kept per experiment; results are written once, with the experiment, so the
+        # count and the last result id tell when they are stale.
+        self._metrics: Dict[str, Tuple[Tuple[int, Any], Dict[str, Any]]] = {}
+        self._metrics_lock = threading.Lock()
 
     def _session(self):
         return db_manager.get_session(self.db_file)
@@ -149,23 +155,41 @@ class ReadModel:
         """Every experiment, newest first, with counts, averages and metric averages."""
         with self._session() as session:
             rows = session.execute(SELECT_SUMMARIES).all()
-            metrics = session.execute(SELECT_METRICS).all()
+            metrics = self._metric_averages(session, rows)
         return self._summaries(rows, metrics)
 
     def summary(self, experiment_id: str) -> Optional[Dict[str, Any]]:
         """One experiment's summary, or None when there is no such experiment."""
         with self._session() as session:
             rows = session.execute(SELECT_SUMMARY, (experiment_id,)).all()
-            metrics = session.execute(SELECT_METRICS_OF, (experiment_id,)).all() if rows else []
+            metrics = self._metric_averages(session, rows)
         found = self._summaries(rows, metrics)
         return found[0] if found else None
 
+    def _metric_averages(self, session: Any, rows: Sequence[Any]) -> Dict[str, Dict[str, Any]]:
+        """{experiment_id: {metric: {average, count}}} for the summary ``rows``, read
+        from the cache or, for experiments it lacks, from the evaluations."""
+        with self._metrics_lock:
+            cached = {r.experiment_id: self._metrics.get(r.experiment_id) for r in rows}
+        stamps = {r.experiment_id: (r.records, r.last_result_id) for r in rows}
+        stale = [i for i, c in cached.items() if c is None or c[0] != stamps[i]]
+        fresh: Dict[str, Dict[str, Any]] = {i: {} for i in stale}
+        if stale:
+            if len(stale) <= 8:
+                found = [m for i in stale for m in session.execute(SELECT_METRICS_OF, (i,))]
+            else:
+                found = [m for m in session.execute(SELECT_METRICS) if m.experiment_id in fresh]
+            for m in found:
+                fresh[m.experiment_id][str(m.metric)] = {"average": m.average,
+                                                         "count": m.count}
+            with self._metrics_lock:
+                for i, metrics in fresh.items():
+                    self._metrics[i] = (stamps[i], metrics)
+        return {i: fresh[i] if i in fresh else c[1] for i, c in cached.items()}
+
     @staticmethod
-    def _summaries(rows: Sequence[Any], metrics: Sequence[Any]) -> List[Dict[str, Any]]:
-        by_experiment: Dict[str, Dict[str, Any]] = {}
-        for m in metrics:
-            by_experiment.setdefault(m.experiment_id, {})[str(m.metric)] = {
-                "average": m.average, "count": m.count}
+    def _summaries(rows: Sequence[Any], by_experiment: Dict[str, Dict[str, Any]]
+                   ) -> List[Dict[str, Any]]:
         out = []
         for r in rows:
             model = _json(r.model)
