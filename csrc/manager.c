@@ -86,12 +86,7 @@ static PyObject *manager_is_initialized(PyObject *self, PyObject *unused)
 {
     (void)self;
     (void)unused;
-    pl_database *db = pl_registry_default();
-    int ready = db != NULL && pl_database_is_ready(db);
-    Py_BEGIN_ALLOW_THREADS
-    pl_database_decref(db);
-    Py_END_ALLOW_THREADS
-    return PyBool_FromLong(ready);
+    return PyBool_FromLong(pl_registry_default_ready());
 }
 
 static PyObject *manager_reset_initialization(PyObject *self, PyObject *unused)

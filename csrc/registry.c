@@ -155,6 +155,15 @@ void pl_registry_offer_default(pl_database *db)
     pthread_mutex_unlock(&registry_lock);
 }
 
+int pl_registry_default_ready(void)
+{
+    int ready;
+    pthread_mutex_lock(&registry_lock); /* held only for short, non-blocking sections */
+    ready = default_db != NULL && pl_database_is_ready(default_db);
+    pthread_mutex_unlock(&registry_lock);
+    return ready;
+}
+
 pl_database *pl_registry_default(void)
 {
     pl_database *db;

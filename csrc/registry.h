@@ -25,6 +25,10 @@ pl_database *pl_registry_get(const char *abs, pl_err *err);
 /* Make `db` the default database unless one is set. */
 void pl_registry_offer_default(pl_database *db);
 
+/* 1 when there is a default database and it is ready. Never blocks for long
+ * and takes no reference, so it may run while holding the GIL. */
+int pl_registry_default_ready(void);
+
 /* The default database (a new reference), or NULL before any initialization. */
 pl_database *pl_registry_default(void);
 
