@@ -9,6 +9,27 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* Detach the idle list. Requires db->lock (or the last reference). */
+static pl_conn *take_idle_locked(pl_database *db)
+{
+    pl_conn *idle = db->idle;
+    db->idle = NULL;
+    db->n_idle = 0;
+    return idle;
+}
+
+/* Close a detached list of connections; those inherited across fork() are
+ * abandoned, never closed. Touches the disk: no lock held, GIL released. */
+static void close_all(pl_conn *list)
+{
+    while (list != NULL) {
+        pl_conn *next = list->next;
+        if (list->fork_gen == pl_fork_generation())
+            pl_conn_close(list);
+        list = next;
+    }
+}
+
 pl_database *pl_database_new(const char *path)
 {
     pl_database *db = calloc(1, sizeof *db);
@@ -36,12 +57,7 @@ void pl_database_decref(pl_database *db)
     if (db == NULL || atomic_fetch_sub_explicit(&db->refcnt, 1, memory_order_acq_rel) != 1)
         return;
     pl_registry_unlink_live(db);
-    for (pl_conn *c = db->idle, *next; c != NULL; c = next) {
-        next = c->next;
-        /* Connections from before fork() are abandoned, not closed. */
-        if (c->fork_gen == pl_fork_generation())
-            pl_conn_close(c);
-    }
+    close_all(take_idle_locked(db)); /* the last reference: nobody else holds the lock */
     free(db->failure);
     pthread_mutex_destroy(&db->lock);
     pthread_cond_destroy(&db->cond);
@@ -195,31 +211,18 @@ void pl_database_lock_for_fork(pl_database *db)
 
 void pl_database_forget(pl_database *db)
 {
+    pl_conn *idle;
+
     pthread_mutex_lock(&db->lock);
     db->forgotten = 1;
-    pl_conn *idle = db->idle;
-    db->idle = NULL;
-    db->n_idle = 0;
+    idle = take_idle_locked(db);
     pthread_mutex_unlock(&db->lock);
-    while (idle != NULL) {
-        pl_conn *next = idle->next;
-        if (idle->fork_gen == pl_fork_generation())
-            pl_conn_close(idle);
-        idle = next;
-    }
+    close_all(idle);
 }
 
 void pl_database_close_idle_locked(pl_database *db)
 {
-    pl_conn *c = db->idle;
-    db->idle = NULL;
-    db->n_idle = 0;
-    while (c != NULL) {
-        pl_conn *next = c->next;
-        if (c->fork_gen == pl_fork_generation())
-            pl_conn_close(c);
-        c = next;
-    }
+    close_all(take_idle_locked(db));
 }
 
 void pl_database_unlock_after_fork(pl_database *db)

@@ -1,13 +1,12 @@
 /* inspect.c: reading migrations, revisions and schemas without writing. */
 #include "inspect.h"
+#include "filecheck.h"
 #include "migrate.h"
 #include "schema.h"
 #include "setup.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <string.h>
-#include <sys/stat.h>
 
 pl_chain *pl_inspect_load_chain(const char *directory, pl_err *err)
 {
@@ -15,13 +14,8 @@ pl_chain *pl_inspect_load_chain(const char *directory, pl_err *err)
 
     if (directory != NULL && directory[0] != '\0')
         return pl_chain_load(directory, err);
-    pl_setup_migrations_dir(dir, sizeof dir);
-    if (dir[0] == '\0') {
-        pl_err_set(err, PL_E_MIGRATION, NULL,
-                   "the folder of PromptLab's migration files is unknown; reinstall "
-                   "PromptLab or set PROMPTLAB_MIGRATIONS_DIR.");
+    if (pl_setup_known_migrations_dir(dir, sizeof dir, err) < 0)
         return NULL;
-    }
     return pl_chain_load(dir, err);
 }
 
@@ -87,22 +81,12 @@ static PyObject *py_migrations_dir(PyObject *module, PyObject *unused)
  * exist). Returns 0 or -1 with `err`. GIL released. */
 static int open_readonly(const char *path, pl_conn *c, pl_err *err)
 {
-    struct stat st;
-    int rc;
+    int exists = 0, rc;
 
     memset(c, 0, sizeof *c);
     c->path = path;
-    if (stat(path, &st) != 0) {
-        if (errno == ENOENT)
-            return 0;
-        return pl_err_set(err, PL_E_PATH, path, "cannot inspect the file (%s).", strerror(errno));
-    }
-    if (S_ISDIR(st.st_mode))
-        return pl_err_set(err, PL_E_PATH, path,
-                          "this is a folder, not a database file; add a file name.");
-    if (!S_ISREG(st.st_mode))
-        return pl_err_set(err, PL_E_PATH, path,
-                          "this is not a regular file; pass the path of a database file.");
+    if (pl_check_file(path, &exists, err) < 0 || !exists)
+        return exists ? -1 : 0;
     rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE, NULL);
     if (rc != SQLITE_OK) {
         pl_err_from_sqlite(err, rc, c->db, path, "opening the database read-only");

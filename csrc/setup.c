@@ -49,6 +49,15 @@ const char *pl_setup_migrations_dir(char *buf, size_t size)
     return buf;
 }
 
+int pl_setup_known_migrations_dir(char *buf, size_t size, pl_err *err)
+{
+    if (pl_setup_migrations_dir(buf, size)[0] != '\0')
+        return 0;
+    return pl_err_set(err, PL_E_MIGRATION, NULL,
+                      "the folder of PromptLab's migration files is unknown; reinstall "
+                      "PromptLab or set PROMPTLAB_MIGRATIONS_DIR.");
+}
+
 /* Move the current chain to the retired list. Requires chain_lock. */
 static void retire_chain_locked(void)
 {
@@ -104,13 +113,8 @@ const pl_chain *pl_setup_chain(pl_err *err)
     pl_chain *chain;
     unsigned long long sig;
 
-    pl_setup_migrations_dir(dir, sizeof dir);
-    if (dir[0] == '\0') {
-        pl_err_set(err, PL_E_MIGRATION, NULL,
-                   "the folder of PromptLab's migration files is unknown; reinstall "
-                   "PromptLab or set PROMPTLAB_MIGRATIONS_DIR.");
+    if (pl_setup_known_migrations_dir(dir, sizeof dir, err) < 0)
         return NULL;
-    }
     pthread_mutex_lock(&chain_lock);
     int cached = current_chain != NULL && strcmp(current_chain->dir, dir) == 0;
     int check = recheck_folder;

@@ -24,6 +24,9 @@ void pl_setup_set_default_dir(const char *dir);
  * Writes into buf; returns buf. */
 const char *pl_setup_migrations_dir(char *buf, size_t size);
 
+/* The same, or -1 with a MigrationError in `err` when no folder is known. */
+int pl_setup_known_migrations_dir(char *buf, size_t size, pl_err *err);
+
 /* The migration chain of the folder in use, loaded once and kept until the
  * folder changes. The chain stays valid until pl_setup_forget_chain(); callers
  * hold no lock while using it, so it is never freed while the process runs

@@ -27,7 +27,6 @@ from promptlab.sqlite.models import (
     User,
     parse_timestamp,
 )
-from promptlab.sqlite.session import reset_initialization
 from promptlab.tracer import LocalTracer, Tracer
 from factories import make_config, make_dataset, make_summary, make_template
 from promptlab.types import (
@@ -44,14 +43,6 @@ BOOKKEEPING_TABLES = {"alembic_version", "promptlab_migrations", "legacy_asset_i
 
 
 # --- fixtures and helpers ----------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _reset_registry():
-    """No database is known to the process before or after a test."""
-    reset_initialization()
-    yield
-    reset_initialization()
 
 
 @pytest.fixture
