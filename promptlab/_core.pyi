@@ -5,10 +5,13 @@ modules re-export these names and users import them from ``promptlab.sqlite``.
 """
 
 import os
-from typing import Any, Iterator, Mapping, Sequence, Union
+from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
 
 StrPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 Params = Union[Sequence[Any], Mapping[str, Any], None]
+"""qmark values as a sequence, or named values as a mapping (keys the statement
+does not name are ignored). A value is None, int, float, str, bytes-like,
+datetime/date (stored as its str()), or dict/list (stored as json.dumps() text)."""
 
 sqlite_version: str
 """Version of the SQLite library the extension runs with."""
@@ -92,7 +95,9 @@ class Session:
     closed: bool
     in_transaction: bool
     def execute(self, sql: str, params: Params = None) -> Result: ...
-    def executemany(self, sql: str, seq_of_params: Sequence[Params]) -> Result: ...
+    def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> Result:
+        """Run one statement once per parameter set; the sets are converted
+        before the statement runs, then bound and stepped without the GIL."""
     def begin(self) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
