@@ -54,7 +54,8 @@ def browser(tmp_path: Path):
     options.binary_location = chromium
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=1440,1000", "--force-device-scale-factor=1",
-                "--force-prefers-reduced-motion", f"--user-data-dir={tmp_path / 'profile'}"):
+                "--lang=en-US",  # numbers as the test reads them: 1,500
+                f"--user-data-dir={tmp_path / 'profile'}"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # The sanitizer run preloads ASan into this process; the browser must not inherit it.
