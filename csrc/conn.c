@@ -136,13 +136,16 @@ int pl_conn_enable_wal(pl_conn *c, pl_err *err)
     }
 }
 
+/* A cheap key for the cache: the length and the first and last 64 bytes
+ * (a hit is confirmed with memcmp, so collisions only cost a comparison). */
 static unsigned long hash_sql(const char *s, int len)
 {
-    unsigned long h = 1469598103934665603UL;
-    for (int i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211UL;
-    }
+    unsigned long h = 1469598103934665603UL ^ (unsigned long)len;
+    int head = len < 64 ? len : 64;
+    for (int i = 0; i < head; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211UL;
+    for (int i = len > 128 ? len - 64 : head; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211UL;
     return h;
 }
 

@@ -292,6 +292,9 @@ static int module_exec(PyObject *module)
     Py_DECREF(datetime);
     if (st->date_type == NULL)
         return -1;
+    st->columns_cache = PyDict_New();
+    if (st->columns_cache == NULL)
+        return -1;
     if (pl_row_setup(module, st) < 0 || pl_result_setup(module, st) < 0 ||
         pl_session_setup(module, st) < 0 || pl_manager_setup(module, st) < 0)
         return -1;
@@ -315,6 +318,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
         Py_VISIT(st->errors[i]);
     Py_VISIT(st->manager);
     Py_VISIT(st->date_type);
+    Py_VISIT(st->columns_cache);
     return 0;
 }
 
@@ -329,6 +333,7 @@ static int module_clear(PyObject *module)
         Py_CLEAR(st->errors[i]);
     Py_CLEAR(st->manager);
     Py_CLEAR(st->date_type);
+    Py_CLEAR(st->columns_cache);
     return 0;
 }
 

@@ -24,6 +24,7 @@ typedef struct {
     PyObject *errors[PL_E_KIND_COUNT]; /* exception class per error kind */
     PyObject *manager;                 /* the DatabaseManager instance */
     PyObject *date_type;               /* datetime.date, for parameters */
+    PyObject *columns_cache;           /* SQL text -> (field names, name index) */
 } pl_state;
 
 extern PyModuleDef pl_module_def;

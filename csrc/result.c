@@ -59,22 +59,52 @@ static int same_cell(const pl_rowbuf *rb, const pl_cell *a, const pl_cell *b)
     }
 }
 
-PyObject *pl_result_new(pl_state *st, const pl_rowbuf *rb, Py_ssize_t rowcount,
-                        long long lastrowid, int has_lastrowid)
+/* True when the cached field names are the copied names, in order. */
+static int names_match(PyObject *fields, const pl_rowbuf *rb, int ncols)
 {
-    ResultObject *res = NULL;
-    PyObject *index = NULL;
-    int ncols = rb->ncols < 0 ? 0 : rb->ncols;
+    if (PyTuple_GET_SIZE(fields) != ncols)
+        return 0;
+    for (int i = 0; i < ncols; i++) {
+        const char *u = PyUnicode_AsUTF8(PyTuple_GET_ITEM(fields, i));
+        if (u == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+        if (strcmp(u, rb->names[i]) != 0)
+            return 0;
+    }
+    return 1;
+}
 
-    res = (ResultObject *)st->result_type->tp_alloc(st->result_type, 0);
-    if (res == NULL)
-        return NULL;
-    res->rowcount = rowcount;
-    res->lastrowid = has_lastrowid ? PyLong_FromLongLong(lastrowid) : Py_NewRef(Py_None);
-    res->columns = PyTuple_New(ncols);
+/* The field-name tuple and name -> position dict for these columns (new
+ * references). Results of one SQL text share them: cached per text in the
+ * module state (at most 256 texts), checked against the actual names since a
+ * schema change can alter what "SELECT *" returns. Returns 0 or -1. */
+static int columns_for(pl_state *st, PyObject *sql, const pl_rowbuf *rb, int ncols,
+                       PyObject **fields_out, PyObject **index_out)
+{
+    PyObject *fields = NULL, *index = NULL, *pair = NULL;
+
+    if (sql != NULL) {
+#if PY_VERSION_HEX >= 0x030D0000
+        if (PyDict_GetItemRef(st->columns_cache, sql, &pair) < 0)
+            return -1;
+#else
+        pair = Py_XNewRef(PyDict_GetItemWithError(st->columns_cache, sql));
+        if (pair == NULL && PyErr_Occurred())
+            return -1;
+#endif
+        if (pair != NULL && names_match(PyTuple_GET_ITEM(pair, 0), rb, ncols)) {
+            *fields_out = Py_NewRef(PyTuple_GET_ITEM(pair, 0));
+            *index_out = Py_NewRef(PyTuple_GET_ITEM(pair, 1));
+            Py_DECREF(pair);
+            return 0;
+        }
+        Py_CLEAR(pair);
+    }
+    fields = PyTuple_New(ncols);
     index = PyDict_New();
-    res->rows = PyList_New((Py_ssize_t)rb->nrows);
-    if (res->lastrowid == NULL || res->columns == NULL || index == NULL || res->rows == NULL)
+    if (fields == NULL || index == NULL)
         goto fail;
     for (int i = 0; i < ncols; i++) {
         PyObject *name = PyUnicode_DecodeUTF8(rb->names[i], (Py_ssize_t)strlen(rb->names[i]),
@@ -82,7 +112,7 @@ PyObject *pl_result_new(pl_state *st, const pl_rowbuf *rb, Py_ssize_t rowcount,
         if (name == NULL)
             goto fail;
         PyUnicode_InternInPlace(&name); /* attribute lookups compare by identity first */
-        PyTuple_SET_ITEM(res->columns, i, name);
+        PyTuple_SET_ITEM(fields, i, name);
         if (PyDict_GetItemWithError(index, name) == NULL) {
             if (PyErr_Occurred())
                 goto fail;
@@ -94,6 +124,40 @@ PyObject *pl_result_new(pl_state *st, const pl_rowbuf *rb, Py_ssize_t rowcount,
             Py_DECREF(pos);
         }
     }
+    if (sql != NULL) {
+        if (PyDict_GET_SIZE(st->columns_cache) >= 256)
+            PyDict_Clear(st->columns_cache);
+        pair = PyTuple_Pack(2, fields, index);
+        if (pair == NULL || PyDict_SetItem(st->columns_cache, sql, pair) < 0)
+            goto fail;
+        Py_DECREF(pair);
+    }
+    *fields_out = fields;
+    *index_out = index;
+    return 0;
+fail:
+    Py_XDECREF(pair);
+    Py_XDECREF(fields);
+    Py_XDECREF(index);
+    return -1;
+}
+
+PyObject *pl_result_new(pl_state *st, PyObject *sql, const pl_rowbuf *rb, Py_ssize_t rowcount,
+                        long long lastrowid, int has_lastrowid)
+{
+    ResultObject *res = NULL;
+    PyObject *index = NULL;
+    int ncols = rb->ncols < 0 ? 0 : rb->ncols;
+
+    res = (ResultObject *)st->result_type->tp_alloc(st->result_type, 0);
+    if (res == NULL)
+        return NULL;
+    res->rowcount = rowcount;
+    res->lastrowid = has_lastrowid ? PyLong_FromLongLong(lastrowid) : Py_NewRef(Py_None);
+    res->rows = PyList_New((Py_ssize_t)rb->nrows);
+    if (res->lastrowid == NULL || res->rows == NULL ||
+        columns_for(st, sql, rb, ncols, &res->columns, &index) < 0)
+        goto fail;
     RowObject *prev = NULL;
     for (size_t r = 0; r < rb->nrows; r++) {
         RowObject *row = (RowObject *)pl_row_new(st, res->columns, index, ncols);

@@ -22,15 +22,25 @@ int pl_rowbuf_columns(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_er
     if (rb->ncols >= 0)
         return 0;
     n = sqlite3_column_count(stmt);
-    rb->names = calloc(n > 0 ? (size_t)n : 1, sizeof *rb->names);
-    if (rb->names == NULL)
-        return nomem(err, path);
-    rb->ncols = n;
+    /* Copies (the statement may be reset or finalized before the names are
+     * read), all in one block: names[i] point into names_block. */
+    size_t total = 0;
     for (int i = 0; i < n; i++) {
         const char *name = sqlite3_column_name(stmt, i);
-        rb->names[i] = strdup(name ? name : "");
-        if (rb->names[i] == NULL)
-            return nomem(err, path);
+        total += (name ? strlen(name) : 0) + 1;
+    }
+    rb->names = calloc(n > 0 ? (size_t)n : 1, sizeof *rb->names);
+    rb->names_block = malloc(total > 0 ? total : 1);
+    if (rb->names == NULL || rb->names_block == NULL)
+        return nomem(err, path);
+    rb->ncols = n;
+    char *p = rb->names_block;
+    for (int i = 0; i < n; i++) {
+        const char *name = sqlite3_column_name(stmt, i);
+        size_t len = name ? strlen(name) : 0;
+        memcpy(p, name ? name : "", len + 1);
+        rb->names[i] = p;
+        p += len + 1;
     }
     return 0;
 }
@@ -112,10 +122,8 @@ int pl_rowbuf_append(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_err
 
 void pl_rowbuf_free(pl_rowbuf *rb)
 {
-    if (rb->names != NULL)
-        for (int i = 0; i < rb->ncols; i++)
-            free(rb->names[i]);
     free(rb->names);
+    free(rb->names_block);
     free(rb->cells);
     free(rb->arena);
     pl_rowbuf_init(rb);

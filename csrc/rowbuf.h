@@ -26,7 +26,8 @@ typedef struct {
 
 typedef struct {
     int ncols;          /* -1 until the first statement's columns are known */
-    char **names;       /* ncols owned UTF-8 names */
+    char **names;       /* ncols UTF-8 names, pointing into names_block */
+    char *names_block;  /* owned copies of the names */
     size_t nrows;
     pl_cell *cells;     /* nrows * ncols */
     size_t cells_cap;

@@ -253,7 +253,7 @@ static PyObject *run(SessionObject *self, PyObject *sql_obj, PyObject *params, i
     if (rc < 0)
         pl_raise(st, &err);
     else
-        result = pl_result_new(st, &rows, info.rowcount, info.lastrowid, info.has_lastrowid);
+        result = pl_result_new(st, sql_obj, &rows, info.rowcount, info.lastrowid, info.has_lastrowid);
     pl_rowbuf_free(&rows);
     return result;
 }

@@ -288,3 +288,13 @@ def test_wal_foreign_keys_and_busy_timeout(session):
     assert session.execute("PRAGMA journal_mode").scalar() == "wal"
     assert session.execute("PRAGMA foreign_keys").scalar() == 1
     assert session.execute("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_column_names_follow_schema_changes(session):
+    session.execute("CREATE TABLE t (a INTEGER)")
+    session.execute("INSERT INTO t VALUES (1)")
+    assert session.execute("SELECT * FROM t").one()._asdict() == {"a": 1}
+    session.execute("ALTER TABLE t ADD COLUMN b TEXT DEFAULT 'x'")
+    row = session.execute("SELECT * FROM t").one()
+    assert row._asdict() == {"a": 1, "b": "x"} and row.b == "x"
+    assert session.execute("SELECT a AS b, a AS b FROM t").one().keys() == ["b", "b"]
