@@ -184,8 +184,6 @@ static int run_locked(SessionObject *s, const char *sql, Py_ssize_t len, const p
     pl_bindmap names;
     pl_bindmap_init(&names);
     info->rowcount = is_query ? -1 : 0;
-    if (is_query && pl_rowbuf_columns(rows, stmt, s->db->path, err) < 0)
-        goto done;
     for (Py_ssize_t r = 0; r < b->nrows; r++) {
         int step;
         if (pl_batch_bind(b, r, stmt, &names, s->db->path, err) < 0) {
@@ -197,7 +195,10 @@ static int run_locked(SessionObject *s, const char *sql, Py_ssize_t len, const p
             goto done;
         }
         while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-            if (pl_rowbuf_append(rows, stmt, s->db->path, err) < 0)
+            /* Column names only after a step: a schema change re-prepares
+             * the statement inside sqlite3_step (SELECT * may widen). */
+            if (pl_rowbuf_columns(rows, stmt, s->db->path, err) < 0 ||
+                pl_rowbuf_append(rows, stmt, s->db->path, err) < 0)
                 goto done;
         }
         if (step != SQLITE_DONE) {
@@ -207,6 +208,8 @@ static int run_locked(SessionObject *s, const char *sql, Py_ssize_t len, const p
         }
         if (counts_changes)
             info->rowcount += (Py_ssize_t)sqlite3_changes64(db);
+        if (is_query && pl_rowbuf_columns(rows, stmt, s->db->path, err) < 0)
+            goto done; /* a query that returned no row still has columns */
         sqlite3_reset(stmt);
     }
     info->lastrowid = (long long)sqlite3_last_insert_rowid(db);
