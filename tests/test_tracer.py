@@ -712,3 +712,13 @@ def test_get_experiments_matches_the_original_query(tracer, db_file):
     seen = [r[0] for r in ours]
     assert [e for i, e in enumerate(seen) if i == 0 or seen[i - 1] != e] == \
         list(dict.fromkeys(seen))
+
+
+def test_api_keys_are_not_stored(tracer, db_file):
+    config = make_config(completion_model_config=ModelConfig(
+        name="azure/gpt", type="azure_openai", api_key="sk-live-123", endpoint="https://x"))
+    tracer.trace_experiment(config, make_summary("secret", 1))
+    (model,) = query(db_file, "SELECT model FROM experiments")[0]
+    assert "sk-live-123" not in model
+    stored = json.loads(model)["completion_model_config"]
+    assert stored["api_key"] is None and stored["endpoint"] == "https://x"

@@ -133,11 +133,16 @@ def _db_file_of(config: Union[TracerConfig, Mapping[str, Any], Any]) -> str:
 
 
 def _model_config_json(config: Optional[ModelConfig]) -> Optional[Dict[str, Any]]:
-    """A model config as a JSON-ready dict, with the model instance left out (None)."""
+    """A model config as a JSON-ready dict, with the model instance left out (None).
+
+    The API key is not stored (None): the original PromptLab wrote it in plain text
+    into experiments.model, where anyone who can read the file or the studio sees it.
+    """
     if config is None:
         return None
     data = {f.name: getattr(config, f.name) for f in fields(config)}
     data["model"] = None
+    data["api_key"] = None
     return data
 
 
