@@ -154,61 +154,55 @@ static int add_row_start(pl_batch *b)
             return -1;
         }
         b->offsets = o;
-        char *nm = PyMem_Realloc(b->named, (size_t)cap);
-        if (nm == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        b->named = nm;
         b->rows_cap = cap;
     }
     b->offsets[b->nrows] = b->nparams;
-    b->named[b->nrows] = 0;
     return 0;
 }
 
+/* Values of a mapping row, looked up by the statement's parameter names (the
+ * first mapping row asks the session for them) and stored positionally: keys
+ * the statement does not name are never read. */
 static int add_mapping_row(pl_state *st, pl_batch *b, PyObject *row)
 {
-    PyObject *items = NULL, *key, *value;
-    Py_ssize_t pos = 0, index = 0;
-    int rc = -1;
+    if (b->names == NULL) {
+        b->names = b->describe(b->describe_ctx);
+        if (b->names == NULL)
+            return -1;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(b->names);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = PyTuple_GET_ITEM(b->names, i), *value;
+        int rc;
 
-    b->named[b->nrows] = 1;
-    if (!PyDict_Check(row)) {
-        items = PyMapping_Items(row);
-        if (items == NULL || keep(b, items) < 0)
-            goto done;
-    }
-    for (;;) {
-        if (items == NULL) {
-            if (!PyDict_Next(row, &pos, &key, &value))
-                break;
-        } else {
-            if (pos >= PyList_GET_SIZE(items))
-                break;
-            PyObject *pair = PyList_GET_ITEM(items, pos++);
-            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-                PyErr_SetString(PyExc_TypeError, "mapping items must be (key, value) pairs");
-                goto done;
-            }
-            key = PyTuple_GET_ITEM(pair, 0);
-            value = PyTuple_GET_ITEM(pair, 1);
+        if (key == Py_None) {
+            pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
+                          "the statement uses positional '?' parameters; pass a sequence of "
+                          "values, not a mapping.");
+            return -1;
         }
-        if (!PyUnicode_Check(key))
-            continue; /* cannot name an SQL parameter */
+        if (PyDict_Check(row)) {
+            value = Py_XNewRef(PyDict_GetItemWithError(row, key));
+        } else {
+            value = PyObject_GetItem(row, key);
+            if (value == NULL && PyErr_ExceptionMatches(PyExc_KeyError))
+                PyErr_Clear();
+        }
+        if (value == NULL) {
+            if (!PyErr_Occurred())
+                pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
+                              "no value for the named parameter :%U (parameter set %zd); "
+                              "add the key '%U' to the mapping.",
+                              key, b->nrows + 1, key);
+            return -1;
+        }
         pl_param *p = next_param(b);
-        if (p == NULL)
-            goto done;
-        p->key = PyUnicode_AsUTF8AndSize(key, &p->keylen);
-        if (p->key == NULL || keep(b, key) < 0)
-            goto done;
-        if (convert_value(st, b, p, value, ++index, 0) < 0)
-            goto done;
+        rc = p == NULL ? -1 : convert_value(st, b, p, value, i + 1, 0);
+        Py_DECREF(value);
+        if (rc < 0)
+            return -1;
     }
-    rc = 0;
-done:
-    Py_XDECREF(items);
-    return rc;
+    return 0;
 }
 
 static int add_sequence_row(pl_state *st, pl_batch *b, PyObject *row)
@@ -266,10 +260,13 @@ static int add_row(pl_state *st, pl_batch *b, PyObject *row)
     return rc;
 }
 
-int pl_batch_build(pl_state *st, pl_batch *b, PyObject *params, int many, const char *path)
+int pl_batch_build(pl_state *st, pl_batch *b, PyObject *params, int many, const char *path,
+                   pl_describe_fn describe, void *describe_ctx)
 {
     memset(b, 0, sizeof *b);
     b->path = path;
+    b->describe = describe;
+    b->describe_ctx = describe_ctx;
     if (!many) {
         if (add_row(st, b, params) < 0)
             goto fail;
@@ -301,19 +298,17 @@ fail:
 void pl_batch_release(pl_batch *b)
 {
     Py_CLEAR(b->json_dumps);
+    Py_CLEAR(b->names);
     for (Py_ssize_t i = 0; i < b->nkeep; i++)
         Py_DECREF(b->keep[i]);
     PyMem_Free(b->keep);
     PyMem_Free(b->params);
     PyMem_Free(b->offsets);
-    PyMem_Free(b->named);
     memset(b, 0, sizeof *b);
 }
 
-/* Bind one converted value at 1-based position i; `name` is its name in a
- * mapping, or NULL (messages only). */
-static int bind_one(sqlite3_stmt *stmt, int i, const pl_param *p, const char *name,
-                    const char *path, pl_err *err)
+/* Bind one converted value at 1-based position i. */
+static int bind_one(sqlite3_stmt *stmt, int i, const pl_param *p, const char *path, pl_err *err)
 {
     int rc;
 
@@ -335,9 +330,10 @@ static int bind_one(sqlite3_stmt *stmt, int i, const pl_param *p, const char *na
         rc = sqlite3_bind_blob64(stmt, i, p->v.s.p, (sqlite3_uint64)p->v.s.n, SQLITE_STATIC);
         break;
     default: {
+        const char *name = sqlite3_bind_parameter_name(stmt, i);
         char what[64];
         if (name != NULL)
-            snprintf(what, sizeof what, ":%.50s", name);
+            snprintf(what, sizeof what, "%.50s", name);
         else
             snprintf(what, sizeof what, "%d", i);
         return pl_err_set(err, PL_E_PROGRAMMING, path,
@@ -352,82 +348,18 @@ static int bind_one(sqlite3_stmt *stmt, int i, const pl_param *p, const char *na
     return 0;
 }
 
-void pl_bindmap_init(pl_bindmap *map)
-{
-    map->n = -1;
-}
-
-/* Fill the map's names for `stmt` (once per batch). Names past
- * PL_BIND_CACHED are looked up per row instead. */
-static void bindmap_fill(pl_bindmap *map, sqlite3_stmt *stmt)
-{
-    int n = sqlite3_bind_parameter_count(stmt);
-    map->n = n;
-    for (int i = 0; i < n && i < PL_BIND_CACHED; i++) {
-        const char *name = sqlite3_bind_parameter_name(stmt, i + 1);
-        map->name[i] = name ? name + 1 : NULL; /* skip ':', '@' or '$' */
-        map->len[i] = name ? strlen(name + 1) : 0;
-        map->hint[i] = i;
-    }
-}
-
-int pl_batch_bind(const pl_batch *b, Py_ssize_t row, sqlite3_stmt *stmt, pl_bindmap *map,
-                  const char *path, pl_err *err)
+int pl_batch_bind(const pl_batch *b, Py_ssize_t row, sqlite3_stmt *stmt, const char *path,
+                  pl_err *err)
 {
     const pl_param *p = b->params + b->offsets[row];
     Py_ssize_t k = b->offsets[row + 1] - b->offsets[row];
-    int n;
+    int n = sqlite3_bind_parameter_count(stmt);
 
-    if (map->n < 0)
-        bindmap_fill(map, stmt);
-    n = map->n;
-    if (!b->named[row]) {
-        if (k != n)
-            return pl_err_set(err, PL_E_PROGRAMMING, path,
-                              "the statement has %d parameter(s) but %zd value(s) were given.",
-                              n, k);
-        for (int i = 0; i < n; i++)
-            if (bind_one(stmt, i + 1, &p[i], NULL, path, err) < 0)
-                return -1;
-        return 0;
-    }
-    for (int i = 0; i < n; i++) {
-        const char *name;
-        size_t len;
-        Py_ssize_t hint = i;
-        const pl_param *hit = NULL;
-
-        if (i < PL_BIND_CACHED) {
-            name = map->name[i];
-            len = map->len[i];
-            hint = map->hint[i];
-        } else {
-            name = sqlite3_bind_parameter_name(stmt, i + 1);
-            name = name ? name + 1 : NULL;
-            len = name ? strlen(name) : 0;
-        }
-        if (name == NULL)
-            return pl_err_set(err, PL_E_PROGRAMMING, path,
-                              "the statement uses positional '?' parameters; pass a sequence "
-                              "of values, not a mapping.");
-        /* Rows of one batch usually hold their keys in the same order: try
-         * where the previous row had it first. */
-        if (hint < k && (size_t)p[hint].keylen == len && memcmp(p[hint].key, name, len) == 0)
-            hit = &p[hint];
-        for (Py_ssize_t j = 0; hit == NULL && j < k; j++) {
-            if ((size_t)p[j].keylen == len && memcmp(p[j].key, name, len) == 0) {
-                hit = &p[j];
-                if (i < PL_BIND_CACHED)
-                    map->hint[i] = j;
-            }
-        }
-        if (hit == NULL)
-            return pl_err_set(err, PL_E_PROGRAMMING, path,
-                              "no value for the named parameter :%s; add the key '%s' to the "
-                              "mapping.",
-                              name, name);
-        if (bind_one(stmt, i + 1, hit, name, path, err) < 0)
+    if (k != n)
+        return pl_err_set(err, PL_E_PROGRAMMING, path,
+                          "the statement has %d parameter(s) but %zd value(s) were given.", n, k);
+    for (int i = 0; i < n; i++)
+        if (bind_one(stmt, i + 1, &p[i], path, err) < 0)
             return -1;
-    }
     return 0;
 }

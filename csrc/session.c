@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -181,12 +182,10 @@ static int run_locked(SessionObject *s, const char *sql, Py_ssize_t len, const p
         goto done;
     is_query = sqlite3_column_count(stmt) > 0;
     int counts_changes = !is_query && !sqlite3_stmt_readonly(stmt);
-    pl_bindmap names;
-    pl_bindmap_init(&names);
     info->rowcount = is_query ? -1 : 0;
     for (Py_ssize_t r = 0; r < b->nrows; r++) {
         int step;
-        if (pl_batch_bind(b, r, stmt, &names, s->db->path, err) < 0) {
+        if (pl_batch_bind(b, r, stmt, s->db->path, err) < 0) {
             if (many) {
                 char where[64];
                 snprintf(where, sizeof where, "executemany(), parameter set %zd", r + 1);
@@ -220,6 +219,80 @@ done:
     return rc;
 }
 
+/* The statement's parameter names, for mapping parameters (pl_describe_fn). */
+typedef struct {
+    SessionObject *session;
+    const char *sql;
+    Py_ssize_t len;
+} describe_ctx;
+
+/* Under the session lock, GIL released: prepare (or find) the statement and
+ * copy its parameter names into one malloc'd block of `*n` NUL-terminated
+ * strings, "" for a positional parameter. Returns 0 or -1 with `err` set. */
+static int describe_locked(SessionObject *s, const char *sql, Py_ssize_t len, int *n,
+                           char **block, pl_err *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    size_t total = 0;
+
+    if (ensure_conn(s, err) < 0)
+        return -1;
+    if (len > 0x7fffffff)
+        return pl_err_set(err, PL_E_PROGRAMMING, s->db->path, "the SQL text is too long");
+    if (pl_conn_prepare(s->conn, sql, (int)len, &stmt, NULL, err) < 0)
+        return -1;
+    *n = sqlite3_bind_parameter_count(stmt);
+    for (int i = 1; i <= *n; i++) {
+        const char *name = sqlite3_bind_parameter_name(stmt, i);
+        total += (name ? strlen(name) : 1) + 1;
+    }
+    *block = malloc(total + 1);
+    if (*block == NULL)
+        return pl_err_set(err, PL_E_NOMEM, s->db->path, "out of memory");
+    char *p = *block;
+    for (int i = 1; i <= *n; i++) {
+        const char *name = sqlite3_bind_parameter_name(stmt, i);
+        const char *bare = name ? name + 1 : ""; /* without ':', '@' or '$' */
+        size_t l = strlen(bare);
+        memcpy(p, bare, l + 1);
+        p += l + 1;
+    }
+    return 0;
+}
+
+static PyObject *describe(void *arg)
+{
+    describe_ctx *ctx = arg;
+    SessionObject *s = ctx->session;
+    char *block = NULL;
+    PyObject *names = NULL;
+    pl_err err;
+    int n = 0, rc;
+
+    pl_err_clear(&err);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&s->lock);
+    rc = describe_locked(s, ctx->sql, ctx->len, &n, &block, &err);
+    pthread_mutex_unlock(&s->lock);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        free(block);
+        return pl_raise(pl_state_of(Py_TYPE(s)), &err);
+    }
+    names = PyTuple_New(n);
+    const char *p = block;
+    for (int i = 0; names != NULL && i < n; i++) {
+        PyObject *name = *p ? PyUnicode_InternFromString(p) : Py_NewRef(Py_None);
+        if (name == NULL)
+            Py_CLEAR(names);
+        else
+            PyTuple_SET_ITEM(names, i, name);
+        p += strlen(p) + 1;
+    }
+    free(block);
+    return names;
+}
+
 /* execute/executemany: the three steps described at the top of the file. */
 static PyObject *run(SessionObject *self, PyObject *sql_obj, PyObject *params, int many)
 {
@@ -242,7 +315,8 @@ static PyObject *run(SessionObject *self, PyObject *sql_obj, PyObject *params, i
     sql = PyUnicode_AsUTF8AndSize(sql_obj, &len);
     if (sql == NULL)
         return NULL;
-    if (pl_batch_build(st, &batch, params, many, self->db->path) < 0)
+    describe_ctx dctx = {self, sql, len};
+    if (pl_batch_build(st, &batch, params, many, self->db->path, describe, &dctx) < 0)
         return NULL;
     pl_rowbuf_init(&rows);
     pl_err_clear(&err);

@@ -172,6 +172,24 @@ def test_rowcount_and_lastrowid(session):
                                []).rowcount == 0
 
 
+def test_keys_the_statement_does_not_name_are_never_read(session):
+    class Strict(dict):
+        def __getitem__(self, key):
+            if key not in ("asset_name", "asset_version"):
+                raise AssertionError(f"read {key!r}")
+            return super().__getitem__(key)
+
+    rows = [{"asset_name": "x", "asset_version": 1, "extra": {object()}, "other": object()},
+            Strict(asset_name="y", asset_version=2, secret={1, 2})]
+    session.executemany("INSERT INTO assets (asset_name, asset_version) "
+                        "VALUES (:asset_name, :asset_version)", rows)
+    assert session.execute("SELECT count(*) FROM assets").scalar() == 2
+    with pytest.raises(ProgrammingError, match=r":asset_version \(parameter set 2\)"):
+        session.executemany("INSERT INTO assets (asset_name, asset_version) "
+                            "VALUES (:asset_name, :asset_version)",
+                            [{"asset_name": "z", "asset_version": 3}, {"asset_name": "w"}])
+
+
 def test_executemany_with_mappings_and_generators(session):
     rows = ({"asset_name": f"g{i}", "asset_version": i, "extra": [1]} for i in range(100))
     session.executemany("INSERT INTO assets (asset_name, asset_version) "
