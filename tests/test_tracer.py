@@ -712,6 +712,9 @@ def test_get_experiments_matches_the_original_query(tracer, db_file):
     seen = [r[0] for r in ours]
     assert [e for i, e in enumerate(seen) if i == 0 or seen[i - 1] != e] == \
         list(dict.fromkeys(seen))
+    for experiment in dict.fromkeys(seen):
+        records = [r[7] for r in ours if r[0] == experiment]
+        assert records == [f"rec-{i}" for i in range(len(records))]
 
 
 def test_api_keys_are_not_stored(tracer, db_file):
