@@ -2,10 +2,13 @@
 #include "conn.h"
 #include "fork.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
+#include <sys/stat.h>
 
 int pl_busy_timeout_ms(void)
 {
@@ -49,6 +52,112 @@ static void sql_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_text(ctx, out, 23, SQLITE_TRANSIENT);
 }
 
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static pl_conn *live_head;
+
+/* The identity of the file at `path`, or 0/0 when there is none yet. */
+static void file_identity(const char *path, unsigned long long *dev, unsigned long long *ino)
+{
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        *dev = (unsigned long long)st.st_dev;
+        *ino = (unsigned long long)st.st_ino;
+    } else {
+        *dev = *ino = 0;
+    }
+}
+
+/* Make the connection known to fork handling. */
+static void track(pl_conn *c)
+{
+    file_identity(c->path, &c->dev, &c->ino);
+    pthread_mutex_lock(&live_lock);
+    c->live_prev = NULL;
+    c->live_next = live_head;
+    if (live_head != NULL)
+        live_head->live_prev = c;
+    live_head = c;
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void untrack(pl_conn *c)
+{
+    pthread_mutex_lock(&live_lock);
+    if (c->live_prev != NULL)
+        c->live_prev->live_next = c->live_next;
+    else if (live_head == c)
+        live_head = c->live_next;
+    if (c->live_next != NULL)
+        c->live_next->live_prev = c->live_prev;
+    c->live_next = c->live_prev = NULL;
+    pthread_mutex_unlock(&live_lock);
+}
+
+void pl_conn_lock_live(void)
+{
+    pthread_mutex_lock(&live_lock);
+}
+
+void pl_conn_unlock_live(void)
+{
+    pthread_mutex_unlock(&live_lock);
+}
+
+void pl_conn_taint_live_in_child(void)
+{
+    for (pl_conn *c = live_head; c != NULL; c = c->live_next) {
+        if (c->dev == 0 && c->ino == 0) /* opened before the file existed */
+            file_identity(c->path, &c->dev, &c->ino);
+        if (c->dev != 0 || c->ino != 0)
+            pl_fork_taint(c->dev, c->ino);
+    }
+    live_head = NULL;
+    pthread_mutex_unlock(&live_lock); /* taken by the forking thread */
+}
+
+/* Refuse a file a fork left unusable here (see pl_fork_taint). */
+static int check_not_tainted(const char *path, pl_err *err)
+{
+    unsigned long long dev, ino;
+    file_identity(path, &dev, &ino);
+    if ((dev != 0 || ino != 0) && pl_fork_is_tainted(dev, ino))
+        return pl_err_set(err, PL_E_DATABASE, path,
+                          "this process was forked while its parent had this database open; "
+                          "SQLite cannot lock the file correctly here. Close sessions before "
+                          "fork(), or start processes with the 'spawn' or 'forkserver' "
+                          "method.");
+    return 0;
+}
+
+int pl_conn_open_readonly(pl_conn *c, const char *path, pl_err *err)
+{
+    int rc;
+
+    memset(c, 0, sizeof *c);
+    c->path = path;
+    if (check_not_tainted(path, err) < 0)
+        return -1;
+    rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE, NULL);
+    if (rc != SQLITE_OK) {
+        pl_err_from_sqlite(err, rc, c->db, path, "opening the database read-only");
+        sqlite3_close_v2(c->db);
+        c->db = NULL;
+        return -1;
+    }
+    sqlite3_busy_timeout(c->db, pl_busy_timeout_ms());
+    track(c);
+    return 0;
+}
+
+void pl_conn_close_readonly(pl_conn *c)
+{
+    if (c->db == NULL)
+        return;
+    untrack(c);
+    sqlite3_close_v2(c->db);
+    c->db = NULL;
+}
+
 pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
@@ -56,14 +165,8 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
     pl_conn *c;
     int rc;
 
-    if (pl_fork_is_tainted(path)) {
-        pl_err_set(err, PL_E_DATABASE, path,
-                   "this process was forked while its parent had this database open in a "
-                   "session; SQLite cannot lock the file correctly here. Close sessions "
-                   "before fork(), or start processes with the 'spawn' or 'forkserver' "
-                   "method.");
+    if (check_not_tainted(path, err) < 0)
         return NULL;
-    }
     if (create)
         flags |= SQLITE_OPEN_CREATE;
     rc = sqlite3_open_v2(path, &db, flags, NULL);
@@ -85,6 +188,7 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
     c->fork_gen = pl_fork_generation();
     sqlite3_create_function_v2(db, "promptlab_now", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, NULL,
                                sql_now, NULL, NULL, NULL);
+    track(c);
     /* foreign_keys is per connection; synchronous=FULL makes each commit durable
      * through power loss too, at one fsync of the WAL per commit. */
     if (pl_conn_exec(c, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;",
@@ -225,6 +329,7 @@ void pl_conn_close(pl_conn *c)
 {
     if (c == NULL)
         return;
+    untrack(c);
     for (int i = 0; i < PL_STMT_CACHE_SIZE; i++) {
         if (c->cache[i].stmt != NULL)
             sqlite3_finalize(c->cache[i].stmt);
@@ -232,4 +337,40 @@ void pl_conn_close(pl_conn *c)
     }
     sqlite3_close_v2(c->db);
     free(c);
+}
+
+void pl_sql_first_keyword(const char *sql, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (;;) {
+        while (isspace((unsigned char)*sql))
+            sql++;
+        if (sql[0] == '-' && sql[1] == '-') {
+            while (*sql && *sql != '\n')
+                sql++;
+        } else if (sql[0] == '/' && sql[1] == '*') {
+            const char *end = strstr(sql + 2, "*/");
+            sql = end ? end + 2 : sql + strlen(sql);
+        } else {
+            break;
+        }
+    }
+    while (n + 1 < size && isalpha((unsigned char)sql[n])) {
+        buf[n] = (char)toupper((unsigned char)sql[n]);
+        n++;
+    }
+    buf[n] = '\0';
+}
+
+int pl_sql_controls_transaction(const char *sql)
+{
+    static const char *const CONTROL[] = {"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT",
+                                          "RELEASE"};
+    char kw[16];
+
+    pl_sql_first_keyword(sql, kw, sizeof kw);
+    for (size_t i = 0; i < sizeof CONTROL / sizeof CONTROL[0]; i++)
+        if (strcmp(kw, CONTROL[i]) == 0)
+            return 1;
+    return 0;
 }

@@ -28,6 +28,8 @@ typedef struct pl_conn {
     unsigned long use_clock;
     pl_stmt_entry cache[PL_STMT_CACHE_SIZE];
     struct pl_conn *next;      /* link in the database's idle list */
+    unsigned long long dev, ino; /* the file's identity when opened (0, 0 if unknown) */
+    struct pl_conn *live_next, *live_prev; /* every open pl_conn of the process */
 } pl_conn;
 
 /* Busy timeout in milliseconds for new connections: PROMPTLAB_BUSY_TIMEOUT_MS
@@ -62,5 +64,26 @@ void pl_conn_rollback_quietly(pl_conn *c);
 
 /* Finalize cached statements and close. NULL is allowed. */
 void pl_conn_close(pl_conn *c);
+
+/* Open an existing file read-only into the caller's `c` (zeroed here; no
+ * statement cache, no pragmas), with the busy timeout, known to fork handling.
+ * Close it with pl_conn_close_readonly. Returns 0 or -1 with `err` set. */
+int pl_conn_open_readonly(pl_conn *c, const char *path, pl_err *err);
+void pl_conn_close_readonly(pl_conn *c);
+
+/* The first keyword of a statement (after spaces and comments), upper-cased
+ * into buf. */
+void pl_sql_first_keyword(const char *sql, char *buf, size_t size);
+
+/* 1 when the statement is BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT or RELEASE. */
+int pl_sql_controls_transaction(const char *sql);
+
+/* Fork support: lock the list of open connections before fork(), unlock it
+ * after; in the child, mark the files of the connections still open in the
+ * parent as unusable (SQLite's lock bookkeeping for them was inherited) and
+ * forget those connections, which are abandoned, never closed. */
+void pl_conn_lock_live(void);
+void pl_conn_unlock_live(void);
+void pl_conn_taint_live_in_child(void);
 
 #endif

@@ -105,7 +105,6 @@ int pl_database_ensure_ready(pl_database *db, pl_err *err)
         }
         /* NEW, or FAILED by an earlier attempt: this thread initializes. */
         db->attempt++;
-        db->n_in_use++; /* the initializer's connection */
         atomic_store(&db->state, PL_DB_INITIALIZING);
         break;
     }
@@ -114,12 +113,13 @@ int pl_database_ensure_ready(pl_database *db, pl_err *err)
     rc = pl_setup_database(db->path, &conn, err);
 
     struct stat st;
-    if (rc == 0 && stat(db->path, &st) == 0) {
+    if (rc == 0 && stat(db->path, &st) == 0) { /* the file exists now */
         db->dev = (unsigned long long)st.st_dev;
         db->ino = (unsigned long long)st.st_ino;
+        conn->dev = db->dev;
+        conn->ino = db->ino;
     }
     pthread_mutex_lock(&db->lock);
-    db->n_in_use--;
     if (rc == 0) {
         free(db->failure);
         db->failure = NULL;
@@ -143,6 +143,8 @@ static int check_identity(pl_database *db, pl_err *err)
 {
     struct stat st;
 
+    if (db->dev == 0 && db->ino == 0)
+        return 0; /* identity unknown (stat failed after setup): nothing to compare */
     if (stat(db->path, &st) != 0) {
         if (errno == ENOENT)
             return pl_err_set(err, PL_E_DATABASE, db->path,
@@ -177,17 +179,10 @@ pl_conn *pl_database_checkout(pl_database *db, pl_err *err)
         if (c->fork_gen == pl_fork_generation())
             break;
     }
-    db->n_in_use++;
     pthread_mutex_unlock(&db->lock);
     if (c != NULL)
         return c;
-    c = pl_conn_open(db->path, 0, err);
-    if (c == NULL) {
-        pthread_mutex_lock(&db->lock);
-        db->n_in_use--;
-        pthread_mutex_unlock(&db->lock);
-    }
-    return c;
+    return pl_conn_open(db->path, 0, err);
 }
 
 void pl_database_checkin(pl_database *db, pl_conn *c)
@@ -198,7 +193,6 @@ void pl_database_checkin(pl_database *db, pl_conn *c)
         return; /* inherited from the parent: abandoned, never used or closed */
     pl_conn_rollback_quietly(c);
     pthread_mutex_lock(&db->lock);
-    db->n_in_use--;
     c = pool_push_locked(db, c);
     pthread_mutex_unlock(&db->lock);
     pl_conn_close(c);
@@ -230,20 +224,16 @@ void pl_database_unlock_after_fork(pl_database *db)
     pthread_mutex_unlock(&db->lock);
 }
 
-int pl_database_reinit_in_child(pl_database *db)
+void pl_database_reinit_in_child(pl_database *db)
 {
-    int in_use = db->n_in_use > 0;
-
     /* The forking thread took this lock before fork() and is the child's only
      * thread: it unlocks it. Threads that waited on the condition variable do
      * not exist here, so it starts afresh. Connections are not inherited, and
      * an unfinished initialization is redone by whoever asks next. */
     db->idle = NULL;
     db->n_idle = 0;
-    db->n_in_use = 0;
     if (atomic_load(&db->state) == PL_DB_INITIALIZING)
         atomic_store(&db->state, PL_DB_NEW);
     pthread_cond_init(&db->cond, NULL);
     pthread_mutex_unlock(&db->lock);
-    return in_use;
 }

@@ -34,7 +34,6 @@ typedef struct pl_database {
     pl_err *failure;           /* why attempt number `attempt` failed */
     pl_conn *idle;             /* pooled connections, all of this fork generation */
     int n_idle;
-    int n_in_use;              /* connections checked out or initializing */
     int forgotten;             /* dropped by reset: no pooling, connections close */
     unsigned long long dev, ino; /* the file's identity once READY (immutable after) */
     struct pl_database *next;  /* registered list link (registry lock) */
@@ -82,8 +81,6 @@ void pl_database_forget(pl_database *db);
 void pl_database_lock_for_fork(pl_database *db);
 void pl_database_close_idle_locked(pl_database *db);
 void pl_database_unlock_after_fork(pl_database *db);
-/* Returns 1 when connections were in use at fork(): the child must not open
- * the file, its inherited lock bookkeeping for it is wrong. */
-int pl_database_reinit_in_child(pl_database *db);
+void pl_database_reinit_in_child(pl_database *db);
 
 #endif

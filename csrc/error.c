@@ -51,6 +51,8 @@ void pl_err_prefix(pl_err *err, const char *prefix)
     /* The message already starts with "<path>: "; keep that in front. */
     if (plen > 0 && strncmp(err->msg, err->path, plen) == 0 && err->msg[plen] == ':')
         skip = plen + 2;
+    if (skip > strlen(err->msg)) /* the message was cut right after the path */
+        skip = strlen(err->msg);
     snprintf(old, sizeof old, "%s", err->msg + skip);
     if (plen > 0)
         snprintf(err->msg, sizeof err->msg, "%s: %s: %s", err->path, prefix, old);

@@ -11,14 +11,14 @@
 /* The number of fork() calls this process descends from (0 in the original). */
 unsigned long pl_fork_generation(void);
 
-/* Mark `path` as unusable in this process: connections to it were in use in
- * the parent when it forked, so SQLite's inherited lock bookkeeping for the
- * file is wrong here. Called only from the child's atfork handler, when this
- * process has a single thread. */
-void pl_fork_taint(const char *path);
+/* Mark the file (device, inode) as unusable in this process: a connection to
+ * it was open in the parent when it forked, so SQLite's inherited lock
+ * bookkeeping for the file is wrong here. Called only from the child's atfork
+ * handler, when this process has a single thread. */
+void pl_fork_taint(unsigned long long dev, unsigned long long ino);
 
-/* 1 when `path` was tainted by a fork (this process or an ancestor). */
-int pl_fork_is_tainted(const char *path);
+/* 1 when the file was tainted by a fork (this process or an ancestor). */
+int pl_fork_is_tainted(unsigned long long dev, unsigned long long ino);
 
 /* Register the pthread_atfork handlers once per process. Returns 0 or an errno. */
 int pl_fork_install(void);

@@ -81,21 +81,15 @@ static PyObject *py_migrations_dir(PyObject *module, PyObject *unused)
  * exist). Returns 0 or -1 with `err`. GIL released. */
 static int open_readonly(const char *path, pl_conn *c, pl_err *err)
 {
-    int exists = 0, rc;
+    int exists = 0;
 
     memset(c, 0, sizeof *c);
     c->path = path;
-    if (pl_check_file(path, &exists, err) < 0 || !exists)
-        return exists ? -1 : 0;
-    rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE, NULL);
-    if (rc != SQLITE_OK) {
-        pl_err_from_sqlite(err, rc, c->db, path, "opening the database read-only");
-        sqlite3_close_v2(c->db);
-        c->db = NULL;
+    if (pl_check_file(path, &exists, err) < 0)
         return -1;
-    }
-    sqlite3_busy_timeout(c->db, pl_busy_timeout_ms());
-    return 0;
+    if (!exists)
+        return 0;
+    return pl_conn_open_readonly(c, path, err);
 }
 
 /* A Python value for column `i` of the current row. */
@@ -241,7 +235,7 @@ static int look_revision(revision_look *lk, pl_err *err)
     rc = 0;
 done:
     pl_chain_free(chain);
-    sqlite3_close_v2(c.db);
+    pl_conn_close_readonly(&c);
     return rc;
 }
 
@@ -272,7 +266,8 @@ static PyObject *py_database_revision(PyObject *module, PyObject *args, PyObject
         goto done;
     }
     if (!lk.exists) {
-        result = Py_BuildValue("{s:O,s:s}", "exists", Py_False, "path", abs);
+        result = Py_BuildValue("{s:O,s:N}", "exists", Py_False, "path",
+                               PyUnicode_DecodeFSDefault(abs));
         goto done;
     }
     history = catalog_rows(st, lk.cat,
@@ -281,7 +276,8 @@ static PyObject *py_database_revision(PyObject *module, PyObject *args, PyObject
                            0);
     if (history == NULL)
         goto done;
-    result = Py_BuildValue("{s:O,s:s,s:z,s:i,s:i,s:z,s:O}", "exists", Py_True, "path", abs,
+    result = Py_BuildValue("{s:O,s:N,s:z,s:i,s:i,s:z,s:O}", "exists", Py_True, "path",
+                           PyUnicode_DecodeFSDefault(abs),
                            "revision", lk.v.revision[0] ? lk.v.revision : NULL, "version_rows",
                            lk.v.version_rows, "other_tables", lk.v.other_tables, "detected",
                            lk.detected[0] ? lk.detected : NULL, "history",
@@ -306,7 +302,7 @@ static int look_schema(const char *path, sqlite3 **cat, pl_err *err)
     *cat = pl_catalog_open(err);
     if (*cat != NULL && pl_catalog_add(*cat, c.db, path, PL_CATALOG_LIVE, err) == 0)
         rc = 0;
-    sqlite3_close_v2(c.db);
+    pl_conn_close_readonly(&c);
     return rc;
 }
 

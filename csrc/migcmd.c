@@ -137,16 +137,9 @@ static int script_job(mig_job *j, const pl_chain *chain, int exists, pl_err *err
     pl_db_version v;
     int idx = -1, detected = 0, target, rc = -1;
 
-    c.path = j->path;
     if (exists) {
-        int orc =
-            sqlite3_open_v2(j->path, &c.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE, NULL);
-        if (orc != SQLITE_OK) {
-            pl_err_from_sqlite(err, orc, c.db, j->path, "opening the database read-only");
-            goto done;
-        }
-        sqlite3_busy_timeout(c.db, pl_busy_timeout_ms());
-        if (pl_migrate_locate(&c, chain, &v, &idx, &detected, err) < 0)
+        if (pl_conn_open_readonly(&c, j->path, err) < 0 ||
+            pl_migrate_locate(&c, chain, &v, &idx, &detected, err) < 0)
             goto done;
     }
     if (resolve_target(chain, j, idx, &target, err) < 0)
@@ -155,7 +148,7 @@ static int script_job(mig_job *j, const pl_chain *chain, int exists, pl_err *err
     if (j->script != NULL)
         rc = 0;
 done:
-    sqlite3_close_v2(c.db);
+    pl_conn_close_readonly(&c);
     return rc;
 }
 
@@ -257,10 +250,16 @@ static int run_released(mig_job *j, pl_err *err)
 /* The dict a command returns (new reference, NULL with an exception). */
 static PyObject *job_result(const mig_job *j, const char *count_key)
 {
-    return Py_BuildValue("{s:s,s:z,s:z,s:z,s:i,s:z}", "path", j->path, "before",
-                         j->before[0] ? j->before : NULL, "after", j->after[0] ? j->after : NULL,
-                         "detected", j->detected[0] ? j->detected : NULL, count_key, j->count,
-                         "backup", j->backup_path[0] ? j->backup_path : NULL);
+    /* Paths may hold bytes that are not UTF-8: decoded as the OS does. */
+    PyObject *backup = j->backup_path[0] ? PyUnicode_DecodeFSDefault(j->backup_path)
+                                         : Py_NewRef(Py_None);
+    if (backup == NULL)
+        return NULL;
+    return Py_BuildValue("{s:N,s:z,s:z,s:z,s:i,s:N}", "path", PyUnicode_DecodeFSDefault(j->path),
+                         "before", j->before[0] ? j->before : NULL, "after",
+                         j->after[0] ? j->after : NULL, "detected",
+                         j->detected[0] ? j->detected : NULL, count_key, j->count, "backup",
+                         backup);
 }
 
 static PyObject *py_migrate(PyObject *module, PyObject *args, PyObject *kwargs)
@@ -270,7 +269,7 @@ static PyObject *py_migrate(PyObject *module, PyObject *args, PyObject *kwargs)
     PyObject *path_obj, *dir_obj = Py_None, *dir = NULL, *result = NULL;
     const char *target = NULL;
     int backup = 0;
-    mig_job j;
+    mig_job j = {0};
     pl_err err;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zpO:migrate", kwlist, &path_obj, &target,
@@ -295,7 +294,7 @@ static PyObject *py_downgrade(PyObject *module, PyObject *args, PyObject *kwargs
     PyObject *path_obj, *dir_obj = Py_None, *dir = NULL, *result = NULL;
     const char *target = NULL;
     int backup = 0;
-    mig_job j;
+    mig_job j = {0};
     pl_err err;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Os|pO:downgrade", kwlist, &path_obj, &target,
@@ -321,7 +320,7 @@ static PyObject *py_migration_script(PyObject *module, PyObject *args, PyObject 
     PyObject *path_obj, *dir_obj = Py_None, *dir = NULL, *result = NULL;
     const char *target = NULL;
     int down = 0;
-    mig_job j;
+    mig_job j = {0};
     pl_err err;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zpO:migration_script", kwlist, &path_obj,
@@ -334,7 +333,8 @@ static PyObject *py_migration_script(PyObject *module, PyObject *args, PyObject 
     if (run_released(&j, &err) < 0)
         pl_raise(st, &err);
     else
-        result = PyUnicode_FromString(j.script);
+        result = PyUnicode_DecodeUTF8(j.script, (Py_ssize_t)strlen(j.script),
+                                      "backslashreplace"); /* a path may not be UTF-8 */
 done:
     sqlite3_free(j.script);
     Py_XDECREF(dir);

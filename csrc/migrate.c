@@ -63,6 +63,8 @@ int pl_read_version(pl_conn *c, pl_db_version *out, pl_err *err)
         const char *v = (const char *)sqlite3_column_text(st, 0);
         if (out->version_rows++ == 0)
             snprintf(out->revision, sizeof out->revision, "%s", v ? v : "");
+        if (v != NULL && strlen(v) > PL_REVISION_MAX)
+            out->revision_too_long = 1; /* no revision of ours is that long */
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
@@ -79,7 +81,7 @@ int pl_migrate_check(const pl_db_version *v, const pl_chain *chain, const char *
                           "alembic_version holds %d rows (several heads); PromptLab keeps one "
                           "linear history. The file was left unchanged.",
                           v->version_rows);
-    if (pl_chain_index(chain, v->revision) == -2)
+    if (v->revision_too_long || pl_chain_index(chain, v->revision) == -2)
         return pl_err_set(err, PL_E_UNKNOWN_REVISION, path,
                           "the database is at revision %s, which this version of PromptLab "
                           "does not know (its newest is %s): it was written by a newer "
@@ -128,6 +130,18 @@ static int run_script(pl_conn *c, const char *sql, const pl_migration *m, const 
         sqlite3_stmt *st = NULL;
         const char *tail = NULL;
         int rc = sqlite3_prepare_v2(c->db, p, -1, &st, &tail);
+        if (rc == SQLITE_OK && st != NULL && pl_sql_controls_transaction(sqlite3_sql(st))) {
+            /* A COMMIT here would end the migration's transaction half-way and
+             * release the write lock before the revision is recorded. */
+            int len = (int)(tail > p ? tail - p : (int)strlen(p));
+            pl_err_set(err, PL_E_MIGRATION, c->path,
+                       "migration %s (%s), %s section: \"%.*s\" manages the transaction, but "
+                       "each migration already runs in one transaction of its own; remove "
+                       "the statement.",
+                       m->revision, m->filename, section, len > 200 ? 200 : len, p);
+            sqlite3_finalize(st);
+            return -1;
+        }
         if (rc == SQLITE_OK && st != NULL) {
             while ((rc = sqlite3_step(st)) == SQLITE_ROW)
                 ;
@@ -420,6 +434,17 @@ fail:
     return -1;
 }
 
+/* `text` for a "-- " comment line: line breaks become spaces, so that a file
+ * name or path cannot start a line of SQL in the printed script. */
+static const char *one_line(const char *text, char *buf, size_t size)
+{
+    size_t i = 0;
+    for (; text[i] != '\0' && i + 1 < size; i++)
+        buf[i] = (text[i] == '\n' || text[i] == '\r') ? ' ' : text[i];
+    buf[i] = '\0';
+    return buf;
+}
+
 /* Append the statements recording that `m` was applied, as literal SQL. */
 static void script_record_up(sqlite3_str *s, const pl_migration *m)
 {
@@ -439,7 +464,7 @@ char *pl_migrate_script(const pl_chain *chain, const char *path, int from, int t
     const char *from_rev = from >= 0 ? chain->items[from].revision : "base";
     const char *to_rev = to >= 0 ? chain->items[to].revision : "base";
     int dir = to >= from ? 1 : -1;
-    char *text;
+    char *text, safe_path[4096], safe_file[1024], safe_msg[1024];
 
     sqlite3_str_appendf(s,
                         "-- PromptLab: the SQL that would %s %s from %s to %s.\n"
@@ -447,12 +472,15 @@ char *pl_migrate_script(const pl_chain *chain, const char *path, int from, int t
                         "-- are off during it and PRAGMA foreign_key_check may not report more\n"
                         "-- rows after it than before.\n\n"
                         "PRAGMA foreign_keys=OFF;\n",
-                        dir > 0 ? "upgrade" : "downgrade", path, from_rev, to_rev);
+                        dir > 0 ? "upgrade" : "downgrade",
+                        one_line(path, safe_path, sizeof safe_path), from_rev, to_rev);
     if (detected && from >= 0) {
         sqlite3_str_appendf(s,
                             "\n-- The database has no revision; its tables match revision %s "
                             "(%s):\n-- mark it there.\nBEGIN IMMEDIATE;\n%s",
-                            from_rev, chain->items[from].filename, BOOKKEEPING_SQL);
+                            from_rev,
+                            one_line(chain->items[from].filename, safe_file, sizeof safe_file),
+                            BOOKKEEPING_SQL);
         for (int i = 0; i <= from; i++)
             script_record_up(s, &chain->items[i]);
         sqlite3_str_appendall(s, "COMMIT;\n");
@@ -466,14 +494,15 @@ char *pl_migrate_script(const pl_chain *chain, const char *path, int from, int t
             sqlite3_str_appendf(s,
                                 "\n-- Migration %s (%s) has an empty down section: it cannot "
                                 "be undone,\n-- so the downgrade stops with an error here.\n",
-                                m->revision, m->filename);
+                                m->revision, one_line(m->filename, safe_file, sizeof safe_file));
             break;
         }
         sqlite3_str_appendf(s, "\n-- %s %s -> %s: %s (%s)\nBEGIN IMMEDIATE;\n%s",
                             dir > 0 ? "Upgrade" : "Downgrade",
                             dir > 0 ? (i >= 0 ? chain->items[i].revision : "base") : m->revision,
-                            dir > 0 ? m->revision : (m->parent[0] ? m->parent : "base"), m->message,
-                            m->filename, BOOKKEEPING_SQL);
+                            dir > 0 ? m->revision : (m->parent[0] ? m->parent : "base"),
+                            one_line(m->message, safe_msg, sizeof safe_msg),
+                            one_line(m->filename, safe_file, sizeof safe_file), BOOKKEEPING_SQL);
         sqlite3_str_appendall(s, section);
         if (section[0] != '\0' && section[strlen(section) - 1] != '\n')
             sqlite3_str_appendchar(s, 1, '\n');

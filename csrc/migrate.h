@@ -22,6 +22,7 @@ typedef struct {
     char revision[PL_REVISION_MAX + 1]; /* "" when there is no version (base) */
     int version_rows;                   /* rows in alembic_version (-1: no table) */
     int other_tables;                   /* tables that are not bookkeeping */
+    int revision_too_long;              /* alembic_version held more than 32 characters */
 } pl_db_version;
 
 /* Read the revision and table census. Returns 0, or -1 with `err` set. */

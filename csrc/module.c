@@ -65,6 +65,8 @@ static PyObject *raise_message(pl_state *st, pl_errkind kind, PyObject *message,
     type = (kind > PL_OK && kind < PL_E_KIND_COUNT) ? st->errors[kind] : NULL;
     if (type == NULL)
         type = st->errors[PL_E_DATABASE];
+    if (type == NULL) /* the module is being torn down */
+        type = PyExc_RuntimeError;
     exc = PyObject_CallOneArg(type, message);
     Py_DECREF(message);
     if (exc == NULL)

@@ -121,7 +121,13 @@ static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py
         text = PyObject_CallOneArg(b->json_dumps, v);
         if (text == NULL)
             return -1;
-        int rc = PyUnicode_Check(text) ? set_text(b, p, text, 1) : -1;
+        if (!PyUnicode_Check(text)) {
+            PyErr_Format(PyExc_TypeError, "json.dumps() returned %.100s, not str",
+                         Py_TYPE(text)->tp_name);
+            Py_DECREF(text);
+            return -1;
+        }
+        int rc = set_text(b, p, text, 1);
         Py_DECREF(text);
         return rc;
     }
@@ -136,11 +142,17 @@ static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py
         Py_DECREF(text);
         return rc;
     }
-    /* Deferred: a mapping may carry keys the statement never uses. */
-    if (keep(b, v) < 0)
+    /* Reported when bound (where the parameter's name is known); the type's
+     * name is copied, since binding runs without the GIL. */
+    PyObject *name = PyBytes_FromString(Py_TYPE(v)->tp_name);
+    if (name == NULL)
+        return -1;
+    int rc = keep(b, name);
+    Py_DECREF(name);
+    if (rc < 0)
         return -1;
     p->type = PL_PARAM_UNSUPPORTED;
-    p->v.s.p = Py_TYPE(v)->tp_name;
+    p->v.s.p = PyBytes_AS_STRING(name);
     return 0;
 }
 
@@ -181,8 +193,13 @@ static int add_mapping_row(pl_state *st, pl_batch *b, PyObject *row)
                           "values, not a mapping.");
             return -1;
         }
-        if (PyDict_Check(row)) {
+        if (PyDict_CheckExact(row)) {
+#if PY_VERSION_HEX >= 0x030D0000
+            if (PyDict_GetItemRef(row, key, &value) < 0)
+                return -1;
+#else
             value = Py_XNewRef(PyDict_GetItemWithError(row, key));
+#endif
         } else {
             value = PyObject_GetItem(row, key);
             if (value == NULL && PyErr_ExceptionMatches(PyExc_KeyError))
@@ -208,25 +225,31 @@ static int add_mapping_row(pl_state *st, pl_batch *b, PyObject *row)
 static int add_sequence_row(pl_state *st, pl_batch *b, PyObject *row)
 {
     PyObject *seq;
-    int rc = -1, kept = 0;
+    int rc = -1;
 
     /* A tuple cannot change: keeping it keeps its items alive, one reference
-     * per row instead of one per value. */
-    if (PyTuple_Check(row)) {
-        if (keep(b, row) < 0)
-            return -1;
+     * per row instead of one per value. A list is copied into a tuple first:
+     * converting a value can run Python code (str() of a datetime subclass,
+     * json.dumps) that could change the list under us. */
+    if (PyTuple_Check(row))
         seq = Py_NewRef(row);
-        kept = 1;
-    } else {
-        seq = PySequence_Fast(row, "parameters must be a sequence or a mapping");
-        if (seq == NULL)
-            return -1;
+    else if (PyList_Check(row))
+        seq = PyList_AsTuple(row);
+    else
+        seq = PySequence_Tuple(row);
+    if (seq == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "parameters must be a sequence or a mapping");
+        }
+        return -1;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (keep(b, seq) < 0)
+        goto done;
+    Py_ssize_t n = PyTuple_GET_SIZE(seq);
     for (Py_ssize_t i = 0; i < n; i++) {
         pl_param *p = next_param(b);
-        if (p == NULL ||
-            convert_value(st, b, p, PySequence_Fast_GET_ITEM(seq, i), i + 1, kept) < 0)
+        if (p == NULL || convert_value(st, b, p, PyTuple_GET_ITEM(seq, i), i + 1, 1) < 0)
             goto done;
     }
     rc = 0;

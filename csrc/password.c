@@ -25,6 +25,7 @@ int pl_password_hash(const char *password, int rounds, char out[PL_HASH_MAX], pl
         return pl_err_set(err, PL_E_NOMEM, NULL, "out of memory hashing a password");
     hashed = crypt_rn(password, setting, data, (int)sizeof *data);
     if (hashed == NULL || hashed[0] == '*' || strlen(hashed) >= PL_HASH_MAX) {
+        explicit_bzero(data, sizeof *data);
         free(data);
         return pl_err_set(err, PL_E_DATABASE, NULL, "bcrypt hashing failed");
     }
@@ -50,6 +51,7 @@ int pl_password_verify(const char *password, const char *hash)
     got = crypt_rn(password, hash, data, (int)sizeof *data);
     n = strlen(hash);
     if (got == NULL || got[0] == '*' || strlen(got) != n) {
+        explicit_bzero(data, sizeof *data);
         free(data);
         return 0;
     }

@@ -230,8 +230,7 @@ void pl_registry_unlock_all(void)
 void pl_registry_reinit_in_child(void)
 {
     for (pl_database *db = live; db != NULL; db = db->live_next)
-        if (pl_database_reinit_in_child(db))
-            pl_fork_taint(db->path);
+        pl_database_reinit_in_child(db);
     pthread_mutex_unlock(&registry_lock);
     pl_setup_reinit_in_child();
 }

@@ -54,7 +54,7 @@ static int same_cell(const pl_rowbuf *rb, const pl_cell *a, const pl_cell *b)
     default:
         /* rowbuf.c stores a value equal to the previous row's at the same offset. */
         return a->v.s.len == b->v.s.len &&
-               (a->v.s.off == b->v.s.off ||
+               (a->v.s.off == b->v.s.off || a->v.s.len == 0 ||
                 memcmp(rb->arena + a->v.s.off, rb->arena + b->v.s.off, a->v.s.len) == 0);
     }
 }

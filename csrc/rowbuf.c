@@ -103,7 +103,7 @@ int pl_rowbuf_append(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_err
             /* Joined rows repeat their parent's values: point at the copy
              * the previous row made (result.c then shares the object too). */
             if (prev != NULL && prev[i].type == cell->type && prev[i].v.s.len == len &&
-                memcmp(rb->arena + prev[i].v.s.off, data, len) == 0) {
+                (len == 0 || memcmp(rb->arena + prev[i].v.s.off, data, len) == 0)) {
                 cell->v.s = prev[i].v.s;
                 break;
             }

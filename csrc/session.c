@@ -55,16 +55,6 @@ static int inherited(SessionObject *s)
     return 1;
 }
 
-/* Lock the session for a short read, releasing the GIL while waiting. */
-static void lock_session(SessionObject *s)
-{
-    if (pthread_mutex_trylock(&s->lock) == 0)
-        return;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&s->lock);
-    Py_END_ALLOW_THREADS
-}
-
 /* Make sure the session has a usable connection. Requires the session lock;
  * GIL released. */
 static int ensure_conn(SessionObject *s, pl_err *err)
@@ -84,30 +74,6 @@ static int ensure_conn(SessionObject *s, pl_err *err)
             return -1;
     }
     return 0;
-}
-
-/* The first keyword of a statement, upper-cased into buf. */
-static void first_keyword(const char *sql, char *buf, size_t size)
-{
-    size_t n = 0;
-    for (;;) {
-        while (isspace((unsigned char)*sql))
-            sql++;
-        if (sql[0] == '-' && sql[1] == '-') {
-            while (*sql && *sql != '\n')
-                sql++;
-        } else if (sql[0] == '/' && sql[1] == '*') {
-            const char *end = strstr(sql + 2, "*/");
-            sql = end ? end + 2 : sql + strlen(sql);
-        } else {
-            break;
-        }
-    }
-    while (n + 1 < size && isalpha((unsigned char)sql[n])) {
-        buf[n] = (char)toupper((unsigned char)sql[n]);
-        n++;
-    }
-    buf[n] = '\0';
 }
 
 /* True when the text after a statement holds only spaces, comments and ';'. */
@@ -136,13 +102,12 @@ static int only_trivia(const char *p, const char *end)
  * or that manage transactions themselves. */
 static int needs_write_transaction(sqlite3_stmt *stmt)
 {
-    static const char *const OWN[] = {"BEGIN",  "COMMIT",  "END",    "ROLLBACK", "SAVEPOINT",
-                                      "RELEASE", "PRAGMA", "VACUUM", "ATTACH",   "DETACH"};
+    static const char *const OWN[] = {"PRAGMA", "VACUUM", "ATTACH", "DETACH"};
     char kw[16];
 
-    if (sqlite3_stmt_readonly(stmt))
+    if (sqlite3_stmt_readonly(stmt) || pl_sql_controls_transaction(sqlite3_sql(stmt)))
         return 0;
-    first_keyword(sqlite3_sql(stmt), kw, sizeof kw);
+    pl_sql_first_keyword(sqlite3_sql(stmt), kw, sizeof kw);
     for (size_t i = 0; i < sizeof OWN / sizeof OWN[0]; i++)
         if (strcmp(kw, OWN[i]) == 0)
             return 0;
@@ -482,9 +447,11 @@ static PyObject *session_get_closed(SessionObject *self, void *closure)
     (void)closure;
     if (self->fork_gen != pl_fork_generation())
         Py_RETURN_TRUE; /* unusable in this process */
-    lock_session(self);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->lock);
     closed = self->closed;
     pthread_mutex_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
     return PyBool_FromLong(closed);
 }
 
@@ -494,10 +461,12 @@ static PyObject *session_get_in_transaction(SessionObject *self, void *closure)
     (void)closure;
     if (self->fork_gen != pl_fork_generation())
         Py_RETURN_FALSE;
-    lock_session(self);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->lock);
     open = self->conn != NULL && self->conn->fork_gen == pl_fork_generation() &&
            !sqlite3_get_autocommit(self->conn->db);
     pthread_mutex_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
     return PyBool_FromLong(open);
 }
 

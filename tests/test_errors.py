@@ -207,3 +207,17 @@ def test_get_session_on_a_bad_file_raises_the_same_error(tmp_path):
     path.write_bytes(b"not sqlite at all")
     with pytest.raises(InvalidDatabaseError):
         get_session(path)
+
+
+def test_revision_longer_than_any_of_ours_is_unknown(tmp_path):
+    from conftest import HEAD
+
+    path = tmp_path / "long.db"
+    con = sqlite3.connect(path)
+    con.executescript("CREATE TABLE alembic_version (version_num VARCHAR(64) NOT NULL);"
+                      f"INSERT INTO alembic_version VALUES ('{HEAD}{'0' * 30}');")
+    con.close()
+    digest = file_digest(path)
+    with pytest.raises(UnknownRevisionError):
+        db_manager.initialize_database(path)
+    assert file_digest(path) == digest

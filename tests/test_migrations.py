@@ -477,3 +477,25 @@ def test_damaged_database_is_refused_untouched_by_migrate(tmp_path, damage):
         assert len(result.stderr.strip().splitlines()) == 1
     assert file_digest(path) == digest
     assert not any(p.suffix == ".bak" for p in tmp_path.iterdir())
+
+
+def test_a_migration_that_commits_by_itself_is_refused(tmp_path):
+    """A COMMIT inside a migration would end its transaction half-way."""
+    import shutil
+
+    folder = tmp_path / "versions"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "migrations" / "versions", folder)
+    (folder / "0005_commits.sql").write_text(
+        "-- revision: aaaaaaaaaaaa\n-- parent: 28f160511eaa\n-- migrate:up\n"
+        "CREATE TABLE t1 (a);\nCOMMIT;\nCREATE TABLE t2 (a);\n-- migrate:down\nDROP TABLE t1;\n")
+    db = tmp_path / "x.db"
+    code = ("from promptlab.sqlite.database_manager import db_manager\n"
+            f"db_manager.initialize_database({str(db)!r})\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=dict(os.environ, PROMPTLAB_MIGRATIONS_DIR=str(folder)),
+                            cwd=NEUTRAL_CWD)
+    assert result.returncode != 0 and "manages the transaction" in result.stderr
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [("28f160511eaa",)]
+    assert con.execute("SELECT count(*) FROM sqlite_schema WHERE name = 't1'").fetchone()[0] == 0
+    con.close()

@@ -316,3 +316,21 @@ def test_column_names_follow_schema_changes(session):
     row = session.execute("SELECT * FROM t").one()
     assert row._asdict() == {"a": 1, "b": "x"} and row.b == "x"
     assert session.execute("SELECT a AS b, a AS b FROM t").one().keys() == ["b", "b"]
+
+
+def test_a_list_changed_while_its_values_are_converted(session):
+    """str() of a date subclass empties the parameter list mid-conversion."""
+    params = []
+
+    class Sneaky(datetime.date):
+        def __str__(self):
+            params.clear()
+            return "2020-01-01"
+
+    params.extend([Sneaky(2020, 1, 1), "a"])
+    assert session.execute("SELECT ?, ?", params).one() == ("2020-01-01", "a")
+
+
+def test_empty_texts_and_blobs_in_consecutive_rows(session):
+    assert session.execute("SELECT '' UNION ALL SELECT ''").all() == [("",), ("",)]
+    assert session.execute("SELECT x'' UNION ALL SELECT x''").all() == [(b"",), (b"",)]
