@@ -219,6 +219,20 @@ void pl_database_close_idle_locked(pl_database *db)
     close_all(take_idle_locked(db));
 }
 
+pl_conn *pl_database_take_idle(pl_database *db)
+{
+    pl_conn *idle;
+    pthread_mutex_lock(&db->lock);
+    idle = take_idle_locked(db);
+    pthread_mutex_unlock(&db->lock);
+    return idle;
+}
+
+void pl_database_close_list(pl_conn *list)
+{
+    close_all(list);
+}
+
 void pl_database_unlock_after_fork(pl_database *db)
 {
     pthread_mutex_unlock(&db->lock);

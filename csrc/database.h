@@ -80,6 +80,10 @@ void pl_database_forget(pl_database *db);
  * child that inherits it believes it holds locks it does not). */
 void pl_database_lock_for_fork(pl_database *db);
 void pl_database_close_idle_locked(pl_database *db);
+/* Detach and return the idle connections (a list through ->next). */
+pl_conn *pl_database_take_idle(pl_database *db);
+/* Close a detached list; connections from before fork() are abandoned. */
+void pl_database_close_list(pl_conn *list);
 void pl_database_unlock_after_fork(pl_database *db);
 void pl_database_reinit_in_child(pl_database *db);
 

@@ -5,6 +5,7 @@
 #include "migcmd.h"
 #include "manager.h"
 #include "paths.h"
+#include "registry.h"
 #include "password.h"
 #include "result.h"
 #include "row.h"
@@ -199,10 +200,47 @@ static PyObject *py_verify_password(PyObject *module, PyObject *args)
     return PyBool_FromLong(ok);
 }
 
+static PyObject *py_close_idle_connections(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    Py_BEGIN_ALLOW_THREADS
+    pl_registry_close_idle();
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+/* Before os.fork(), close idle pooled connections with the GIL released, so
+ * the pthread_atfork handler (which runs with the GIL held) rarely has any
+ * left to close. */
+static int register_before_fork(PyObject *module)
+{
+    PyObject *os = PyImport_ImportModule("os"), *hook, *kwargs, *r = NULL;
+    if (os == NULL)
+        return -1;
+    hook = PyObject_GetAttrString(module, "_close_idle_connections");
+    kwargs = hook ? Py_BuildValue("{s:O}", "before", hook) : NULL;
+    PyObject *reg = kwargs ? PyObject_GetAttrString(os, "register_at_fork") : NULL;
+    PyObject *args = reg ? PyTuple_New(0) : NULL;
+    if (args != NULL)
+        r = PyObject_Call(reg, args, kwargs);
+    Py_XDECREF(args);
+    Py_XDECREF(reg);
+    Py_XDECREF(kwargs);
+    Py_XDECREF(hook);
+    Py_DECREF(os);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
 static PyMethodDef module_methods[] = {
     {"hash_password", (PyCFunction)(void (*)(void))py_hash_password,
      METH_VARARGS | METH_KEYWORDS,
      "hash_password(password, rounds=12)\n--\n\nbcrypt ($2b$) hash of password."},
+    {"_close_idle_connections", py_close_idle_connections, METH_NOARGS,
+     "_close_idle_connections()\n--\n\nClose idle pooled connections (run before os.fork())."},
     {"verify_password", py_verify_password, METH_VARARGS,
      "verify_password(password, password_hash)\n--\n\n"
      "True when password matches the bcrypt hash."},
@@ -302,6 +340,8 @@ static int module_exec(PyObject *module)
         return -1;
     if (set_migrations_dir(module) < 0 || PyModule_AddFunctions(module, pl_inspect_methods) < 0 ||
         PyModule_AddFunctions(module, pl_migcmd_methods) < 0)
+        return -1;
+    if (register_before_fork(module) < 0)
         return -1;
     if (PyModule_AddStringConstant(module, "sqlite_version", sqlite3_libversion()) < 0 ||
         PyModule_AddStringConstant(module, "UNUSABLE_PASSWORD", PL_UNUSABLE_PASSWORD) < 0)

@@ -209,6 +209,24 @@ void pl_registry_unlink_live(pl_database *db)
     pthread_mutex_unlock(&registry_lock);
 }
 
+void pl_registry_close_idle(void)
+{
+    pl_conn *all = NULL;
+
+    pthread_mutex_lock(&registry_lock);
+    for (pl_database *db = live; db != NULL; db = db->live_next) {
+        pl_conn *idle = pl_database_take_idle(db);
+        while (idle != NULL) {
+            pl_conn *next = idle->next;
+            idle->next = all;
+            all = idle;
+            idle = next;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    pl_database_close_list(all); /* closing touches the disk: no lock held */
+}
+
 void pl_registry_lock_all(void)
 {
     pl_setup_lock_for_fork();

@@ -38,6 +38,10 @@ void pl_registry_reset(void);
 /* Remove a database whose last reference is gone from the live list. */
 void pl_registry_unlink_live(pl_database *db);
 
+/* Close every idle pooled connection of the process (disk I/O: GIL released).
+ * Called before os.fork() so that the fork handler has little left to close. */
+void pl_registry_close_idle(void);
+
 /* Fork handlers (see fork.c): lock_all takes every lock and closes the idle
  * connections of every live database, registered or forgotten. */
 void pl_registry_lock_all(void);
