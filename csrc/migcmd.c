@@ -262,7 +262,9 @@ static PyObject *job_result(const mig_job *j, const char *count_key)
                          backup);
 }
 
-static PyObject *py_migrate(PyObject *module, PyObject *args, PyObject *kwargs)
+/* migrate() and downgrade(): the same job in either direction. A downgrade
+ * needs its target; an upgrade goes to the head without one. */
+static PyObject *run_direction(PyObject *module, PyObject *args, PyObject *kwargs, int down)
 {
     static char *kwlist[] = {"db_file", "target", "backup", "directory", NULL};
     pl_state *st = PyModule_GetState(module);
@@ -272,45 +274,30 @@ static PyObject *py_migrate(PyObject *module, PyObject *args, PyObject *kwargs)
     mig_job j = {0};
     pl_err err;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zpO:migrate", kwlist, &path_obj, &target,
-                                     &backup, &dir_obj) ||
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, down ? "Os|pO:downgrade" : "O|zpO:migrate",
+                                     kwlist, &path_obj, &target, &backup, &dir_obj) ||
         parse_job(st, path_obj, dir_obj, &j, &dir) < 0)
         goto done;
     j.target = target;
     j.backup = backup;
+    j.down = down;
     if (run_released(&j, &err) < 0)
         pl_raise(st, &err);
     else
-        result = job_result(&j, "applied");
+        result = job_result(&j, down ? "undone" : "applied");
 done:
     Py_XDECREF(dir);
     return result;
 }
 
+static PyObject *py_migrate(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    return run_direction(module, args, kwargs, 0);
+}
+
 static PyObject *py_downgrade(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"db_file", "target", "backup", "directory", NULL};
-    pl_state *st = PyModule_GetState(module);
-    PyObject *path_obj, *dir_obj = Py_None, *dir = NULL, *result = NULL;
-    const char *target = NULL;
-    int backup = 0;
-    mig_job j = {0};
-    pl_err err;
-
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Os|pO:downgrade", kwlist, &path_obj, &target,
-                                     &backup, &dir_obj) ||
-        parse_job(st, path_obj, dir_obj, &j, &dir) < 0)
-        goto done;
-    j.target = target;
-    j.backup = backup;
-    j.down = 1;
-    if (run_released(&j, &err) < 0)
-        pl_raise(st, &err);
-    else
-        result = job_result(&j, "undone");
-done:
-    Py_XDECREF(dir);
-    return result;
+    return run_direction(module, args, kwargs, 1);
 }
 
 static PyObject *py_migration_script(PyObject *module, PyObject *args, PyObject *kwargs)
