@@ -6,10 +6,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from typing import Callable
 
 EXIT_PENDING = 3
 EXIT_DRIFT = 4
+
+
+def _warn_if_default_admin_password(path: str) -> None:
+    from promptlab.sqlite.admin import default_password_warning
+
+    warning = default_password_warning(path)
+    if warning:
+        print(f"promptlab: warning: {warning}", file=sys.stderr)
+
+
+def _print_password(password: str, verb: str) -> None:
+    print(f"{verb} the admin user's password; it is shown only this once:")
+    print(f"  username: admin\n  password: {password}")
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -20,8 +35,30 @@ def _init(args: argparse.Namespace) -> int:
     print(f"Initialized {run.path} at revision {run.current}.")
     password = generate_admin_password(run.path)
     if password is not None:
-        print("Created the admin user's password; it is shown only this once:")
-        print(f"  username: admin\n  password: {password}")
+        _print_password(password, "Created")
+    else:
+        _warn_if_default_admin_password(run.path)
+    return 0
+
+
+def _admin_password(args: argparse.Namespace) -> int:
+    from promptlab.sqlite import DatabasePathError
+    from promptlab.sqlite.admin import set_admin_password
+
+    path = os.path.abspath(args.db)
+    if not os.path.exists(path):
+        raise DatabasePathError(f"{path} does not exist; create it with: "
+                                f"promptlab db init -d {args.db}")
+    given = os.environ.get("PROMPTLAB_ADMIN_PASSWORD")
+    try:
+        password = set_admin_password(path, given or None)
+    except ValueError as exc:  # no admin user in the file
+        print(f"promptlab: error: {exc}", file=sys.stderr)
+        return 1
+    if given:
+        print(f"Set the admin user's password of {path} from PROMPTLAB_ADMIN_PASSWORD.")
+    else:
+        _print_password(password, "Set")
     return 0
 
 
@@ -46,7 +83,9 @@ def _migrate(args: argparse.Namespace) -> int:
     if args.sql:
         print(sql(args.db, args.to), end="")
         return 0
-    _print_run(upgrade(args.db, args.to, backup=args.backup), "Applied")
+    run = upgrade(args.db, args.to, backup=args.backup)
+    _print_run(run, "Applied")
+    _warn_if_default_admin_password(run.path)
     return 0
 
 
@@ -151,6 +190,9 @@ def register(commands: "argparse._SubParsersAction") -> None:
     st.add_argument("--exit-code", action="store_true",
                     help=f"exit with status {EXIT_PENDING} when migrations are pending and "
                          f"{EXIT_DRIFT} when the database drifted")
+    db_command("admin-password", _admin_password,
+               "replace the admin user's password: PROMPTLAB_ADMIN_PASSWORD when set, "
+               "otherwise a generated one, printed once")
     rev = db_command("revision", _revision,
                      "write a new migration file after the head, generated from the "
                      "tables declared in promptlab/sqlite/models.py", needs_db=False)

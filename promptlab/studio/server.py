@@ -261,7 +261,7 @@ def run(config: StudioConfig, out: TextIO = sys.stdout) -> int:
     """``promptlab studio start``: initialize ``config.db_file``, give the admin a
     password if it has none (printed once), serve until SIGINT/SIGTERM. Returns the
     exit status; StudioError or DatabaseError for what prevents starting."""
-    from promptlab.sqlite.admin import generate_admin_password
+    from promptlab.sqlite.admin import default_password_warning, generate_admin_password
     from promptlab.sqlite.migrations import upgrade
 
     migrated = upgrade(config.db_file)
@@ -278,6 +278,15 @@ def run(config: StudioConfig, out: TextIO = sys.stdout) -> int:
               else app.secret_source)
     print(f"Tokens are signed with the secret in {source}.", file=out)
     server = StudioServer(app)
+    # A database the original PromptLab wrote keeps its admin/admin account: serve it
+    # on this machine only (with a warning), never to the network.
+    warning = default_password_warning(migrated.path)
+    if warning and not server.is_loopback:
+        server.server_close()
+        raise StudioError(f"refusing to listen on {server.host}, reachable from other "
+                          f"machines: {warning}")
+    if warning:
+        print(f"Warning: {warning}.", file=out)
     if not server.is_loopback:
         print(f"Listening on {server.host}, reachable from other machines: put a reverse "
               "proxy with TLS in front (see the README).", file=out)
