@@ -7,8 +7,9 @@
  *   limit version
  *   limit trace  DB ROWS EXPERIMENT_ID      one experiment and ROWS results, one prepared
  *                                           statement, one transaction
- *   limit query  DB REPEATS                 the original's SELECT_EXPERIMENTS_QUERY, every
- *                                           column of every row read (one untimed warm-up)
+ *   limit query  DB REPEATS [SQL]           SQL (default: the original's
+ *                                           SELECT_EXPERIMENTS_QUERY), every column of every
+ *                                           row read (one untimed warm-up)
  *   limit asset  DB NAME VERSION CALLS REPEATS   one prepared SELECT, bind/step/reset per call
  *   limit writer DB TRANSACTIONS ROWS INDEX one of the concurrent writers: prints READY,
  *                                           waits for a line on stdin, then commits
@@ -226,13 +227,13 @@ static long long read_all(sqlite3_stmt *st, unsigned long long *sink)
     return count;
 }
 
-static int mode_query(const char *path, int repeats)
+static int mode_query(const char *path, int repeats, const char *sql)
 {
     sqlite3 *db = open_db(path);
     sqlite3_stmt *st;
     unsigned long long sink = 0;
     long long count = 0;
-    if (sqlite3_prepare_v2(db, SELECT_EXPERIMENTS, -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         die(db, "prepare query");
     if (read_all(st, &sink) < 0) /* warm-up, untimed */
         die(db, "query");
@@ -316,13 +317,13 @@ int main(int argc, char **argv)
     }
     if (argc == 5 && strcmp(argv[1], "trace") == 0)
         return mode_trace(argv[2], atoi(argv[3]), argv[4]);
-    if (argc == 4 && strcmp(argv[1], "query") == 0)
-        return mode_query(argv[2], atoi(argv[3]));
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "query") == 0)
+        return mode_query(argv[2], atoi(argv[3]), argc == 5 ? argv[4] : SELECT_EXPERIMENTS);
     if (argc == 7 && strcmp(argv[1], "asset") == 0)
         return mode_asset(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
     if (argc == 6 && strcmp(argv[1], "writer") == 0)
         return mode_writer(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
-    fprintf(stderr, "usage: limit version | trace DB ROWS EXP_ID | query DB REPEATS | "
+    fprintf(stderr, "usage: limit version | trace DB ROWS EXP_ID | query DB REPEATS [SQL] | "
                     "asset DB NAME VERSION CALLS REPEATS | writer DB TRANSACTIONS ROWS INDEX\n");
     return 2;
 }

@@ -526,11 +526,13 @@ class Runner:
                     experiments=self.size["read_experiments"], filler_assets=filler)
         return path
 
-    def read_workload(self, task, tag, rows, filler, key, limit_args, check=None, **args):
+    def read_workload(self, task, tag, rows, filler, key, limit_args, check=None,
+                      reference_args=None, **args):
         """Each side fills its own file once (its own initialization, then the same rows
         through stdlib sqlite3, untimed) and measures it in a few rounds of fresh
         processes, the sides taking turns so that a disturbance of the machine falls on
-        all of them; the C limit and stdlib read the file ours filled."""
+        all of them; the C limit and stdlib read the file ours filled. reference_args,
+        when given, is a second limit run (samples under "reference", for the notes)."""
         data, paths = {}, {}
         rounds = self.size["rounds"]
         per = max(1, -(-self.size["repeats"] // rounds))
@@ -559,21 +561,32 @@ class Runner:
             path = paths["ours_ready"]
             if "limit" not in self.skipped:
                 self.attempt(data, "limit", lambda: self.limit(*limit_args(path, per))[key])
+                if reference_args is not None:
+                    self.attempt(data, "reference",
+                                 lambda: self.limit(*reference_args(path, per))[key])
             self.attempt(data, "stdlib", lambda: self.worker(
                 "stdlib", task, path=path, repeats=per, **args)[key])
         return data
 
     def w_get_experiments(self):
+        from promptlab.tracer.local_tracer import SELECT_EXPERIMENTS as ours_sql
+
         for rows in self.size["read_rows"]:
             def check(res, rows=rows):
                 if res["rows"] != rows:
                     raise WorkloadError(f"returned {res['rows']} rows instead of {rows}")
             data = self.read_workload("get_experiments", "read", rows, 0, "seconds",
-                                      lambda path, per: ("query", path, per), check)
+                                      lambda path, per: ("query", path, per, ours_sql), check,
+                                      reference_args=lambda path, per: ("query", path, per))
+            reference = data.pop("reference", None)
+            original_sql = ("" if not isinstance(reference, list) else
+                            "; the original's own SELECT through the C API: "
+                            + cell({"samples": {"c": reference}, "errors": {}, "unit": "s"}, "c"))
             self.add(f"`get_experiments` over {rows:,} result rows", "s", data,
                      f"{self.size['read_experiments']} experiments; timed calls in "
                      f"{plural(self.size['rounds'], 'process')} per side, each after an untimed "
-                     "warm-up call; limit: the same SELECT, every column read")
+                     "warm-up call; limit: ours' SELECT (`local_tracer.SELECT_EXPERIMENTS`) "
+                     f"through the C API, every column read{original_sql}")
 
     def w_get_asset(self):
         calls, filler = self.size["asset_calls"], self.size["filler_assets"]

@@ -54,25 +54,6 @@ PT_BINARY = f"""
                 {USER_PROMPT}
         """
 
-# The original's SQLQuery.SELECT_EXPERIMENTS_QUERY (also in limit.c).
-SELECT_EXPERIMENTS = """
-SELECT e.experiment_id,
-       json_extract(model, '$.completion_model_config.name') AS completion_model,
-       json_extract(model, '$.embedding_model_config.name') AS embedding_model,
-       json_extract(asset, '$.prompt_template_name') AS prompt_template_name,
-       json_extract(asset, '$.prompt_template_version') AS prompt_template_version,
-       json_extract(asset, '$.dataset_name') AS dataset_name,
-       json_extract(asset, '$.dataset_version') AS dataset_version,
-       er.dataset_record_id as dataset_record_id, er.completion as completion,
-       er.prompt_tokens as prompt_tokens, er.completion_tokens as completion_tokens,
-       er.latency_ms as latency_ms, er.evaluation as evaluation, a.asset_binary, u.username,
-       e.created_at
-FROM experiments e JOIN experiment_result er on e.experiment_id = er.experiment_id
-LEFT JOIN assets a ON a.asset_name = prompt_template_name
-                  AND a.asset_version = prompt_template_version
-LEFT JOIN users u ON e.user_id = u.id
-ORDER BY e.created_at DESC
-"""
 SELECT_ASSET = (
     "SELECT asset_name, asset_version, asset_description, asset_type, asset_binary, "
     "is_deployed, deployment_time, status, created_at, user_id FROM assets "
@@ -458,12 +439,14 @@ def stdlib_trace(a):
 
 
 def stdlib_get_experiments(a):
+    from promptlab.tracer.local_tracer import SELECT_EXPERIMENTS as ours_sql
+
     conn = stdlib_connect(a["path"])
-    rows = len(conn.execute(SELECT_EXPERIMENTS).fetchall())
+    rows = len(conn.execute(ours_sql).fetchall())
     seconds = []
     for _ in range(a["repeats"]):
         t0 = time.perf_counter()
-        rows = len(conn.execute(SELECT_EXPERIMENTS).fetchall())
+        rows = len(conn.execute(ours_sql).fetchall())
         seconds.append(time.perf_counter() - t0)
     emit(seconds=seconds, rows=rows)
 
