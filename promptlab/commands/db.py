@@ -78,14 +78,15 @@ def _print_run(run, verb: str) -> None:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from promptlab.sqlite.migrations import sql, upgrade
+    from promptlab.sqlite.migrations import head_revision, sql, upgrade
 
     if args.sql:
         print(sql(args.db, args.to), end="")
         return 0
     run = upgrade(args.db, args.to, backup=args.backup)
     _print_run(run, "Applied")
-    _warn_if_default_admin_password(run.path)
+    if run.current == head_revision():  # the check opens a session, which migrates to head
+        _warn_if_default_admin_password(run.path)
     return 0
 
 

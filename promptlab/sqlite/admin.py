@@ -9,6 +9,9 @@ Databases written by the original PromptLab (0.1.4 to 0.1.11) keep the admin
 row they had, whose password is the well-known ``admin``: the commands that
 upgrade or serve such a file say so (``admin_has_default_password``), and
 ``promptlab db admin-password`` replaces it (``set_admin_password``).
+
+Every function here opens a session, so it initializes the database (migrating it
+to head) first, as any use of the library does.
 """
 
 from __future__ import annotations
