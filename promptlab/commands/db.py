@@ -193,7 +193,8 @@ def register(commands: "argparse._SubParsersAction") -> None:
                          f"{EXIT_DRIFT} when the database drifted")
     db_command("admin-password", _admin_password,
                "replace the admin user's password: PROMPTLAB_ADMIN_PASSWORD when set, "
-               "otherwise a generated one, printed once")
+               "otherwise a generated one, printed once (an older database is upgraded "
+               "first, as any use of it does)")
     rev = db_command("revision", _revision,
                      "write a new migration file after the head, generated from the "
                      "tables declared in promptlab/sqlite/models.py", needs_db=False)
