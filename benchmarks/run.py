@@ -569,14 +569,14 @@ class Runner:
         return data
 
     def w_get_experiments(self):
-        from promptlab.tracer.local_tracer import SELECT_EXPERIMENTS as ours_sql
-
+        # From a worker: the runner does not import the package it measures.
+        ours_sql = self.worker("ours", "read_queries")["sql"]
         for rows in self.size["read_rows"]:
             def check(res, rows=rows):
                 if res["rows"] != rows:
                     raise WorkloadError(f"returned {res['rows']} rows instead of {rows}")
             data = self.read_workload("get_experiments", "read", rows, 0, "seconds",
-                                      lambda path, per: ("query", path, per, ours_sql), check,
+                                      lambda path, per: ("query", path, per, *ours_sql), check,
                                       reference_args=lambda path, per: ("query", path, per))
             reference = data.pop("reference", None)
             original_sql = ("" if not isinstance(reference, list) else
@@ -585,8 +585,8 @@ class Runner:
             self.add(f"`get_experiments` over {rows:,} result rows", "s", data,
                      f"{self.size['read_experiments']} experiments; timed calls in "
                      f"{plural(self.size['rounds'], 'process')} per side, each after an untimed "
-                     "warm-up call; limit: ours' SELECT (`local_tracer.SELECT_EXPERIMENTS`) "
-                     f"through the C API, every column read{original_sql}")
+                     "warm-up call; limit: ours' two SELECTs (`local_tracer`) through the C "
+                     f"API in one read transaction, every column read{original_sql}")
 
     def w_get_asset(self):
         calls, filler = self.size["asset_calls"], self.size["filler_assets"]

@@ -438,15 +438,41 @@ def stdlib_trace(a):
     emit(seconds=seconds, rows=n)
 
 
-def stdlib_get_experiments(a):
-    from promptlab.tracer.local_tracer import SELECT_EXPERIMENTS as ours_sql
+def ours_read_queries():
+    """The two queries ours' get_experiments joins in C, and its output columns."""
+    from promptlab.tracer import local_tracer as lt
 
+    return lt.SELECT_EXPERIMENT_PARENTS, lt.SELECT_EXPERIMENT_RESULTS, lt.EXPERIMENT_COLUMNS
+
+
+def task_read_queries(side, a):
+    parents, results, _ = ours_read_queries()
+    emit(sql=[parents, results])
+
+
+def stdlib_get_experiments(a):
+    """Ours' two queries in one read transaction, joined in Python into tuples."""
+    parents_sql, results_sql, columns = ours_read_queries()
     conn = stdlib_connect(a["path"])
-    rows = len(conn.execute(ours_sql).fetchall())
+    p_names = [d[0] for d in conn.execute(parents_sql).description]
+    r_names = [d[0] for d in conn.execute(results_sql).description]
+    take = [(0, p_names.index(c)) if c in p_names else (1, r_names.index(c)) for c in columns]
+
+    def read():
+        conn.execute("BEGIN")
+        parents = {row[0]: row for row in conn.execute(parents_sql)}
+        rows = []
+        for child in conn.execute(results_sql):
+            both = (parents[child[0]], child)
+            rows.append(tuple([both[side][i] for side, i in take]))
+        conn.execute("COMMIT")
+        return rows
+
+    rows = len(read())
     seconds = []
     for _ in range(a["repeats"]):
         t0 = time.perf_counter()
-        rows = len(conn.execute(ours_sql).fetchall())
+        rows = len(read())
         seconds.append(time.perf_counter() - t0)
     emit(seconds=seconds, rows=rows)
 
@@ -498,6 +524,7 @@ TASKS = {
     "trace": task_trace,
     "prepare_read": task_prepare_read,
     "get_experiments": task_get_experiments,
+    "read_queries": task_read_queries,
     "get_asset": task_get_asset,
     "writer": task_writer,
 }

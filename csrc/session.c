@@ -10,6 +10,7 @@
  */
 #include "session.h"
 #include "fork.h"
+#include "nest.h"
 #include "params.h"
 #include "result.h"
 #include "rowbuf.h"
@@ -320,6 +321,97 @@ static PyObject *session_executemany(SessionObject *self, PyObject *args, PyObje
     return run(self, sql, params, 1);
 }
 
+/* execute_nested, step 2: both queries in one read snapshot. Outside a
+ * transaction a deferred BEGIN holds the snapshot from the first query to the
+ * second, so no commit in between can give children without their parent.
+ * Requires the session lock; GIL released. Returns 0 or -1 with `err` set. */
+static int nested_locked(SessionObject *s, const char *sqls[2], const Py_ssize_t lens[2],
+                         const pl_batch *b, pl_rowbuf bufs[2], pl_err *err)
+{
+    exec_info info = {-1, 0, 0};
+    int began, rc = 0;
+
+    if (ensure_conn(s, err) < 0)
+        return -1;
+    began = sqlite3_get_autocommit(s->conn->db);
+    if (began && pl_conn_exec(s->conn, "BEGIN", "starting a read transaction", err) < 0)
+        return -1;
+    for (int i = 0; i < 2 && rc == 0; i++)
+        rc = run_locked(s, sqls[i], lens[i], b, 0, &bufs[i], &info, err);
+    if (began) {
+        pl_err ignored;
+        pl_err_clear(&ignored);
+        if (rc == 0)
+            rc = pl_conn_exec(s->conn, "COMMIT", "ending a read transaction", err);
+        else
+            pl_conn_exec(s->conn, "ROLLBACK", "ending a read transaction", &ignored);
+    }
+    return rc;
+}
+
+static PyObject *session_execute_nested(SessionObject *self, PyObject *args)
+{
+    pl_state *st = pl_state_of(Py_TYPE(self));
+    PyObject *sql_objs[2], *columns, *result = NULL;
+    const char *sqls[2], **names = NULL;
+    Py_ssize_t lens[2], n;
+    pl_rowbuf bufs[2], joined;
+    pl_batch batch;
+    pl_err err;
+    int rc;
+
+    if (!PyArg_ParseTuple(args, "UUO!:execute_nested", &sql_objs[0], &sql_objs[1],
+                          &PyTuple_Type, &columns))
+        return NULL;
+    if (inherited(self))
+        return NULL;
+    n = PyTuple_GET_SIZE(columns);
+    if (n > 2000) {
+        PyErr_SetString(PyExc_ValueError, "execute_nested(): at most 2000 columns");
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++)
+        if ((sqls[i] = PyUnicode_AsUTF8AndSize(sql_objs[i], &lens[i])) == NULL)
+            return NULL;
+    names = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *names);
+    if (names == NULL)
+        return PyErr_NoMemory();
+    for (Py_ssize_t c = 0; c < n; c++) {
+        PyObject *name = PyTuple_GET_ITEM(columns, c);
+        if (!PyUnicode_Check(name)) {
+            PyErr_Format(PyExc_TypeError, "column names must be str, not %.100s",
+                         Py_TYPE(name)->tp_name);
+            goto done_names;
+        }
+        if ((names[c] = PyUnicode_AsUTF8(name)) == NULL) /* kept by the tuple */
+            goto done_names;
+    }
+    if (pl_batch_build(st, &batch, Py_None, 0, self->db->path, NULL, NULL) < 0)
+        goto done_names;
+    pl_rowbuf_init(&bufs[0]);
+    pl_rowbuf_init(&bufs[1]);
+    pl_rowbuf_init(&joined);
+    pl_err_clear(&err);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->lock);
+    rc = nested_locked(self, sqls, lens, &batch, bufs, &err);
+    pthread_mutex_unlock(&self->lock);
+    if (rc == 0)
+        rc = pl_rowbuf_nest(&joined, &bufs[0], &bufs[1], names, (int)n, self->db->path, &err);
+    Py_END_ALLOW_THREADS
+    pl_batch_release(&batch);
+    if (rc < 0)
+        pl_raise(st, &err);
+    else
+        result = pl_result_new(st, sql_objs[1], &joined, -1, 0, 0);
+    pl_rowbuf_free(&bufs[0]);
+    pl_rowbuf_free(&bufs[1]);
+    pl_rowbuf_free(&joined);
+done_names:
+    PyMem_Free(names);
+    return result;
+}
+
 typedef enum { TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_CLOSE } tx_op;
 
 /* begin/commit/rollback/close. Requires the session lock; GIL released. */
@@ -505,6 +597,13 @@ static PyMethodDef session_methods[] = {
     {"executemany", (PyCFunction)(void (*)(void))session_executemany,
      METH_VARARGS | METH_KEYWORDS,
      "executemany(sql, seq_of_params)\n--\n\nRun one statement once per parameter set."},
+    {"execute_nested", (PyCFunction)session_execute_nested, METH_VARARGS,
+     "execute_nested(parents_sql, children_sql, columns)\n--\n\n"
+     "A one-to-many join as two queries in one read snapshot, joined in C: both\n"
+     "return the join key (an integer) first; children come grouped by parent, in\n"
+     "the parents' order. Each child row gives one row with the named columns\n"
+     "(a tuple of str) taken from its parent or from itself; parents without\n"
+     "children give none. Parent values are built once and shared. Returns a Result."},
     {"begin", (PyCFunction)session_begin, METH_NOARGS,
      "begin()\n--\n\nOpen a write transaction now (BEGIN IMMEDIATE), so that reads\n"
      "before the first write see the same snapshot as the write."},

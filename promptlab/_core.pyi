@@ -5,7 +5,7 @@ modules re-export these names and users import them from ``promptlab.sqlite``.
 """
 
 import os
-from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
+from typing import Any, Iterable, Iterator, Mapping, Sequence, Tuple, Union
 
 StrPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 Params = Union[Sequence[Any], Mapping[str, Any], None]
@@ -98,6 +98,12 @@ class Session:
     def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> Result:
         """Run one statement once per parameter set; the sets are converted
         before the statement runs, then bound and stepped without the GIL."""
+    def execute_nested(self, parents_sql: str, children_sql: str,
+                       columns: Tuple[str, ...]) -> Result:
+        """A one-to-many join as two queries in one read snapshot, joined in C.
+        Both return an integer join key first; children come grouped by parent,
+        in the parents' order. One row per child, with the named columns from
+        its parent or itself; parents without children give none."""
     def begin(self) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...

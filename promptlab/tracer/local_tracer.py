@@ -80,47 +80,50 @@ VALUES (:experiment_id, :dataset_record_id, :completion, :prompt_tokens,
 """
 
 # The original SELECT_EXPERIMENTS_QUERY: one row per result, newest experiment
-# first, with the same columns and values. Shaped for speed (10,000 rows: 118 M
-# instructions before, 83 M after, callgrind; the original's own query ran 2.9x
-# slower than this one through the raw C API):
-# - the JSON fields, template and user are computed once per experiment (the
-#   materialized CTE j), not once per result row;
-# - CROSS JOIN fixes the loop order: experiments newest first through
-#   ix_experiments_created_at, their j row, then their results through
-#   ix_experiment_result_experiment_id. That order is the ORDER BY, so SQLite
-#   sorts nothing; within an experiment the index yields results in insertion
-#   order (its entries end with the rowid), which tests check. The original
-#   query left that order unspecified.
-SELECT_EXPERIMENTS = """
-WITH j AS MATERIALIZED (
-    SELECT e.rowid AS erowid,
-           json_extract(e.model, '$.completion_model_config.name') AS completion_model,
-           json_extract(e.model, '$.embedding_model_config.name') AS embedding_model,
-           json_extract(e.asset, '$.prompt_template_name') AS prompt_template_name,
-           json_extract(e.asset, '$.prompt_template_version') AS prompt_template_version,
-           json_extract(e.asset, '$.dataset_name') AS dataset_name,
-           json_extract(e.asset, '$.dataset_version') AS dataset_version,
-           a.asset_binary AS asset_binary,
-           u.username AS username
-    FROM experiments e
-    LEFT JOIN assets a
-           ON a.asset_name = json_extract(e.asset, '$.prompt_template_name')
-          AND a.asset_version = json_extract(e.asset, '$.prompt_template_version')
-    LEFT JOIN users u ON u.id = e.user_id
-)
-SELECT e.experiment_id AS experiment_id, j.completion_model AS completion_model,
-       j.embedding_model AS embedding_model, j.prompt_template_name AS prompt_template_name,
-       j.prompt_template_version AS prompt_template_version, j.dataset_name AS dataset_name,
-       j.dataset_version AS dataset_version,
-       er.dataset_record_id AS dataset_record_id, er.completion AS completion,
-       er.prompt_tokens AS prompt_tokens, er.completion_tokens AS completion_tokens,
-       er.latency_ms AS latency_ms, er.evaluation AS evaluation,
-       j.asset_binary AS asset_binary, j.username AS username, e.created_at AS created_at
+# first, with the same columns and values; run as two queries joined in C by
+# Session.execute_nested (csrc/nest.c). As one SELECT, SQLite re-read the 10
+# experiment columns for every result row; now it reads them once per
+# experiment (10,000 rows: 21 ms before, see benchmarks/README.md for after).
+# - Experiments come newest first through ix_experiments_created_at (its entries
+#   end with the rowid, so that order is the ORDER BY and nothing is sorted); the
+#   JSON fields, template and user are computed once per experiment.
+# - Results come in the same experiment order (CROSS JOIN fixes the loop order),
+#   each experiment's through ix_experiment_result_experiment_id, in insertion
+#   order, which tests check. The original query left that order unspecified.
+# - The experiment's rowid is the join key, first in both.
+SELECT_EXPERIMENT_PARENTS = """
+SELECT e.rowid AS erowid, e.experiment_id AS experiment_id,
+       json_extract(e.model, '$.completion_model_config.name') AS completion_model,
+       json_extract(e.model, '$.embedding_model_config.name') AS embedding_model,
+       json_extract(e.asset, '$.prompt_template_name') AS prompt_template_name,
+       json_extract(e.asset, '$.prompt_template_version') AS prompt_template_version,
+       json_extract(e.asset, '$.dataset_name') AS dataset_name,
+       json_extract(e.asset, '$.dataset_version') AS dataset_version,
+       a.asset_binary AS asset_binary, u.username AS username, e.created_at AS created_at
 FROM experiments e INDEXED BY ix_experiments_created_at
-CROSS JOIN j ON j.erowid = e.rowid
-CROSS JOIN experiment_result er INDEXED BY ix_experiment_result_experiment_id ON er.experiment_id = e.experiment_id
+LEFT JOIN assets a
+       ON a.asset_name = json_extract(e.asset, '$.prompt_template_name')
+      AND a.asset_version = json_extract(e.asset, '$.prompt_template_version')
+LEFT JOIN users u ON u.id = e.user_id
 ORDER BY e.created_at DESC, e.rowid DESC
 """
+SELECT_EXPERIMENT_RESULTS = """
+SELECT e.rowid AS erowid, er.dataset_record_id AS dataset_record_id,
+       er.completion AS completion, er.prompt_tokens AS prompt_tokens,
+       er.completion_tokens AS completion_tokens, er.latency_ms AS latency_ms,
+       er.evaluation AS evaluation
+FROM experiments e INDEXED BY ix_experiments_created_at
+CROSS JOIN experiment_result er INDEXED BY ix_experiment_result_experiment_id
+        ON er.experiment_id = e.experiment_id
+ORDER BY e.created_at DESC, e.rowid DESC
+"""
+# The columns of a get_experiments() row, in the original's order.
+EXPERIMENT_COLUMNS = (
+    "experiment_id", "completion_model", "embedding_model", "prompt_template_name",
+    "prompt_template_version", "dataset_name", "dataset_version", "dataset_record_id",
+    "completion", "prompt_tokens", "completion_tokens", "latency_ms", "evaluation",
+    "asset_binary", "username", "created_at",
+)
 
 CURRENT_USERNAME = "admin"  # as the original: there is no login yet
 
@@ -262,7 +265,9 @@ class LocalTracer(Tracer):
     def get_experiments(self) -> List[Row]:
         """One row per experiment result, with the model and asset fields extracted."""
         with self._session() as session:
-            return session.execute(SELECT_EXPERIMENTS).all()
+            return session.execute_nested(SELECT_EXPERIMENT_PARENTS,
+                                          SELECT_EXPERIMENT_RESULTS,
+                                          EXPERIMENT_COLUMNS).all()
 
     # --- users -------------------------------------------------------------
 
