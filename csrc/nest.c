@@ -90,6 +90,12 @@ int pl_rowbuf_nest(pl_rowbuf *out, pl_rowbuf *parents, pl_rowbuf *children,
         goto nomem;
     for (size_t r = 0; r < children->nrows; r++) {
         const pl_cell *child = children->cells + r * (size_t)children->ncols;
+        if (child[0].type != SQLITE_INTEGER) {
+            pl_err_set(err, PL_E_PROGRAMMING, path,
+                       "the join key (first column) must be an integer "
+                       "(row %zu of the second query)", r + 1);
+            goto done;
+        }
         /* Children come in the parents' order: the parent only moves forward. */
         while (p < parents->nrows &&
                !same_key(&parents->cells[p * (size_t)parents->ncols], &child[0]))

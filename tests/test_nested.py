@@ -67,6 +67,12 @@ def test_children_out_of_the_parents_order_are_refused(session):
         session.execute_nested(PARENTS, reversed_children, ("name", "label"))
 
 
+def test_the_join_key_must_be_an_integer(session):
+    with pytest.raises(ProgrammingError, match="join key .* must be an integer"):
+        session.execute_nested("SELECT 'k', name FROM parent", "SELECT 'k', label FROM child",
+                               ("name", "label"))
+
+
 def test_bad_arguments(session):
     with pytest.raises(TypeError):
         session.execute_nested(PARENTS, CHILDREN, ["name"])
