@@ -9,6 +9,7 @@
 #include "password.h"
 #include "result.h"
 #include "row.h"
+#include "rowmapping.h"
 #include "session.h"
 #include "setup.h"
 
@@ -335,7 +336,8 @@ static int module_exec(PyObject *module)
     st->columns_cache = PyDict_New();
     if (st->columns_cache == NULL)
         return -1;
-    if (pl_row_setup(module, st) < 0 || pl_result_setup(module, st) < 0 ||
+    if (pl_row_setup(module, st) < 0 || pl_rowmapping_setup(module, st) < 0 ||
+        pl_result_setup(module, st) < 0 ||
         pl_session_setup(module, st) < 0 || pl_manager_setup(module, st) < 0)
         return -1;
     if (set_migrations_dir(module) < 0 || PyModule_AddFunctions(module, pl_inspect_methods) < 0 ||
@@ -356,6 +358,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->session_type);
     Py_VISIT(st->result_type);
     Py_VISIT(st->row_type);
+    Py_VISIT(st->rowmapping_type);
     for (int i = 0; i < PL_E_KIND_COUNT; i++)
         Py_VISIT(st->errors[i]);
     Py_VISIT(st->manager);
@@ -371,6 +374,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->session_type);
     Py_CLEAR(st->result_type);
     Py_CLEAR(st->row_type);
+    Py_CLEAR(st->rowmapping_type);
     for (int i = 0; i < PL_E_KIND_COUNT; i++)
         Py_CLEAR(st->errors[i]);
     Py_CLEAR(st->manager);

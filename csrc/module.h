@@ -21,6 +21,7 @@ typedef struct {
     PyTypeObject *session_type;
     PyTypeObject *result_type;
     PyTypeObject *row_type;
+    PyTypeObject *rowmapping_type;
     PyObject *errors[PL_E_KIND_COUNT]; /* exception class per error kind */
     PyObject *manager;                 /* the DatabaseManager instance */
     PyObject *date_type;               /* datetime.date, for parameters */

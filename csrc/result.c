@@ -1,6 +1,7 @@
 /* result.c: Result: iteration, fetchone/fetchall/all/first/one/scalar. */
 #include "result.h"
 #include "row.h"
+#include "rowmapping.h"
 
 #include <string.h>
 
@@ -283,6 +284,37 @@ static PyObject *result_scalar(ResultObject *self, PyObject *unused)
     return Py_NewRef(row->values[0]);
 }
 
+/* A new Result whose rows are the unread rows as RowMappings; they count as
+ * read here (as SQLAlchemy's Result.mappings() consumes its result). */
+static PyObject *result_mappings(ResultObject *self, PyObject *unused)
+{
+    pl_state *st = pl_state_of(Py_TYPE(self));
+    PyObject *rows = rest(self);
+    ResultObject *res;
+    (void)unused;
+
+    if (rows == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(rows); i++) {
+        PyObject *m = pl_rowmapping_from_row(st, (RowObject *)PyList_GET_ITEM(rows, i));
+        if (m == NULL) {
+            Py_DECREF(rows);
+            return NULL;
+        }
+        Py_SETREF(PyList_GET_ITEM(rows, i), m);
+    }
+    res = (ResultObject *)st->result_type->tp_alloc(st->result_type, 0);
+    if (res == NULL) {
+        Py_DECREF(rows);
+        return NULL;
+    }
+    res->rows = rows;
+    res->columns = Py_NewRef(self->columns);
+    res->rowcount = self->rowcount;
+    res->lastrowid = Py_NewRef(self->lastrowid);
+    return (PyObject *)res;
+}
+
 static Py_ssize_t result_length(ResultObject *self)
 {
     return PyList_GET_SIZE(self->rows);
@@ -315,6 +347,8 @@ static PyMethodDef result_methods[] = {
      "The only row; ProgrammingError when there are none or several."},
     {"scalar", (PyCFunction)result_scalar, METH_NOARGS,
      "The first column of the first row, or None."},
+    {"mappings", (PyCFunction)result_mappings, METH_NOARGS,
+     "The unread rows as RowMappings (row['column'], dict(row)), in a new Result."},
     {NULL, NULL, 0, NULL},
 };
 

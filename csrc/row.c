@@ -13,7 +13,7 @@ PyObject *pl_row_new(pl_state *st, PyObject *fields, PyObject *index, Py_ssize_t
     return (PyObject *)row;
 }
 
-static void row_dealloc(RowObject *self)
+void pl_row_dealloc(RowObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     for (Py_ssize_t i = 0; i < Py_SIZE(self); i++)
@@ -81,7 +81,7 @@ static PyObject *row_subscript(RowObject *self, PyObject *key)
     return NULL;
 }
 
-static PyObject *row_getattro(RowObject *self, PyObject *name)
+PyObject *pl_row_getattro(RowObject *self, PyObject *name)
 {
     /* Columns first: this is the hot path (asset.asset_name). */
     if (PyUnicode_Check(name)) {
@@ -226,8 +226,8 @@ static PyGetSetDef row_getset[] = {
 };
 
 static PyType_Slot row_slots[] = {
-    {Py_tp_dealloc, row_dealloc},
-    {Py_tp_getattro, row_getattro},
+    {Py_tp_dealloc, pl_row_dealloc},
+    {Py_tp_getattro, pl_row_getattro},
     {Py_tp_iter, row_iter},
     {Py_tp_richcompare, row_richcompare},
     {Py_tp_hash, row_hash},

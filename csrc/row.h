@@ -15,6 +15,10 @@ typedef struct {
  * before the row is used. `fields` and `index` are borrowed (and kept). */
 PyObject *pl_row_new(pl_state *st, PyObject *fields, PyObject *index, Py_ssize_t n);
 
+/* Shared with RowMapping (rowmapping.c), which has the same layout. */
+void pl_row_dealloc(RowObject *self);
+PyObject *pl_row_getattro(RowObject *self, PyObject *name);
+
 int pl_row_setup(PyObject *module, pl_state *st);
 
 #endif

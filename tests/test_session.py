@@ -334,3 +334,33 @@ def test_a_list_changed_while_its_values_are_converted(session):
 def test_empty_texts_and_blobs_in_consecutive_rows(session):
     assert session.execute("SELECT '' UNION ALL SELECT ''").all() == [("",), ("",)]
     assert session.execute("SELECT x'' UNION ALL SELECT x''").all() == [(b"",), (b"",)]
+
+
+def test_mappings_give_rows_as_read_only_mappings(session):
+    from collections.abc import Mapping
+
+    from promptlab.sqlite import RowMapping
+
+    result = session.execute("SELECT 1 AS a, 'x' AS b UNION ALL SELECT 2, NULL")
+    mapped = result.mappings()
+    assert result.all() == []  # the rows were handed over
+    assert mapped.columns == ("a", "b")
+    first, second = mapped.all()
+    assert isinstance(first, RowMapping) and isinstance(first, Mapping)
+    assert list(first) == ["a", "b"] and len(first) == 2
+    assert first["a"] == 1 and first.b == "x" and second["b"] is None
+    assert dict(first) == {"a": 1, "b": "x"} and first == {"a": 1, "b": "x"}
+    assert first != {"a": 1} and first != second
+    assert "a" in first and 1 not in first and "z" not in first
+    assert first.keys() == ["a", "b"] and first.values() == [1, "x"]
+    assert first.items() == [("a", 1), ("b", "x")]
+    assert first.get("b") == "x" and first.get("z") is None and first.get("z", 7) == 7
+    assert repr(first) == "{'a': 1, 'b': 'x'}"
+    with pytest.raises(KeyError):
+        first["z"]
+    with pytest.raises(KeyError):
+        first[0]
+    with pytest.raises(TypeError):
+        hash(first)
+    with pytest.raises(TypeError):
+        RowMapping()

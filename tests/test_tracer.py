@@ -611,6 +611,20 @@ def test_get_experiments_returns_one_row_per_result(tracer: LocalTracer, db_file
     assert second["dataset_name"] == "qa" and second.dataset_version == 0
 
 
+def test_get_experiments_rows_are_mappings_as_in_the_original(tracer: LocalTracer):
+    """The original returned SQLAlchemy RowMappings: keys on iteration, dict(row),
+    a collections.abc.Mapping (so pandas.DataFrame(rows) gets named columns)."""
+    from collections.abc import Mapping
+
+    from promptlab.tracer.local_tracer import EXPERIMENT_COLUMNS
+
+    tracer.trace_experiment(make_config(), make_summary("exp", 2))
+    rows = tracer.get_experiments()
+    assert all(isinstance(r, Mapping) for r in rows)
+    assert list(rows[0]) == list(EXPERIMENT_COLUMNS)
+    assert json.loads(json.dumps([dict(r) for r in rows]))[1]["dataset_record_id"] == "rec-1"
+
+
 def test_get_experiments_empty(tracer: LocalTracer):
     assert list(tracer.get_experiments()) == []
 
@@ -703,7 +717,7 @@ def test_get_experiments_matches_the_original_query(tracer, db_file):
     write(db_file, "UPDATE experiments SET created_at = '2030-01-01 00:00:00.000' "
                    "WHERE experiment_id IN ('exp-1', 'exp-3')")
     write(db_file, "UPDATE experiments SET user_id = NULL WHERE experiment_id = 'exp-5'")
-    ours = [tuple(r) for r in tracer.get_experiments()]
+    ours = [tuple(r.values()) for r in tracer.get_experiments()]
     original = query(db_file, ORIGINAL_SELECT_EXPERIMENTS)
     assert sorted(ours, key=repr) == sorted(original, key=repr)
     stamps = [r[-1] for r in ours]

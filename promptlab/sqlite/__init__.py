@@ -1,5 +1,7 @@
 """PromptLab's database layer: the C core, re-exported under its public names."""
 
+from collections.abc import Mapping
+
 from promptlab._core import (
     DatabaseBusyError,
     DatabaseError,
@@ -12,6 +14,7 @@ from promptlab._core import (
     ReadOnlyDatabaseError,
     Result,
     Row,
+    RowMapping,
     Session,
     UnknownRevisionError,
 )
@@ -36,6 +39,7 @@ __all__ = [
     "ReadOnlyDatabaseError",
     "Result",
     "Row",
+    "RowMapping",
     "Session",
     "UnknownRevisionError",
     "db_manager",
@@ -44,3 +48,6 @@ __all__ = [
     "is_initialized",
     "reset_initialization",
 ]
+
+# RowMapping is a read-only mapping (isinstance checks, pandas, json helpers).
+Mapping.register(RowMapping)

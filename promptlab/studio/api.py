@@ -540,7 +540,7 @@ class StudioApp:
         split: Dict[Optional[str], Tuple[str, str]] = {}
         out = []
         for row in self.tracer.get_experiments():
-            data = row._asdict()
+            data = dict(row)
             binary = data.pop("asset_binary", None)
             if binary not in split:
                 split[binary] = split_prompt_template(binary)

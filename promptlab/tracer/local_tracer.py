@@ -13,7 +13,7 @@ import os
 from dataclasses import fields
 from typing import Any, Dict, List, Mapping, Optional, Union
 
-from promptlab.sqlite import Row, Session
+from promptlab.sqlite import RowMapping, Session
 from promptlab.enums import AssetType
 from promptlab.sqlite.database_manager import db_manager
 from promptlab.sqlite.models import Asset, User
@@ -262,12 +262,13 @@ class LocalTracer(Tracer):
             # The records are bound in C: no Python code runs per row.
             session.executemany(INSERT_EXPERIMENT_RESULT, experiment_summary)
 
-    def get_experiments(self) -> List[Row]:
-        """One row per experiment result, with the model and asset fields extracted."""
+    def get_experiments(self) -> List[RowMapping]:
+        """One row per experiment result, with the model and asset fields extracted,
+        as mappings (row["completion"], dict(row)), as the original returned them."""
         with self._session() as session:
             return session.execute_nested(SELECT_EXPERIMENT_PARENTS,
                                           SELECT_EXPERIMENT_RESULTS,
-                                          EXPERIMENT_COLUMNS).all()
+                                          EXPERIMENT_COLUMNS).mappings().all()
 
     # --- users -------------------------------------------------------------
 
