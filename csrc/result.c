@@ -144,7 +144,7 @@ fail:
 }
 
 PyObject *pl_result_new(pl_state *st, PyObject *sql, const pl_rowbuf *rb, Py_ssize_t rowcount,
-                        long long lastrowid, int has_lastrowid)
+                        long long lastrowid, int has_lastrowid, PyTypeObject *row_type)
 {
     ResultObject *res = NULL;
     PyObject *index = NULL;
@@ -161,7 +161,7 @@ PyObject *pl_result_new(pl_state *st, PyObject *sql, const pl_rowbuf *rb, Py_ssi
         goto fail;
     RowObject *prev = NULL;
     for (size_t r = 0; r < rb->nrows; r++) {
-        RowObject *row = (RowObject *)pl_row_new(st, res->columns, index, ncols);
+        RowObject *row = (RowObject *)pl_row_new(row_type, res->columns, index, ncols);
         if (row == NULL)
             goto fail;
         PyList_SET_ITEM(res->rows, (Py_ssize_t)r, (PyObject *)row);

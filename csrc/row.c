@@ -3,9 +3,9 @@
 
 #include <stddef.h>
 
-PyObject *pl_row_new(pl_state *st, PyObject *fields, PyObject *index, Py_ssize_t n)
+PyObject *pl_row_new(PyTypeObject *type, PyObject *fields, PyObject *index, Py_ssize_t n)
 {
-    RowObject *row = (RowObject *)st->row_type->tp_alloc(st->row_type, n);
+    RowObject *row = (RowObject *)type->tp_alloc(type, n);
     if (row == NULL)
         return NULL;
     row->fields = Py_NewRef(fields);

@@ -12,8 +12,9 @@ typedef struct {
 } RowObject;
 
 /* A row of `n` values, all NULL: the caller fills values[] with new references
- * before the row is used. `fields` and `index` are borrowed (and kept). */
-PyObject *pl_row_new(pl_state *st, PyObject *fields, PyObject *index, Py_ssize_t n);
+ * before the row is used. `type` is the Row or the RowMapping type (same
+ * layout). `fields` and `index` are borrowed (and kept). */
+PyObject *pl_row_new(PyTypeObject *type, PyObject *fields, PyObject *index, Py_ssize_t n);
 
 /* Shared with RowMapping (rowmapping.c), which has the same layout. */
 void pl_row_dealloc(RowObject *self);

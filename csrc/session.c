@@ -296,7 +296,8 @@ static PyObject *run(SessionObject *self, PyObject *sql_obj, PyObject *params, i
     if (rc < 0)
         pl_raise(st, &err);
     else
-        result = pl_result_new(st, sql_obj, &rows, info.rowcount, info.lastrowid, info.has_lastrowid);
+        result = pl_result_new(st, sql_obj, &rows, info.rowcount, info.lastrowid,
+                               info.has_lastrowid, st->row_type);
     pl_rowbuf_free(&rows);
     return result;
 }
@@ -349,8 +350,10 @@ static int nested_locked(SessionObject *s, const char *sqls[2], const Py_ssize_t
     return rc;
 }
 
-static PyObject *session_execute_nested(SessionObject *self, PyObject *args)
+static PyObject *session_execute_nested(SessionObject *self, PyObject *args, PyObject *kwargs)
 {
+    static char *kwlist[] = {"parents_sql", "children_sql", "columns", "mappings", NULL};
+    int mappings = 0;
     pl_state *st = pl_state_of(Py_TYPE(self));
     PyObject *sql_objs[2], *columns, *result = NULL;
     const char *sqls[2], **names = NULL;
@@ -360,8 +363,9 @@ static PyObject *session_execute_nested(SessionObject *self, PyObject *args)
     pl_err err;
     int rc;
 
-    if (!PyArg_ParseTuple(args, "UUO!:execute_nested", &sql_objs[0], &sql_objs[1],
-                          &PyTuple_Type, &columns))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UUO!|$p:execute_nested", kwlist,
+                                     &sql_objs[0], &sql_objs[1], &PyTuple_Type, &columns,
+                                     &mappings))
         return NULL;
     if (inherited(self))
         return NULL;
@@ -403,7 +407,8 @@ static PyObject *session_execute_nested(SessionObject *self, PyObject *args)
     if (rc < 0)
         pl_raise(st, &err);
     else
-        result = pl_result_new(st, sql_objs[1], &joined, -1, 0, 0);
+        result = pl_result_new(st, sql_objs[1], &joined, -1, 0, 0,
+                               mappings ? st->rowmapping_type : st->row_type);
     pl_rowbuf_free(&bufs[0]);
     pl_rowbuf_free(&bufs[1]);
     pl_rowbuf_free(&joined);
@@ -597,13 +602,15 @@ static PyMethodDef session_methods[] = {
     {"executemany", (PyCFunction)(void (*)(void))session_executemany,
      METH_VARARGS | METH_KEYWORDS,
      "executemany(sql, seq_of_params)\n--\n\nRun one statement once per parameter set."},
-    {"execute_nested", (PyCFunction)session_execute_nested, METH_VARARGS,
-     "execute_nested(parents_sql, children_sql, columns)\n--\n\n"
+    {"execute_nested", (PyCFunction)(void (*)(void))session_execute_nested,
+     METH_VARARGS | METH_KEYWORDS,
+     "execute_nested(parents_sql, children_sql, columns, *, mappings=False)\n--\n\n"
      "A one-to-many join as two queries in one read snapshot, joined in C: both\n"
      "return the join key (an integer) first; children come grouped by parent, in\n"
      "the parents' order. Each child row gives one row with the named columns\n"
      "(a tuple of str) taken from its parent or from itself; parents without\n"
-     "children give none. Parent values are built once and shared. Returns a Result."},
+     "children give none. Parent values are built once and shared. Returns a Result\n"
+     "of Rows, or of RowMappings with mappings=True."},
     {"begin", (PyCFunction)session_begin, METH_NOARGS,
      "begin()\n--\n\nOpen a write transaction now (BEGIN IMMEDIATE), so that reads\n"
      "before the first write see the same snapshot as the write."},

@@ -118,11 +118,12 @@ class Session:
         """Run one statement once per parameter set; the sets are converted
         before the statement runs, then bound and stepped without the GIL."""
     def execute_nested(self, parents_sql: str, children_sql: str,
-                       columns: Tuple[str, ...]) -> Result:
+                       columns: Tuple[str, ...], *, mappings: bool = False) -> Result:
         """A one-to-many join as two queries in one read snapshot, joined in C.
         Both return an integer join key first; children come grouped by parent,
         in the parents' order. One row per child, with the named columns from
-        its parent or itself; parents without children give none."""
+        its parent or itself; parents without children give none. The rows are
+        RowMappings with ``mappings=True`` (no conversion step)."""
     def begin(self) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...

@@ -48,6 +48,17 @@ def test_rows_take_columns_from_parent_and_child_in_the_given_order(session):
     assert result.rowcount == -1
 
 
+def test_mappings_true_gives_row_mappings(session):
+    from promptlab.sqlite import RowMapping
+
+    rows = session.execute_nested(PARENTS, CHILDREN, ("name", "label"), mappings=True).all()
+    assert all(isinstance(r, RowMapping) for r in rows)
+    assert [dict(r) for r in rows] == [{"name": "one", "label": "a"},
+                                       {"name": "one", "label": "b"},
+                                       {"name": "one", "label": "d"},
+                                       {"name": "two", "label": "c"}]
+
+
 def test_no_children_gives_no_rows(session):
     session.execute("DELETE FROM child")
     result = session.execute_nested(PARENTS, CHILDREN, ("name", "label"))

@@ -268,7 +268,7 @@ class LocalTracer(Tracer):
         with self._session() as session:
             return session.execute_nested(SELECT_EXPERIMENT_PARENTS,
                                           SELECT_EXPERIMENT_RESULTS,
-                                          EXPERIMENT_COLUMNS).mappings().all()
+                                          EXPERIMENT_COLUMNS, mappings=True).all()
 
     # --- users -------------------------------------------------------------
 
