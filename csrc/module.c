@@ -211,29 +211,48 @@ static PyObject *py_close_idle_connections(PyObject *module, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* Before os.fork(), close idle pooled connections with the GIL released, so
- * the pthread_atfork handler (which runs with the GIL held) rarely has any
- * left to close. */
-static int register_before_fork(PyObject *module)
+/* Call `module_name.function_name(*args, **kwargs)` with the module's
+ * _close_idle_connections as the one argument, positional or named `keyword`. */
+static int register_close_hook(PyObject *module, const char *module_name,
+                               const char *function_name, const char *keyword)
 {
-    PyObject *os = PyImport_ImportModule("os"), *hook, *kwargs, *r = NULL;
-    if (os == NULL)
+    PyObject *target = PyImport_ImportModule(module_name), *hook, *register_fn = NULL;
+    PyObject *args = NULL, *kwargs = NULL, *r = NULL;
+    if (target == NULL)
         return -1;
     hook = PyObject_GetAttrString(module, "_close_idle_connections");
-    kwargs = hook ? Py_BuildValue("{s:O}", "before", hook) : NULL;
-    PyObject *reg = kwargs ? PyObject_GetAttrString(os, "register_at_fork") : NULL;
-    PyObject *args = reg ? PyTuple_New(0) : NULL;
-    if (args != NULL)
-        r = PyObject_Call(reg, args, kwargs);
+    if (hook != NULL)
+        register_fn = PyObject_GetAttrString(target, function_name);
+    if (register_fn != NULL) {
+        args = keyword ? PyTuple_New(0) : PyTuple_Pack(1, hook);
+        kwargs = keyword ? Py_BuildValue("{s:O}", keyword, hook) : NULL;
+        if (args != NULL && (keyword == NULL || kwargs != NULL))
+            r = PyObject_Call(register_fn, args, kwargs);
+    }
     Py_XDECREF(args);
-    Py_XDECREF(reg);
     Py_XDECREF(kwargs);
+    Py_XDECREF(register_fn);
     Py_XDECREF(hook);
-    Py_DECREF(os);
+    Py_DECREF(target);
     if (r == NULL)
         return -1;
     Py_DECREF(r);
     return 0;
+}
+
+/* Idle pooled connections are closed:
+ * - before os.fork(), with the GIL released, so the pthread_atfork handler
+ *   (which runs with the GIL held) rarely has any left to close;
+ * - at interpreter exit: closing the last connection to a file checkpoints
+ *   its WAL into the file and removes the -wal and -shm files, so the
+ *   database is complete in its one file once the program ends (otherwise
+ *   the rows of a run could sit in the -wal and a copy of the .db alone
+ *   would miss them). */
+static int register_close_hooks(PyObject *module)
+{
+    if (register_close_hook(module, "os", "register_at_fork", "before") < 0)
+        return -1;
+    return register_close_hook(module, "atexit", "register", NULL);
 }
 
 static PyMethodDef module_methods[] = {
@@ -241,7 +260,8 @@ static PyMethodDef module_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "hash_password(password, rounds=12)\n--\n\nbcrypt ($2b$) hash of password."},
     {"_close_idle_connections", py_close_idle_connections, METH_NOARGS,
-     "_close_idle_connections()\n--\n\nClose idle pooled connections (run before os.fork())."},
+     "_close_idle_connections()\n--\n\n"
+     "Close idle pooled connections (run before os.fork() and at exit)."},
     {"verify_password", py_verify_password, METH_VARARGS,
      "verify_password(password, password_hash)\n--\n\n"
      "True when password matches the bcrypt hash."},
@@ -343,7 +363,7 @@ static int module_exec(PyObject *module)
     if (set_migrations_dir(module) < 0 || PyModule_AddFunctions(module, pl_inspect_methods) < 0 ||
         PyModule_AddFunctions(module, pl_migcmd_methods) < 0)
         return -1;
-    if (register_before_fork(module) < 0)
+    if (register_close_hooks(module) < 0)
         return -1;
     if (PyModule_AddStringConstant(module, "sqlite_version", sqlite3_libversion()) < 0 ||
         PyModule_AddStringConstant(module, "UNUSABLE_PASSWORD", PL_UNUSABLE_PASSWORD) < 0)
