@@ -60,8 +60,8 @@ static int same_cell(const pl_rowbuf *rb, const pl_cell *a, const pl_cell *b)
     }
 }
 
-/* True when the cached field names are the copied names, in order. */
-static int names_match(PyObject *fields, const pl_rowbuf *rb, int ncols)
+/* True when the cached field names are `names`, in order. */
+static int names_match(PyObject *fields, const char *const *names, int ncols)
 {
     if (PyTuple_GET_SIZE(fields) != ncols)
         return 0;
@@ -71,7 +71,7 @@ static int names_match(PyObject *fields, const pl_rowbuf *rb, int ncols)
             PyErr_Clear();
             return 0;
         }
-        if (strcmp(u, rb->names[i]) != 0)
+        if (strcmp(u, names[i]) != 0)
             return 0;
     }
     return 1;
@@ -81,7 +81,7 @@ static int names_match(PyObject *fields, const pl_rowbuf *rb, int ncols)
  * references). Results of one SQL text share them: cached per text in the
  * module state (at most 256 texts), checked against the actual names since a
  * schema change can alter what "SELECT *" returns. Returns 0 or -1. */
-static int columns_for(pl_state *st, PyObject *sql, const pl_rowbuf *rb, int ncols,
+static int columns_for(pl_state *st, PyObject *sql, const char *const *names, int ncols,
                        PyObject **fields_out, PyObject **index_out)
 {
     PyObject *fields = NULL, *index = NULL, *pair = NULL;
@@ -95,7 +95,7 @@ static int columns_for(pl_state *st, PyObject *sql, const pl_rowbuf *rb, int nco
         if (pair == NULL && PyErr_Occurred())
             return -1;
 #endif
-        if (pair != NULL && names_match(PyTuple_GET_ITEM(pair, 0), rb, ncols)) {
+        if (pair != NULL && names_match(PyTuple_GET_ITEM(pair, 0), names, ncols)) {
             *fields_out = Py_NewRef(PyTuple_GET_ITEM(pair, 0));
             *index_out = Py_NewRef(PyTuple_GET_ITEM(pair, 1));
             Py_DECREF(pair);
@@ -108,8 +108,7 @@ static int columns_for(pl_state *st, PyObject *sql, const pl_rowbuf *rb, int nco
     if (fields == NULL || index == NULL)
         goto fail;
     for (int i = 0; i < ncols; i++) {
-        PyObject *name = PyUnicode_DecodeUTF8(rb->names[i], (Py_ssize_t)strlen(rb->names[i]),
-                                              "replace");
+        PyObject *name = PyUnicode_DecodeUTF8(names[i], (Py_ssize_t)strlen(names[i]), "replace");
         if (name == NULL)
             goto fail;
         PyUnicode_InternInPlace(&name); /* attribute lookups compare by identity first */
@@ -143,21 +142,30 @@ fail:
     return -1;
 }
 
-PyObject *pl_result_new(pl_state *st, PyObject *sql, const pl_rowbuf *rb, Py_ssize_t rowcount,
-                        long long lastrowid, int has_lastrowid, PyTypeObject *row_type)
+/* A Result with room for `nrows` rows (NULL until set) and no columns yet. */
+static ResultObject *result_alloc(pl_state *st, size_t nrows, Py_ssize_t rowcount,
+                                  long long lastrowid, int has_lastrowid)
 {
-    ResultObject *res = NULL;
-    PyObject *index = NULL;
-    int ncols = rb->ncols < 0 ? 0 : rb->ncols;
-
-    res = (ResultObject *)st->result_type->tp_alloc(st->result_type, 0);
+    ResultObject *res = (ResultObject *)st->result_type->tp_alloc(st->result_type, 0);
     if (res == NULL)
         return NULL;
     res->rowcount = rowcount;
     res->lastrowid = has_lastrowid ? PyLong_FromLongLong(lastrowid) : Py_NewRef(Py_None);
-    res->rows = PyList_New((Py_ssize_t)rb->nrows);
-    if (res->lastrowid == NULL || res->rows == NULL ||
-        columns_for(st, sql, rb, ncols, &res->columns, &index) < 0)
+    res->rows = PyList_New((Py_ssize_t)nrows);
+    if (res->lastrowid == NULL || res->rows == NULL)
+        Py_CLEAR(res);
+    return res;
+}
+
+PyObject *pl_result_new(pl_state *st, PyObject *sql, const pl_rowbuf *rb, Py_ssize_t rowcount,
+                        long long lastrowid, int has_lastrowid, PyTypeObject *row_type)
+{
+    PyObject *index = NULL;
+    int ncols = rb->ncols < 0 ? 0 : rb->ncols;
+    ResultObject *res = result_alloc(st, rb->nrows, rowcount, lastrowid, has_lastrowid);
+
+    if (res == NULL ||
+        columns_for(st, sql, (const char *const *)rb->names, ncols, &res->columns, &index) < 0)
         goto fail;
     RowObject *prev = NULL;
     for (size_t r = 0; r < rb->nrows; r++) {
@@ -182,8 +190,58 @@ PyObject *pl_result_new(pl_state *st, PyObject *sql, const pl_rowbuf *rb, Py_ssi
     return (PyObject *)res;
 fail:
     Py_XDECREF(index);
-    Py_DECREF(res);
+    Py_XDECREF(res);
     return NULL;
+}
+
+PyObject *pl_result_new_nested(pl_state *st, PyObject *sql, const pl_rowbuf *parents,
+                               const pl_rowbuf *children, const pl_nest_map *map,
+                               const char *const *names, PyTypeObject *row_type)
+{
+    int n = map->ncols;
+    size_t current = (size_t)-1;
+    PyObject *index = NULL, *result = NULL;
+    PyObject **parent_values = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *parent_values);
+    ResultObject *res = parent_values ? result_alloc(st, children->nrows, -1, 0, 0) : NULL;
+
+    if (parent_values == NULL)
+        PyErr_NoMemory();
+    if (res == NULL || columns_for(st, sql, names, n, &res->columns, &index) < 0)
+        goto done;
+    for (size_t r = 0; r < children->nrows; r++) {
+        if (map->parent_of[r] != current) {
+            /* A new parent: its values, built once and shared by its children. */
+            current = map->parent_of[r];
+            const pl_cell *parent = parents->cells + current * (size_t)parents->ncols;
+            for (int c = 0; c < n; c++) {
+                if (map->source[c] > 0) {
+                    Py_XSETREF(parent_values[c], cell_value(parents, &parent[map->source[c]]));
+                    if (parent_values[c] == NULL)
+                        goto done;
+                }
+            }
+        }
+        RowObject *row = (RowObject *)pl_row_new(row_type, res->columns, index, n);
+        if (row == NULL)
+            goto done;
+        PyList_SET_ITEM(res->rows, (Py_ssize_t)r, (PyObject *)row);
+        const pl_cell *child = children->cells + r * (size_t)children->ncols;
+        for (int c = 0; c < n; c++) {
+            int from = map->source[c];
+            row->values[c] = from > 0 ? Py_NewRef(parent_values[c])
+                                      : cell_value(children, &child[-from]);
+            if (row->values[c] == NULL)
+                goto done;
+        }
+    }
+    result = Py_NewRef(res);
+done:
+    for (int c = 0; parent_values != NULL && c < n; c++)
+        Py_XDECREF(parent_values[c]);
+    PyMem_Free(parent_values);
+    Py_XDECREF(index);
+    Py_XDECREF(res);
+    return result;
 }
 
 static void result_dealloc(ResultObject *self)

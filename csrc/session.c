@@ -358,7 +358,8 @@ static PyObject *session_execute_nested(SessionObject *self, PyObject *args, PyO
     PyObject *sql_objs[2], *columns, *result = NULL;
     const char *sqls[2], **names = NULL;
     Py_ssize_t lens[2], n;
-    pl_rowbuf bufs[2], joined;
+    pl_rowbuf bufs[2];
+    pl_nest_map map;
     pl_batch batch;
     pl_err err;
     int rc;
@@ -394,24 +395,24 @@ static PyObject *session_execute_nested(SessionObject *self, PyObject *args, PyO
         goto done_names;
     pl_rowbuf_init(&bufs[0]);
     pl_rowbuf_init(&bufs[1]);
-    pl_rowbuf_init(&joined);
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&self->lock);
     rc = nested_locked(self, sqls, lens, &batch, bufs, &err);
     pthread_mutex_unlock(&self->lock);
     if (rc == 0)
-        rc = pl_rowbuf_nest(&joined, &bufs[0], &bufs[1], names, (int)n, self->db->path, &err);
+        rc = pl_nest_map_build(&map, &bufs[0], &bufs[1], names, (int)n, self->db->path, &err);
     Py_END_ALLOW_THREADS
     pl_batch_release(&batch);
     if (rc < 0)
         pl_raise(st, &err);
-    else
-        result = pl_result_new(st, sql_objs[1], &joined, -1, 0, 0,
-                               mappings ? st->rowmapping_type : st->row_type);
+    else {
+        result = pl_result_new_nested(st, sql_objs[1], &bufs[0], &bufs[1], &map, names,
+                                      mappings ? st->rowmapping_type : st->row_type);
+        pl_nest_map_free(&map);
+    }
     pl_rowbuf_free(&bufs[0]);
     pl_rowbuf_free(&bufs[1]);
-    pl_rowbuf_free(&joined);
 done_names:
     PyMem_Free(names);
     return result;
