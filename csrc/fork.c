@@ -1,5 +1,6 @@
 /* fork.c: the fork generation counter and the pthread_atfork handlers. */
 #include "fork.h"
+#include "bufpool.h"
 #include "conn.h"
 #include "registry.h"
 
@@ -75,10 +76,12 @@ static void before_fork(void)
     pl_registry_lock_all(); /* also closes idle pooled connections */
     pl_conn_lock_live();
     sqlite_locks_enter();
+    pl_bufpool_lock_for_fork();
 }
 
 static void after_fork_parent(void)
 {
+    pl_bufpool_unlock_after_fork();
     sqlite_locks_leave();
     pl_conn_unlock_live();
     pl_registry_unlock_all();
@@ -87,6 +90,7 @@ static void after_fork_parent(void)
 static void after_fork_child(void)
 {
     atomic_fetch_add_explicit(&fork_generation, 1, memory_order_acq_rel);
+    pl_bufpool_unlock_after_fork();
     sqlite_locks_leave();
     pl_conn_taint_live_in_child();
     pl_registry_reinit_in_child();

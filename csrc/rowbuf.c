@@ -1,5 +1,6 @@
 /* rowbuf.c: growing buffers of copied SQLite values. */
 #include "rowbuf.h"
+#include "bufpool.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -47,16 +48,9 @@ int pl_rowbuf_columns(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_er
 
 static int arena_put(pl_rowbuf *rb, const void *data, size_t len, size_t *off)
 {
-    if (rb->used + len > rb->arena_cap) {
-        size_t cap = rb->arena_cap ? rb->arena_cap : 65536;
-        while (cap < rb->used + len)
-            cap *= 2;
-        char *a = realloc(rb->arena, cap);
-        if (a == NULL)
-            return -1;
-        rb->arena = a;
-        rb->arena_cap = cap;
-    }
+    if (rb->used + len > rb->arena_cap &&
+        pl_buf_grow((void **)&rb->arena, &rb->arena_cap, rb->used, rb->used + len, 65536) < 0)
+        return -1;
     if (len > 0)
         memcpy(rb->arena + rb->used, data, len);
     *off = rb->used;
@@ -71,14 +65,12 @@ int pl_rowbuf_append(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_err
     pl_cell *row;
 
     if (need > rb->cells_cap) {
-        size_t cap = rb->cells_cap ? rb->cells_cap : 64;
-        while (cap < need)
-            cap *= 2;
-        pl_cell *c = realloc(rb->cells, cap * sizeof *c);
-        if (c == NULL)
+        size_t bytes = rb->cells_cap * sizeof *rb->cells;
+        size_t used = rb->nrows * (size_t)rb->ncols * sizeof *rb->cells;
+        if (pl_buf_grow((void **)&rb->cells, &bytes, used, need * sizeof *rb->cells,
+                        64 * sizeof *rb->cells) < 0)
             return nomem(err, path);
-        rb->cells = c;
-        rb->cells_cap = cap;
+        rb->cells_cap = bytes / sizeof *rb->cells;
     }
     row = rb->cells + rb->nrows * (size_t)rb->ncols;
     prev = rb->nrows > 0 ? row - rb->ncols : NULL;
@@ -124,7 +116,7 @@ void pl_rowbuf_free(pl_rowbuf *rb)
 {
     free(rb->names);
     free(rb->names_block);
-    free(rb->cells);
-    free(rb->arena);
+    pl_buf_release(rb->cells, rb->cells_cap * sizeof *rb->cells);
+    pl_buf_release(rb->arena, rb->arena_cap);
     pl_rowbuf_init(rb);
 }
