@@ -71,6 +71,7 @@ FULL = {
     "procs": 8,
     "proc_trials": 20,
     "trace_rows": (1_000, 10_000),
+    "trace_repeats": 11,  # a ~30 ms run in a fresh process: more runs steady its median
     "read_rows": (10_000, 100_000),
     "read_experiments": 10,
     "asset_calls": 2_000,
@@ -89,6 +90,7 @@ QUICK = {
     "procs": 8,
     "proc_trials": 1,
     "trace_rows": (100,),
+    "trace_repeats": 1,
     "read_rows": (1_000,),
     "read_experiments": 10,
     "asset_calls": 200,
@@ -129,7 +131,7 @@ class Runner:
         self.quick = opts.quick
         self.size = dict(QUICK if opts.quick else FULL)
         if opts.repeats:
-            self.size["repeats"] = opts.repeats
+            self.size["repeats"] = self.size["trace_repeats"] = opts.repeats
             self.size["process_repeats"] = opts.repeats * (1 if opts.quick else 3)
         if opts.trials:
             self.size["proc_trials"] = opts.trials
@@ -498,7 +500,7 @@ class Runner:
     def w_trace(self):
         for rows in self.size["trace_rows"]:
             data = {}
-            for _ in range(self.size["repeats"]):
+            for _ in range(self.size["trace_repeats"]):
                 for side in self.sides():
                     self.attempt(data, side, lambda: self.checked_rows(
                         self.worker(side, "trace", path=self.new_path(f"trace-{side}"), rows=rows), rows))
