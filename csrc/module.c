@@ -211,8 +211,9 @@ static PyObject *py_close_idle_connections(PyObject *module, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* Call `module_name.function_name(*args, **kwargs)` with the module's
- * _close_idle_connections as the one argument, positional or named `keyword`. */
+/* Register the module's _close_idle_connections with
+ * `module_name.function_name`, as its one positional argument or, when
+ * `keyword` is given, as that named argument. */
 static int register_close_hook(PyObject *module, const char *module_name,
                                const char *function_name, const char *keyword)
 {
