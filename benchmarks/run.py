@@ -499,16 +499,20 @@ class Runner:
 
     def w_trace(self):
         for rows in self.size["trace_rows"]:
+            runs = [(side, lambda side=side: self.checked_rows(
+                self.worker(side, "trace", path=self.new_path(f"trace-{side}"), rows=rows), rows))
+                for side in self.sides()]
+            if "limit" not in self.skipped:
+                runs.append(("limit", lambda: self.limit(
+                    "trace", self.ours_initialized("trace-limit"), rows, "bench-trace")["seconds"]))
+            runs.append(("stdlib", lambda: self.worker(
+                "stdlib", "trace", path=self.ours_initialized("trace-stdlib"), rows=rows)["seconds"]))
             data = {}
-            for _ in range(self.size["trace_repeats"]):
-                for side in self.sides():
-                    self.attempt(data, side, lambda: self.checked_rows(
-                        self.worker(side, "trace", path=self.new_path(f"trace-{side}"), rows=rows), rows))
-                if "limit" not in self.skipped:
-                    self.attempt(data, "limit", lambda: self.limit(
-                        "trace", self.ours_initialized("trace-limit"), rows, "bench-trace")["seconds"])
-                self.attempt(data, "stdlib", lambda: self.worker(
-                    "stdlib", "trace", path=self.ours_initialized("trace-stdlib"), rows=rows)["seconds"])
+            for i in range(self.size["trace_repeats"]):
+                # Each repeat starts with the next side: no side always runs right
+                # after the same neighbour (whose file writes may still be settling).
+                for side, run in runs[i % len(runs):] + runs[:i % len(runs)]:
+                    self.attempt(data, side, run)
             self.add(f"`trace_experiment`, {rows:,} result rows", "s", data,
                      "one call in a fresh process on a fresh file; limit: one prepared INSERT, one transaction")
 
