@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
-from conftest import run_python
+from conftest import NEUTRAL_CWD, assert_healthy, run_python
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -54,6 +56,15 @@ def test_a_finished_run_leaves_one_complete_file(tmp_path):
     alone.parent.mkdir()
     shutil.copyfile(path, alone)
     assert _results_in(alone) == ROWS
+
+
+def test_db_init_leaves_one_complete_file(tmp_path):
+    path = tmp_path / "cli.db"
+    proc = subprocess.run([sys.executable, "-m", "promptlab", "db", "init", "-d", str(path)],
+                          capture_output=True, text=True, cwd=NEUTRAL_CWD, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cli.db"]
+    assert_healthy(path)
 
 
 def test_exit_leaves_the_wal_of_a_file_another_process_has_open(tmp_path):
