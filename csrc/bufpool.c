@@ -2,6 +2,7 @@
 #include "bufpool.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,8 +43,10 @@ int pl_buf_grow(void **block, size_t *cap, size_t used, size_t need, size_t firs
 
     if (need <= *cap)
         return 0;
-    while (new_cap < need)
+    while (new_cap < need && new_cap <= SIZE_MAX / 2)
         new_cap *= 2;
+    if (new_cap < need) /* doubling would overflow */
+        new_cap = need;
     if (new_cap >= PL_BUFPOOL_MIN_BLOCK) {
         size_t pooled_cap;
         void *pooled = take(need, &pooled_cap);
