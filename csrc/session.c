@@ -12,6 +12,7 @@
 #include "fork.h"
 #include "nest.h"
 #include "params.h"
+#include "registry.h"
 #include "result.h"
 #include "rowbuf.h"
 
@@ -454,6 +455,18 @@ static int tx_locked(SessionObject *s, tx_op op, pl_err *err)
     return 0;
 }
 
+/* Whether the interpreter is shutting down: the atexit hook that closes idle
+ * connections (module.c) has run, so a connection given back now is closed at
+ * once, and the last one to a file still checkpoints it. GIL held. */
+static int shutting_down(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing();
+#else
+    return _Py_IsFinalizing();
+#endif
+}
+
 static PyObject *tx(SessionObject *self, tx_op op)
 {
     pl_err err;
@@ -467,11 +480,14 @@ static PyObject *tx(SessionObject *self, tx_op op)
         self->closed = 1;
         Py_RETURN_NONE;
     }
+    int close_idle = op == TX_CLOSE && shutting_down();
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&self->lock);
     rc = tx_locked(self, op, &err);
     pthread_mutex_unlock(&self->lock);
+    if (close_idle)
+        pl_registry_close_idle();
     Py_END_ALLOW_THREADS
     if (rc < 0)
         return pl_raise(pl_state_of(Py_TYPE(self)), &err);
@@ -574,6 +590,7 @@ static void session_dealloc(SessionObject *self)
     pl_conn *conn = self->conn;
     pl_database *db = self->db;
 
+    int close_idle = conn != NULL && shutting_down();
     PyObject_GC_UnTrack(self);
     self->conn = NULL;
     self->db = NULL;
@@ -583,6 +600,8 @@ static void session_dealloc(SessionObject *self)
         pl_database_checkin(db, conn);
         pl_database_decref(db);
     }
+    if (close_idle)
+        pl_registry_close_idle();
     Py_END_ALLOW_THREADS
     pthread_mutex_destroy(&self->lock);
     tp->tp_free((PyObject *)self);

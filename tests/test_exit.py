@@ -91,9 +91,10 @@ def test_exit_leaves_the_wal_of_a_file_another_process_has_open(tmp_path):
     assert _results_in(path) == 2 * ROWS
 
 
-def test_a_session_left_open_at_exit_keeps_its_committed_rows(tmp_path):
-    """A session never closed holds its connection at exit: that connection is
-    not closed (another thread might be using it), and what was committed stays."""
+def test_a_session_left_open_at_exit_is_closed_when_python_frees_it(tmp_path):
+    """A session never closed still holds its connection when the atexit hook
+    runs (another thread might be using it). Python frees it later, while it
+    shuts down: its connection is then closed, not pooled, and checkpoints."""
     path = tmp_path / "open.db"
     code = TRACE_RUN.format(tests=TESTS_DIR, path=str(path), rows=ROWS) + (
         "from promptlab.sqlite.database_manager import db_manager\n"
@@ -103,4 +104,5 @@ def test_a_session_left_open_at_exit_keeps_its_committed_rows(tmp_path):
     proc = run_python(code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["traced", str(ROWS)]
+    assert not Path(f"{path}-wal").exists()
     assert _results_in(path) == ROWS
