@@ -115,8 +115,7 @@ void pl_conn_taint_live_in_child(void)
     pthread_mutex_unlock(&live_lock); /* taken by the forking thread */
 }
 
-/* Refuse a file a fork left unusable here (see pl_fork_taint). */
-static int check_not_tainted(const char *path, pl_err *err)
+int pl_conn_check_not_tainted(const char *path, pl_err *err)
 {
     unsigned long long dev, ino;
     file_identity(path, &dev, &ino);
@@ -135,7 +134,7 @@ int pl_conn_open_readonly(pl_conn *c, const char *path, pl_err *err)
 
     memset(c, 0, sizeof *c);
     c->path = path;
-    if (check_not_tainted(path, err) < 0)
+    if (pl_conn_check_not_tainted(path, err) < 0)
         return -1;
     rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE, NULL);
     if (rc != SQLITE_OK) {
@@ -165,7 +164,7 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
     pl_conn *c;
     int rc;
 
-    if (check_not_tainted(path, err) < 0)
+    if (pl_conn_check_not_tainted(path, err) < 0)
         return NULL;
     if (create)
         flags |= SQLITE_OPEN_CREATE;

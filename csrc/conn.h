@@ -65,6 +65,10 @@ void pl_conn_rollback_quietly(pl_conn *c);
 /* Finalize cached statements and close. NULL is allowed. */
 void pl_conn_close(pl_conn *c);
 
+/* Refuse a file that a fork left unusable in this process (see
+ * pl_fork_taint): SQLite's state for it was copied mid-use. Returns 0 or -1. */
+int pl_conn_check_not_tainted(const char *path, pl_err *err);
+
 /* Open an existing file read-only into the caller's `c` (zeroed here; no
  * statement cache, no pragmas), with the busy timeout, known to fork handling.
  * Close it with pl_conn_close_readonly. Returns 0 or -1 with `err` set. */

@@ -2,12 +2,10 @@
 #include "filecheck.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 static unsigned long read_be(const unsigned char *p, int n)
 {
@@ -22,7 +20,40 @@ static int has_sidecar(const char *path, const char *suffix)
     char name[PATH_MAX + 16];
     struct stat st;
     snprintf(name, sizeof name, "%s%s", path, suffix);
-    return stat(name, &st) == 0 && st.st_size > 0;
+    return stat(name, &st) == 0 && st.st_size > 0; /* stat(): no descriptor */
+}
+
+/* Read the first `size` bytes of the file into `buf` through a read-only
+ * SQLite connection's own descriptor (the rest zero-filled when the file is
+ * shorter). Never open(): POSIX locks belong to the process and the inode,
+ * so close() of any other descriptor on this file would drop the locks that
+ * this process's connections hold on it (sqlite.org, "How To Corrupt An
+ * SQLite Database File", 2.2). SQLite shares one inode record between its
+ * connections and keeps a closed descriptor open while others hold locks.
+ * The connection reads nothing itself: no lock, no WAL, no -shm. */
+static int read_head(const char *path, unsigned char *buf, int size, pl_err *err)
+{
+    sqlite3 *db = NULL;
+    sqlite3_file *f = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE, NULL);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f);
+    if (rc == SQLITE_OK && (f == NULL || f->pMethods == NULL))
+        rc = SQLITE_CANTOPEN;
+    if (rc == SQLITE_OK) {
+        rc = f->pMethods->xRead(f, buf, size, 0);
+        if (rc == SQLITE_IOERR_SHORT_READ)
+            rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK) {
+        int sys = db != NULL ? sqlite3_system_errno(db) : 0;
+        sqlite3_close(db);
+        return pl_err_set(err, PL_E_PATH, path, "cannot read the file (%s); check its permissions.",
+                          sys != 0 ? strerror(sys) : sqlite3_errstr(rc));
+    }
+    sqlite3_close(db);
+    return 0;
 }
 
 int pl_check_file(const char *path, int *exists, pl_err *err)
@@ -30,8 +61,7 @@ int pl_check_file(const char *path, int *exists, pl_err *err)
     static const char magic[16] = "SQLite format 3";
     unsigned char hdr[100];
     struct stat st;
-    ssize_t got;
-    int fd;
+    long long got;
 
     *exists = 0;
     if (stat(path, &st) != 0) {
@@ -50,20 +80,17 @@ int pl_check_file(const char *path, int *exists, pl_err *err)
     *exists = 1;
     if (st.st_size == 0)
         return 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return pl_err_set(err, PL_E_PATH, path, "cannot read the file (%s); check its permissions.",
-                          strerror(errno));
-    got = read(fd, hdr, sizeof hdr);
-    close(fd);
-    if (got < (ssize_t)sizeof magic || memcmp(hdr, magic, sizeof magic) != 0)
+    if (pl_conn_check_not_tainted(path, err) < 0 || read_head(path, hdr, sizeof hdr, err) < 0)
+        return -1;
+    got = st.st_size < (long long)sizeof hdr ? (long long)st.st_size : (long long)sizeof hdr;
+    if (got < (long long)sizeof magic || memcmp(hdr, magic, sizeof magic) != 0)
         return pl_err_set(err, PL_E_INVALID, path,
                           "this file is not a SQLite database (it does not start with the "
                           "SQLite header). It was left unchanged; pass the path of a "
                           "PromptLab database or of a new file.");
-    if (got < (ssize_t)sizeof hdr)
+    if (got < (long long)sizeof hdr)
         return pl_err_set(err, PL_E_INVALID, path,
-                          "the file is only %zd bytes long, shorter than a SQLite header: it "
+                          "the file is only %lld bytes long, shorter than a SQLite header: it "
                           "was truncated. It was left unchanged; restore it from a backup.",
                           got);
     /* The header's page count is valid when its "version-valid-for" number

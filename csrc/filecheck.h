@@ -13,7 +13,10 @@
 /* Before SQLite opens it: refuse a path that is not a regular file, a file
  * without the SQLite header, or one shorter than its header says (truncated,
  * when no WAL or hot journal could hold the missing pages). *exists tells
- * whether there is a file; a missing or empty one is fine. Returns 0 or -1. */
+ * whether there is a file; a missing or empty one is fine. The header is read
+ * through SQLite, never through a descriptor of our own, so this is safe on a
+ * file that the process holds open (see read_head in filecheck.c). Returns 0
+ * or -1. */
 int pl_check_file(const char *path, int *exists, pl_err *err);
 
 /* PRAGMA quick_check on an open connection: a damaged database is refused
