@@ -1,7 +1,8 @@
 """Build of promptlab._core, the C core, against the system's SQLite and libcrypt.
 
-Set PROMPTLAB_SANITIZE=address,undefined (or thread) to build with sanitizers,
-and PROMPTLAB_DEBUG=1 for -O0 -g with assertions.
+Set PROMPTLAB_SANITIZE=address,undefined (or thread) to build with sanitizers
+and assertions (lock order, locks held, no GIL in the engine: csrc/lockorder.h),
+and PROMPTLAB_DEBUG=1 for -O0 -g with the same assertions.
 """
 
 import glob
@@ -22,9 +23,11 @@ if sanitize:
         flags.append("-fno-sanitize-recover=undefined")
     extra_compile += flags
     extra_link += flags
+    undef.append("NDEBUG")
 if os.environ.get("PROMPTLAB_DEBUG"):
     extra_compile += ["-O0", "-g"]
-    undef.append("NDEBUG")
+    if "NDEBUG" not in undef:
+        undef.append("NDEBUG")
 
 core = Extension(
     "promptlab._core",

@@ -1,5 +1,6 @@
 /* bufpool.c: the reuse pool of large buffers (see bufpool.h). */
 #include "bufpool.h"
+#include "lockorder.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -21,7 +22,7 @@ static void *take(size_t need, size_t *cap)
     int best = -1;
     void *block = NULL;
 
-    pthread_mutex_lock(&pool_lock);
+    pl_mutex_lock(&pool_lock, PL_LOCK_BUFPOOL);
     for (int i = 0; i < SLOTS; i++)
         if (slots[i].block != NULL && slots[i].cap >= need &&
             (best < 0 || slots[i].cap < slots[best].cap))
@@ -33,7 +34,7 @@ static void *take(size_t need, size_t *cap)
         slots[best].block = NULL;
         slots[best].cap = 0;
     }
-    pthread_mutex_unlock(&pool_lock);
+    pl_mutex_unlock(&pool_lock);
     return block;
 }
 
@@ -72,7 +73,7 @@ void pl_buf_release(void *block, size_t cap)
     if (block == NULL)
         return;
     if (cap >= PL_BUFPOOL_MIN_BLOCK && cap <= PL_BUFPOOL_MAX_BYTES) {
-        pthread_mutex_lock(&pool_lock);
+        pl_mutex_lock(&pool_lock, PL_LOCK_BUFPOOL);
         /* Room for it, if need be by dropping smaller blocks (larger ones
          * serve more queries). */
         while (pooled_bytes + cap > PL_BUFPOOL_MAX_BYTES) {
@@ -97,17 +98,17 @@ void pl_buf_release(void *block, size_t cap)
                 break;
             }
         }
-        pthread_mutex_unlock(&pool_lock);
+        pl_mutex_unlock(&pool_lock);
     }
     free(block);
 }
 
 void pl_bufpool_lock_for_fork(void)
 {
-    pthread_mutex_lock(&pool_lock);
+    pl_mutex_lock(&pool_lock, PL_LOCK_BUFPOOL);
 }
 
 void pl_bufpool_unlock_after_fork(void)
 {
-    pthread_mutex_unlock(&pool_lock);
+    pl_mutex_unlock(&pool_lock);
 }

@@ -1,5 +1,7 @@
 /* conn.c: opening connections with PromptLab's settings, and the statement cache. */
 #include "conn.h"
+#include "lockorder.h"
+#include "settings.h"
 #include "fork.h"
 
 #include <ctype.h>
@@ -9,18 +11,6 @@
 #include <time.h>
 #include <pthread.h>
 #include <sys/stat.h>
-
-int pl_busy_timeout_ms(void)
-{
-    const char *s = getenv("PROMPTLAB_BUSY_TIMEOUT_MS");
-    if (s != NULL && *s != '\0') {
-        char *end = NULL;
-        long v = strtol(s, &end, 10);
-        if (end != NULL && *end == '\0' && v > 0 && v <= 3600 * 1000)
-            return (int)v;
-    }
-    return 10000;
-}
 
 /* promptlab_now(): the current UTC time as 'YYYY-MM-DD HH:MM:SS.fff', the
  * format of the schema's created_at DEFAULT, for statements that stamp many
@@ -71,18 +61,18 @@ static void file_identity(const char *path, unsigned long long *dev, unsigned lo
 static void track(pl_conn *c)
 {
     file_identity(c->path, &c->dev, &c->ino);
-    pthread_mutex_lock(&live_lock);
+    pl_mutex_lock(&live_lock, PL_LOCK_LIVE);
     c->live_prev = NULL;
     c->live_next = live_head;
     if (live_head != NULL)
         live_head->live_prev = c;
     live_head = c;
-    pthread_mutex_unlock(&live_lock);
+    pl_mutex_unlock(&live_lock);
 }
 
 static void untrack(pl_conn *c)
 {
-    pthread_mutex_lock(&live_lock);
+    pl_mutex_lock(&live_lock, PL_LOCK_LIVE);
     if (c->live_prev != NULL)
         c->live_prev->live_next = c->live_next;
     else if (live_head == c)
@@ -90,17 +80,17 @@ static void untrack(pl_conn *c)
     if (c->live_next != NULL)
         c->live_next->live_prev = c->live_prev;
     c->live_next = c->live_prev = NULL;
-    pthread_mutex_unlock(&live_lock);
+    pl_mutex_unlock(&live_lock);
 }
 
 void pl_conn_lock_live(void)
 {
-    pthread_mutex_lock(&live_lock);
+    pl_mutex_lock(&live_lock, PL_LOCK_LIVE);
 }
 
 void pl_conn_unlock_live(void)
 {
-    pthread_mutex_unlock(&live_lock);
+    pl_mutex_unlock(&live_lock);
 }
 
 void pl_conn_taint_live_in_child(void)
@@ -112,7 +102,7 @@ void pl_conn_taint_live_in_child(void)
             pl_fork_taint(c->dev, c->ino);
     }
     live_head = NULL;
-    pthread_mutex_unlock(&live_lock); /* taken by the forking thread */
+    pl_mutex_unlock(&live_lock); /* taken by the forking thread */
 }
 
 int pl_conn_check_not_tainted(const char *path, pl_err *err)
@@ -132,6 +122,7 @@ int pl_conn_open_readonly(pl_conn *c, const char *path, pl_err *err)
 {
     int rc;
 
+    PL_ASSERT_NO_GIL();
     memset(c, 0, sizeof *c);
     c->path = path;
     if (pl_conn_check_not_tainted(path, err) < 0)
@@ -143,7 +134,7 @@ int pl_conn_open_readonly(pl_conn *c, const char *path, pl_err *err)
         c->db = NULL;
         return -1;
     }
-    sqlite3_busy_timeout(c->db, pl_busy_timeout_ms());
+    sqlite3_busy_timeout(c->db, pl_settings_busy_timeout_ms());
     track(c);
     return 0;
 }
@@ -164,6 +155,7 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
     pl_conn *c;
     int rc;
 
+    PL_ASSERT_NO_GIL();
     if (pl_conn_check_not_tainted(path, err) < 0)
         return NULL;
     if (create)
@@ -175,7 +167,7 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
         return NULL;
     }
     sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, pl_busy_timeout_ms());
+    sqlite3_busy_timeout(db, pl_settings_busy_timeout_ms());
     c = calloc(1, sizeof *c);
     if (c == NULL) {
         sqlite3_close_v2(db);
@@ -206,7 +198,7 @@ static void sleep_ms(int ms)
 
 int pl_conn_enable_wal(pl_conn *c, pl_err *err)
 {
-    int waited = 0, limit = pl_busy_timeout_ms();
+    int waited = 0, limit = pl_settings_busy_timeout_ms();
     int pause = 1;
 
     for (;;) {

@@ -32,10 +32,6 @@ typedef struct pl_conn {
     struct pl_conn *live_next, *live_prev; /* every open pl_conn of the process */
 } pl_conn;
 
-/* Busy timeout in milliseconds for new connections: PROMPTLAB_BUSY_TIMEOUT_MS
- * when set to a positive integer, else 10000. */
-int pl_busy_timeout_ms(void);
-
 /* Open `path` read-write (creating it when `create` is set), with a busy
  * timeout and foreign keys on. Returns a new connection, or NULL with `err` set.
  * `path` must outlive the connection. */

@@ -1,5 +1,6 @@
 /* database.c: the initialization state machine and the connection pool. */
 #include "database.h"
+#include "lockorder.h"
 #include "fork.h"
 #include "registry.h"
 #include "setup.h"
@@ -12,6 +13,7 @@
 /* Detach the idle list. Requires db->lock (or the last reference). */
 static pl_conn *take_idle_locked(pl_database *db)
 {
+    assert(pl_lock_held(&db->lock) || atomic_load(&db->refcnt) == 0);
     pl_conn *idle = db->idle;
     db->idle = NULL;
     db->n_idle = 0;
@@ -69,6 +71,7 @@ void pl_database_decref(pl_database *db)
  * full. Requires db->lock. */
 static pl_conn *pool_push_locked(pl_database *db, pl_conn *c)
 {
+    assert(pl_lock_held(&db->lock));
     if (db->n_idle >= PL_POOL_IDLE_MAX || db->forgotten)
         return c;
     c->next = db->idle;
@@ -79,16 +82,17 @@ static pl_conn *pool_push_locked(pl_database *db, pl_conn *c)
 
 int pl_database_ensure_ready(pl_database *db, pl_err *err)
 {
+    PL_ASSERT_NO_GIL();
     pl_conn *conn = NULL, *extra = NULL;
     int rc;
 
     if (pl_database_is_ready(db))
         return 0;
-    pthread_mutex_lock(&db->lock);
+    pl_mutex_lock(&db->lock, PL_LOCK_DATABASE);
     for (;;) {
         int state = atomic_load(&db->state);
         if (state == PL_DB_READY) {
-            pthread_mutex_unlock(&db->lock);
+            pl_mutex_unlock(&db->lock);
             return 0;
         }
         if (state == PL_DB_INITIALIZING) {
@@ -98,7 +102,7 @@ int pl_database_ensure_ready(pl_database *db, pl_err *err)
             if (atomic_load(&db->state) == PL_DB_FAILED && db->attempt == mine &&
                 db->failure != NULL) {
                 *err = *db->failure;
-                pthread_mutex_unlock(&db->lock);
+                pl_mutex_unlock(&db->lock);
                 return -1;
             }
             continue;
@@ -108,7 +112,7 @@ int pl_database_ensure_ready(pl_database *db, pl_err *err)
         atomic_store(&db->state, PL_DB_INITIALIZING);
         break;
     }
-    pthread_mutex_unlock(&db->lock);
+    pl_mutex_unlock(&db->lock);
 
     rc = pl_setup_database(db->path, &conn, err);
 
@@ -119,7 +123,7 @@ int pl_database_ensure_ready(pl_database *db, pl_err *err)
         conn->dev = db->dev;
         conn->ino = db->ino;
     }
-    pthread_mutex_lock(&db->lock);
+    pl_mutex_lock(&db->lock, PL_LOCK_DATABASE);
     if (rc == 0) {
         free(db->failure);
         db->failure = NULL;
@@ -133,7 +137,7 @@ int pl_database_ensure_ready(pl_database *db, pl_err *err)
         atomic_store(&db->state, PL_DB_FAILED);
     }
     pthread_cond_broadcast(&db->cond);
-    pthread_mutex_unlock(&db->lock);
+    pl_mutex_unlock(&db->lock);
     pl_conn_close(extra);
     return rc;
 }
@@ -166,10 +170,11 @@ pl_conn *pl_database_checkout(pl_database *db, pl_err *err)
 {
     pl_conn *c;
 
+    PL_ASSERT_NO_GIL();
     if (check_identity(db, err) < 0)
         return NULL;
 
-    pthread_mutex_lock(&db->lock);
+    pl_mutex_lock(&db->lock, PL_LOCK_DATABASE);
     /* A database forgotten by reset_initialization() before fork() is not
      * reached by the fork handlers: skip connections inherited that way. */
     while ((c = db->idle) != NULL) {
@@ -179,7 +184,7 @@ pl_conn *pl_database_checkout(pl_database *db, pl_err *err)
         if (c->fork_gen == pl_fork_generation())
             break;
     }
-    pthread_mutex_unlock(&db->lock);
+    pl_mutex_unlock(&db->lock);
     if (c != NULL)
         return c;
     return pl_conn_open(db->path, 0, err);
@@ -192,25 +197,25 @@ void pl_database_checkin(pl_database *db, pl_conn *c)
     if (c->fork_gen != pl_fork_generation())
         return; /* inherited from the parent: abandoned, never used or closed */
     pl_conn_rollback_quietly(c);
-    pthread_mutex_lock(&db->lock);
+    pl_mutex_lock(&db->lock, PL_LOCK_DATABASE);
     c = pool_push_locked(db, c);
-    pthread_mutex_unlock(&db->lock);
+    pl_mutex_unlock(&db->lock);
     pl_conn_close(c);
 }
 
 void pl_database_lock_for_fork(pl_database *db)
 {
-    pthread_mutex_lock(&db->lock);
+    pl_mutex_lock(&db->lock, PL_LOCK_DATABASE);
 }
 
 void pl_database_forget(pl_database *db)
 {
     pl_conn *idle;
 
-    pthread_mutex_lock(&db->lock);
+    pl_mutex_lock(&db->lock, PL_LOCK_DATABASE);
     db->forgotten = 1;
     idle = take_idle_locked(db);
-    pthread_mutex_unlock(&db->lock);
+    pl_mutex_unlock(&db->lock);
     close_all(idle);
 }
 
@@ -222,9 +227,9 @@ void pl_database_close_idle_locked(pl_database *db)
 pl_conn *pl_database_take_idle(pl_database *db)
 {
     pl_conn *idle;
-    pthread_mutex_lock(&db->lock);
+    pl_mutex_lock(&db->lock, PL_LOCK_DATABASE);
     idle = take_idle_locked(db);
-    pthread_mutex_unlock(&db->lock);
+    pl_mutex_unlock(&db->lock);
     return idle;
 }
 
@@ -235,7 +240,7 @@ void pl_database_close_list(pl_conn *list)
 
 void pl_database_unlock_after_fork(pl_database *db)
 {
-    pthread_mutex_unlock(&db->lock);
+    pl_mutex_unlock(&db->lock);
 }
 
 void pl_database_reinit_in_child(pl_database *db)
@@ -249,5 +254,5 @@ void pl_database_reinit_in_child(pl_database *db)
     if (atomic_load(&db->state) == PL_DB_INITIALIZING)
         atomic_store(&db->state, PL_DB_NEW);
     pthread_cond_init(&db->cond, NULL);
-    pthread_mutex_unlock(&db->lock);
+    pl_mutex_unlock(&db->lock);
 }

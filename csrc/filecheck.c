@@ -1,5 +1,6 @@
 /* filecheck.c: checks on a database file before PromptLab writes to it. */
 #include "filecheck.h"
+#include "lockorder.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -63,6 +64,7 @@ int pl_check_file(const char *path, int *exists, pl_err *err)
     struct stat st;
     long long got;
 
+    PL_ASSERT_NO_GIL();
     *exists = 0;
     if (stat(path, &st) != 0) {
         if (errno == ENOENT)

@@ -3,6 +3,7 @@
 #include "bufpool.h"
 #include "conn.h"
 #include "registry.h"
+#include "settings.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -77,10 +78,12 @@ static void before_fork(void)
     pl_conn_lock_live();
     sqlite_locks_enter();
     pl_bufpool_lock_for_fork();
+    pl_settings_lock_for_fork();
 }
 
 static void after_fork_parent(void)
 {
+    pl_settings_unlock_after_fork();
     pl_bufpool_unlock_after_fork();
     sqlite_locks_leave();
     pl_conn_unlock_live();
@@ -90,6 +93,7 @@ static void after_fork_parent(void)
 static void after_fork_child(void)
 {
     atomic_fetch_add_explicit(&fork_generation, 1, memory_order_acq_rel);
+    pl_settings_unlock_after_fork();
     pl_bufpool_unlock_after_fork();
     sqlite_locks_leave();
     pl_conn_taint_live_in_child();

@@ -1,5 +1,6 @@
 /* inspect.c: reading migrations, revisions and schemas without writing. */
 #include "inspect.h"
+#include "environ.h"
 #include "filecheck.h"
 #include "migrate.h"
 #include "schema.h"
@@ -48,7 +49,7 @@ static PyObject *py_migrations(PyObject *module, PyObject *args, PyObject *kwarg
     pl_err err;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:migrations", kwlist, &dir_obj) ||
-        pl_inspect_dir_arg(dir_obj, &dir) < 0)
+        pl_environ_refresh(st) < 0 || pl_inspect_dir_arg(dir_obj, &dir) < 0)
         return NULL;
     pl_err_clear(&err);
     const char *d = dir ? PyBytes_AS_STRING(dir) : NULL;
@@ -72,8 +73,9 @@ static PyObject *py_migrations(PyObject *module, PyObject *args, PyObject *kwarg
 static PyObject *py_migrations_dir(PyObject *module, PyObject *unused)
 {
     char dir[PATH_MAX];
-    (void)module;
     (void)unused;
+    if (pl_environ_refresh(PyModule_GetState(module)) < 0)
+        return NULL;
     return PyUnicode_DecodeFSDefault(pl_setup_migrations_dir(dir, sizeof dir));
 }
 
@@ -252,7 +254,7 @@ static PyObject *py_database_revision(PyObject *module, PyObject *args, PyObject
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:database_revision", kwlist, &path_obj,
                                      &dir_obj))
         return NULL;
-    if (pl_abs_path_from_object(st, path_obj, abs, sizeof abs) < 0 ||
+    if (pl_environ_refresh(st) < 0 || pl_abs_path_from_object(st, path_obj, abs, sizeof abs) < 0 ||
         pl_inspect_dir_arg(dir_obj, &dir) < 0)
         return NULL;
     memset(&lk, 0, sizeof lk);
@@ -315,7 +317,7 @@ static PyObject *py_database_schema(PyObject *module, PyObject *path_obj)
     pl_err err;
     int rc;
 
-    if (pl_abs_path_from_object(st, path_obj, abs, sizeof abs) < 0)
+    if (pl_environ_refresh(st) < 0 || pl_abs_path_from_object(st, path_obj, abs, sizeof abs) < 0)
         return NULL;
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS rc = look_schema(abs, &cat, &err);
@@ -367,7 +369,7 @@ static PyObject *py_chain_schema(PyObject *module, PyObject *args, PyObject *kwa
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|zO:chain_schema", kwlist, &revision,
                                      &dir_obj) ||
-        pl_inspect_dir_arg(dir_obj, &dir) < 0)
+        pl_environ_refresh(st) < 0 || pl_inspect_dir_arg(dir_obj, &dir) < 0)
         return NULL;
     const char *d = dir ? PyBytes_AS_STRING(dir) : NULL;
     pl_err_clear(&err);

@@ -1,5 +1,6 @@
 /* manager.c: DatabaseManager: initialize_database, the default database, sessions. */
 #include "manager.h"
+#include "environ.h"
 #include "registry.h"
 #include "session.h"
 
@@ -23,6 +24,8 @@ static pl_database *initialize(pl_state *st, PyObject *path_obj, int want_db)
         return NULL;
     if (!want_db && pl_registry_try_ready(abs) == 1)
         return (pl_database *)Py_None; /* sentinel: ready, no reference taken */
+    if (pl_environ_refresh(st) < 0)
+        return NULL;
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS
     db = pl_registry_get(abs, &err);

@@ -1,5 +1,6 @@
 /* migcmd.c: migrate(), downgrade() and migration_script() for the command line. */
 #include "migcmd.h"
+#include "environ.h"
 #include "filecheck.h"
 #include "inspect.h"
 #include "migrate.h"
@@ -231,6 +232,8 @@ static int parse_job(pl_state *st, PyObject *path_obj, PyObject *dir_obj, mig_jo
                      PyObject **dir)
 {
     memset(j, 0, sizeof *j);
+    if (pl_environ_refresh(st) < 0)
+        return -1;
     if (pl_abs_path_from_object(st, path_obj, j->path, sizeof j->path) < 0 ||
         pl_inspect_dir_arg(dir_obj, dir) < 0)
         return -1;
@@ -242,6 +245,7 @@ static int parse_job(pl_state *st, PyObject *path_obj, PyObject *dir_obj, mig_jo
 static int run_released(mig_job *j, pl_err *err)
 {
     int rc;
+    assert(PyGILState_Check());
     pl_err_clear(err);
     Py_BEGIN_ALLOW_THREADS rc = run_job(j, err);
     Py_END_ALLOW_THREADS return rc;

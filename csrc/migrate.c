@@ -1,5 +1,6 @@
 /* migrate.c: revision bookkeeping, the upgrade and downgrade loops, backups. */
 #include "migrate.h"
+#include "settings.h"
 #include "schema.h"
 
 #include <errno.h>
@@ -384,7 +385,7 @@ int pl_migrate_backup(pl_conn *c, const char *dest, pl_err *err)
     sqlite3 *out = NULL;
     sqlite3_backup *b = NULL;
     struct stat st;
-    int fd, rc, waited = 0, limit = pl_busy_timeout_ms(), created = 0;
+    int fd, rc, waited = 0, limit = pl_settings_busy_timeout_ms(), created = 0;
     mode_t mode = 0600;
 
     if (stat(c->path, &st) == 0)

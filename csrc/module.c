@@ -1,6 +1,8 @@
 /* module.c: promptlab._core: module state, exceptions, import-time checks. */
 #include "module.h"
+#include "environ.h"
 #include "fork.h"
+#include "lockorder.h"
 #include "inspect.h"
 #include "migcmd.h"
 #include "manager.h"
@@ -172,7 +174,7 @@ static PyObject *py_hash_password(PyObject *module, PyObject *args, PyObject *kw
     static char *kwlist[] = {"password", "rounds", NULL};
     pl_state *st = PyModule_GetState(module);
     const char *password;
-    int rounds = 12, rc;
+    int rounds = PL_PASSWORD_ROUNDS, rc;
     char out[PL_HASH_MAX];
     pl_err err;
 
@@ -185,6 +187,34 @@ static PyObject *py_hash_password(PyObject *module, PyObject *args, PyObject *kw
     if (rc < 0)
         return pl_raise(st, &err);
     return PyUnicode_FromString(out);
+}
+
+static PyObject *py_check_password(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"password", "name", NULL};
+    const char *password, *name = "The password";
+    Py_ssize_t len;
+    char why[160];
+
+    (void)module;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s#|s:check_password", kwlist, &password,
+                                     &len, &name))
+        return NULL;
+    if (pl_password_check(password, (size_t)len, why, sizeof why) < 0)
+        return PyErr_Format(PyExc_ValueError, "%s %s.", name, why);
+    Py_RETURN_NONE;
+}
+
+/* _lock_check_self_test(which): see pl_lock_check_self_test. For tests. */
+static PyObject *py_lock_check_self_test(PyObject *module, PyObject *arg)
+{
+    const char *which = PyUnicode_AsUTF8(arg);
+    (void)module;
+    if (which == NULL)
+        return NULL;
+    if (pl_lock_check_self_test(which) < 0)
+        return PyErr_Format(PyExc_ValueError, "unknown check %R", arg);
+    Py_RETURN_NONE;
 }
 
 static PyObject *py_verify_password(PyObject *module, PyObject *args)
@@ -256,6 +286,12 @@ static int register_close_hooks(PyObject *module)
     return register_close_hook(module, "atexit", "register", NULL);
 }
 
+#ifdef NDEBUG
+#define DEBUG_CHECKS 0
+#else
+#define DEBUG_CHECKS 1 /* assertions: lock order, locks held, no GIL in the engine */
+#endif
+
 static PyMethodDef module_methods[] = {
     {"hash_password", (PyCFunction)(void (*)(void))py_hash_password,
      METH_VARARGS | METH_KEYWORDS,
@@ -263,6 +299,15 @@ static PyMethodDef module_methods[] = {
     {"_close_idle_connections", py_close_idle_connections, METH_NOARGS,
      "_close_idle_connections()\n--\n\n"
      "Close idle pooled connections (run before os.fork() and at exit)."},
+    {"_lock_check_self_test", py_lock_check_self_test, METH_O,
+     "_lock_check_self_test(which)\n--\n\n"
+     "For tests: break a lock rule on purpose ('order' or 'gil'). In builds with\n"
+     "assertions (_debug_checks) the process aborts; otherwise nothing happens."},
+    {"check_password", (PyCFunction)(void (*)(void))py_check_password,
+     METH_VARARGS | METH_KEYWORDS,
+     "check_password(password, name='The password')\n--\n\n"
+     "Raise ValueError, starting with name, unless password is 8 to 72 bytes of UTF-8\n"
+     "without a NUL byte: the rule for every password PromptLab stores."},
     {"verify_password", py_verify_password, METH_VARARGS,
      "verify_password(password, password_hash)\n--\n\n"
      "True when password matches the bcrypt hash."},
@@ -357,6 +402,14 @@ static int module_exec(PyObject *module)
     st->columns_cache = PyDict_New();
     if (st->columns_cache == NULL)
         return -1;
+    PyObject *os = PyImport_ImportModule("os");
+    if (os == NULL)
+        return -1;
+    st->environ = PyObject_GetAttrString(os, "environ");
+    Py_DECREF(os);
+    if (st->environ == NULL || pl_environ_refresh(st) < 0)
+        return -1;
+    pl_gil_held_hook = PyGILState_Check; /* for the engine's debug assertions */
     if (pl_row_setup(module, st) < 0 || pl_rowmapping_setup(module, st) < 0 ||
         pl_result_setup(module, st) < 0 ||
         pl_session_setup(module, st) < 0 || pl_manager_setup(module, st) < 0)
@@ -367,7 +420,10 @@ static int module_exec(PyObject *module)
     if (register_close_hooks(module) < 0)
         return -1;
     if (PyModule_AddStringConstant(module, "sqlite_version", sqlite3_libversion()) < 0 ||
-        PyModule_AddStringConstant(module, "UNUSABLE_PASSWORD", PL_UNUSABLE_PASSWORD) < 0)
+        PyModule_AddStringConstant(module, "UNUSABLE_PASSWORD", PL_UNUSABLE_PASSWORD) < 0 ||
+        PyModule_AddIntConstant(module, "PASSWORD_MIN_BYTES", PL_PASSWORD_MIN_BYTES) < 0 ||
+        PyModule_AddIntConstant(module, "PASSWORD_MAX_BYTES", PL_PASSWORD_MAX_BYTES) < 0 ||
+        PyModule_AddObjectRef(module, "_debug_checks", DEBUG_CHECKS ? Py_True : Py_False) < 0)
         return -1;
     return 0;
 }
@@ -385,6 +441,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->manager);
     Py_VISIT(st->date_type);
     Py_VISIT(st->columns_cache);
+    Py_VISIT(st->environ);
     return 0;
 }
 
@@ -401,6 +458,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->manager);
     Py_CLEAR(st->date_type);
     Py_CLEAR(st->columns_cache);
+    Py_CLEAR(st->environ);
     return 0;
 }
 

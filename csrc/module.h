@@ -26,6 +26,7 @@ typedef struct {
     PyObject *manager;                 /* the DatabaseManager instance */
     PyObject *date_type;               /* datetime.date, for parameters */
     PyObject *columns_cache;           /* SQL text -> (field names, name index) */
+    PyObject *environ;                 /* os.environ, read by environ.c */
 } pl_state;
 
 extern PyModuleDef pl_module_def;

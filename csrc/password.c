@@ -1,9 +1,29 @@
 /* password.c: bcrypt via crypt_gensalt_rn/crypt_rn (reentrant, thread safe). */
 #include "password.h"
+#include "lockorder.h"
 
 #include <crypt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+int pl_password_check(const char *password, size_t len, char *why, size_t size)
+{
+    if (len < PL_PASSWORD_MIN_BYTES || len > PL_PASSWORD_MAX_BYTES) {
+        snprintf(why, size,
+                 "is %zu byte%s long; a password must be %d to %d bytes (UTF-8), because "
+                 "bcrypt reads only the first %d",
+                 len, len == 1 ? "" : "s", PL_PASSWORD_MIN_BYTES, PL_PASSWORD_MAX_BYTES,
+                 PL_PASSWORD_MAX_BYTES);
+        return -1;
+    }
+    /* Only now: len is known to be within the caller's buffer. */
+    if (memchr(password, '\0', len) != NULL) {
+        snprintf(why, size, "contains a NUL byte, which a password cannot hold");
+        return -1;
+    }
+    return 0;
+}
 
 int pl_password_hash(const char *password, int rounds, char out[PL_HASH_MAX], pl_err *err)
 {
@@ -11,6 +31,7 @@ int pl_password_hash(const char *password, int rounds, char out[PL_HASH_MAX], pl
     struct crypt_data *data;
     const char *hashed;
 
+    PL_ASSERT_NO_GIL();
     if (rounds < 4 || rounds > 31)
         return pl_err_set(err, PL_E_PROGRAMMING, NULL,
                           "bcrypt rounds must be between 4 and 31, not %d", rounds);

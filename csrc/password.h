@@ -15,6 +15,20 @@
 
 #define PL_HASH_MAX 128
 
+/* bcrypt cost for stored passwords: about a quarter second here. */
+#define PL_PASSWORD_ROUNDS 12
+
+/* The rule for a password PromptLab stores (admin and studio users alike):
+ * 8 to 72 bytes of UTF-8 and no NUL byte. bcrypt reads only the first 72
+ * bytes, so a longer password would be cut without a word. */
+#define PL_PASSWORD_MIN_BYTES 8
+#define PL_PASSWORD_MAX_BYTES 72
+
+/* 0 when password[0:len] follows the rule; else -1 with what is wrong in
+ * `why` (a clause such as "is 3 bytes long; a password must be ..."), to
+ * follow the name of the password's source. */
+int pl_password_check(const char *password, size_t len, char *why, size_t size);
+
 /* Hash `password` with a fresh salt at cost `rounds` (4..31) into out.
  * Returns 0, or -1 with `err` set. */
 int pl_password_hash(const char *password, int rounds, char out[PL_HASH_MAX], pl_err *err);

@@ -1,5 +1,6 @@
 /* registry.c: the list of databases, the spelling cache and the default database. */
 #include "registry.h"
+#include "lockorder.h"
 #include "fork.h"
 #include "paths.h"
 #include "setup.h"
@@ -38,6 +39,7 @@ static unsigned long hash_str(const char *s)
 /* The slot holding `s`, or the empty slot where it would go. Requires the lock. */
 static spelling_entry *spelling_slot(const char *s, unsigned long h)
 {
+    assert(pl_lock_held(&registry_lock));
     unsigned i = (unsigned)(h % SPELLING_SLOTS);
     for (;;) {
         spelling_entry *e = &spellings[i];
@@ -49,6 +51,7 @@ static spelling_entry *spelling_slot(const char *s, unsigned long h)
 
 static void spellings_clear_locked(void)
 {
+    assert(pl_lock_held(&registry_lock));
     for (int i = 0; i < SPELLING_SLOTS; i++) {
         free(spellings[i].spelling);
         spellings[i].spelling = NULL;
@@ -63,6 +66,7 @@ static void spelling_remember_locked(const char *s, unsigned long h, pl_database
 {
     spelling_entry *e;
 
+    assert(pl_lock_held(&registry_lock));
     if (n_spellings >= SPELLING_SLOTS / 2)
         spellings_clear_locked();
     e = spelling_slot(s, h);
@@ -83,7 +87,7 @@ int pl_registry_try_ready(const char *abs)
     unsigned long h = hash_str(abs);
     int ready = 0;
 
-    if (pthread_mutex_trylock(&registry_lock) != 0)
+    if (pl_mutex_trylock(&registry_lock, PL_LOCK_REGISTRY) != 0)
         return -1;
     spelling_entry *e = spelling_slot(abs, h);
     if (e->spelling != NULL && pl_database_is_ready(e->db)) {
@@ -91,7 +95,7 @@ int pl_registry_try_ready(const char *abs)
             default_db = e->db;
         ready = 1;
     }
-    pthread_mutex_unlock(&registry_lock);
+    pl_mutex_unlock(&registry_lock);
     return ready;
 }
 
@@ -101,13 +105,15 @@ pl_database *pl_registry_get(const char *abs, pl_err *err)
     pl_database *db = NULL;
     char *canonical;
 
-    pthread_mutex_lock(&registry_lock);
+    PL_ASSERT_NO_GIL();
+
+    pl_mutex_lock(&registry_lock, PL_LOCK_REGISTRY);
     spelling_entry *e = spelling_slot(abs, h);
     if (e->spelling != NULL) {
         db = e->db;
         pl_database_incref(db);
     }
-    pthread_mutex_unlock(&registry_lock);
+    pl_mutex_unlock(&registry_lock);
     if (db != NULL)
         return db;
 
@@ -116,14 +122,14 @@ pl_database *pl_registry_get(const char *abs, pl_err *err)
     if (canonical == NULL)
         return NULL;
 
-    pthread_mutex_lock(&registry_lock);
+    pl_mutex_lock(&registry_lock, PL_LOCK_REGISTRY);
     for (db = databases; db != NULL; db = db->next)
         if (strcmp(db->path, canonical) == 0)
             break;
     if (db == NULL) {
         db = pl_database_new(canonical);
         if (db == NULL) {
-            pthread_mutex_unlock(&registry_lock);
+            pl_mutex_unlock(&registry_lock);
             free(canonical);
             pl_err_set(err, PL_E_NOMEM, abs, "out of memory registering the database");
             return NULL;
@@ -137,14 +143,14 @@ pl_database *pl_registry_get(const char *abs, pl_err *err)
     }
     spelling_remember_locked(abs, h, db);
     pl_database_incref(db);
-    pthread_mutex_unlock(&registry_lock);
+    pl_mutex_unlock(&registry_lock);
     free(canonical);
     return db;
 }
 
 void pl_registry_offer_default(pl_database *db)
 {
-    pthread_mutex_lock(&registry_lock);
+    pl_mutex_lock(&registry_lock, PL_LOCK_REGISTRY);
     if (default_db == NULL) {
         /* Only a registered database may become the default: after a reset a
          * session may still hold a forgotten one. */
@@ -152,15 +158,15 @@ void pl_registry_offer_default(pl_database *db)
             if (d == db)
                 default_db = db;
     }
-    pthread_mutex_unlock(&registry_lock);
+    pl_mutex_unlock(&registry_lock);
 }
 
 int pl_registry_default_ready(void)
 {
     int ready;
-    pthread_mutex_lock(&registry_lock); /* held only for short, non-blocking sections */
+    pl_mutex_lock(&registry_lock, PL_LOCK_REGISTRY); /* held only for short, non-blocking sections */
     ready = default_db != NULL && pl_database_is_ready(default_db);
-    pthread_mutex_unlock(&registry_lock);
+    pl_mutex_unlock(&registry_lock);
     return ready;
 }
 
@@ -168,11 +174,11 @@ pl_database *pl_registry_default(void)
 {
     pl_database *db;
 
-    pthread_mutex_lock(&registry_lock);
+    pl_mutex_lock(&registry_lock, PL_LOCK_REGISTRY);
     db = default_db;
     if (db != NULL)
         pl_database_incref(db);
-    pthread_mutex_unlock(&registry_lock);
+    pl_mutex_unlock(&registry_lock);
     return db;
 }
 
@@ -180,12 +186,12 @@ void pl_registry_reset(void)
 {
     pl_database *list;
 
-    pthread_mutex_lock(&registry_lock);
+    pl_mutex_lock(&registry_lock, PL_LOCK_REGISTRY);
     list = databases;
     databases = NULL;
     default_db = NULL;
     spellings_clear_locked();
-    pthread_mutex_unlock(&registry_lock);
+    pl_mutex_unlock(&registry_lock);
     pl_setup_forget_chain();
     /* Closing connections touches the disk: done unlocked. */
     while (list != NULL) {
@@ -198,7 +204,7 @@ void pl_registry_reset(void)
 
 void pl_registry_unlink_live(pl_database *db)
 {
-    pthread_mutex_lock(&registry_lock);
+    pl_mutex_lock(&registry_lock, PL_LOCK_REGISTRY);
     if (db->live_prev != NULL)
         db->live_prev->live_next = db->live_next;
     else if (live == db)
@@ -206,14 +212,14 @@ void pl_registry_unlink_live(pl_database *db)
     if (db->live_next != NULL)
         db->live_next->live_prev = db->live_prev;
     db->live_next = db->live_prev = NULL;
-    pthread_mutex_unlock(&registry_lock);
+    pl_mutex_unlock(&registry_lock);
 }
 
 void pl_registry_close_idle(void)
 {
     pl_conn *all = NULL;
 
-    pthread_mutex_lock(&registry_lock);
+    pl_mutex_lock(&registry_lock, PL_LOCK_REGISTRY);
     for (pl_database *db = live; db != NULL; db = db->live_next) {
         pl_conn *idle = pl_database_take_idle(db);
         while (idle != NULL) {
@@ -223,14 +229,14 @@ void pl_registry_close_idle(void)
             idle = next;
         }
     }
-    pthread_mutex_unlock(&registry_lock);
+    pl_mutex_unlock(&registry_lock);
     pl_database_close_list(all); /* closing touches the disk: no lock held */
 }
 
 void pl_registry_lock_all(void)
 {
     pl_setup_lock_for_fork();
-    pthread_mutex_lock(&registry_lock);
+    pl_mutex_lock(&registry_lock, PL_LOCK_REGISTRY);
     for (pl_database *db = live; db != NULL; db = db->live_next) {
         pl_database_lock_for_fork(db);
         pl_database_close_idle_locked(db);
@@ -241,7 +247,7 @@ void pl_registry_unlock_all(void)
 {
     for (pl_database *db = live; db != NULL; db = db->live_next)
         pl_database_unlock_after_fork(db);
-    pthread_mutex_unlock(&registry_lock);
+    pl_mutex_unlock(&registry_lock);
     pl_setup_unlock_after_fork();
 }
 
@@ -249,6 +255,6 @@ void pl_registry_reinit_in_child(void)
 {
     for (pl_database *db = live; db != NULL; db = db->live_next)
         pl_database_reinit_in_child(db);
-    pthread_mutex_unlock(&registry_lock);
+    pl_mutex_unlock(&registry_lock);
     pl_setup_reinit_in_child();
 }

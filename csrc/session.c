@@ -9,6 +9,7 @@
  * The mutex serializes threads that share one session.
  */
 #include "session.h"
+#include "lockorder.h"
 #include "fork.h"
 #include "nest.h"
 #include "params.h"
@@ -61,6 +62,7 @@ static int inherited(SessionObject *s)
  * GIL released. */
 static int ensure_conn(SessionObject *s, pl_err *err)
 {
+    assert(pl_lock_held(&s->lock));
     if (s->closed)
         return pl_err_set(err, PL_E_PROGRAMMING, s->db->path,
                           "this session is closed; open a new one with get_session().");
@@ -127,6 +129,7 @@ typedef struct {
 static int run_locked(SessionObject *s, const char *sql, Py_ssize_t len, const pl_batch *b,
                       int many, pl_rowbuf *rows, exec_info *info, pl_err *err)
 {
+    assert(pl_lock_held(&s->lock));
     sqlite3_stmt *stmt = NULL;
     int tail = 0, rc = -1, is_query;
     sqlite3 *db;
@@ -199,6 +202,7 @@ typedef struct {
 static int describe_locked(SessionObject *s, const char *sql, Py_ssize_t len, int *n,
                            char **block, pl_err *err)
 {
+    assert(pl_lock_held(&s->lock));
     sqlite3_stmt *stmt = NULL;
     size_t total = 0;
 
@@ -238,9 +242,9 @@ static PyObject *describe(void *arg)
 
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&s->lock);
+    pl_mutex_lock(&s->lock, PL_LOCK_SESSION);
     rc = describe_locked(s, ctx->sql, ctx->len, &n, &block, &err);
-    pthread_mutex_unlock(&s->lock);
+    pl_mutex_unlock(&s->lock);
     Py_END_ALLOW_THREADS
     if (rc < 0) {
         free(block);
@@ -288,9 +292,9 @@ static PyObject *run(SessionObject *self, PyObject *sql_obj, PyObject *params, i
     pl_rowbuf_init(&rows);
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&self->lock);
+    pl_mutex_lock(&self->lock, PL_LOCK_SESSION);
     rc = run_locked(self, sql, len, &batch, many, &rows, &info, &err);
-    pthread_mutex_unlock(&self->lock);
+    pl_mutex_unlock(&self->lock);
     Py_END_ALLOW_THREADS
     pl_batch_release(&batch);
     PyObject *result = NULL;
@@ -330,6 +334,7 @@ static PyObject *session_executemany(SessionObject *self, PyObject *args, PyObje
 static int nested_locked(SessionObject *s, const char *sqls[2], const Py_ssize_t lens[2],
                          const pl_batch *b, pl_rowbuf bufs[2], pl_err *err)
 {
+    assert(pl_lock_held(&s->lock));
     exec_info info = {-1, 0, 0};
     int began, rc = 0;
 
@@ -398,9 +403,9 @@ static PyObject *session_execute_nested(SessionObject *self, PyObject *args, PyO
     pl_rowbuf_init(&bufs[1]);
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&self->lock);
+    pl_mutex_lock(&self->lock, PL_LOCK_SESSION);
     rc = nested_locked(self, sqls, lens, &batch, bufs, &err);
-    pthread_mutex_unlock(&self->lock);
+    pl_mutex_unlock(&self->lock);
     if (rc == 0)
         rc = pl_nest_map_build(&map, &bufs[0], &bufs[1], names, (int)n, self->db->path, &err);
     Py_END_ALLOW_THREADS
@@ -424,6 +429,7 @@ typedef enum { TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_CLOSE } tx_op;
 /* begin/commit/rollback/close. Requires the session lock; GIL released. */
 static int tx_locked(SessionObject *s, tx_op op, pl_err *err)
 {
+    assert(pl_lock_held(&s->lock));
     switch (op) {
     case TX_BEGIN:
         if (ensure_conn(s, err) < 0)
@@ -483,9 +489,9 @@ static PyObject *tx(SessionObject *self, tx_op op)
     int close_idle = op == TX_CLOSE && shutting_down();
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&self->lock);
+    pl_mutex_lock(&self->lock, PL_LOCK_SESSION);
     rc = tx_locked(self, op, &err);
-    pthread_mutex_unlock(&self->lock);
+    pl_mutex_unlock(&self->lock);
     if (close_idle)
         pl_registry_close_idle();
     Py_END_ALLOW_THREADS
@@ -562,9 +568,9 @@ static PyObject *session_get_closed(SessionObject *self, void *closure)
     if (self->fork_gen != pl_fork_generation())
         Py_RETURN_TRUE; /* unusable in this process */
     Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&self->lock);
+    pl_mutex_lock(&self->lock, PL_LOCK_SESSION);
     closed = self->closed;
-    pthread_mutex_unlock(&self->lock);
+    pl_mutex_unlock(&self->lock);
     Py_END_ALLOW_THREADS
     return PyBool_FromLong(closed);
 }
@@ -576,10 +582,10 @@ static PyObject *session_get_in_transaction(SessionObject *self, void *closure)
     if (self->fork_gen != pl_fork_generation())
         Py_RETURN_FALSE;
     Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&self->lock);
+    pl_mutex_lock(&self->lock, PL_LOCK_SESSION);
     open = self->conn != NULL && self->conn->fork_gen == pl_fork_generation() &&
            !sqlite3_get_autocommit(self->conn->db);
-    pthread_mutex_unlock(&self->lock);
+    pl_mutex_unlock(&self->lock);
     Py_END_ALLOW_THREADS
     return PyBool_FromLong(open);
 }

@@ -1,5 +1,7 @@
 /* setup.c: initializing a database file: checks, WAL, migrations, admin user. */
 #include "setup.h"
+#include "lockorder.h"
+#include "settings.h"
 #include "filecheck.h"
 #include "migrate.h"
 #include "password.h"
@@ -30,21 +32,18 @@ static int recheck_folder;                   /* set by reset: compare signatures
 
 void pl_setup_set_default_dir(const char *dir)
 {
-    pthread_mutex_lock(&chain_lock);
+    pl_mutex_lock(&chain_lock, PL_LOCK_CHAIN);
     free(default_dir);
     default_dir = strdup(dir);
-    pthread_mutex_unlock(&chain_lock);
+    pl_mutex_unlock(&chain_lock);
 }
 
 const char *pl_setup_migrations_dir(char *buf, size_t size)
 {
-    const char *env = getenv("PROMPTLAB_MIGRATIONS_DIR");
-    if (env != NULL && *env != '\0') {
-        snprintf(buf, size, "%s", env);
-    } else {
-        pthread_mutex_lock(&chain_lock);
+    if (pl_settings_migrations_dir(buf, size)[0] == '\0') {
+        pl_mutex_lock(&chain_lock, PL_LOCK_CHAIN);
         snprintf(buf, size, "%s", default_dir ? default_dir : "");
-        pthread_mutex_unlock(&chain_lock);
+        pl_mutex_unlock(&chain_lock);
     }
     return buf;
 }
@@ -61,6 +60,7 @@ int pl_setup_known_migrations_dir(char *buf, size_t size, pl_err *err)
 /* Move the current chain to the retired list. Requires chain_lock. */
 static void retire_chain_locked(void)
 {
+    assert(pl_lock_held(&chain_lock));
     retired_chain *node;
 
     if (current_chain == NULL)
@@ -115,32 +115,32 @@ const pl_chain *pl_setup_chain(pl_err *err)
 
     if (pl_setup_known_migrations_dir(dir, sizeof dir, err) < 0)
         return NULL;
-    pthread_mutex_lock(&chain_lock);
+    pl_mutex_lock(&chain_lock, PL_LOCK_CHAIN);
     int cached = current_chain != NULL && strcmp(current_chain->dir, dir) == 0;
     int check = recheck_folder;
     chain = current_chain;
-    pthread_mutex_unlock(&chain_lock);
+    pl_mutex_unlock(&chain_lock);
     if (cached && !check)
         return chain;
     /* File I/O without the lock; two threads may both load: one wins. */
     sig = folder_signature(dir);
     if (cached) {
-        pthread_mutex_lock(&chain_lock);
+        pl_mutex_lock(&chain_lock, PL_LOCK_CHAIN);
         if (current_chain == chain && sig == current_signature) {
             recheck_folder = 0;
-            pthread_mutex_unlock(&chain_lock);
+            pl_mutex_unlock(&chain_lock);
             return chain;
         }
-        pthread_mutex_unlock(&chain_lock);
+        pl_mutex_unlock(&chain_lock);
     }
     chain = pl_chain_load(dir, err);
     if (chain == NULL)
         return NULL;
-    pthread_mutex_lock(&chain_lock);
+    pl_mutex_lock(&chain_lock, PL_LOCK_CHAIN);
     if (current_chain != NULL && strcmp(current_chain->dir, dir) == 0 &&
         current_signature == sig && !recheck_folder) {
         pl_chain *winner = current_chain;
-        pthread_mutex_unlock(&chain_lock);
+        pl_mutex_unlock(&chain_lock);
         pl_chain_free(chain);
         return winner;
     }
@@ -148,31 +148,31 @@ const pl_chain *pl_setup_chain(pl_err *err)
     current_chain = chain;
     current_signature = sig;
     recheck_folder = 0;
-    pthread_mutex_unlock(&chain_lock);
+    pl_mutex_unlock(&chain_lock);
     return chain;
 }
 
 void pl_setup_forget_chain(void)
 {
     /* Reload on next use only if the folder changed: keeps resets cheap. */
-    pthread_mutex_lock(&chain_lock);
+    pl_mutex_lock(&chain_lock, PL_LOCK_CHAIN);
     recheck_folder = 1;
-    pthread_mutex_unlock(&chain_lock);
+    pl_mutex_unlock(&chain_lock);
 }
 
 void pl_setup_lock_for_fork(void)
 {
-    pthread_mutex_lock(&chain_lock);
+    pl_mutex_lock(&chain_lock, PL_LOCK_CHAIN);
 }
 
 void pl_setup_unlock_after_fork(void)
 {
-    pthread_mutex_unlock(&chain_lock);
+    pl_mutex_unlock(&chain_lock);
 }
 
 void pl_setup_reinit_in_child(void)
 {
-    pthread_mutex_unlock(&chain_lock); /* taken by the forking thread */
+    pl_mutex_unlock(&chain_lock); /* taken by the forking thread */
 }
 
 /* Read one text value; *found tells whether a row came back. */
@@ -198,38 +198,16 @@ static int query_text(pl_conn *c, const char *sql, char *out, size_t size, int *
     return 0;
 }
 
-/* Make sure the default admin exists; give it PROMPTLAB_ADMIN_PASSWORD while
- * it has no usable password. Hashing happens before the write lock is taken. */
-static int ensure_admin(pl_conn *c, pl_err *err)
+/* Insert the admin user with password hash `use` when it does not exist, and
+ * set `use` on an admin without a usable password. Both statements are
+ * no-ops when another process got there first. Returns 0 or -1 with `err`. */
+static int write_admin(pl_conn *c, const char *use, pl_err *err)
 {
-    const char *env = getenv("PROMPTLAB_ADMIN_PASSWORD");
-    char current[PL_HASH_MAX + 8], hashed[PL_HASH_MAX];
-    const char *use = PL_UNUSABLE_PASSWORD;
     sqlite3_stmt *st = NULL;
-    int found = 0, rc;
+    int rc;
 
-    if (query_text(c, "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='users'",
-                   current, sizeof current, &found, err) < 0)
-        return -1;
-    if (strcmp(current, "0") == 0)
-        return 0; /* a custom migration chain without users */
-    if (query_text(c, "SELECT password_hash FROM users WHERE username = 'admin'", current,
-                   sizeof current, &found, err) < 0)
-        return -1;
-    int want_password = env != NULL && *env != '\0' &&
-                        (!found || strcmp(current, PL_UNUSABLE_PASSWORD) == 0);
-    if (found && !want_password)
-        return 0;
-    if (want_password) {
-        if (pl_password_hash(env, 12, hashed, err) < 0) {
-            pl_err_prefix(err, "hashing PROMPTLAB_ADMIN_PASSWORD");
-            return -1;
-        }
-        use = hashed;
-    }
     if (pl_conn_exec(c, "BEGIN IMMEDIATE", "creating the admin user", err) < 0)
         return -1;
-    /* Both statements are no-ops when another process got there first. */
     rc = sqlite3_prepare_v2(c->db,
                             "INSERT INTO users (username, password_hash, role, status)"
                             " SELECT 'admin', ?1, 'admin', 1 WHERE NOT EXISTS"
@@ -241,7 +219,7 @@ static int ensure_admin(pl_conn *c, pl_err *err)
         sqlite3_finalize(st);
         st = NULL;
     }
-    if (rc == SQLITE_DONE && use != (const char *)PL_UNUSABLE_PASSWORD) {
+    if (rc == SQLITE_DONE && strcmp(use, PL_UNUSABLE_PASSWORD) != 0) {
         rc = sqlite3_prepare_v2(c->db,
                                 "UPDATE users SET password_hash = ?1"
                                 " WHERE username = 'admin' AND password_hash = ?2",
@@ -260,6 +238,52 @@ static int ensure_admin(pl_conn *c, pl_err *err)
         return -1;
     }
     return pl_conn_exec(c, "COMMIT", "creating the admin user", err);
+}
+
+/* Make sure the default admin exists; give it PROMPTLAB_ADMIN_PASSWORD while
+ * it has no usable password. The variable is checked against the password
+ * rule only where it is used (a database whose admin has a password ignores
+ * it), and hashed before the write lock is taken. */
+static int ensure_admin(pl_conn *c, pl_err *err)
+{
+    /* One byte more than the rule allows; env_len is the full length. */
+    char env[PL_PASSWORD_MAX_BYTES + 2], why[160];
+    char current[PL_HASH_MAX + 8], hashed[PL_HASH_MAX] = PL_UNUSABLE_PASSWORD;
+    long env_len = pl_settings_admin_password(env, sizeof env);
+    int found = 0, rc = -1;
+
+    if (query_text(c, "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='users'",
+                   current, sizeof current, &found, err) < 0)
+        goto done;
+    if (strcmp(current, "0") == 0) { /* a custom migration chain without users */
+        rc = 0;
+        goto done;
+    }
+    if (query_text(c, "SELECT password_hash FROM users WHERE username = 'admin'", current,
+                   sizeof current, &found, err) < 0)
+        goto done;
+    int want_password = env_len > 0 && (!found || strcmp(current, PL_UNUSABLE_PASSWORD) == 0);
+    if (found && !want_password) {
+        rc = 0;
+        goto done;
+    }
+    if (want_password) {
+        if (pl_password_check(env, (size_t)env_len, why, sizeof why) < 0) {
+            pl_err_set(err, PL_E_DATABASE, c->path,
+                       "PROMPTLAB_ADMIN_PASSWORD %s. Set another one, or unset it and let "
+                       "'promptlab db init' generate one.",
+                       why);
+            goto done;
+        }
+        if (pl_password_hash(env, PL_PASSWORD_ROUNDS, hashed, err) < 0) {
+            pl_err_prefix(err, "hashing PROMPTLAB_ADMIN_PASSWORD");
+            goto done;
+        }
+    }
+    rc = write_admin(c, hashed, err);
+done:
+    explicit_bzero(env, sizeof env);
+    return rc;
 }
 
 /* Before PromptLab first writes to an existing database (switching it to WAL,
@@ -285,6 +309,7 @@ int pl_setup_database(const char *path, pl_conn **out, pl_err *err)
     pl_db_version v;
     pl_conn *c = NULL;
 
+    PL_ASSERT_NO_GIL();
     *out = NULL;
     if (pl_check_file(path, &exists, err) < 0)
         return -1;

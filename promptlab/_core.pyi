@@ -153,6 +153,20 @@ class DatabaseManager:
 def hash_password(password: str, rounds: int = 12) -> str:
     """bcrypt (``$2b$``) hash of ``password``; the GIL is released while hashing."""
 
+def check_password(password: str, name: str = "The password") -> None:
+    """ValueError, starting with ``name``, unless ``password`` is 8 to 72 bytes of UTF-8
+    without a NUL byte: the rule for every password PromptLab stores."""
+
+PASSWORD_MIN_BYTES: int
+PASSWORD_MAX_BYTES: int
+
+def _lock_check_self_test(which: str) -> None:
+    """For tests: break a lock rule ("order" or "gil") on purpose; aborts the process
+    in builds with assertions (``_debug_checks``)."""
+
+_debug_checks: bool
+"""True when the C assertions (lock order, locks held, no GIL in the engine) are built in."""
+
 def verify_password(password: str, password_hash: str) -> bool:
     """True when ``password`` matches the bcrypt hash; False for any other hash
     (including the unusable-password marker)."""

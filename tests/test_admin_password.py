@@ -88,11 +88,15 @@ def test_admin_password_of_a_missing_file_creates_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_new_databases_get_no_warning_unless_given_the_default(tmp_path):
+def test_new_databases_get_no_warning_and_the_default_cannot_be_given(tmp_path):
     fresh = cli("db", "init", "-d", tmp_path / "a.db")
     assert fresh.returncode == 0 and "warning" not in fresh.stderr
+    # The original's default, 'admin', is too short for the password rule (issue 11):
+    # refused before any file is made.
     given = cli("db", "init", "-d", tmp_path / "b.db", env={"PROMPTLAB_ADMIN_PASSWORD": "admin"})
-    assert given.returncode == 0 and "default password 'admin'" in given.stderr
+    assert given.returncode == 1
+    assert "PROMPTLAB_ADMIN_PASSWORD is 5 bytes long" in given.stderr
+    assert not (tmp_path / "b.db").exists()
 
 
 def test_studio_refuses_to_serve_the_default_password_to_the_network(tmp_path):
@@ -108,7 +112,7 @@ def test_studio_refuses_to_serve_the_default_password_to_the_network(tmp_path):
 def test_library_functions(tmp_path):
     path = original_database(tmp_path / "old.db")
     assert "default password 'admin'" in default_password_warning(path)
-    assert set_admin_password(path, "s3cret") == "s3cret"
+    assert set_admin_password(path, "s3cret-pass") == "s3cret-pass"
     assert default_password_warning(path) is None
     generated = set_admin_password(path)
     assert len(generated) >= 16 and _core.verify_password(generated, admin_hash(path))

@@ -783,6 +783,29 @@ def test_inputs_are_read_only_from_dataset_files(studio: Studio, tmp_path: Path)
         "inputs_note"]
 
 
+def _locks_on(path: Path) -> list:
+    """This process's entries in /proc/locks on the inode of ``path``."""
+    st = os.stat(path)
+    inode = f":{st.st_ino} "
+    with open("/proc/locks", encoding="ascii") as handle:
+        return sorted(line.split(":", 1)[1].strip() for line in handle
+                      if f" {os.getpid()} " in line and inode in line)
+
+
+def test_the_database_itself_is_never_read_as_a_dataset(studio: Studio, tmp_path: Path):
+    """A dataset whose file is the studio's own database, through a hard link named
+    .json: reading and closing it would drop the studio's SQLite locks on the file."""
+    alias = tmp_path / "lab.json"
+    os.link(studio.db, alias)
+    studio.tracer.create_dataset(Dataset(name="self", description="", file_path=str(alias)))
+    studio.post("/api/experiments", experiment_payload("e1", 1, dataset="self"))
+    held = _locks_on(studio.db)
+    assert held, "the studio holds no lock on its database"
+    data = studio.get("/api/studio/records?experiment_id=e1")[1]
+    assert "own database" in data["inputs_note"] and data["records"][0]["input"] is None
+    assert _locks_on(studio.db) == held
+
+
 def test_comparison_aligns_records_by_dataset_record(studio: Studio, tmp_path: Path):
     ids = seed(studio.tracer, tmp_path, records=60,
                models=("m1", "m2", "m3"))

@@ -28,9 +28,14 @@ def _print_password(password: str, verb: str) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from promptlab.sqlite.admin import generate_admin_password
+    from promptlab.sqlite.admin import generate_admin_password, password_from_environment
     from promptlab.sqlite.migrations import upgrade
 
+    try:
+        password_from_environment()  # checked before the file is created
+    except ValueError as exc:
+        print(f"promptlab: error: {exc}", file=sys.stderr)
+        return 1
     run = upgrade(args.db)
     print(f"Initialized {run.path} at revision {run.current}.")
     password = generate_admin_password(run.path)
@@ -43,16 +48,16 @@ def _init(args: argparse.Namespace) -> int:
 
 def _admin_password(args: argparse.Namespace) -> int:
     from promptlab.sqlite import DatabasePathError
-    from promptlab.sqlite.admin import set_admin_password
+    from promptlab.sqlite.admin import password_from_environment, set_admin_password
 
     path = os.path.abspath(args.db)
     if not os.path.exists(path):
         raise DatabasePathError(f"{path} does not exist; create it with: "
                                 f"promptlab db init -d {args.db}")
-    given = os.environ.get("PROMPTLAB_ADMIN_PASSWORD")
     try:
-        password = set_admin_password(path, given or None)
-    except ValueError as exc:  # no admin user in the file
+        given = password_from_environment()
+        password = set_admin_password(path, given)
+    except ValueError as exc:  # a password against the rule, or no admin user
         print(f"promptlab: error: {exc}", file=sys.stderr)
         return 1
     if given:

@@ -20,7 +20,7 @@ import os
 import secrets
 from typing import Optional, Union
 
-from promptlab._core import UNUSABLE_PASSWORD, hash_password, verify_password
+from promptlab._core import UNUSABLE_PASSWORD, check_password, hash_password, verify_password
 from promptlab.sqlite.database_manager import db_manager
 
 _SELECT_ADMIN_HASH = "SELECT password_hash FROM users WHERE username = 'admin'"
@@ -31,6 +31,22 @@ _REPLACE_ADMIN_HASH = "UPDATE users SET password_hash = ? WHERE username = 'admi
 
 # The password the original PromptLab gave every admin it created.
 ORIGINAL_DEFAULT_PASSWORD = "admin"
+
+PASSWORD_ENV = "PROMPTLAB_ADMIN_PASSWORD"
+
+
+def password_from_environment() -> Optional[str]:
+    """``PROMPTLAB_ADMIN_PASSWORD`` when it is set and not empty, else None.
+
+    ValueError when it breaks the password rule (8 to 72 bytes of UTF-8, the
+    studio's rule; ``_core.check_password``): commands call this before they
+    create or change anything, so a bad value leaves no file behind.
+    """
+    value = os.environ.get(PASSWORD_ENV)
+    if not value:
+        return None
+    check_password(value, PASSWORD_ENV)
+    return value
 
 
 def _admin_hash(db_file: Union[str, "os.PathLike[str]"]) -> Optional[str]:
@@ -68,11 +84,10 @@ def set_admin_password(db_file: Union[str, "os.PathLike[str]"],
                        password: Optional[str] = None) -> str:
     """Replace the admin's password of ``db_file`` with ``password`` (or a new
     random one) and return it. ValueError when there is no admin user or the
-    password is empty."""
+    password breaks the rule (8 to 72 bytes)."""
     if password is None:
         password = secrets.token_urlsafe(15)
-    if not password:
-        raise ValueError("The admin password must not be empty.")
+    check_password(password, "The admin password")
     hashed = hash_password(password)  # slow: done before the write lock is taken
     with db_manager.get_session(db_file) as session:
         changed = session.execute(_REPLACE_ADMIN_HASH, (hashed,)).rowcount

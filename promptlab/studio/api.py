@@ -363,7 +363,8 @@ class StudioApp:
         else:
             self.secret_source = "argument"
         self.secret = secret
-        self.read = ReadModel(self.tracer, DatasetFiles(config.datasets_dir))
+        self.read = ReadModel(self.tracer, DatasetFiles(config.datasets_dir,
+                                                        database=self.tracer.db_file))
         self.throttle = config.throttle
         self.page, self.csp = _load_page()
         self.started = time.time()
@@ -720,8 +721,12 @@ class StudioApp:
         if not isinstance(username, str) or not _USERNAME.match(username):
             raise ApiError(400, "Invalid input: username must be 1-64 letters, digits or "
                                 "._@+- and start with a letter or digit")
-        if not isinstance(password, str) or not 8 <= len(password.encode("utf-8")) <= 72:
-            raise ApiError(400, "Invalid input: the password must be 8 to 72 bytes long")
+        if not isinstance(password, str):
+            raise ApiError(400, "Invalid input: the password must be a string")
+        try:
+            _core.check_password(password, "the password")
+        except (ValueError, UnicodeError) as exc:  # a lone surrogate is not UTF-8
+            raise ApiError(400, f"Invalid input: {exc}") from None
         if role not in ROLES:
             raise ApiError(400, f"Invalid input: role must be one of {', '.join(ROLES)}")
         existing = self._user(username)

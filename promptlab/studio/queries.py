@@ -359,9 +359,15 @@ class DatasetFiles:
 
     SUFFIXES = (".jsonl", ".ndjson", ".json")
 
+    SIDECARS = ("", "-wal", "-shm", "-journal")
+
     def __init__(self, root: Optional[str] = None, max_bytes: int = 64 * 1024 * 1024,
-                 keep: int = 4) -> None:
+                 keep: int = 4, database: Optional[str] = None) -> None:
         self.root = os.path.realpath(root) if root else None
+        # Never opened, whatever name leads to them (a link, a hard link, a dataset
+        # named *.json): closing a descriptor on the database or its -wal/-shm would
+        # drop this process's SQLite locks on it (README, "Files belong to SQLite").
+        self.database_files = tuple(database + s for s in self.SIDECARS) if database else ()
         self.max_bytes = max_bytes
         self.keep = keep
         self._cache: "OrderedDict[str, Tuple[Tuple[int, int], Dict[str, Any]]]" = OrderedDict()
@@ -383,6 +389,8 @@ class DatasetFiles:
             return {}, "the dataset file is not on the studio's machine"
         if not os.path.isfile(real):
             return {}, "the dataset path is not a file"
+        if self._is_database_file(st):
+            return {}, "the dataset path is the studio's own database file"
         if st.st_size > self.max_bytes:
             return {}, f"the dataset file is larger than {self.max_bytes // (1024 * 1024)} MB"
         stamp = (st.st_mtime_ns, st.st_size)
@@ -402,6 +410,16 @@ class DatasetFiles:
             while len(self._cache) > self.keep:
                 self._cache.popitem(last=False)
         return records, None
+
+    def _is_database_file(self, st: os.stat_result) -> bool:
+        for path in self.database_files:
+            try:
+                other = os.stat(path)
+            except OSError:
+                continue
+            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                return True
+        return False
 
     @staticmethod
     def _parse(path: str) -> Dict[str, Any]:

@@ -261,9 +261,14 @@ def run(config: StudioConfig, out: TextIO = sys.stdout) -> int:
     """``promptlab studio start``: initialize ``config.db_file``, give the admin a
     password if it has none (printed once), serve until SIGINT/SIGTERM. Returns the
     exit status; StudioError or DatabaseError for what prevents starting."""
-    from promptlab.sqlite.admin import default_password_warning, generate_admin_password
+    from promptlab.sqlite.admin import (
+        default_password_warning, generate_admin_password, password_from_environment)
     from promptlab.sqlite.migrations import upgrade
 
+    try:
+        password_from_environment()  # checked before the database is touched
+    except ValueError as exc:
+        raise StudioError(str(exc)) from None
     migrated = upgrade(config.db_file)
     if migrated.count:
         print(f"Applied {migrated.count} migration(s) to {migrated.path}.", file=out)

@@ -1,0 +1,17 @@
+/* environ.h: reading the PROMPTLAB_* variables from os.environ (binding).
+ *
+ * With the GIL held, through os.environ, so that a write to os.environ in
+ * another thread can never race with the read (see settings.h for why the
+ * engine never calls getenv()). Called once per public call that starts
+ * engine work: initialization, migration commands, inspection. */
+#ifndef PL_ENVIRON_H
+#define PL_ENVIRON_H
+
+#include "module.h"
+
+/* Copy PROMPTLAB_BUSY_TIMEOUT_MS, PROMPTLAB_MIGRATIONS_DIR and
+ * PROMPTLAB_ADMIN_PASSWORD from os.environ into the engine's settings.
+ * Requires the GIL. Returns 0, or -1 with an exception set. */
+int pl_environ_refresh(pl_state *st);
+
+#endif

@@ -1,0 +1,113 @@
+/* settings.c: the PROMPTLAB_* settings copied from os.environ (see settings.h). */
+#include "settings.h"
+#include "lockorder.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_mutex_t settings_lock = PTHREAD_MUTEX_INITIALIZER;
+static int busy_timeout_ms = PL_BUSY_TIMEOUT_DEFAULT_MS;
+static char *migrations_dir;  /* NULL: not set */
+static char *admin_password;  /* NULL: not set */
+
+static int parse_busy_timeout(const char *text)
+{
+    char *end = NULL;
+    long v;
+
+    if (text == NULL || *text == '\0')
+        return PL_BUSY_TIMEOUT_DEFAULT_MS;
+    v = strtol(text, &end, 10);
+    if (end == NULL || *end != '\0' || v <= 0 || v > PL_BUSY_TIMEOUT_MAX_MS)
+        return PL_BUSY_TIMEOUT_DEFAULT_MS;
+    return (int)v;
+}
+
+/* A heap copy of a set, non-empty value; NULL for unset or empty. *failed is
+ * set when the copy could not be made. */
+static char *copy_value(const char *value, int *failed)
+{
+    char *copy;
+
+    *failed = 0;
+    if (value == NULL || *value == '\0')
+        return NULL;
+    copy = strdup(value);
+    if (copy == NULL)
+        *failed = 1;
+    return copy;
+}
+
+static void wipe_and_free(char *secret)
+{
+    if (secret != NULL) {
+        explicit_bzero(secret, strlen(secret));
+        free(secret);
+    }
+}
+
+void pl_settings_store(const char *busy, const char *dir, const char *password)
+{
+    int dir_failed, password_failed, timeout = parse_busy_timeout(busy);
+    /* Allocate outside the lock: it stays a leaf that holds no allocator lock. */
+    char *new_dir = copy_value(dir, &dir_failed);
+    char *new_password = copy_value(password, &password_failed);
+    char *old_dir = NULL, *old_password = NULL;
+
+    pl_mutex_lock(&settings_lock, PL_LOCK_SETTINGS);
+    busy_timeout_ms = timeout;
+    if (!dir_failed) {
+        old_dir = migrations_dir;
+        migrations_dir = new_dir;
+    }
+    if (!password_failed) {
+        old_password = admin_password;
+        admin_password = new_password;
+    }
+    pl_mutex_unlock(&settings_lock);
+    free(old_dir);
+    wipe_and_free(old_password);
+}
+
+int pl_settings_busy_timeout_ms(void)
+{
+    int v;
+    pl_mutex_lock(&settings_lock, PL_LOCK_SETTINGS);
+    v = busy_timeout_ms;
+    pl_mutex_unlock(&settings_lock);
+    return v;
+}
+
+const char *pl_settings_migrations_dir(char *buf, size_t size)
+{
+    pl_mutex_lock(&settings_lock, PL_LOCK_SETTINGS);
+    snprintf(buf, size, "%s", migrations_dir != NULL ? migrations_dir : "");
+    pl_mutex_unlock(&settings_lock);
+    return buf;
+}
+
+long pl_settings_admin_password(char *buf, size_t size)
+{
+    long len = -1;
+    pl_mutex_lock(&settings_lock, PL_LOCK_SETTINGS);
+    if (admin_password != NULL) {
+        len = (long)strlen(admin_password);
+        snprintf(buf, size, "%s", admin_password);
+    } else if (size > 0) {
+        buf[0] = '\0';
+    }
+    pl_mutex_unlock(&settings_lock);
+    return len;
+}
+
+void pl_settings_lock_for_fork(void)
+{
+    pl_mutex_lock(&settings_lock, PL_LOCK_SETTINGS);
+}
+
+void pl_settings_unlock_after_fork(void)
+{
+    pl_mutex_unlock(&settings_lock);
+}
