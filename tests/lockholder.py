@@ -1,4 +1,4 @@
-"""Child processes for test_file_locks.py (run as a script, never imported by pytest).
+"""Child processes for test_file_locks.py, which imports ROWS and deleted_sidecars.
 
     python lockholder.py holder DB         a long-lived holder, driven over stdin
     python lockholder.py write DB EXP_ID   trace one experiment, report, exit
@@ -40,10 +40,11 @@ from promptlab.tracer.local_tracer import LocalTracer
 ROWS = 30  # results per experiment
 
 
-def deleted_sidecars(pid: Any, db: str) -> List[str]:
+def deleted_sidecars(pid: Any, db: "str | os.PathLike[str]") -> List[str]:
     """Descriptors of process `pid` on DB or its -wal/-shm/-journal whose file was
     deleted (readlink ends with " (deleted)")."""
-    names = {db + s + " (deleted)" for s in ("", "-wal", "-shm", "-journal")}
+    real = os.path.realpath(db)
+    names = {real + s + " (deleted)" for s in ("", "-wal", "-shm", "-journal")}
     found = []
     folder = f"/proc/{pid}/fd"
     for fd in os.listdir(folder):
@@ -97,6 +98,7 @@ ENTRY_POINTS: Dict[str, Callable[[str], Dict[str, Any]]] = {
     "backup-downgrade-cli": lambda db: _cli("db", "downgrade", "-d", db, "-r", "-1",
                                             "--backup"),
     "admin-password-cli": lambda db: _cli("db", "admin-password", "-d", db),
+    "init-cli": lambda db: _cli("db", "init", "-d", db),
 }
 
 

@@ -34,18 +34,21 @@ import pytest
 
 from conftest import HEAD, NEUTRAL_CWD
 from factories import make_summary
+from lockholder import ROWS, deleted_sidecars
 from migtools import L3, copy_chain, migration_text
 from promptlab import _core
 
 TESTS_DIR = Path(__file__).resolve().parent
 CHILD = str(TESTS_DIR / "lockholder.py")
-ROWS = 30  # lockholder.ROWS: results per experiment
 WRITERS = 2
 PROBE = "10ccbe11ab01"  # an extra migration, for the backups' pending change
 PROBE_FILE = "0099_lock_probe.sql"
 PROBE_TEXT = migration_text(PROBE, HEAD, "CREATE TABLE lock_probe (id INTEGER PRIMARY KEY);",
                             "DROP TABLE lock_probe;", message="lock probe")
 ADMIN_PASSWORD = "lock-test-password"
+
+pytestmark = pytest.mark.skipif(not os.path.exists("/proc/locks"),
+                                reason="reads the kernel's locks from /proc/locks (Linux)")
 
 
 def child_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
@@ -81,20 +84,6 @@ def posix_locks(pid: int, db: Path) -> List[Tuple[str, str, str, int, int]]:
     return sorted(out)
 
 
-def deleted_sidecars(pid: Any, db: Path) -> List[str]:
-    names = {f"{db}{s} (deleted)" for s in ("", "-wal", "-shm", "-journal")}
-    found = []
-    folder = f"/proc/{pid}/fd"
-    for fd in os.listdir(folder):
-        try:
-            target = os.readlink(os.path.join(folder, fd))
-        except OSError:
-            continue
-        if target in names:
-            found.append(f"fd {fd} -> {target}")
-    return found
-
-
 # --- the children --------------------------------------------------------------------------
 
 
@@ -105,8 +94,10 @@ def _stderr_of(path: Path) -> str:
 class Holder:
     """``lockholder.py holder``: the long-lived process, driven over stdin."""
 
-    def __init__(self, db: Path, env: Dict[str, str], stderr: Path) -> None:
+    def __init__(self, db: Path, env: Dict[str, str], stderr: Path,
+                 scenario: "Scenario") -> None:
         self.db = db
+        self.scenario = scenario
         self.stderr_path = stderr
         self._stderr = open(stderr, "w")
         self.proc = subprocess.Popen([sys.executable, CHILD, "holder", str(db)],
@@ -119,12 +110,12 @@ class Holder:
         line = self.proc.stdout.readline()
         if not line:
             self.proc.wait(30)
-            pytest.fail(f"the holder exited ({self.proc.returncode}):\n"
-                        f"{_stderr_of(self.stderr_path)}")
+            self.scenario.fail(f"the holder exited ({self.proc.returncode}):\n"
+                               f"{_stderr_of(self.stderr_path)}")
         got, _, payload = line.rstrip("\n").partition(" ")
         if got != kind:
-            pytest.fail(f"the holder answered {line!r}, expected {kind}:\n"
-                        f"{_stderr_of(self.stderr_path)}")
+            self.scenario.fail(f"the holder answered {got}, expected {kind}:\n"
+                               f"{_stderr_of(self.stderr_path)}")
         return json.loads(payload)
 
     def send(self, op: str, **fields: Any) -> Any:
@@ -145,17 +136,6 @@ class Holder:
         self._stderr.close()
 
 
-def run_child(*args: str, env: Dict[str, str]) -> Dict[str, Any]:
-    """A short-lived ``lockholder.py`` process: its JSON line (the test fails with its
-    stderr when it fails)."""
-    proc = subprocess.run([sys.executable, CHILD, *args], capture_output=True, text=True,
-                          cwd=NEUTRAL_CWD, env=env, timeout=120)
-    if proc.returncode != 0:
-        pytest.fail(f"{' '.join(args[:1])} {args[2:] or ''} exited with {proc.returncode}:\n"
-                    f"{proc.stderr}")
-    return json.loads(proc.stdout)
-
-
 def expected_seen(*ids: str) -> Dict[str, int]:
     return {i: ROWS for i in ids}
 
@@ -172,6 +152,20 @@ class Scenario:
         self.env = env
         self.problems: List[str] = []
 
+    def fail(self, what: str) -> None:
+        """A child failed: the test fails with its stderr and what was seen before."""
+        earlier = ["", "Seen before that:", *self.problems] if self.problems else []
+        pytest.fail("\n".join([what, *earlier]), pytrace=False)
+
+    def run_child(self, *args: str) -> Dict[str, Any]:
+        """A short-lived ``lockholder.py`` process: its JSON line."""
+        proc = subprocess.run([sys.executable, CHILD, *args], capture_output=True,
+                              text=True, cwd=NEUTRAL_CWD, env=self.env, timeout=120)
+        if proc.returncode != 0:
+            self.fail(f"lockholder.py {' '.join(args)} exited with {proc.returncode}:\n"
+                      f"{proc.stderr}")
+        return json.loads(proc.stdout)
+
     def check(self, ok: bool, what: str) -> None:
         if not ok:
             self.problems.append(what)
@@ -186,7 +180,7 @@ class Scenario:
     def writers(self) -> List[str]:
         ids = [f"writer-{i}" for i in range(WRITERS)]
         for n, experiment_id in enumerate(ids):
-            out = run_child("write", str(self.db), experiment_id, env=self.env)
+            out = self.run_child("write", str(self.db), experiment_id)
             want = expected_seen("holder-0", *ids[:n + 1])
             self.check(out["seen"] == want, f"{experiment_id} saw {out['seen']}, "
                                             f"expected {want}")
@@ -198,14 +192,14 @@ class Scenario:
         want = expected_seen("holder-0", "holder-1", *writer_ids)
         self.check(seen == want, f"the holder saw {seen}, expected {want}")
 
-    def holder_fds(self, pid: int) -> None:
+    def holder_fds(self, pid: int, when: str) -> None:
         deleted = deleted_sidecars(pid, self.db)
-        self.check(not deleted, f"the holder has deleted files open: {deleted}")
+        self.check(not deleted, f"{when}, the holder has deleted files open: {deleted}")
         mine = deleted_sidecars("self", self.db)
         self.check(not mine, f"the test process has deleted files open: {mine}")
 
     def fresh_reader(self, writer_ids: List[str]) -> None:
-        out = run_child("read", str(self.db), env=self.env)
+        out = self.run_child("read", str(self.db))
         want = expected_seen("holder-0", "holder-1", *writer_ids)
         self.check(out["seen"] == want, f"a fresh process saw {out['seen']}, expected {want}")
         self.check(out["integrity"] == ["ok"], f"integrity_check in a fresh process: "
@@ -247,61 +241,79 @@ ENTRY_POINTS = {
     "backup-downgrade": "downgrade",  # migrations.downgrade(path, "-1", backup=True)
     "backup-downgrade-cli": "downgrade",  # promptlab db downgrade -d -r -1 --backup
     "admin-password-cli": None,     # promptlab db admin-password -d
+    "init-cli": None,               # promptlab db init -d (an existing, held file)
 }
+
+
+def _after(text: str, marker: str, stop: str) -> str:
+    """The part of `text` after `marker`, up to `stop` ("" when `marker` is missing)."""
+    return text.split(marker, 1)[1].split(stop, 1)[0] if marker in text else ""
+
+
+def _admin_password_works(db: Path, password: str) -> bool:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        stored = con.execute("SELECT password_hash FROM users WHERE username = 'admin'"
+                             ).fetchone()[0]
+    finally:
+        con.close()
+    return bool(password) and _core.verify_password(password, stored)
+
+
+def check_backup(entry: str, result: Dict[str, Any], scenario: Scenario) -> None:
+    """A backup was taken while the file was held, and holds the database as it was."""
+    out = result.get("stdout", "")
+    backup = result.get("backup") or _after(out, "Backed up ", " before").partition(" to ")[2]
+    if not (backup and Path(backup).is_file()):
+        scenario.check(False, f"{entry} took no backup: {result}")
+        return
+    was, now = (HEAD, PROBE) if ENTRY_POINTS[entry] == "upgrade" else (PROBE, HEAD)
+    con = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+    try:
+        integrity = con.execute("PRAGMA integrity_check").fetchone()[0]
+        versions = con.execute("SELECT version_num FROM alembic_version").fetchall()
+        rows = dict(con.execute("SELECT experiment_id, count(*) FROM experiment_result "
+                                "GROUP BY experiment_id").fetchall())
+    finally:
+        con.close()
+    scenario.check(integrity == "ok", f"the backup {backup}: integrity_check {integrity}")
+    scenario.check(versions == [(was,)], f"the backup is at {versions}, expected {was}")
+    scenario.check(rows == expected_seen("holder-0"),
+                   f"the backup holds {rows}, expected the holder's first experiment")
+    scenario.check(result.get("current", now) == now and
+                   ("current" in result or f"now at revision {now}" in out),
+                   f"{entry} did not move the database to {now}: {result}")
 
 
 def check_result(entry: str, result: Dict[str, Any], db: Path, scenario: Scenario) -> None:
     """The call did its own job too, while the file was held."""
-    assert result["exit"] == 0, result
     out = result.get("stdout", "")
-    if entry == "status":
-        assert (result["current"], result["up_to_date"], result["drift"]) == (HEAD, True, [])
+    if result["exit"] != 0:
+        ok = False
+    elif entry == "status":
+        ok = (result["current"], result["up_to_date"], result["drift"]) == (HEAD, True, [])
     elif entry == "status-cli":
-        assert f"Current:   {HEAD}" in out and "Drift:     none" in out, out
+        ok = f"Current:   {HEAD}" in out and "Drift:     none" in out
     elif entry in ("sql", "sql-cli"):
-        assert f"from {HEAD} to {HEAD}" in out and "Nothing to do" in out, out
+        ok = f"from {HEAD} to {HEAD}" in out and "Nothing to do" in out
     elif entry == "migrate":
-        assert (result["current"], result["count"], result["backup"]) == (HEAD, 0, None)
+        ok = (result["current"], result["count"], result["backup"]) == (HEAD, 0, None)
     elif entry == "migrate-cli":
-        assert "is up to date" in out, out
+        ok = "is up to date" in out
     elif entry.startswith("downgrade-sql"):
-        assert f"from {HEAD} to {L3}" in out, out
-        assert f"INSERT INTO alembic_version (version_num) VALUES ('{L3}')" in out, out
+        ok = (f"from {HEAD} to {L3}" in out and
+              f"INSERT INTO alembic_version (version_num) VALUES ('{L3}')" in out)
     elif entry.startswith("backup-"):
-        if "backup" not in result:
-            result["backup"] = out.split("Backed up ", 1)[1].split(" to ", 1)[1].split(
-                " before")[0] if "Backed up " in out else None
-        backup = result["backup"]
-        assert backup and Path(backup).is_file(), result
-        if "upgrade" in entry or "migrate" in entry:
-            was, now = HEAD, PROBE
-        else:
-            was, now = PROBE, HEAD
-        con = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
-        try:
-            scenario.check(con.execute("PRAGMA integrity_check").fetchone()[0] == "ok",
-                           f"the backup {backup} fails integrity_check")
-            scenario.check(con.execute("SELECT version_num FROM alembic_version").fetchall()
-                           == [(was,)], "the backup is not at the revision before the call")
-            rows = dict(con.execute("SELECT experiment_id, count(*) FROM experiment_result "
-                                    "GROUP BY experiment_id").fetchall())
-            scenario.check(rows == expected_seen("holder-0"),
-                           f"the backup holds {rows}, expected the holder's first experiment")
-        finally:
-            con.close()
-        if "current" in result:
-            assert result["current"] == now, result
-        else:
-            assert f"now at revision {now}" in out, out
+        check_backup(entry, result, scenario)
+        ok = True
+    elif entry == "init-cli":
+        ok = (f"at revision {HEAD}" in out and
+              _admin_password_works(db, _after(out, "password: ", "\n").strip()))
     elif entry == "admin-password-cli":
-        password = out.split("password: ", 1)[1].split()[0]
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            stored = con.execute("SELECT password_hash FROM users WHERE username = 'admin'"
-                                 ).fetchone()[0]
-        finally:
-            con.close()
-        assert _core.verify_password(password, stored)
+        ok = _admin_password_works(db, _after(out, "password: ", "\n").strip())
+    else:
+        raise AssertionError(f"no check for {entry}")
+    scenario.check(ok, f"{entry} answered {result}")
 
 
 @pytest.mark.parametrize("entry", list(ENTRY_POINTS))
@@ -317,7 +329,7 @@ def test_an_entry_point_keeps_the_callers_locks(entry: str, tmp_path: Path):
             probe.write_text(PROBE_TEXT, encoding="utf-8")
     env = child_env(extra_env)
     scenario = Scenario(db, env)
-    holder = Holder(db, env, tmp_path / "holder.stderr")
+    holder = Holder(db, env, tmp_path / "holder.stderr", scenario)
     try:
         if ENTRY_POINTS[entry] == "upgrade":  # pending for the call
             probe.write_text(PROBE_TEXT, encoding="utf-8")
@@ -331,9 +343,10 @@ def test_an_entry_point_keeps_the_callers_locks(entry: str, tmp_path: Path):
             probe.unlink()
 
         writer_ids = scenario.writers()
+        scenario.holder_fds(holder.pid, "after the writers exited")
         holder.send("trace", id="holder-1")
         scenario.holder_saw(holder.send("seen"), writer_ids)
-        scenario.holder_fds(holder.pid)
+        scenario.holder_fds(holder.pid, "after the holder wrote again")
         scenario.fresh_reader(writer_ids)
         holder.quit()
     finally:
@@ -390,8 +403,8 @@ def test_the_studios_health_keeps_the_studios_locks(tmp_path: Path):
                 line = studio.stdout.readline()
                 if not line:
                     studio.wait(30)
-                    pytest.fail(f"the studio exited ({studio.returncode}):\n"
-                                f"{_stderr_of(stderr_path)}")
+                    scenario.fail(f"the studio exited ({studio.returncode}):\n"
+                                  f"{_stderr_of(stderr_path)}")
                 if "is running at " in line:
                     port = int(line.split("is running at ")[1].split()[0].rstrip("/")
                                .rsplit(":", 1)[1])
@@ -399,7 +412,9 @@ def test_the_studios_health_keeps_the_studios_locks(tmp_path: Path):
 
             def call(method: str, path: str, body: Any = None, token=None) -> Any:
                 status, data = _http(port, method, path, body, token)
-                assert status == 200, (method, path, status, data, _stderr_of(stderr_path))
+                if status != 200:
+                    scenario.fail(f"{method} {path}: {status} {data}\nthe studio's log:\n"
+                                  f"{_stderr_of(stderr_path)}")
                 return data
 
             token = call("POST", "/api/login", {"username": "admin",
@@ -421,13 +436,14 @@ def test_the_studios_health_keeps_the_studios_locks(tmp_path: Path):
                 HEAD, "ok"), health
 
             writer_ids = scenario.writers()
+            scenario.holder_fds(studio.pid, "after the writers exited")
             call("POST", "/api/experiments", _experiment("holder-1"), token)
             rows = call("GET", "/api/experiments", token=token)["experiments"]
             seen: Dict[str, int] = {}
             for row in rows:
                 seen[row["experiment_id"]] = seen.get(row["experiment_id"], 0) + 1
             scenario.holder_saw(seen, writer_ids)
-            scenario.holder_fds(studio.pid)
+            scenario.holder_fds(studio.pid, "after the holder wrote again")
             scenario.fresh_reader(writer_ids)
 
             studio.send_signal(signal.SIGTERM)
