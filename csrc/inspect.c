@@ -207,7 +207,7 @@ static int look_revision(revision_look *lk, pl_err *err)
 {
     pl_conn c;
     pl_chain *chain = NULL;
-    int rc = -1, idx;
+    int rc = -1, idx, early = 0;
 
     if (open_readonly(lk->path, &c, err) < 0)
         return -1;
@@ -230,7 +230,7 @@ static int look_revision(revision_look *lk, pl_err *err)
     }
     if (lk->v.revision[0] == '\0' && lk->v.other_tables > 0) {
         chain = pl_inspect_load_chain(lk->dir, err);
-        if (chain == NULL || pl_schema_detect(c.db, lk->path, chain, &idx, err) < 0)
+        if (chain == NULL || pl_schema_detect(c.db, lk->path, chain, &idx, &early, err) < 0)
             goto done;
         snprintf(lk->detected, sizeof lk->detected, "%s", chain->items[idx].revision);
     }

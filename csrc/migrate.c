@@ -30,6 +30,139 @@ static const char RECORD_SQL[] = "INSERT OR REPLACE INTO promptlab_migrations"
                                  " VALUES (?, ?, ?, strftime('%Y-%m-%d %H:%M:%f', 'now'), ?)";
 static const char FORGET_SQL[] = "DELETE FROM promptlab_migrations WHERE revision = ?";
 
+/* --- adopting a database of an earlier release ------------------------------
+ *
+ * A database recognised at the layout of an earlier release (schema.h) is
+ * marked at its revision and, in the same transaction, adopted: what those
+ * releases stored differently from this package is rewritten once, here, and
+ * never by a migration file (a database created by this package at those
+ * revisions never needs it, and the files' checksums stay as shipped).
+ *
+ * - Asset names (L1, PromptLab 0.0.3): experiments.asset referred to the
+ *   template and dataset by assets.asset_id ("prompt_template_id",
+ *   "dataset_id"); the names are added as "prompt_template_name" and
+ *   "dataset_name", which every later release and this package read. The id
+ *   keys stay, and so do the ids in legacy_asset_ids (migration 0002).
+ * - Times (L1-L3): the releases stamped created_at with Python's naive
+ *   datetime.now(), the local time of the machine, while this package (and
+ *   SQLite's CURRENT_TIMESTAMP) writes UTC. Values of the shapes Python wrote,
+ *   "YYYY-MM-DDTHH:MM:SS[.ffffff]" (isoformat) and "YYYY-MM-DD HH:MM:SS.ffffff"
+ *   (str, SQLAlchemy), are read in the local time zone of the process that
+ *   upgrades and rewritten in UTC as "YYYY-MM-DD HH:MM:SS" plus the original
+ *   fraction, so that old and new rows sort by time. Other values (SQLite's
+ *   CURRENT_TIMESTAMP "YYYY-MM-DD HH:MM:SS" is UTC already, dates, other text)
+ *   are kept as they are. Columns: created_at of experiments and
+ *   experiment_result, of assets up to L2 (0.1.11 stamped assets in UTC) and of
+ *   users in L3 or adopted from 0.1.11; deployment_time was always
+ *   CURRENT_TIMESTAMP.
+ * - The users table that PromptLab 0.1.11 added to a 0.1.3 file (L2) before
+ *   failing: its rows are moved aside before migration 0003, which creates
+ *   users, and put back, ids and values unchanged, after it. */
+
+#define PL_DATE "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+#define PL_TIME "[0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
+#define PL_UTC_OF(col) "strftime('%Y-%m-%d %H:%M:%S', " col ", 'utc')"
+/* Rewrite table.created_at from local time to UTC where it has a shape that
+ * Python wrote (see above). */
+#define PL_LOCAL_TO_UTC(table)                                                                     \
+    "UPDATE " table " SET created_at = " PL_UTC_OF("created_at") " || substr(created_at, 20)\n"   \
+    " WHERE typeof(created_at) = 'text'\n"                                                         \
+    "   AND (created_at GLOB '" PL_DATE "T" PL_TIME "'\n"                                          \
+    "        OR created_at GLOB '" PL_DATE "[T ]" PL_TIME ".[0-9][0-9][0-9][0-9][0-9][0-9]')\n"     \
+    "   AND " PL_UTC_OF("created_at") " IS NOT NULL;\n"
+
+/* Add the asset's name next to its id (`key` is prompt_template or dataset). */
+#define PL_NAME_FROM_ID(key)                                                                       \
+    "UPDATE experiments SET asset = json_set(asset, '$." key "_name', COALESCE(\n"                 \
+    "    (SELECT a.asset_name FROM assets a\n"                                                     \
+    "      WHERE a.asset_id = json_extract(experiments.asset, '$." key "_id')\n"                   \
+    "        AND a.asset_version IS json_extract(experiments.asset, '$." key "_version')\n"        \
+    "        AND a.asset_name IS NOT NULL ORDER BY a.rowid LIMIT 1),\n"                            \
+    "    (SELECT a.asset_name FROM assets a\n"                                                     \
+    "      WHERE a.asset_id = json_extract(experiments.asset, '$." key "_id')\n"                   \
+    "        AND a.asset_name IS NOT NULL ORDER BY a.rowid LIMIT 1)))\n"                           \
+    " WHERE json_valid(asset) AND json_type(asset) = 'object'\n"                                   \
+    "   AND json_type(asset, '$." key "_name') IS NULL\n"                                          \
+    "   AND EXISTS (SELECT 1 FROM assets a\n"                                                      \
+    "                WHERE a.asset_id = json_extract(experiments.asset, '$." key "_id')\n"         \
+    "                  AND a.asset_name IS NOT NULL);\n"
+
+static const char ADOPT_NAMES_SQL[] = PL_NAME_FROM_ID("prompt_template") PL_NAME_FROM_ID("dataset");
+static const char ADOPT_TIMES_L2_SQL[] = PL_LOCAL_TO_UTC("assets") PL_LOCAL_TO_UTC("experiments")
+    PL_LOCAL_TO_UTC("experiment_result");
+static const char ADOPT_TIMES_L3_SQL[] = PL_LOCAL_TO_UTC("experiments")
+    PL_LOCAL_TO_UTC("experiment_result") PL_LOCAL_TO_UTC("users");
+static const char ADOPT_USERS_AWAY_SQL[] =
+    PL_LOCAL_TO_UTC("users") "CREATE TEMP TABLE promptlab_adopted_users AS SELECT * FROM main.users;\n"
+                             "DROP TABLE main.users;\n";
+static const char ADOPT_USERS_BACK_SQL[] =
+    "INSERT INTO main.users (id, username, password_hash, role, status, created_at)\n"
+    "    SELECT id, username, password_hash, role, status, created_at\n"
+    "    FROM temp.promptlab_adopted_users ORDER BY rowid;\n"
+    "DROP TABLE temp.promptlab_adopted_users;\n";
+
+/* Append to `s` the adoption of a database recognised at chain index `idx`
+ * with pl_migrate_locate's `detected` bits: `after` 0 gives what runs right
+ * after it is marked, `after` 1 what runs after the first migration that
+ * follows. Appends nothing for a layout that needs no adoption. */
+static void adoption_sql(sqlite3_str *s, const pl_chain *chain, int idx, int detected, int after)
+{
+    const char *rev = idx >= 0 ? chain->items[idx].revision : "";
+
+    if (!(detected & PL_DETECTED))
+        return;
+    if (after) {
+        if (detected & PL_DETECTED_EARLY_USERS)
+            sqlite3_str_appendall(s, ADOPT_USERS_BACK_SQL);
+        return;
+    }
+    if (strcmp(rev, PL_REVISION_L1) == 0)
+        sqlite3_str_appendall(s, ADOPT_NAMES_SQL);
+    if (strcmp(rev, PL_REVISION_L1) == 0 || strcmp(rev, PL_REVISION_L2) == 0)
+        sqlite3_str_appendall(s, ADOPT_TIMES_L2_SQL);
+    if (strcmp(rev, PL_REVISION_L3) == 0)
+        sqlite3_str_appendall(s, ADOPT_TIMES_L3_SQL);
+    if (detected & PL_DETECTED_EARLY_USERS)
+        sqlite3_str_appendall(s, ADOPT_USERS_AWAY_SQL);
+}
+
+/* Run adoption_sql(..., after) on `c`. Requires the write transaction.
+ * Returns 0 or -1 with `err` set. */
+static int adopt(pl_conn *c, const pl_chain *chain, int idx, int detected, int after, pl_err *err)
+{
+    sqlite3_str *s = sqlite3_str_new(NULL);
+    char *sql;
+    int rc = 0;
+
+    adoption_sql(s, chain, idx, detected, after);
+    if (sqlite3_str_errcode(s) != SQLITE_OK) {
+        sqlite3_free(sqlite3_str_finish(s));
+        return pl_err_set(err, PL_E_NOMEM, c->path, "out of memory adopting the database");
+    }
+    sql = sqlite3_str_finish(s);
+    if (sql != NULL && sql[0] != '\0')
+        rc = pl_conn_exec(c, sql, "adopting the database of an earlier PromptLab release", err);
+    sqlite3_free(sql);
+    if (rc < 0 && err->kind != PL_E_BUSY && err->kind != PL_E_FULL &&
+        err->kind != PL_E_READONLY)
+        err->kind = PL_E_MIGRATION;
+    return rc;
+}
+
+/* The refusal to stop a database with PL_DETECTED_EARLY_USERS at its
+ * recognised revision (or to downgrade it): its users table can only be
+ * adopted by the migration that follows. Returns -1. */
+static int early_users_refused(const pl_chain *chain, int idx, const char *path, pl_err *err)
+{
+    return pl_err_set(err, PL_E_MIGRATION, path,
+                      "the database has the layout of revision %s (PromptLab 0.1.3) plus the "
+                      "users table that PromptLab 0.1.11 added when it opened the file; that "
+                      "table is adopted by the upgrade to revision %s, so the database can "
+                      "only be upgraded to %s or later. The file was left unchanged.",
+                      chain->items[idx].revision, chain->items[idx + 1].revision,
+                      chain->items[idx + 1].revision);
+}
+
 int pl_read_version(pl_conn *c, pl_db_version *out, pl_err *err)
 {
     sqlite3_stmt *st = NULL;
@@ -106,10 +239,11 @@ int pl_migrate_locate(pl_conn *c, const pl_chain *chain, pl_db_version *v, int *
     }
     if (v->other_tables == 0)
         return 0; /* a new, empty database */
-    if (pl_schema_detect(c->db, c->path, chain, index, err) < 0)
+    int early = 0;
+    if (pl_schema_detect(c->db, c->path, chain, index, &early, err) < 0)
         return -1;
     if (detected != NULL)
-        *detected = 1;
+        *detected = PL_DETECTED | (early ? PL_DETECTED_EARLY_USERS : 0);
     return 0;
 }
 
@@ -289,7 +423,11 @@ static int step(pl_conn *c, const pl_chain *chain, int target, int dir, int *don
     /* Re-read after taking the lock: another process may have migrated. */
     if (pl_migrate_locate(c, chain, &v, &idx, &detected, err) < 0)
         goto fail;
-    if (detected && stamp(c, chain, idx, err) < 0)
+    if ((detected & PL_DETECTED_EARLY_USERS) && (dir < 0 || idx >= target)) {
+        early_users_refused(chain, idx, c->path, err);
+        goto fail;
+    }
+    if (detected && (stamp(c, chain, idx, err) < 0 || adopt(c, chain, idx, detected, 0, err) < 0))
         goto fail;
     if (dir > 0 ? idx >= target : idx <= target) {
         *done = 1;
@@ -309,6 +447,8 @@ static int step(pl_conn *c, const pl_chain *chain, int target, int dir, int *don
      * them) are kept; a migration may not add to them. */
     before = foreign_key_violations(c, err);
     if (before < 0 || run_script(c, dir > 0 ? m->up : m->down, m, section, err) < 0)
+        goto fail;
+    if (detected && adopt(c, chain, idx, detected, 1, err) < 0)
         goto fail;
     after = foreign_key_violations(c, err);
     if (after < 0)
@@ -475,16 +615,29 @@ char *pl_migrate_script(const pl_chain *chain, const char *path, int from, int t
                         "PRAGMA foreign_keys=OFF;\n",
                         dir > 0 ? "upgrade" : "downgrade",
                         one_line(path, safe_path, sizeof safe_path), from_rev, to_rev);
+    if ((detected & PL_DETECTED_EARLY_USERS) && from >= 0 && to <= from) {
+        sqlite3_free(sqlite3_str_finish(s));
+        early_users_refused(chain, from, path, err);
+        return NULL;
+    }
+    /* A recognised database is marked and adopted in the transaction of its
+     * first step, as step() does; the COMMIT comes after that step. */
+    int open_adoption = 0;
     if (detected && from >= 0) {
         sqlite3_str_appendf(s,
                             "\n-- The database has no revision; its tables match revision %s "
-                            "(%s):\n-- mark it there.\nBEGIN IMMEDIATE;\n%s",
+                            "(%s):\n-- mark it there and adopt what the release that wrote it "
+                            "stored differently.\nBEGIN IMMEDIATE;\n%s",
                             from_rev,
                             one_line(chain->items[from].filename, safe_file, sizeof safe_file),
                             BOOKKEEPING_SQL);
         for (int i = 0; i <= from; i++)
             script_record_up(s, &chain->items[i]);
-        sqlite3_str_appendall(s, "COMMIT;\n");
+        adoption_sql(s, chain, from, detected, 0);
+        if (dir > 0 && from != to)
+            open_adoption = 1;
+        else
+            sqlite3_str_appendall(s, "COMMIT;\n");
     }
     if (from == to)
         sqlite3_str_appendall(s, "\n-- Nothing to do: the database is already there.\n");
@@ -498,15 +651,20 @@ char *pl_migrate_script(const pl_chain *chain, const char *path, int from, int t
                                 m->revision, one_line(m->filename, safe_file, sizeof safe_file));
             break;
         }
-        sqlite3_str_appendf(s, "\n-- %s %s -> %s: %s (%s)\nBEGIN IMMEDIATE;\n%s",
+        sqlite3_str_appendf(s, "\n-- %s %s -> %s: %s (%s)\n%s%s",
                             dir > 0 ? "Upgrade" : "Downgrade",
                             dir > 0 ? (i >= 0 ? chain->items[i].revision : "base") : m->revision,
                             dir > 0 ? m->revision : (m->parent[0] ? m->parent : "base"),
                             one_line(m->message, safe_msg, sizeof safe_msg),
-                            one_line(m->filename, safe_file, sizeof safe_file), BOOKKEEPING_SQL);
+                            one_line(m->filename, safe_file, sizeof safe_file),
+                            open_adoption ? "" : "BEGIN IMMEDIATE;\n", BOOKKEEPING_SQL);
         sqlite3_str_appendall(s, section);
         if (section[0] != '\0' && section[strlen(section) - 1] != '\n')
             sqlite3_str_appendchar(s, 1, '\n');
+        if (open_adoption) {
+            adoption_sql(s, chain, from, detected, 1);
+            open_adoption = 0;
+        }
         if (dir > 0) {
             script_record_up(s, m);
         } else {

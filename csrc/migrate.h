@@ -33,12 +33,19 @@ int pl_read_version(pl_conn *c, pl_db_version *out, pl_err *err);
  * (UnknownRevisionError for a database written by a newer PromptLab). */
 int pl_migrate_check(const pl_db_version *v, const pl_chain *chain, const char *path, pl_err *err);
 
+/* Bits of the `detected` value of pl_migrate_locate: the layout was
+ * recognised; and it holds the users table of L3 beside an L2 layout (a 0.1.3
+ * file that PromptLab 0.1.11 opened), which the migration to L3 adopts. */
+#define PL_DETECTED 1
+#define PL_DETECTED_EARLY_USERS 2
+
 /* Where the database of `c` stands on `chain`, without writing: reads the
  * version into *v, checks it, and for a database that holds tables but no
  * revision recognises its layout. *index receives the chain index of its
- * revision (-1: base, an empty database); *detected (may be NULL) is set when
- * that index was recognised from the layout rather than read. Returns 0, or -1
- * with `err` set (a layout PromptLab does not know is a MigrationError). */
+ * revision (-1: base, an empty database); *detected (may be NULL) is set to
+ * PL_DETECTED, with PL_DETECTED_EARLY_USERS where it applies, when that index
+ * was recognised from the layout rather than read (0 otherwise). Returns 0, or
+ * -1 with `err` set (a layout PromptLab does not know is a MigrationError). */
 int pl_migrate_locate(pl_conn *c, const pl_chain *chain, pl_db_version *v, int *index,
                       int *detected, pl_err *err);
 
@@ -62,9 +69,11 @@ int pl_migrate_backup(pl_conn *c, const char *dest, pl_err *err);
 
 /* The SQL that moving from index `from` to index `to` would run (upgrading
  * when to > from, downgrading otherwise), transactions and bookkeeping
- * included, with a header naming `path`. `detected` marks a database whose
- * revision `from` was recognised from its layout. Returns a string to free
- * with sqlite3_free, or NULL with `err` set. Touches no database. */
+ * included, with a header naming `path`. `detected` (pl_migrate_locate's)
+ * marks a database whose revision `from` was recognised from its layout; the
+ * adoption of such a database (see migrate.c) is part of the script. Returns a
+ * string to free with sqlite3_free, or NULL with `err` set. Touches no
+ * database. */
 char *pl_migrate_script(const pl_chain *chain, const char *path, int from, int to, int detected,
                         pl_err *err);
 

@@ -143,12 +143,16 @@ done:
 }
 
 /* The differences in table and column names and primary keys between the live
- * database and revision ?1, as (kind, table, detail, detail2) rows. */
+ * database and revision ?1, as (kind, table, detail, detail2) rows. Live tables
+ * that revision ?2 creates and revision ?1 does not are set aside (?2 = -2:
+ * none is). */
 static const char LOOSE_DIFF_SQL[] =
     "WITH ours(name) AS (SELECT name FROM cat_objects WHERE src >= 0 AND type = 'table'"
     "   AND name NOT LIKE 'legacy\\_%' ESCAPE '\\'),"
     " live(name) AS (SELECT name FROM cat_objects WHERE src = -1 AND type = 'table'"
-    "   AND name IN ours),"
+    "   AND name IN ours AND name NOT IN (SELECT name FROM cat_objects WHERE src = ?2"
+    "   AND type = 'table' AND name NOT IN (SELECT name FROM cat_objects WHERE src = ?1"
+    "   AND type = 'table'))),"
     " want(name) AS (SELECT name FROM cat_objects WHERE src = ?1 AND type = 'table'"
     "   AND name NOT LIKE 'legacy\\_%' ESCAPE '\\'),"
     " both(name) AS (SELECT name FROM want WHERE name IN live),"
@@ -194,10 +198,26 @@ static const char EXACT_DIFF_SQL[] =
     "      + (SELECT count(*) FROM (SELECT s FROM sig WHERE src = -1"
     "                              EXCEPT SELECT s FROM sig WHERE src = ?1))";
 
-/* Run `sql` with ?1 = r. With `text` NULL, count the rows (or return the first
- * column of the first row when `scalar`); otherwise also describe the loose
- * differences into `text`. Returns the count, or -1 with `err` set. */
-static int run_diff(sqlite3 *cat, const char *sql, int r, int scalar, sqlite3_str *text,
+/* The tables that revision ?2 creates, revision ?1 does not, and the live
+ * database holds: how many there are (first column), and how many of their
+ * columns (position, name, primary key) differ from revision ?2 (second). */
+static const char EARLY_TABLES_SQL[] =
+    "WITH early(name) AS (SELECT name FROM cat_objects WHERE src = ?2 AND type = 'table'"
+    "   AND name NOT IN (SELECT name FROM cat_objects WHERE src = ?1 AND type = 'table')"
+    "   AND name IN (SELECT name FROM cat_objects WHERE src = -1 AND type = 'table')),"
+    " sig(src, s) AS (SELECT src, lower(tbl || '|' || cid || '|' || name || '|' || pk)"
+    "   FROM cat_columns WHERE src IN (-1, ?2) AND tbl IN early)"
+    " SELECT (SELECT count(*) FROM early),"
+    "   (SELECT count(*) FROM (SELECT s FROM sig WHERE src = ?2"
+    "                          EXCEPT SELECT s FROM sig WHERE src = -1))"
+    " + (SELECT count(*) FROM (SELECT s FROM sig WHERE src = -1"
+    "                          EXCEPT SELECT s FROM sig WHERE src = ?2))";
+
+/* Run `sql` with ?1 = r and ?2 = r2 (-2: no revision). With `text` NULL, count
+ * the rows (or return the first column of the first row when `scalar`);
+ * otherwise also describe the loose differences into `text`. Returns the
+ * count, or -1 with `err` set. */
+static int run_diff(sqlite3 *cat, const char *sql, int r, int r2, int scalar, sqlite3_str *text,
                     pl_err *err)
 {
     sqlite3_stmt *st = NULL;
@@ -207,6 +227,8 @@ static int run_diff(sqlite3 *cat, const char *sql, int r, int scalar, sqlite3_st
     if (rc != SQLITE_OK)
         return pl_err_from_sqlite(err, rc, cat, NULL, "comparing schemas");
     sqlite3_bind_int(st, 1, r);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_int(st, 2, r2);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (scalar) {
             n = sqlite3_column_int(st, 0);
@@ -280,7 +302,7 @@ static int refuse_layout(sqlite3 *cat, const pl_chain *chain, const char *path, 
     char *names_text = NULL, *diff_text = NULL;
 
     if (our_live_tables(cat, names, err) >= 0 &&
-        run_diff(cat, LOOSE_DIFF_SQL, closest, 0, diff, err) >= 0) {
+        run_diff(cat, LOOSE_DIFF_SQL, closest, -2, 0, diff, err) >= 0) {
         names_text = sqlite3_str_finish(names);
         diff_text = sqlite3_str_finish(diff);
         names = diff = NULL;
@@ -301,12 +323,47 @@ static int refuse_layout(sqlite3 *cat, const pl_chain *chain, const char *path, 
     return -1;
 }
 
-int pl_schema_detect(sqlite3 *db, const char *path, const pl_chain *chain, int *index, pl_err *err)
+/* Whether the live database is the layout of revision `r` plus the tables
+ * revision r + 1 creates, made by a newer release that added its new tables to
+ * an older file (SQLAlchemy create_all) and then failed: *yes is set when the
+ * other tables match revision r loosely and those tables match revision r + 1
+ * column by column. Returns 0 or -1 with `err` set. */
+static int early_tables(sqlite3 *cat, int r, int *yes, pl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, present = 0, differ = 1;
+
+    *yes = 0;
+    int n = run_diff(cat, LOOSE_DIFF_SQL, r, r + 1, 0, NULL, err);
+    if (n != 0)
+        return n < 0 ? -1 : 0;
+    rc = sqlite3_prepare_v2(cat, EARLY_TABLES_SQL, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return pl_err_from_sqlite(err, rc, cat, NULL, "comparing schemas");
+    sqlite3_bind_int(st, 1, r);
+    sqlite3_bind_int(st, 2, r + 1);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        present = sqlite3_column_int(st, 0);
+        differ = sqlite3_column_int(st, 1);
+        rc = SQLITE_DONE;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return pl_err_from_sqlite(err, rc, cat, NULL, "comparing schemas");
+    *yes = present > 0 && differ == 0;
+    return 0;
+}
+
+int pl_schema_detect(sqlite3 *db, const char *path, const pl_chain *chain, int *index, int *early,
+                     pl_err *err)
 {
     sqlite3 *cat = NULL;
     int rc = -1, loose = -1, exact = -1, closest = -1, closest_n = 0;
 
     *index = -1;
+    if (early != NULL)
+        *early = 0;
     cat = pl_catalog_open(err);
     if (cat == NULL)
         return -1;
@@ -324,7 +381,7 @@ int pl_schema_detect(sqlite3 *db, const char *path, const pl_chain *chain, int *
         goto done;
     }
     for (int r = 0; r < chain->count; r++) {
-        int n = run_diff(cat, LOOSE_DIFF_SQL, r, 0, NULL, err);
+        int n = run_diff(cat, LOOSE_DIFF_SQL, r, -2, 0, NULL, err);
         if (n < 0)
             goto done;
         if (closest < 0 || n <= closest_n) {
@@ -335,13 +392,27 @@ int pl_schema_detect(sqlite3 *db, const char *path, const pl_chain *chain, int *
             continue;
         if (loose < 0)
             loose = r;
-        int d = run_diff(cat, EXACT_DIFF_SQL, r, 1, NULL, err);
+        int d = run_diff(cat, EXACT_DIFF_SQL, r, -2, 1, NULL, err);
         if (d < 0)
             goto done;
         if (d == 0 && exact < 0)
             exact = r;
     }
     if (loose < 0) {
+        /* PromptLab 0.1.11 opening a 0.1.3 file adds its users table (and the
+         * admin) before its first query fails: the L2 layout plus the users
+         * table of L3. The migration to L3 adopts that table (migrate.c). */
+        int l2 = pl_chain_index(chain, PL_REVISION_L2), yes = 0;
+        if (early != NULL && l2 >= 0 && l2 + 1 < chain->count) {
+            if (early_tables(cat, l2, &yes, err) < 0)
+                goto done;
+            if (yes) {
+                *index = l2;
+                *early = 1;
+                rc = 0;
+                goto done;
+            }
+        }
         refuse_layout(cat, chain, path, closest, err);
         goto done;
     }

@@ -25,6 +25,12 @@
 
 #define PL_CATALOG_LIVE (-1)
 
+/* The revisions whose layouts earlier PromptLab releases wrote (migrations
+ * 0001-0003): L1 (0.0.3 early), L2 (0.0.3-0.1.3), L3 (0.1.4-0.1.11). */
+#define PL_REVISION_L1 "402e541d4c74"
+#define PL_REVISION_L2 "9ab590290932"
+#define PL_REVISION_L3 "c84044d14c12"
+
 /* A new, empty catalog (close it with sqlite3_close). NULL with `err` set. */
 sqlite3 *pl_catalog_open(pl_err *err);
 
@@ -49,9 +55,12 @@ int pl_catalog_add_chain(sqlite3 *cat, const pl_chain *chain, int upto, pl_err *
  * revisions whose tables, column names and primary keys match, the earliest
  * one that matches exactly (types, NOT NULL, defaults, indexes, foreign keys)
  * wins, else the earliest; so a database is never marked past a migration it
- * still needs. Returns 0, or -1 with a MigrationError that lists what did not
- * match the closest revision (or says the tables are not PromptLab's). Reads
- * `db` only. */
-int pl_schema_detect(sqlite3 *db, const char *path, const pl_chain *chain, int *index, pl_err *err);
+ * still needs. With `early` not NULL, an L2 database that also holds the
+ * users table of L3 (a 0.1.3 file that PromptLab 0.1.11 opened) is recognised
+ * as L2 with *early set to 1 (0 otherwise); with `early` NULL it is refused.
+ * Returns 0, or -1 with a MigrationError that lists what did not match the
+ * closest revision (or says the tables are not PromptLab's). Reads `db` only. */
+int pl_schema_detect(sqlite3 *db, const char *path, const pl_chain *chain, int *index, int *early,
+                     pl_err *err);
 
 #endif

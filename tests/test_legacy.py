@@ -5,7 +5,9 @@ upgraded to head with every row and value; other layouts refused untouched."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, List
 
@@ -150,6 +152,20 @@ def fill(path: Path, layout: str) -> Dict[str, List[tuple]]:
     return inserted
 
 
+_PYTHON_LOCAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
+                                r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d\.\d{6}")
+
+
+def utc_of_local(value):
+    """What the upgrade makes of a created_at the releases wrote with Python's naive
+    datetime.now() (local time, docs/migrations.md): the same instant in UTC, as
+    'YYYY-MM-DD HH:MM:SS' plus the original fraction. Other values stay as they are."""
+    if isinstance(value, str) and _PYTHON_LOCAL_TIME.fullmatch(value):
+        instant = datetime.fromisoformat(value[:19]).astimezone(timezone.utc)
+        return instant.strftime("%Y-%m-%d %H:%M:%S") + value[19:]
+    return value
+
+
 def renamed_model(model):
     """What 0003 does to experiments.model: the inference key becomes completion."""
     if model is None:
@@ -171,7 +187,7 @@ def assert_every_value_kept(path: Path, layout: str, inserted) -> None:
                         "FROM users ORDER BY id")
     admin_id = [u[0] for u in users if u[1] == "admin"][0]
     if layout == "L3":
-        assert users == inserted["users"]
+        assert users == [u[:5] + (utc_of_local(u[5]),) for u in inserted["users"]]
     else:
         assert [(u[1], u[2], u[3], u[4]) for u in users] == [("admin", "!", "admin", 1)]
 
@@ -181,7 +197,8 @@ def assert_every_value_kept(path: Path, layout: str, inserted) -> None:
     want = sorted(
         ((a["asset_name"], a["asset_version"], a["asset_description"], a["asset_type"],
           a["asset_binary"], a["is_deployed"], a["deployment_time"], a.get("status"),
-          a["created_at"], a.get("user_id") or admin_id) for a in inserted["assets"]),
+          a["created_at"] if layout == "L3" else utc_of_local(a["created_at"]),
+          a.get("user_id") or admin_id) for a in inserted["assets"]),
         key=lambda r: (r[0], r[1]))
     assert got == want
     assert query(path, "SELECT typeof(asset_binary) FROM assets WHERE asset_name = 'raw bytes'") \
@@ -207,7 +224,8 @@ def assert_every_value_kept(path: Path, layout: str, inserted) -> None:
         else:
             assert model == expected_model, e["experiment_id"]
         assert (asset, st, created, user) == \
-            (e["asset"], e.get("status"), e["created_at"], e.get("user_id") or admin_id)
+            (e["asset"], e.get("status"), utc_of_local(e["created_at"]),
+             e.get("user_id") or admin_id)
 
     text_col = "completion" if layout == "L3" else "inference"
     got = query(path, "SELECT id, experiment_id, dataset_record_id, completion, prompt_tokens, "
@@ -215,7 +233,8 @@ def assert_every_value_kept(path: Path, layout: str, inserted) -> None:
                       "FROM experiment_result ORDER BY id")
     assert got == [(r["id"], r["experiment_id"], r["dataset_record_id"], r[text_col],
                     r["prompt_tokens"], r["completion_tokens"], r["latency_ms"],
-                    r["evaluation"], r["created_at"]) for r in inserted["experiment_result"]]
+                    r["evaluation"], utc_of_local(r["created_at"]))
+                   for r in inserted["experiment_result"]]
 
 
 @pytest.mark.parametrize("layout", ["L1", "L2", "L3"])
