@@ -62,8 +62,9 @@ PASSWORD = "soak-admin-password"
 SECRET = "soak-test-secret-0123456789abcdef0123456789"
 REPLY_TIMEOUT = 180.0   # one holder command, one HTTP request, one command line
 MAX_WRITERS = 3         # short-lived writers alive at once (2 shared cores)
-ROW_CHOICES = (1, 3, 10, 40, 150, 600, 2000)
+ROW_CHOICES = (1, 3, 10, 40, 150, 600, 1500)  # the larger, the likelier a kill mid-write
 ID_ROWS = re.compile(r"-r(\d+)$")
+ACCESS_LOG = re.compile(r' INFO promptlab\.studio: 127\.0\.0\.1 "[A-Z]+ [^"]*" \d+ ')
 # Children import the installed package, not the source folder.
 NEUTRAL_CWD = tempfile.gettempdir()
 
@@ -106,12 +107,15 @@ class Child:
     def pid(self) -> int:
         return self.proc.pid
 
-    def stderr_tail(self, chars: int = 3000) -> str:
+    def stderr_tail(self, chars: int = 4000) -> str:
+        """The end of its stderr, without the studio's one-line access log entries."""
         try:
             text = self.err_path.read_text(errors="replace")
         except OSError:
             return ""
-        return text[-chars:]
+        lines = [line for line in text.splitlines(keepends=True)
+                 if not ACCESS_LOG.search(line)]
+        return "".join(lines)[-chars:]
 
     def failure(self, what: str) -> SoakError:
         self.proc.poll()
@@ -602,6 +606,14 @@ class Soak:
             self.check(holders_alive=False)
         except SoakError as exc:
             self.report.problems.append(str(exc))
+            # What the failure did to the data, before anything else ends: the rows
+            # acknowledged so far, the file's integrity, deleted files still open.
+            try:
+                self.check(holders_alive=False)
+                self.report.problems += [f"deleted file open: {d}"
+                                         for d in self.deleted_files_open()]
+            except Exception as exc2:  # noqa: BLE001 - a damaged file may not even open
+                self.report.problems.append(f"the check after the failure failed: {exc2!r}")
         finally:
             for child in self.children:
                 child.stop()
