@@ -51,6 +51,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -225,9 +226,15 @@ class Holder:
 
     def quit(self) -> None:
         with self.lock:
-            self.child.proc.stdin.write("quit\n")
-            self.child.proc.stdin.close()
-        code = self.child.proc.wait(REPLY_TIMEOUT)
+            try:
+                self.child.proc.stdin.write("quit\n")
+                self.child.proc.stdin.close()
+            except OSError as exc:
+                raise self.child.failure(f"stdin closed ({exc}) at quit") from None
+        try:
+            code = self.child.proc.wait(REPLY_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise self.child.failure("did not end after quit") from None
         if code != 0:
             raise self.child.failure("exited with an error at quit")
 
@@ -292,7 +299,10 @@ class Studio:
     def stop(self) -> None:
         if self.child.proc.poll() is None:
             self.child.proc.send_signal(signal.SIGTERM)
-        code = self.child.proc.wait(REPLY_TIMEOUT)
+        try:
+            code = self.child.proc.wait(REPLY_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise self.child.failure("did not end after SIGTERM") from None
         if code != 0:
             raise self.child.failure("exited with an error after SIGTERM")
 
@@ -604,8 +614,9 @@ class Soak:
             self.holder.quit()
             self.studio.stop()
             self.check(holders_alive=False)
-        except SoakError as exc:
-            self.report.problems.append(str(exc))
+        except Exception as exc:  # noqa: BLE001 - reported, then the data is checked
+            self.report.problems.append(str(exc) if isinstance(exc, SoakError)
+                                        else traceback.format_exc())
             # What the failure did to the data, before anything else ends: the rows
             # acknowledged so far, the file's integrity, deleted files still open.
             try:
