@@ -1,5 +1,6 @@
 /* migrate.c: revision bookkeeping, the upgrade and downgrade loops, backups. */
 #include "migrate.h"
+#include "lockorder.h"
 #include "settings.h"
 #include "schema.h"
 
@@ -134,6 +135,7 @@ static int adopt(pl_conn *c, const pl_chain *chain, int idx, int detected, int a
     char *sql;
     int rc = 0;
 
+    assert(!sqlite3_get_autocommit(c->db));
     adoption_sql(s, chain, idx, detected, after);
     if (sqlite3_str_errcode(s) != SQLITE_OK) {
         sqlite3_free(sqlite3_str_finish(s));
@@ -382,6 +384,7 @@ static int record_down(pl_conn *c, const pl_migration *m, pl_err *err)
  * count as applied (duration 0). Requires the write transaction. */
 static int stamp(pl_conn *c, const pl_chain *chain, int index, pl_err *err)
 {
+    assert(!sqlite3_get_autocommit(c->db));
     if (pl_conn_exec(c, BOOKKEEPING_SQL, "creating the version tables", err) < 0)
         return -1;
     for (int i = 0; i <= index; i++)
@@ -494,6 +497,7 @@ static int walk(pl_conn *c, const pl_chain *chain, int target, int dir, int *cou
 
 int pl_migrate_up(pl_conn *c, const pl_chain *chain, int target, int *applied, pl_err *err)
 {
+    PL_ASSERT_NO_GIL();
     return walk(c, chain, target, 1, applied, err);
 }
 
@@ -502,6 +506,7 @@ int pl_migrate_down(pl_conn *c, const pl_chain *chain, int target, int *undone, 
     pl_db_version v;
     int idx;
 
+    PL_ASSERT_NO_GIL();
     if (undone != NULL)
         *undone = 0;
     /* Refuse an impossible downgrade before undoing any part of it. */
@@ -528,6 +533,9 @@ int pl_migrate_backup(pl_conn *c, const char *dest, pl_err *err)
     int fd, rc, waited = 0, limit = pl_settings_busy_timeout_ms(), created = 0;
     mode_t mode = 0600;
 
+    /* The only descriptor the core opens itself on a database-to-be: a new
+     * file (O_EXCL), which no connection can hold yet, so closing it drops no
+     * lock (README, "Files belong to SQLite"). SQLite writes its pages. */
     if (stat(c->path, &st) == 0)
         mode = st.st_mode & 0666;
     fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
