@@ -127,15 +127,16 @@ int pl_conn_open_readonly(pl_conn *c, const char *path, pl_err *err)
     c->path = path;
     if (pl_conn_check_not_tainted(path, err) < 0)
         return -1;
+    track(c); /* before SQLite touches the file: see pl_conn_open */
     rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_EXRESCODE, NULL);
     if (rc != SQLITE_OK) {
         pl_err_from_sqlite(err, rc, c->db, path, "opening the database read-only");
         sqlite3_close_v2(c->db);
         c->db = NULL;
+        untrack(c);
         return -1;
     }
     sqlite3_busy_timeout(c->db, pl_settings_busy_timeout_ms());
-    track(c);
     return 0;
 }
 
@@ -143,15 +144,14 @@ void pl_conn_close_readonly(pl_conn *c)
 {
     if (c->db == NULL)
         return;
-    untrack(c);
     sqlite3_close_v2(c->db);
     c->db = NULL;
+    untrack(c); /* after SQLite let go of the file */
 }
 
 pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-    sqlite3 *db = NULL;
     pl_conn *c;
     int rc;
 
@@ -160,26 +160,29 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
         return NULL;
     if (create)
         flags |= SQLITE_OPEN_CREATE;
-    rc = sqlite3_open_v2(path, &db, flags, NULL);
-    if (rc != SQLITE_OK) {
-        pl_err_from_sqlite(err, rc, db, path, "opening the database");
-        sqlite3_close_v2(db);
-        return NULL;
-    }
-    sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, pl_settings_busy_timeout_ms());
     c = calloc(1, sizeof *c);
     if (c == NULL) {
-        sqlite3_close_v2(db);
         pl_err_set(err, PL_E_NOMEM, path, "out of memory opening the database");
         return NULL;
     }
-    c->db = db;
     c->path = path;
     c->fork_gen = pl_fork_generation();
-    sqlite3_create_function_v2(db, "promptlab_now", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, NULL,
-                               sql_now, NULL, NULL, NULL);
+    /* Known to fork handling before SQLite touches the file, and until it has
+     * let go of it (pl_conn_close): a fork() while another thread is inside
+     * sqlite3_open_v2 or sqlite3_close_v2 copies SQLite's per-file state
+     * mid-change, and the child must refuse this file instead of hanging on
+     * a mutex that no thread of its own will ever release. */
     track(c);
+    rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        pl_err_from_sqlite(err, rc, c->db, path, "opening the database");
+        pl_conn_close(c);
+        return NULL;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, pl_settings_busy_timeout_ms());
+    sqlite3_create_function_v2(c->db, "promptlab_now", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, NULL,
+                               sql_now, NULL, NULL, NULL);
     /* foreign_keys is per connection; synchronous=FULL makes each commit durable
      * through power loss too, at one fsync of the WAL per commit. */
     if (pl_conn_exec(c, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;",
@@ -320,13 +323,13 @@ void pl_conn_close(pl_conn *c)
 {
     if (c == NULL)
         return;
-    untrack(c);
     for (int i = 0; i < PL_STMT_CACHE_SIZE; i++) {
         if (c->cache[i].stmt != NULL)
             sqlite3_finalize(c->cache[i].stmt);
         free(c->cache[i].sql);
     }
     sqlite3_close_v2(c->db);
+    untrack(c); /* only now: see pl_conn_open */
     free(c);
 }
 

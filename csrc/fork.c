@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 
 static atomic_ulong fork_generation;
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;
@@ -18,28 +20,45 @@ unsigned long pl_fork_generation(void)
     return atomic_load_explicit(&fork_generation, memory_order_acquire);
 }
 
-/* Files the child must not open (see pl_fork_taint). Appended to only while
- * the process has one thread; read without a lock afterwards. */
-#define MAX_TAINTED 256
-static struct {
+/* Files the child must not open (see pl_fork_taint). Grown only in a
+ * child's atfork handler, while the process has one thread, and read without
+ * a lock afterwards; the old array is never freed (a reader in a grandchild's
+ * parent may not exist, but the array is tiny and kept for simplicity). When
+ * it cannot grow, every file that existed at the fork is refused: refusing
+ * too much is safe, missing one is not. */
+typedef struct {
     unsigned long long dev, ino;
-} tainted[MAX_TAINTED];
-static atomic_int n_tainted;
+} file_id;
+static file_id *tainted;
+static int n_tainted, cap_tainted;
+static int taint_everything;
 
 void pl_fork_taint(unsigned long long dev, unsigned long long ino)
 {
-    int n = atomic_load(&n_tainted);
-    if (pl_fork_is_tainted(dev, ino) || n >= MAX_TAINTED)
+    if (pl_fork_is_tainted(dev, ino))
         return;
-    tainted[n].dev = dev;
-    tainted[n].ino = ino;
-    atomic_store(&n_tainted, n + 1);
+    if (n_tainted == cap_tainted) {
+        int cap = cap_tainted ? cap_tainted * 2 : 64;
+        file_id *grown = malloc((size_t)cap * sizeof *grown);
+        if (grown == NULL) {
+            taint_everything = 1;
+            return;
+        }
+        if (n_tainted > 0)
+            memcpy(grown, tainted, (size_t)n_tainted * sizeof *grown);
+        tainted = grown; /* the old array leaks: see above */
+        cap_tainted = cap;
+    }
+    tainted[n_tainted].dev = dev;
+    tainted[n_tainted].ino = ino;
+    n_tainted++;
 }
 
 int pl_fork_is_tainted(unsigned long long dev, unsigned long long ino)
 {
-    int n = atomic_load(&n_tainted);
-    for (int i = 0; i < n; i++)
+    if (taint_everything)
+        return 1;
+    for (int i = 0; i < n_tainted; i++)
         if (tainted[i].dev == dev && tainted[i].ino == ino)
             return 1;
     return 0;

@@ -127,3 +127,87 @@ def test_fork_with_the_database_never_initialized_in_the_parent(db_path):
     assert_healthy(db_path)
     db_manager.initialize_database(db_path)
     assert db_manager.is_ready
+
+
+def _wait_or_kill(pid, seconds):
+    """The child's exit code, or None when it was still running after ``seconds``
+    (then it is killed)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.002)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return None
+
+
+def test_fork_while_other_threads_open_and_close_connections(tmp_path, monkeypatch):
+    """A connection being opened or closed in another thread at the instant of fork()
+    may leave SQLite's per-file mutex locked in the child: the child must then be
+    refused that file, never hang on it (issue 12: 17 of 300 children hung).
+    Bounded: at most 600 forks or 45 s."""
+    import threading
+    import time
+
+    from promptlab import _core
+
+    # A child that wrongly trusts inherited lock state waits this long, then fails.
+    monkeypatch.setenv("PROMPTLAB_BUSY_TIMEOUT_MS", "2000")
+    paths = [tmp_path / f"f{i}.db" for i in range(6)]
+    for p in paths:
+        db_manager.initialize_database(p)
+    stop = threading.Event()
+
+    def churn(offset):
+        n = offset
+        while not stop.is_set():
+            with get_session(paths[n % len(paths)]) as s:
+                s.execute("SELECT count(*) FROM users").scalar()
+            _core._close_idle_connections()  # closes with the GIL released
+            n += 1
+
+    def child():
+        import faulthandler
+
+        faulthandler.dump_traceback_later(50)  # where a hung child is, before it is killed
+        for p in paths:
+            try:
+                db_manager.initialize_database(p)
+                with get_session(p) as s:
+                    s.execute("SELECT count(*) FROM users").scalar()
+            except DatabaseError as exc:
+                assert "forked while its parent had this database" in str(exc), exc
+
+    threads = [threading.Thread(target=churn, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    outcomes = {"ok": 0, "failed": 0, "hung": 0}
+    deadline = time.monotonic() + 45
+    try:
+        for _ in range(600):
+            if time.monotonic() > deadline:
+                break
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    child()
+                    code = 0
+                except BaseException as exc:  # noqa: BLE001 - reported through the status
+                    os.write(2, f"child failed: {exc!r}\n".encode())
+                finally:
+                    os._exit(code)
+            code = _wait_or_kill(pid, 60)  # a real hang lasts forever
+            outcomes["hung" if code is None else "ok" if code == 0 else "failed"] += 1
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert outcomes["ok"] >= 100, outcomes
+    assert outcomes["hung"] == 0 and outcomes["failed"] == 0, outcomes
+    for p in paths:
+        assert_healthy(p)
