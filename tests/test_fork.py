@@ -211,3 +211,38 @@ def test_fork_while_other_threads_open_and_close_connections(tmp_path, monkeypat
     assert outcomes["hung"] == 0 and outcomes["failed"] == 0, outcomes
     for p in paths:
         assert_healthy(p)
+
+
+def test_more_than_256_files_in_use_at_fork_are_all_refused(tmp_path):
+    """The list of files a child must refuse has no fixed size (it stopped at 256)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 3 * 300 + 200  # each open connection: the file, its -wal and -shm
+    if hard != resource.RLIM_INFINITY and hard < want:
+        pytest.skip(f"needs {want} descriptors, the hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+    paths = [tmp_path / f"f{i}.db" for i in range(300)]
+    sessions = []
+    try:
+        for p in paths:
+            db_manager.initialize_database(p)
+            s = get_session(p)
+            s.execute("SELECT count(*) FROM users").scalar()  # holds its connection
+            sessions.append(s)
+
+        def child():
+            refused = 0
+            for p in paths:
+                try:
+                    get_session(p).execute("SELECT 1")
+                except DatabaseError as exc:
+                    assert "forked while its parent had this database" in str(exc)
+                    refused += 1
+            assert refused == len(paths), refused
+
+        assert _in_child(child) == 0
+    finally:
+        for s in sessions:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
