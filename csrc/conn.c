@@ -105,6 +105,28 @@ void pl_conn_taint_live_in_child(void)
     pl_mutex_unlock(&live_lock); /* taken by the forking thread */
 }
 
+static long long monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* SQLite's progress handler, every PROGRESS_STEPS virtual machine steps:
+ * non-zero stops the statement with SQLITE_INTERRUPT. */
+#define PROGRESS_STEPS 10000
+static int past_deadline(void *arg)
+{
+    const pl_conn *c = arg;
+    return c->deadline_ns != 0 && monotonic_ns() > c->deadline_ns;
+}
+
+void pl_conn_start_clock(pl_conn *c)
+{
+    int limit = c->timeout_ms >= 0 ? c->timeout_ms : pl_settings_statement_timeout_ms();
+    c->deadline_ns = limit > 0 ? monotonic_ns() + (long long)limit * 1000000LL : 0;
+}
+
 int pl_conn_check_not_tainted(const char *path, pl_err *err)
 {
     unsigned long long dev, ino;
@@ -167,6 +189,7 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
     }
     c->path = path;
     c->fork_gen = pl_fork_generation();
+    c->timeout_ms = -1;
     /* Known to fork handling before SQLite touches the file, and until it has
      * let go of it (pl_conn_close): a fork() while another thread is inside
      * sqlite3_open_v2 or sqlite3_close_v2 copies SQLite's per-file state
@@ -181,6 +204,18 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, pl_settings_busy_timeout_ms());
+    /* A file may come from anyone. PromptLab creates no triggers and no
+     * views, so none runs on its connections: a crafted file could otherwise
+     * turn a new user into an admin, or copy completions elsewhere, inside
+     * our own writes (initialization refuses such a file outright:
+     * pl_check_no_foreign_code). SQL functions in the schema must be
+     * harmless (trusted_schema off), and the schema cannot be edited as a
+     * table (defensive). */
+    sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
+    sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_VIEW, 0, NULL);
+    sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_progress_handler(c->db, PROGRESS_STEPS, past_deadline, c);
     sqlite3_create_function_v2(c->db, "promptlab_now", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, NULL,
                                sql_now, NULL, NULL, NULL);
     /* foreign_keys is per connection; synchronous=FULL makes each commit durable
@@ -257,6 +292,7 @@ int pl_conn_prepare(pl_conn *c, const char *sql, int len, sqlite3_stmt **out, in
     int rc;
 
     c->use_clock++;
+    pl_conn_start_clock(c);
     for (int i = 0; i < PL_STMT_CACHE_SIZE; i++) {
         pl_stmt_entry *e = &c->cache[i];
         if (e->stmt != NULL && e->hash == h && e->len == len && memcmp(e->sql, sql, len) == 0) {
@@ -306,7 +342,10 @@ void pl_conn_done(sqlite3_stmt *stmt)
 int pl_conn_exec(pl_conn *c, const char *sql, const char *what, pl_err *err)
 {
     char *msg = NULL;
-    int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+    int rc;
+
+    pl_conn_start_clock(c);
+    rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
     sqlite3_free(msg);
     if (rc != SQLITE_OK)
         return pl_err_from_sqlite(err, sqlite3_extended_errcode(c->db), c->db, c->path, what);

@@ -29,6 +29,8 @@ typedef struct pl_conn {
     pl_stmt_entry cache[PL_STMT_CACHE_SIZE];
     struct pl_conn *next;      /* link in the database's idle list */
     unsigned long long dev, ino; /* the file's identity when opened (0, 0 if unknown) */
+    int timeout_ms;            /* statement time limit; -1: PROMPTLAB_STATEMENT_TIMEOUT_MS */
+    long long deadline_ns;     /* CLOCK_MONOTONIC end of the current statement, 0: none */
     struct pl_conn *live_next, *live_prev; /* every open pl_conn of the process */
 } pl_conn;
 
@@ -40,6 +42,12 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err);
 /* Switch the file to WAL, retrying while another process holds the lock, for at
  * most the busy timeout. Returns 0 or -1 with `err` set. */
 int pl_conn_enable_wal(pl_conn *c, pl_err *err);
+
+/* Start the time limit of a statement (or a batch) about to run on `c`: its
+ * own timeout_ms, or the process default. Called by pl_conn_prepare and
+ * pl_conn_exec; past the limit SQLite stops the statement (SQLITE_INTERRUPT,
+ * raised as StatementTimeoutError). */
+void pl_conn_start_clock(pl_conn *c);
 
 /* A prepared statement for sql[0:len], from the cache when it is there. The
  * statement stays owned by the cache: reset it with pl_conn_done() after use.

@@ -27,20 +27,22 @@ static const char *text_of(PyObject *bytes)
 
 int pl_environ_refresh(pl_state *st)
 {
-    PyObject *busy = NULL, *dir = NULL, *password = NULL;
+    PyObject *busy = NULL, *dir = NULL, *password = NULL, *statement = NULL;
     int rc = -1;
 
     assert(PyGILState_Check());
     busy = environ_bytes(st, "PROMPTLAB_BUSY_TIMEOUT_MS");
     dir = busy ? environ_bytes(st, "PROMPTLAB_MIGRATIONS_DIR") : NULL;
     password = dir ? environ_bytes(st, "PROMPTLAB_ADMIN_PASSWORD") : NULL;
-    if (password != NULL) {
+    statement = password ? environ_bytes(st, "PROMPTLAB_STATEMENT_TIMEOUT_MS") : NULL;
+    if (statement != NULL) {
         /* A short, non-blocking leaf lock: fine to take with the GIL held. */
-        pl_settings_store(text_of(busy), text_of(dir), text_of(password));
+        pl_settings_store(text_of(busy), text_of(dir), text_of(password), text_of(statement));
         rc = 0;
     }
     Py_XDECREF(busy);
     Py_XDECREF(dir);
     Py_XDECREF(password);
+    Py_XDECREF(statement);
     return rc;
 }

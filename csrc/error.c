@@ -80,6 +80,8 @@ static pl_errkind kind_for(int rc)
     case SQLITE_PERM:
     case SQLITE_AUTH:
         return PL_E_PATH;
+    case SQLITE_INTERRUPT: /* only PromptLab's progress handler interrupts: conn.c */
+        return PL_E_TIMEOUT;
     case SQLITE_ERROR:
     case SQLITE_RANGE:
     case SQLITE_MISMATCH:
@@ -126,6 +128,10 @@ static const char *advice_for(int rc)
         return " Permission denied; check the permissions of the file and its folder.";
     case SQLITE_IOERR:
         return " An input/output error occurred; check the disk and the file system.";
+    case SQLITE_INTERRUPT:
+        return " The statement ran longer than its time limit (Session.statement_timeout, or "
+               "PROMPTLAB_STATEMENT_TIMEOUT_MS) and was stopped; a write's transaction was "
+               "rolled back. Raise the limit, or narrow the query.";
     }
     return "";
 }

@@ -22,6 +22,8 @@ typedef enum {
     PL_E_PROGRAMMING,      /* ProgrammingError: bad SQL, bad parameters, misuse */
     PL_E_MIGRATION,        /* MigrationError */
     PL_E_UNKNOWN_REVISION, /* UnknownRevisionError */
+    PL_E_FOREIGN_SCHEMA,   /* ForeignSchemaError: a trigger or view PromptLab did not create */
+    PL_E_TIMEOUT,          /* StatementTimeoutError: a statement ran past its time limit */
     PL_E_NOMEM,            /* MemoryError */
     PL_E_KIND_COUNT
 } pl_errkind;

@@ -111,6 +111,44 @@ int pl_check_file(const char *path, int *exists, pl_err *err)
     return 0;
 }
 
+int pl_check_no_foreign_code(pl_conn *c, pl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3_str *names = sqlite3_str_new(NULL);
+    int rc, found = 0;
+
+    rc = sqlite3_prepare_v2(c->db,
+                            "SELECT type, name FROM sqlite_schema WHERE type IN ('trigger', 'view')"
+                            " ORDER BY type, name",
+                            -1, &st, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (found < 5)
+            sqlite3_str_appendf(names, "%s%s \"%s\"", found ? ", " : "", sqlite3_column_text(st, 0),
+                                sqlite3_column_text(st, 1));
+        found++;
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    char *list = sqlite3_str_finish(names);
+    if (rc != SQLITE_DONE) {
+        sqlite3_free(list);
+        return pl_err_from_sqlite(err, sqlite3_extended_errcode(c->db), c->db, c->path,
+                                  "reading the schema");
+    }
+    if (found > 0) {
+        pl_err_set(err, PL_E_FOREIGN_SCHEMA, c->path,
+                   "the database holds %d trigger(s) or view(s) that PromptLab did not create "
+                   "(%s%s), and PromptLab runs no such code inside its statements; nothing was "
+                   "written. Inspect them with: sqlite3 %s .schema; drop the ones that are not "
+                   "yours (DROP TRIGGER name), or use another database file.",
+                   found, list != NULL ? list : "", found > 5 ? ", ..." : "", c->path);
+        sqlite3_free(list);
+        return -1;
+    }
+    sqlite3_free(list);
+    return 0;
+}
+
 int pl_check_not_damaged(pl_conn *c, pl_err *err)
 {
     sqlite3_stmt *st = NULL;

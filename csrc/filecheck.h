@@ -19,6 +19,13 @@
  * or -1. */
 int pl_check_file(const char *path, int *exists, pl_err *err);
 
+/* Refuse a database whose schema holds a trigger or view: PromptLab creates
+ * none, and refuses to write where code it did not create would run inside
+ * its statements (connections also deny such code at prepare time: conn.c).
+ * The message lists up to five of them and how to inspect and remove them.
+ * Returns 0 or -1 with `err` (ForeignSchemaError). */
+int pl_check_no_foreign_code(pl_conn *c, pl_err *err);
+
 /* PRAGMA quick_check on an open connection: a damaged database is refused
  * with a one-line message. One pass over the file. Returns 0 or -1. */
 int pl_check_not_damaged(pl_conn *c, pl_err *err);

@@ -189,8 +189,10 @@ static int run_job(mig_job *j, pl_err *err)
     c = pl_conn_open(j->path, !j->down, err);
     if (c == NULL)
         goto done;
+    c->timeout_ms = 0; /* a migration runs to its end: no statement time limit */
     /* Decide whether the file is ours before anything is written to it. */
-    if (pl_migrate_locate(c, chain, &v, &idx, &detected, err) < 0)
+    if (pl_migrate_locate(c, chain, &v, &idx, &detected, err) < 0 ||
+        pl_check_no_foreign_code(c, err) < 0)
         goto done;
     snprintf(j->before, sizeof j->before, "%s", v.revision);
     if (detected)

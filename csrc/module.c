@@ -51,6 +51,12 @@ static const struct {
      "A migration file is invalid or a migration failed."},
     {PL_E_UNKNOWN_REVISION, "promptlab.sqlite.UnknownRevisionError", PL_E_MIGRATION,
      "The database was written by a newer PromptLab; it is left unchanged."},
+    {PL_E_FOREIGN_SCHEMA, "promptlab.sqlite.ForeignSchemaError", PL_E_INVALID,
+     "The database holds a trigger or view that PromptLab did not create; PromptLab\n"
+     "refuses to write to it rather than run that code inside its statements."},
+    {PL_E_TIMEOUT, "promptlab.sqlite.StatementTimeoutError", PL_E_DATABASE,
+     "A statement ran longer than its time limit (Session.statement_timeout or\n"
+     "PROMPTLAB_STATEMENT_TIMEOUT_MS) and was stopped."},
 };
 
 /* Raise exception kind `kind` with `message` (a str, consumed) and the

@@ -15,6 +15,7 @@
 #include "params.h"
 #include "registry.h"
 #include "result.h"
+#include "settings.h"
 #include "rowbuf.h"
 
 #include <ctype.h>
@@ -28,6 +29,7 @@ typedef struct {
     pl_database *db;        /* owned C reference, for the session's life */
     pl_conn *conn;          /* checked out on first use, NULL when none */
     int closed;
+    int timeout_ms;         /* statement time limit, 0: none (session lock) */
     unsigned long fork_gen; /* pl_fork_generation() at creation */
 } SessionObject;
 
@@ -42,6 +44,7 @@ PyObject *pl_session_new(pl_state *st, pl_database *db)
     }
     pthread_mutex_init(&s->lock, NULL);
     s->db = db;
+    s->timeout_ms = pl_settings_statement_timeout_ms();
     s->fork_gen = pl_fork_generation();
     return (PyObject *)s;
 }
@@ -77,6 +80,7 @@ static int ensure_conn(SessionObject *s, pl_err *err)
         if (s->conn == NULL)
             return -1;
     }
+    s->conn->timeout_ms = s->timeout_ms;
     return 0;
 }
 
@@ -590,6 +594,55 @@ static PyObject *session_get_in_transaction(SessionObject *self, void *closure)
     return PyBool_FromLong(open);
 }
 
+static PyObject *session_get_statement_timeout(SessionObject *self, void *closure)
+{
+    int ms;
+    (void)closure;
+    if (self->fork_gen != pl_fork_generation())
+        Py_RETURN_NONE; /* unusable in this process */
+    Py_BEGIN_ALLOW_THREADS
+    pl_mutex_lock(&self->lock, PL_LOCK_SESSION);
+    ms = self->timeout_ms;
+    pl_mutex_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    if (ms <= 0)
+        Py_RETURN_NONE;
+    return PyFloat_FromDouble(ms / 1000.0);
+}
+
+static int session_set_statement_timeout(SessionObject *self, PyObject *value, void *closure)
+{
+    double seconds = 0.0;
+    int ms = 0;
+    (void)closure;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "statement_timeout cannot be deleted; set None");
+        return -1;
+    }
+    if (value != Py_None) {
+        seconds = PyFloat_AsDouble(value);
+        if (seconds == -1.0 && PyErr_Occurred())
+            return -1;
+        if (!(seconds > 0.0 && seconds <= 3600.0)) {
+            PyErr_SetString(PyExc_ValueError,
+                            "statement_timeout is a number of seconds above 0 and at most 3600, "
+                            "or None for no limit");
+            return -1;
+        }
+        ms = (int)(seconds * 1000.0 + 0.5);
+        if (ms < 1)
+            ms = 1;
+    }
+    if (inherited(self))
+        return -1;
+    Py_BEGIN_ALLOW_THREADS
+    pl_mutex_lock(&self->lock, PL_LOCK_SESSION);
+    self->timeout_ms = ms;
+    pl_mutex_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    return 0;
+}
+
 static void session_dealloc(SessionObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
@@ -654,6 +707,11 @@ static PyGetSetDef session_getset[] = {
     {"closed", (getter)session_get_closed, NULL, "True after close().", NULL},
     {"in_transaction", (getter)session_get_in_transaction, NULL,
      "True while a transaction is open.", NULL},
+    {"statement_timeout", (getter)session_get_statement_timeout,
+     (setter)session_set_statement_timeout,
+     "Seconds a statement (or an executemany batch) may run before it is stopped with\n"
+     "StatementTimeoutError; None for no limit. Starts at PROMPTLAB_STATEMENT_TIMEOUT_MS.",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -9,19 +9,21 @@
 
 static pthread_mutex_t settings_lock = PTHREAD_MUTEX_INITIALIZER;
 static int busy_timeout_ms = PL_BUSY_TIMEOUT_DEFAULT_MS;
+static int statement_timeout_ms; /* 0: no limit */
 static char *migrations_dir;  /* NULL: not set */
 static char *admin_password;  /* NULL: not set */
 
-static int parse_busy_timeout(const char *text)
+/* A whole number of milliseconds from 1 to one hour, else `fallback`. */
+static int parse_ms(const char *text, int fallback)
 {
     char *end = NULL;
     long v;
 
     if (text == NULL || *text == '\0')
-        return PL_BUSY_TIMEOUT_DEFAULT_MS;
+        return fallback;
     v = strtol(text, &end, 10);
     if (end == NULL || *end != '\0' || v <= 0 || v > PL_BUSY_TIMEOUT_MAX_MS)
-        return PL_BUSY_TIMEOUT_DEFAULT_MS;
+        return fallback;
     return (int)v;
 }
 
@@ -48,9 +50,11 @@ static void wipe_and_free(char *secret)
     }
 }
 
-void pl_settings_store(const char *busy, const char *dir, const char *password)
+void pl_settings_store(const char *busy, const char *dir, const char *password,
+                       const char *statement)
 {
-    int dir_failed, password_failed, timeout = parse_busy_timeout(busy);
+    int dir_failed, password_failed, timeout = parse_ms(busy, PL_BUSY_TIMEOUT_DEFAULT_MS);
+    int statement_timeout = parse_ms(statement, 0);
     /* Allocate outside the lock: it stays a leaf that holds no allocator lock. */
     char *new_dir = copy_value(dir, &dir_failed);
     char *new_password = copy_value(password, &password_failed);
@@ -58,6 +62,7 @@ void pl_settings_store(const char *busy, const char *dir, const char *password)
 
     pl_mutex_lock(&settings_lock, PL_LOCK_SETTINGS);
     busy_timeout_ms = timeout;
+    statement_timeout_ms = statement_timeout;
     if (!dir_failed) {
         old_dir = migrations_dir;
         migrations_dir = new_dir;
@@ -76,6 +81,15 @@ int pl_settings_busy_timeout_ms(void)
     int v;
     pl_mutex_lock(&settings_lock, PL_LOCK_SETTINGS);
     v = busy_timeout_ms;
+    pl_mutex_unlock(&settings_lock);
+    return v;
+}
+
+int pl_settings_statement_timeout_ms(void)
+{
+    int v;
+    pl_mutex_lock(&settings_lock, PL_LOCK_SETTINGS);
+    v = statement_timeout_ms;
     pl_mutex_unlock(&settings_lock);
     return v;
 }

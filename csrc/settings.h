@@ -19,11 +19,15 @@
  * invalid busy timeout falls back to the default. Copies the strings; on
  * out-of-memory the previous value is kept. Never blocks for long. */
 void pl_settings_store(const char *busy_timeout_ms, const char *migrations_dir,
-                       const char *admin_password);
+                       const char *admin_password, const char *statement_timeout_ms);
 
 /* PROMPTLAB_BUSY_TIMEOUT_MS when it is a whole number from 1 to one hour,
  * else PL_BUSY_TIMEOUT_DEFAULT_MS. */
 int pl_settings_busy_timeout_ms(void);
+
+/* PROMPTLAB_STATEMENT_TIMEOUT_MS when it is a whole number from 1 to one
+ * hour, else 0 (no limit). */
+int pl_settings_statement_timeout_ms(void);
 
 /* PROMPTLAB_MIGRATIONS_DIR copied into buf (cut to size); "" when not set. */
 const char *pl_settings_migrations_dir(char *buf, size_t size);

@@ -319,12 +319,14 @@ int pl_setup_database(const char *path, pl_conn **out, pl_err *err)
     c = pl_conn_open(path, 1, err);
     if (c == NULL)
         return -1;
+    c->timeout_ms = 0; /* an upgrade runs to its end: no statement time limit */
     /* Decide whether the file is ours before anything is written to it: the
      * layout of an older PromptLab's database (tables, no revision) is
      * recognised here, read-only, and marked at its revision by the first
      * migration step, under the write lock. Anything else is refused. */
     int at = -1, detected = 0;
-    if (pl_migrate_locate(c, chain, &v, &at, &detected, err) < 0)
+    if (pl_migrate_locate(c, chain, &v, &at, &detected, err) < 0 ||
+        pl_check_no_foreign_code(c, err) < 0)
         goto fail;
     int head = chain->count - 1;
     int up_to_date = at == head && !detected;

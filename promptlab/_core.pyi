@@ -49,6 +49,14 @@ class MigrationError(DatabaseError):
 class UnknownRevisionError(MigrationError):
     """The database is at a revision this PromptLab does not know (made by a newer one)."""
 
+class ForeignSchemaError(InvalidDatabaseError):
+    """The database holds a trigger or view PromptLab did not create; PromptLab refuses
+    to write to it rather than run that code inside its statements."""
+
+class StatementTimeoutError(DatabaseError):
+    """A statement ran longer than its time limit (``Session.statement_timeout`` or
+    ``PROMPTLAB_STATEMENT_TIMEOUT_MS``) and was stopped."""
+
 class Row:
     """One result row: ``row.col``, ``row["col"]``, ``row[0]``, ``len(row)``,
     iteration over values, ``row.keys()``, ``row._asdict()``, ``row._fields``.
@@ -113,6 +121,9 @@ class Session:
     path: str
     closed: bool
     in_transaction: bool
+    statement_timeout: float | None
+    """Seconds a statement (or an executemany batch) may run; None for no limit.
+    Starts at ``PROMPTLAB_STATEMENT_TIMEOUT_MS``."""
     def execute(self, sql: str, params: Params = None) -> Result: ...
     def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> Result:
         """Run one statement once per parameter set; the sets are converted

@@ -7,6 +7,7 @@ from promptlab._core import (
     DatabaseError,
     DatabasePathError,
     DiskFullError,
+    ForeignSchemaError,
     IntegrityError,
     InvalidDatabaseError,
     MigrationError,
@@ -16,6 +17,7 @@ from promptlab._core import (
     Row,
     RowMapping,
     Session,
+    StatementTimeoutError,
     UnknownRevisionError,
 )
 from promptlab.sqlite.database_manager import DatabaseManager, db_manager
@@ -32,6 +34,7 @@ __all__ = [
     "DatabaseManager",
     "DatabasePathError",
     "DiskFullError",
+    "ForeignSchemaError",
     "IntegrityError",
     "InvalidDatabaseError",
     "MigrationError",
@@ -41,6 +44,7 @@ __all__ = [
     "Row",
     "RowMapping",
     "Session",
+    "StatementTimeoutError",
     "UnknownRevisionError",
     "db_manager",
     "get_session",
