@@ -10,7 +10,10 @@
 #include <string.h>
 #include <time.h>
 #include <pthread.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* promptlab_now(): the current UTC time as 'YYYY-MM-DD HH:MM:SS.fff', the
  * format of the schema's created_at DEFAULT, for statements that stamp many
@@ -127,6 +130,28 @@ void pl_conn_start_clock(pl_conn *c)
     c->deadline_ns = limit > 0 ? monotonic_ns() + (long long)limit * 1000000LL : 0;
 }
 
+/* Create a missing database file, empty, with PromptLab's mode (0600 unless
+ * PROMPTLAB_FILE_MODE says otherwise; the umask applies on top) before
+ * SQLite opens it: SQLite would make it 0644, and its -wal and -shm copy the
+ * file's mode. O_EXCL: an existing file is never touched, and a new inode is
+ * one no connection can hold, so this close() drops no lock (README, "Files
+ * belong to SQLite"). A read-only file system is reported as such; other
+ * failures are left for sqlite3_open_v2 to report. Returns 0 or -1. */
+static int create_file(const char *path, pl_err *err)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)pl_settings_file_mode());
+
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    if (errno == EROFS)
+        return pl_err_set(err, PL_E_READONLY, path,
+                          "the folder is on a read-only file system, so the database cannot "
+                          "be created there; choose a writable location.");
+    return 0;
+}
+
 int pl_conn_check_not_tainted(const char *path, pl_err *err)
 {
     unsigned long long dev, ino;
@@ -180,8 +205,11 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
     PL_ASSERT_NO_GIL();
     if (pl_conn_check_not_tainted(path, err) < 0)
         return NULL;
-    if (create)
+    if (create) {
         flags |= SQLITE_OPEN_CREATE;
+        if (create_file(path, err) < 0)
+            return NULL;
+    }
     c = calloc(1, sizeof *c);
     if (c == NULL) {
         pl_err_set(err, PL_E_NOMEM, path, "out of memory opening the database");

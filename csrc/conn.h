@@ -28,6 +28,7 @@ typedef struct pl_conn {
     unsigned long use_clock;
     pl_stmt_entry cache[PL_STMT_CACHE_SIZE];
     struct pl_conn *next;      /* link in the database's idle list */
+    unsigned long long idle_since; /* when it became idle (a process-wide count) */
     unsigned long long dev, ino; /* the file's identity when opened (0, 0 if unknown) */
     int timeout_ms;            /* statement time limit; -1: PROMPTLAB_STATEMENT_TIMEOUT_MS */
     long long deadline_ns;     /* CLOCK_MONOTONIC end of the current statement, 0: none */

@@ -1,20 +1,29 @@
 /* database.c: the initialization state machine and the connection pool. */
 #include "database.h"
 #include "lockorder.h"
+#include "filecheck.h"
 #include "fork.h"
 #include "registry.h"
+#include "settings.h"
 #include "setup.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+/* Idle pooled connections of the process, over all databases, and the clock
+ * that stamps a connection when it becomes idle (for least recently used). */
+static atomic_int idle_total;
+static atomic_ullong idle_clock;
 
 /* Detach the idle list. Requires db->lock (or the last reference). */
 static pl_conn *take_idle_locked(pl_database *db)
 {
     assert(pl_lock_held(&db->lock) || atomic_load(&db->refcnt) == 0);
     pl_conn *idle = db->idle;
+    atomic_fetch_sub(&idle_total, db->n_idle);
     db->idle = NULL;
     db->n_idle = 0;
     return idle;
@@ -74,9 +83,11 @@ static pl_conn *pool_push_locked(pl_database *db, pl_conn *c)
     assert(pl_lock_held(&db->lock));
     if (db->n_idle >= PL_POOL_IDLE_MAX || db->forgotten)
         return c;
+    c->idle_since = atomic_fetch_add(&idle_clock, 1);
     c->next = db->idle;
     db->idle = c;
     db->n_idle++;
+    atomic_fetch_add(&idle_total, 1);
     return NULL;
 }
 
@@ -114,7 +125,10 @@ int pl_database_ensure_ready(pl_database *db, pl_err *err)
     }
     pl_mutex_unlock(&db->lock);
 
-    rc = pl_setup_database(db->path, &conn, err);
+    int checked = 0;
+    rc = pl_setup_database(db->path, &conn, &checked, err);
+    if (rc == 0)
+        atomic_store(&db->checked, checked);
 
     struct stat st;
     if (rc == 0 && stat(db->path, &st) == 0) { /* the file exists now */
@@ -180,6 +194,7 @@ pl_conn *pl_database_checkout(pl_database *db, pl_err *err)
     while ((c = db->idle) != NULL) {
         db->idle = c->next;
         db->n_idle--;
+        atomic_fetch_sub(&idle_total, 1);
         c->next = NULL;
         if (c->fork_gen == pl_fork_generation())
             break;
@@ -201,6 +216,56 @@ void pl_database_checkin(pl_database *db, pl_conn *c)
     c = pool_push_locked(db, c);
     pl_mutex_unlock(&db->lock);
     pl_conn_close(c);
+    if (atomic_load(&idle_total) > pl_settings_max_idle())
+        pl_registry_trim_idle(pl_settings_max_idle());
+}
+
+int pl_database_check_before_write(pl_database *db, pl_conn *c, pl_err *err)
+{
+    int rc;
+
+    if (atomic_load_explicit(&db->checked, memory_order_acquire))
+        return 0;
+    c->deadline_ns = 0; /* the check is not the caller's statement: no time limit */
+    rc = pl_check_not_damaged(c, err);
+    pl_conn_start_clock(c); /* the statement's own limit starts now */
+    if (rc < 0)
+        return -1;
+    atomic_store_explicit(&db->checked, 1, memory_order_release);
+    return 0;
+}
+
+int pl_database_idle_total(void)
+{
+    return atomic_load(&idle_total);
+}
+
+unsigned long long pl_database_oldest_idle(pl_database *db)
+{
+    unsigned long long oldest = ULLONG_MAX;
+    pl_mutex_lock(&db->lock, PL_LOCK_DATABASE);
+    for (pl_conn *c = db->idle; c != NULL; c = c->next) /* newest first: the tail is oldest */
+        if (c->next == NULL)
+            oldest = c->idle_since;
+    pl_mutex_unlock(&db->lock);
+    return oldest;
+}
+
+pl_conn *pl_database_take_oldest_idle(pl_database *db)
+{
+    pl_conn **link, *c = NULL;
+    pl_mutex_lock(&db->lock, PL_LOCK_DATABASE);
+    for (link = &db->idle; *link != NULL; link = &(*link)->next) {
+        if ((*link)->next == NULL) {
+            c = *link;
+            *link = NULL;
+            db->n_idle--;
+            atomic_fetch_sub(&idle_total, 1);
+            break;
+        }
+    }
+    pl_mutex_unlock(&db->lock);
+    return c;
 }
 
 void pl_database_lock_for_fork(pl_database *db)
@@ -249,6 +314,7 @@ void pl_database_reinit_in_child(pl_database *db)
      * thread: it unlocks it. Threads that waited on the condition variable do
      * not exist here, so it starts afresh. Connections are not inherited, and
      * an unfinished initialization is redone by whoever asks next. */
+    atomic_fetch_sub(&idle_total, db->n_idle); /* abandoned, never closed here */
     db->idle = NULL;
     db->n_idle = 0;
     if (atomic_load(&db->state) == PL_DB_INITIALIZING)

@@ -36,6 +36,7 @@ typedef struct pl_database {
     int n_idle;
     int forgotten;             /* dropped by reset: no pooling, connections close */
     unsigned long long dev, ino; /* the file's identity once READY (immutable after) */
+    atomic_int checked;        /* quick_check passed in this process (or a new file) */
     struct pl_database *next;  /* registered list link (registry lock) */
     struct pl_database *live_next, *live_prev; /* every live database (registry lock) */
 } pl_database;
@@ -74,12 +75,29 @@ void pl_database_checkin(pl_database *db, pl_conn *c);
  * connection handed back later. GIL released. */
 void pl_database_forget(pl_database *db);
 
+/* Before the first write of this process to the database: PRAGMA
+ * quick_check on `c`, once (a damaged file is never modified; InvalidDatabaseError).
+ * Costs one pass over the file, once per process, and only for processes
+ * that write. Returns 0 or -1 with `err`. GIL released. */
+int pl_database_check_before_write(pl_database *db, pl_conn *c, pl_err *err);
+
 /* Fork support, called by the registry from the atfork handlers. Before
  * fork() the idle connections are closed, so that the child inherits no SQLite
  * file state (SQLite keeps per-file lock bookkeeping in process memory, and a
  * child that inherits it believes it holds locks it does not). */
 void pl_database_lock_for_fork(pl_database *db);
 void pl_database_close_idle_locked(pl_database *db);
+/* Idle pooled connections of the process, over all databases. */
+int pl_database_idle_total(void);
+
+/* The idle_since stamp of the database's least recently used idle
+ * connection, or ULLONG_MAX when it has none. Takes db->lock. */
+unsigned long long pl_database_oldest_idle(pl_database *db);
+
+/* Detach the least recently used idle connection (NULL when none); the
+ * caller closes it, with no lock held. Takes db->lock. */
+pl_conn *pl_database_take_oldest_idle(pl_database *db);
+
 /* Detach and return the idle connections (a list through ->next). */
 pl_conn *pl_database_take_idle(pl_database *db);
 /* Close a detached list; connections from before fork() are abandoned. */

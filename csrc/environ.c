@@ -25,24 +25,28 @@ static const char *text_of(PyObject *bytes)
     return bytes == Py_None ? NULL : PyBytes_AS_STRING(bytes);
 }
 
+/* The variables, in the order of pl_settings_text's fields. */
+static const char *const NAMES[] = {"PROMPTLAB_BUSY_TIMEOUT_MS", "PROMPTLAB_MIGRATIONS_DIR",
+                                    "PROMPTLAB_ADMIN_PASSWORD", "PROMPTLAB_STATEMENT_TIMEOUT_MS",
+                                    "PROMPTLAB_FILE_MODE", "PROMPTLAB_MAX_IDLE_CONNECTIONS"};
+#define N_NAMES (sizeof NAMES / sizeof NAMES[0])
+
 int pl_environ_refresh(pl_state *st)
 {
-    PyObject *busy = NULL, *dir = NULL, *password = NULL, *statement = NULL;
+    PyObject *values[N_NAMES] = {NULL};
     int rc = -1;
 
     assert(PyGILState_Check());
-    busy = environ_bytes(st, "PROMPTLAB_BUSY_TIMEOUT_MS");
-    dir = busy ? environ_bytes(st, "PROMPTLAB_MIGRATIONS_DIR") : NULL;
-    password = dir ? environ_bytes(st, "PROMPTLAB_ADMIN_PASSWORD") : NULL;
-    statement = password ? environ_bytes(st, "PROMPTLAB_STATEMENT_TIMEOUT_MS") : NULL;
-    if (statement != NULL) {
-        /* A short, non-blocking leaf lock: fine to take with the GIL held. */
-        pl_settings_store(text_of(busy), text_of(dir), text_of(password), text_of(statement));
-        rc = 0;
-    }
-    Py_XDECREF(busy);
-    Py_XDECREF(dir);
-    Py_XDECREF(password);
-    Py_XDECREF(statement);
+    for (size_t i = 0; i < N_NAMES; i++)
+        if ((values[i] = environ_bytes(st, NAMES[i])) == NULL)
+            goto done;
+    pl_settings_text text = {text_of(values[0]), text_of(values[1]), text_of(values[2]),
+                             text_of(values[3]), text_of(values[4]), text_of(values[5])};
+    /* A short, non-blocking leaf lock: fine to take with the GIL held. */
+    pl_settings_store(&text);
+    rc = 0;
+done:
+    for (size_t i = 0; i < N_NAMES; i++)
+        Py_XDECREF(values[i]);
     return rc;
 }

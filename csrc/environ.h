@@ -9,8 +9,7 @@
 
 #include "module.h"
 
-/* Copy PROMPTLAB_BUSY_TIMEOUT_MS, PROMPTLAB_MIGRATIONS_DIR,
- * PROMPTLAB_ADMIN_PASSWORD and PROMPTLAB_STATEMENT_TIMEOUT_MS from os.environ into the engine's settings.
+/* Copy the PROMPTLAB_* variables of pl_settings_text from os.environ into the engine's settings.
  * Requires the GIL. Returns 0, or -1 with an exception set. */
 int pl_environ_refresh(pl_state *st);
 

@@ -145,6 +145,8 @@ static pl_errkind kind_for_io(int rc, int sys_errno)
             return PL_E_READONLY;
         if (sys_errno == ENOSPC || sys_errno == EDQUOT)
             return PL_E_FULL;
+        if (sys_errno == EMFILE || sys_errno == ENFILE)
+            return PL_E_DATABASE;
     }
     return kind_for(rc);
 }
@@ -168,9 +170,13 @@ int pl_err_from_sqlite(pl_err *err, int rc, struct sqlite3 *db, const char *path
                  strerror(sys_errno));
     pl_err_set(err, kind, path, "%s failed: %s (SQLite code %d)%s.%s", what, detail, rc,
                os_reason,
-               kind == PL_E_READONLY ? advice_for(SQLITE_READONLY)
-               : kind == PL_E_FULL   ? advice_for(SQLITE_FULL)
-                                     : advice_for(rc));
+               (sys_errno == EMFILE || sys_errno == ENFILE) && os_reason[0] != '\0'
+                   ? " This process has too many files open. Close the sessions it no "
+                     "longer uses, lower PROMPTLAB_MAX_IDLE_CONNECTIONS (idle connections "
+                     "kept, three descriptors each), or raise the limit (ulimit -n)."
+               : kind == PL_E_READONLY ? advice_for(SQLITE_READONLY)
+               : kind == PL_E_FULL     ? advice_for(SQLITE_FULL)
+                                       : advice_for(rc));
     err->sqlite_rc = rc;
     return -1;
 }

@@ -139,8 +139,12 @@ int pl_abs_path_from_object(pl_state *st, PyObject *obj, char *buf, size_t size)
     } else if (PyBytes_Check(obj)) {
         encoded = Py_NewRef(obj);
     } else {
+        /* An __fspath__ that raised says what went wrong itself. */
+        int has_fspath = PyObject_HasAttrString((PyObject *)Py_TYPE(obj), "__fspath__");
         fspath = PyOS_FSPath(obj);
         if (fspath == NULL) {
+            if (has_fspath)
+                return -1;
             PyErr_Clear();
             pl_raise_kind(st, PL_E_PATH, NULL,
                           "The database path must be a str, bytes or os.PathLike, not %.100s; "

@@ -1,6 +1,7 @@
 /* params.c: parameter conversion (with the GIL) and binding (without it). */
 #include "params.h"
 
+#include <math.h>
 #include <string.h>
 
 static int keep(pl_batch *b, PyObject *obj)
@@ -63,6 +64,75 @@ static int set_blob(pl_batch *b, pl_param *p, PyObject *bytes, int need_keep)
     return 0;
 }
 
+/* json.dumps(v, allow_nan=False): a new reference, or NULL with an exception. */
+static PyObject *dumps_strict(PyObject *dumps, PyObject *v)
+{
+    PyObject *args = PyTuple_Pack(1, v), *kwargs = Py_BuildValue("{s:O}", "allow_nan", Py_False);
+    PyObject *text = NULL;
+
+    if (args != NULL && kwargs != NULL)
+        text = PyObject_Call(dumps, args, kwargs);
+    Py_XDECREF(args);
+    Py_XDECREF(kwargs);
+    return text;
+}
+
+/* A copy of the dicts and lists in `v` with every NaN or infinite float
+ * replaced by None; other values are shared. New reference, or NULL. */
+static PyObject *finite_copy(PyObject *v)
+{
+    PyObject *out = NULL;
+
+    if (PyFloat_Check(v))
+        return Py_NewRef(isfinite(PyFloat_AS_DOUBLE(v)) ? v : Py_None);
+    if (!PyDict_Check(v) && !PyList_Check(v))
+        return Py_NewRef(v);
+    if (Py_EnterRecursiveCall(" while storing a value as JSON"))
+        return NULL;
+    if (PyList_Check(v)) {
+        Py_ssize_t n = PyList_GET_SIZE(v);
+        out = PyList_New(n);
+        for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
+            PyObject *item = finite_copy(PyList_GET_ITEM(v, i));
+            if (item == NULL)
+                Py_CLEAR(out);
+            else
+                PyList_SET_ITEM(out, i, item);
+        }
+    } else {
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        out = PyDict_New();
+        while (out != NULL && PyDict_Next(v, &pos, &key, &value)) {
+            PyObject *item = finite_copy(value);
+            if (item == NULL || PyDict_SetItem(out, key, item) < 0)
+                Py_CLEAR(out);
+            Py_XDECREF(item);
+        }
+    }
+    Py_LeaveRecursiveCall();
+    return out;
+}
+
+/* JSON text of a dict or list. JSON has no NaN or Infinity (json.dumps would
+ * write bare words that SQLite's JSON functions reject, so the whole value
+ * would drop out of averages): such numbers are stored as null, which
+ * averages skip. New reference, or NULL with an exception. */
+static PyObject *json_text(PyObject *dumps, PyObject *v)
+{
+    PyObject *text = dumps_strict(dumps, v), *finite;
+
+    if (text != NULL || !PyErr_ExceptionMatches(PyExc_ValueError))
+        return text;
+    PyErr_Clear(); /* "Out of range float values are not JSON compliant" */
+    finite = finite_copy(v);
+    if (finite == NULL)
+        return NULL;
+    text = dumps_strict(dumps, finite);
+    Py_DECREF(finite);
+    return text;
+}
+
 /* Convert one value. Returns 0, or -1 with an exception set. */
 static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py_ssize_t index,
                          int kept)
@@ -90,10 +160,28 @@ static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py
     if (PyFloat_Check(v)) {
         p->type = SQLITE_FLOAT;
         p->v.d = PyFloat_AS_DOUBLE(v);
+        if (isnan(p->v.d)) { /* SQLite would store NULL without a word */
+            pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
+                          "parameter %zd (parameter set %zd) is NaN, which SQLite cannot store "
+                          "(it would become NULL); pass None, or a number.",
+                          index, b->nrows + 1);
+            return -1;
+        }
         return 0;
     }
-    if (PyUnicode_Check(v))
-        return set_text(b, p, v, !kept);
+    if (PyUnicode_Check(v)) {
+        if (set_text(b, p, v, !kept) == 0)
+            return 0;
+        if (PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+            PyErr_Clear(); /* a lone surrogate: not UTF-8 */
+            pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
+                          "parameter %zd (parameter set %zd) is text that cannot be stored as "
+                          "UTF-8 (it holds a lone surrogate, such as '\\ud800'); fix or drop "
+                          "that character.",
+                          index, b->nrows + 1);
+        }
+        return -1;
+    }
     if (PyBytes_Check(v))
         return set_blob(b, p, v, !kept);
     if (PyByteArray_Check(v) || PyMemoryView_Check(v)) {
@@ -107,7 +195,9 @@ static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py
     }
     if (PyDict_Check(v) || PyList_Check(v)) {
         /* JSON text, as json.dumps() writes it: the columns PromptLab keeps
-         * structured data in (model, asset, evaluation) hold JSON. */
+         * structured data in (model, asset, evaluation) hold JSON. Strict
+         * JSON: NaN or Infinity would be written as bare words that SQLite's
+         * JSON functions reject, and the value would drop out of averages. */
         PyObject *text = NULL;
         if (b->json_dumps == NULL) {
             PyObject *json = PyImport_ImportModule("json");
@@ -118,9 +208,24 @@ static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py
             if (b->json_dumps == NULL)
                 return -1;
         }
-        text = PyObject_CallOneArg(b->json_dumps, v);
-        if (text == NULL)
+        text = json_text(b->json_dumps, v);
+        if (text == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_ValueError) ||
+                PyErr_ExceptionMatches(PyExc_TypeError) ||
+                PyErr_ExceptionMatches(PyExc_RecursionError)) {
+                PyObject *type, *value, *tb;
+                PyErr_Fetch(&type, &value, &tb);
+                pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
+                              "parameter %zd (parameter set %zd, a %s) cannot be stored as "
+                              "JSON: %S.",
+                              index, b->nrows + 1, Py_TYPE(v)->tp_name,
+                              value ? value : Py_None);
+                Py_XDECREF(type);
+                Py_XDECREF(value);
+                Py_XDECREF(tb);
+            }
             return -1;
+        }
         if (!PyUnicode_Check(text)) {
             PyErr_Format(PyExc_TypeError, "json.dumps() returned %.100s, not str",
                          Py_TYPE(text)->tp_name);

@@ -58,7 +58,7 @@ static int make_folders(char *dir, const char *db, pl_err *err)
         dir[i] = '\0';
         if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
             int e = errno;
-            pl_err_set(err, PL_E_PATH, db,
+            pl_err_set(err, e == EROFS ? PL_E_READONLY : PL_E_PATH, db,
                        "cannot create the folder '%s' (%s); create it yourself or choose "
                        "a writable location.",
                        dir, strerror(e));

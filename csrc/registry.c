@@ -5,6 +5,7 @@
 #include "paths.h"
 #include "setup.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -213,6 +214,30 @@ void pl_registry_unlink_live(pl_database *db)
         db->live_next->live_prev = db->live_prev;
     db->live_next = db->live_prev = NULL;
     pl_mutex_unlock(&registry_lock);
+}
+
+void pl_registry_trim_idle(int max)
+{
+    while (pl_database_idle_total() > max) {
+        pl_database *oldest_db = NULL;
+        unsigned long long oldest = ULLONG_MAX;
+        pl_conn *c = NULL;
+
+        pl_mutex_lock(&registry_lock, PL_LOCK_REGISTRY);
+        for (pl_database *db = live; db != NULL; db = db->live_next) {
+            unsigned long long stamp = pl_database_oldest_idle(db);
+            if (stamp < oldest) {
+                oldest = stamp;
+                oldest_db = db;
+            }
+        }
+        if (oldest_db != NULL)
+            c = pl_database_take_oldest_idle(oldest_db);
+        pl_mutex_unlock(&registry_lock);
+        if (c == NULL)
+            return; /* nothing left to close (the rest is in use) */
+        pl_database_close_list(c);
+    }
 }
 
 void pl_registry_close_idle(void)

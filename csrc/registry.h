@@ -42,6 +42,12 @@ void pl_registry_unlink_live(pl_database *db);
  * Called before os.fork() so that the fork handler has little left to close. */
 void pl_registry_close_idle(void);
 
+/* Close least recently used idle connections, over all databases, until the
+ * process keeps at most `max` (PROMPTLAB_MAX_IDLE_CONNECTIONS): a process that
+ * touches many files does not keep three descriptors open for each. Disk I/O:
+ * GIL released, no lock held. */
+void pl_registry_trim_idle(int max);
+
 /* Fork handlers (see fork.c): lock_all takes every lock and closes the idle
  * connections of every live database, registered or forgotten. */
 void pl_registry_lock_all(void);

@@ -151,6 +151,8 @@ static int run_locked(SessionObject *s, const char *sql, Py_ssize_t len, const p
                    "execute() once per statement.");
         goto done;
     }
+    if (!sqlite3_stmt_readonly(stmt) && pl_database_check_before_write(s->db, s->conn, err) < 0)
+        goto done;
     if (sqlite3_get_autocommit(db) && needs_write_transaction(stmt) &&
         pl_conn_exec(s->conn, "BEGIN IMMEDIATE", "starting a write transaction", err) < 0)
         goto done;

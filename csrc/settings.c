@@ -10,6 +10,8 @@
 static pthread_mutex_t settings_lock = PTHREAD_MUTEX_INITIALIZER;
 static int busy_timeout_ms = PL_BUSY_TIMEOUT_DEFAULT_MS;
 static int statement_timeout_ms; /* 0: no limit */
+static unsigned file_mode = PL_FILE_MODE_DEFAULT;
+static int max_idle = PL_MAX_IDLE_DEFAULT;
 static char *migrations_dir;  /* NULL: not set */
 static char *admin_password;  /* NULL: not set */
 
@@ -25,6 +27,35 @@ static int parse_ms(const char *text, int fallback)
     if (end == NULL || *end != '\0' || v <= 0 || v > PL_BUSY_TIMEOUT_MAX_MS)
         return fallback;
     return (int)v;
+}
+
+/* A whole number from 0 to 100000, else `fallback`. */
+static int parse_count(const char *text, int fallback)
+{
+    char *end = NULL;
+    long v;
+
+    if (text == NULL || *text == '\0')
+        return fallback;
+    v = strtol(text, &end, 10);
+    if (end == NULL || *end != '\0' || v < 0 || v > 100000)
+        return fallback;
+    return (int)v;
+}
+
+/* An octal mode from 0600 to 0666 (the owner must read and write), else
+ * PL_FILE_MODE_DEFAULT. */
+static unsigned parse_mode(const char *text)
+{
+    char *end = NULL;
+    unsigned long v;
+
+    if (text == NULL || *text == '\0')
+        return PL_FILE_MODE_DEFAULT;
+    v = strtoul(text, &end, 8);
+    if (end == NULL || *end != '\0' || (v & ~0666UL) != 0 || (v & 0600UL) != 0600UL)
+        return PL_FILE_MODE_DEFAULT;
+    return (unsigned)v;
 }
 
 /* A heap copy of a set, non-empty value; NULL for unset or empty. *failed is
@@ -50,19 +81,23 @@ static void wipe_and_free(char *secret)
     }
 }
 
-void pl_settings_store(const char *busy, const char *dir, const char *password,
-                       const char *statement)
+void pl_settings_store(const pl_settings_text *text)
 {
-    int dir_failed, password_failed, timeout = parse_ms(busy, PL_BUSY_TIMEOUT_DEFAULT_MS);
-    int statement_timeout = parse_ms(statement, 0);
+    int dir_failed, password_failed;
+    int timeout = parse_ms(text->busy_timeout_ms, PL_BUSY_TIMEOUT_DEFAULT_MS);
+    int statement_timeout = parse_ms(text->statement_timeout_ms, 0);
+    unsigned mode = parse_mode(text->file_mode);
+    int idle = parse_count(text->max_idle, PL_MAX_IDLE_DEFAULT);
     /* Allocate outside the lock: it stays a leaf that holds no allocator lock. */
-    char *new_dir = copy_value(dir, &dir_failed);
-    char *new_password = copy_value(password, &password_failed);
+    char *new_dir = copy_value(text->migrations_dir, &dir_failed);
+    char *new_password = copy_value(text->admin_password, &password_failed);
     char *old_dir = NULL, *old_password = NULL;
 
     pl_mutex_lock(&settings_lock, PL_LOCK_SETTINGS);
     busy_timeout_ms = timeout;
     statement_timeout_ms = statement_timeout;
+    file_mode = mode;
+    max_idle = idle;
     if (!dir_failed) {
         old_dir = migrations_dir;
         migrations_dir = new_dir;
@@ -90,6 +125,24 @@ int pl_settings_statement_timeout_ms(void)
     int v;
     pl_mutex_lock(&settings_lock, PL_LOCK_SETTINGS);
     v = statement_timeout_ms;
+    pl_mutex_unlock(&settings_lock);
+    return v;
+}
+
+int pl_settings_max_idle(void)
+{
+    int v;
+    pl_mutex_lock(&settings_lock, PL_LOCK_SETTINGS);
+    v = max_idle;
+    pl_mutex_unlock(&settings_lock);
+    return v;
+}
+
+unsigned pl_settings_file_mode(void)
+{
+    unsigned v;
+    pl_mutex_lock(&settings_lock, PL_LOCK_SETTINGS);
+    v = file_mode;
     pl_mutex_unlock(&settings_lock);
     return v;
 }

@@ -14,12 +14,33 @@
 
 #define PL_BUSY_TIMEOUT_DEFAULT_MS 10000
 #define PL_BUSY_TIMEOUT_MAX_MS (3600 * 1000)
+#define PL_FILE_MODE_DEFAULT 0600
+#define PL_MAX_IDLE_DEFAULT 64
 
-/* Replace the settings with these environment values (NULL: not set). An
- * invalid busy timeout falls back to the default. Copies the strings; on
- * out-of-memory the previous value is kept. Never blocks for long. */
-void pl_settings_store(const char *busy_timeout_ms, const char *migrations_dir,
-                       const char *admin_password, const char *statement_timeout_ms);
+/* The variables as text, each NULL when not set. */
+typedef struct {
+    const char *busy_timeout_ms;      /* PROMPTLAB_BUSY_TIMEOUT_MS */
+    const char *migrations_dir;       /* PROMPTLAB_MIGRATIONS_DIR */
+    const char *admin_password;       /* PROMPTLAB_ADMIN_PASSWORD */
+    const char *statement_timeout_ms; /* PROMPTLAB_STATEMENT_TIMEOUT_MS */
+    const char *file_mode;            /* PROMPTLAB_FILE_MODE */
+    const char *max_idle;             /* PROMPTLAB_MAX_IDLE_CONNECTIONS */
+} pl_settings_text;
+
+/* Replace the settings with these environment values. An invalid number
+ * falls back to its default. Copies the strings; on out-of-memory the
+ * previous value is kept. Never blocks for long. */
+void pl_settings_store(const pl_settings_text *text);
+
+/* Idle pooled connections the process keeps, over all its databases:
+ * PROMPTLAB_MAX_IDLE_CONNECTIONS when a whole number from 0 to 100000, else
+ * PL_MAX_IDLE_DEFAULT. Each holds about three descriptors. */
+int pl_settings_max_idle(void);
+
+/* Permission bits for a new database file: PROMPTLAB_FILE_MODE when it is an
+ * octal number from 0 to 0666 that lets the owner read and write, else 0600
+ * (the process's umask applies on top; -wal and -shm follow the file). */
+unsigned pl_settings_file_mode(void);
 
 /* PROMPTLAB_BUSY_TIMEOUT_MS when it is a whole number from 1 to one hour,
  * else PL_BUSY_TIMEOUT_DEFAULT_MS. */

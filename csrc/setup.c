@@ -244,7 +244,7 @@ static int write_admin(pl_conn *c, const char *use, pl_err *err)
  * it has no usable password. The variable is checked against the password
  * rule only where it is used (a database whose admin has a password ignores
  * it), and hashed before the write lock is taken. */
-static int ensure_admin(pl_conn *c, pl_err *err)
+static int ensure_admin(pl_conn *c, int *checked, pl_err *err)
 {
     /* One byte more than the rule allows; env_len is the full length. */
     char env[PL_PASSWORD_MAX_BYTES + 2], why[160];
@@ -280,6 +280,10 @@ static int ensure_admin(pl_conn *c, pl_err *err)
             goto done;
         }
     }
+    /* The first write of this process to the file: not to a damaged one. */
+    if (!*checked && pl_check_not_damaged(c, err) < 0)
+        goto done;
+    *checked = 1;
     rc = write_admin(c, hashed, err);
 done:
     explicit_bzero(env, sizeof env);
@@ -288,9 +292,11 @@ done:
 
 /* Before PromptLab first writes to an existing database (switching it to WAL,
  * or migrating it), make sure it is not damaged: a damaged file is refused and
- * left as it is, never "repaired" by our writes. Costs one pass over the file,
- * once per upgrade; an up-to-date WAL database is not checked again. */
-static int check_before_first_write(pl_conn *c, int up_to_date, pl_err *err)
+ * left as it is, never "repaired" by our writes. Costs one pass over the file.
+ * An up-to-date WAL database is not written here, so it is not checked here:
+ * its first write in this process checks it (pl_database_check_before_write).
+ * Sets *checked when the check ran. */
+static int check_before_first_write(pl_conn *c, int up_to_date, int *checked, pl_err *err)
 {
     char value[512];
     int found = 0;
@@ -299,10 +305,13 @@ static int check_before_first_write(pl_conn *c, int up_to_date, pl_err *err)
         return -1;
     if (up_to_date && strcmp(value, "wal") == 0)
         return 0;
-    return pl_check_not_damaged(c, err);
+    if (pl_check_not_damaged(c, err) < 0)
+        return -1;
+    *checked = 1;
+    return 0;
 }
 
-int pl_setup_database(const char *path, pl_conn **out, pl_err *err)
+int pl_setup_database(const char *path, pl_conn **out, int *checked, pl_err *err)
 {
     int exists = 0;
     const pl_chain *chain;
@@ -336,13 +345,15 @@ int pl_setup_database(const char *path, pl_conn **out, pl_err *err)
                    "folder writable, then retry.");
         goto fail;
     }
-    if (v.other_tables > 0 && check_before_first_write(c, up_to_date, err) < 0)
+    /* A new file (no tables of its own yet) has nothing to be damaged. */
+    *checked = v.other_tables == 0;
+    if (v.other_tables > 0 && check_before_first_write(c, up_to_date, checked, err) < 0)
         goto fail;
     if (sqlite3_db_readonly(c->db, "main") != 1 && pl_conn_enable_wal(c, err) < 0)
         goto fail;
     if (!up_to_date && pl_migrate_up(c, chain, head, NULL, err) < 0)
         goto fail;
-    if (sqlite3_db_readonly(c->db, "main") != 1 && ensure_admin(c, err) < 0)
+    if (sqlite3_db_readonly(c->db, "main") != 1 && ensure_admin(c, checked, err) < 0)
         goto fail;
     *out = c;
     return 0;

@@ -14,8 +14,10 @@
 
 /* Initialize the database at canonical `path`. On success *out receives an
  * open connection (for the pool) and 0 is returned; on failure -1 with `err`
- * set, and a file that is not a PromptLab database is left byte for byte. */
-int pl_setup_database(const char *path, pl_conn **out, pl_err *err);
+ * set, and a file that is not a PromptLab database is left byte for byte.
+ * *checked tells whether the file was found undamaged (quick_check) or is
+ * new; when 0, its first write must check it (pl_database_check_before_write). */
+int pl_setup_database(const char *path, pl_conn **out, int *checked, pl_err *err);
 
 /* The folder of shipped migrations, set once by the module at import. */
 void pl_setup_set_default_dir(const char *dir);

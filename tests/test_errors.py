@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 
@@ -221,3 +222,73 @@ def test_revision_longer_than_any_of_ours_is_unknown(tmp_path):
     with pytest.raises(UnknownRevisionError):
         db_manager.initialize_database(path)
     assert file_digest(path) == digest
+
+
+# --- values SQLite cannot hold as given (issue 12, items 10 and 13) ----------------
+
+
+def test_nan_parameter_is_refused_not_stored_as_null(db_path):
+    import math
+
+    from promptlab.sqlite import ProgrammingError, get_session
+    from promptlab.sqlite.database_manager import db_manager
+
+    db_manager.initialize_database(db_path)
+    with get_session() as s:
+        with pytest.raises(ProgrammingError, match="NaN"):
+            s.execute("SELECT ?", (math.nan,))
+        with pytest.raises(ProgrammingError, match="parameter set 2"):
+            s.executemany("INSERT INTO assets (asset_name, asset_version, asset_binary) "
+                          "VALUES ('a', ?, ?)", [(1, 0.5), (2, math.nan)])
+        assert s.execute("SELECT count(*) FROM assets").scalar() == 0
+        assert s.execute("SELECT ?", (math.inf,)).scalar() == math.inf  # a REAL
+
+
+def test_nan_inside_json_is_stored_as_null(db_path):
+    """JSON has no NaN: json.dumps would write a bare word that SQLite's JSON functions
+    reject, and the whole evaluation would drop out of averages."""
+    import math
+
+    from promptlab.sqlite import get_session
+    from promptlab.sqlite.database_manager import db_manager
+
+    db_manager.initialize_database(db_path)
+    evaluation = [{"metric": "f1", "result": math.nan}, {"metric": "em", "result": 1.0},
+                  {"metric": "big", "result": -math.inf}]
+    with get_session() as s:
+        stored, valid, average = s.execute(
+            "SELECT ?1, json_valid(?1), (SELECT avg(json_extract(value, '$.result')) "
+            "FROM json_each(?1))", (evaluation,)).first()
+    assert valid == 1 and average == 1.0
+    assert json.loads(stored) == [{"metric": "f1", "result": None},
+                                  {"metric": "em", "result": 1.0},
+                                  {"metric": "big", "result": None}]
+    assert math.isnan(evaluation[0]["result"])  # the caller's object is left as it was
+
+
+def test_values_that_are_not_text_or_json_are_programming_errors(db_path):
+    from promptlab.sqlite import ProgrammingError, get_session
+    from promptlab.sqlite.database_manager import db_manager
+
+    db_manager.initialize_database(db_path)
+    cycle: list = []
+    cycle.append(cycle)
+    with get_session() as s:
+        with pytest.raises(ProgrammingError, match="UTF-8"):
+            s.execute("SELECT ?", ("bad \ud800 text",))
+        with pytest.raises(ProgrammingError, match="JSON"):
+            s.execute("SELECT ?", ({"when": object()},))
+        with pytest.raises(ProgrammingError, match="JSON"):
+            s.execute("SELECT ?", (cycle,))
+        assert s.execute("SELECT ?", ("nul \0 inside",)).scalar() == "nul \0 inside"
+
+
+def test_an_error_raised_by_fspath_is_not_hidden():
+    from promptlab.sqlite.database_manager import db_manager
+
+    class Broken:
+        def __fspath__(self):
+            raise RuntimeError("the path service is down")
+
+    with pytest.raises(RuntimeError, match="the path service is down"):
+        db_manager.initialize_database(Broken())

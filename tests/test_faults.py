@@ -207,3 +207,59 @@ def test_corrupted_database_is_refused_never_repaired(db_path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(str(db_path) + suffix)
     assert file_digest(db_path) == digest
+
+
+def test_damaged_database_at_head_in_wal_mode_is_never_written(db_path):
+    """An up-to-date WAL database is not checked at initialization (that would cost a
+    pass over the file in every process), so its first write in a process checks it:
+    a damaged one is refused and left as it was (issue 12, item 9)."""
+    db_manager.initialize_database(db_path)
+    with get_session() as s:
+        s.executemany(ROW, [(f"asset-{i}", i, "payload " * 50) for i in range(2000)])
+    db_manager.reset_initialization()  # closes the pool: WAL checkpointed into the file
+    assert not os.path.exists(str(db_path) + "-wal")
+    size = db_path.stat().st_size
+    with open(db_path, "r+b") as f:  # scribble over pages in the middle
+        f.seek(size // 2)
+        f.write(os.urandom(8192))
+    digest = file_digest(db_path)
+    db_manager.initialize_database(db_path)  # at head, WAL: no write, no check
+    with pytest.raises(InvalidDatabaseError, match="damaged") as info:
+        with get_session() as s:
+            s.execute(ROW, ("new", 1, "x"))
+    assert str(db_path) in str(info.value)
+    db_manager.reset_initialization()
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(str(db_path) + suffix)
+    assert file_digest(db_path) == digest
+
+
+def test_a_healthy_database_is_checked_once_per_process(db_path):
+    """The check runs before the first write only; later writes do not repeat it."""
+    db_manager.initialize_database(db_path)
+    db_manager.reset_initialization()
+    db_manager.initialize_database(db_path)
+    for i in range(3):
+        with get_session() as s:
+            s.execute(ROW, (f"a{i}", i, "x"))
+    assert committed_rows(db_path) == 3
+
+
+@contextlib.contextmanager
+def read_only_filesystem():
+    with small_filesystem("1m") as where:
+        if subprocess.run(["mount", "-o", "remount,ro", where],
+                          capture_output=True).returncode != 0:
+            pytest.skip("cannot remount a tmpfs read-only here")
+        yield where
+
+
+def test_read_only_file_system_is_a_read_only_error():
+    """Issue 12, item 16: a new database (or its folder) on a read-only file system
+    is ReadOnlyDatabaseError, not DatabasePathError."""
+    with read_only_filesystem() as where:
+        for path in (os.path.join(where, "new.db"), os.path.join(where, "sub", "new.db")):
+            with pytest.raises(ReadOnlyDatabaseError, match="(?i)read-only file system") as info:
+                db_manager.initialize_database(path)
+            assert path in str(info.value)

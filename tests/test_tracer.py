@@ -18,7 +18,7 @@ from typing import Any, Dict, List
 import pytest
 
 from promptlab.enums import AssetType, TracerType
-from promptlab.sqlite import DatabaseError, IntegrityError
+from promptlab.sqlite import DatabaseError, IntegrityError, ProgrammingError
 from promptlab.sqlite.models import (
     TABLES,
     Asset,
@@ -542,7 +542,8 @@ def test_trace_experiment_is_atomic_when_an_evaluation_is_not_json(
         tracer: LocalTracer, db_file: Path):
     summary = make_summary("exp", 5)
     summary[3]["evaluation"] = {"not json": {1, 2}}
-    with pytest.raises(TypeError):
+    # A DatabaseError since issue 12 (item 10), no longer json.dumps' own TypeError.
+    with pytest.raises(ProgrammingError, match=r"parameter set 4, a dict\) cannot be stored as JSON"):
         tracer.trace_experiment(make_config(), summary)
     _assert_nothing_traced(db_file)
 
