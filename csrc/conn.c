@@ -3,11 +3,13 @@
 #include "lockorder.h"
 #include "settings.h"
 #include "fork.h"
+#include "paths.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <pthread.h>
 #include <errno.h>
@@ -52,7 +54,7 @@ static pl_conn *live_head;
 static void file_identity(const char *path, unsigned long long *dev, unsigned long long *ino)
 {
     struct stat st;
-    if (stat(path, &st) == 0) {
+    if (!pl_path_is_memory(path) && stat(path, &st) == 0) {
         *dev = (unsigned long long)st.st_dev;
         *ino = (unsigned long long)st.st_ino;
     } else {
@@ -152,6 +154,23 @@ static int create_file(const char *path, pl_err *err)
     return 0;
 }
 
+/* The in-memory database lives in this process's memory. A child of fork()
+ * has a copy of it that another thread may have been changing at that
+ * instant: the child refuses it instead of trusting that copy. */
+static atomic_ulong memory_generation = ATOMIC_VAR_INIT(~0UL);
+
+static int memory_crossed_fork(const char *path, pl_err *err)
+{
+    unsigned long none = ~0UL, now = pl_fork_generation();
+    atomic_compare_exchange_strong(&memory_generation, &none, now);
+    if (atomic_load(&memory_generation) == now)
+        return 0;
+    return pl_err_set(err, PL_E_DATABASE, path,
+                      "the in-memory database belongs to the parent of this forked process "
+                      "and does not cross fork(); use a database file to share data with "
+                      "child processes.");
+}
+
 int pl_conn_check_not_tainted(const char *path, pl_err *err)
 {
     unsigned long long dev, ino;
@@ -205,7 +224,13 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
     PL_ASSERT_NO_GIL();
     if (pl_conn_check_not_tainted(path, err) < 0)
         return NULL;
-    if (create) {
+    const char *target = path;
+    if (pl_path_is_memory(path)) {
+        if (memory_crossed_fork(path, err) < 0)
+            return NULL;
+        target = PL_MEMORY_URI;
+        flags |= SQLITE_OPEN_URI | SQLITE_OPEN_CREATE;
+    } else if (create) {
         flags |= SQLITE_OPEN_CREATE;
         if (create_file(path, err) < 0)
             return NULL;
@@ -224,7 +249,7 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
      * mid-change, and the child must refuse this file instead of hanging on
      * a mutex that no thread of its own will ever release. */
     track(c);
-    rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    rc = sqlite3_open_v2(target, &c->db, flags, NULL);
     if (rc != SQLITE_OK) {
         pl_err_from_sqlite(err, rc, c->db, path, "opening the database");
         pl_conn_close(c);

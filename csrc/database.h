@@ -37,6 +37,8 @@ typedef struct pl_database {
     int forgotten;             /* dropped by reset: no pooling, connections close */
     unsigned long long dev, ino; /* the file's identity once READY (immutable after) */
     atomic_int checked;        /* quick_check passed in this process (or a new file) */
+    pl_conn *anchor;           /* ":memory:": a connection kept open (never pooled, never
+                                * trimmed) so the database lives while it is registered */
     struct pl_database *next;  /* registered list link (registry lock) */
     struct pl_database *live_next, *live_prev; /* every live database (registry lock) */
 } pl_database;

@@ -255,7 +255,7 @@ static PyObject *py_database_revision(PyObject *module, PyObject *args, PyObject
                                      &dir_obj))
         return NULL;
     if (pl_environ_refresh(st) < 0 || pl_abs_path_from_object(st, path_obj, abs, sizeof abs) < 0 ||
-        pl_inspect_dir_arg(dir_obj, &dir) < 0)
+        pl_refuse_memory(st, abs) < 0 || pl_inspect_dir_arg(dir_obj, &dir) < 0)
         return NULL;
     memset(&lk, 0, sizeof lk);
     lk.path = abs;
@@ -317,7 +317,8 @@ static PyObject *py_database_schema(PyObject *module, PyObject *path_obj)
     pl_err err;
     int rc;
 
-    if (pl_environ_refresh(st) < 0 || pl_abs_path_from_object(st, path_obj, abs, sizeof abs) < 0)
+    if (pl_environ_refresh(st) < 0 || pl_abs_path_from_object(st, path_obj, abs, sizeof abs) < 0 ||
+        pl_refuse_memory(st, abs) < 0)
         return NULL;
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS rc = look_schema(abs, &cat, &err);

@@ -237,7 +237,7 @@ static int parse_job(pl_state *st, PyObject *path_obj, PyObject *dir_obj, mig_jo
     if (pl_environ_refresh(st) < 0)
         return -1;
     if (pl_abs_path_from_object(st, path_obj, j->path, sizeof j->path) < 0 ||
-        pl_inspect_dir_arg(dir_obj, dir) < 0)
+        pl_refuse_memory(st, j->path) < 0 || pl_inspect_dir_arg(dir_obj, dir) < 0)
         return -1;
     j->dir = *dir ? PyBytes_AS_STRING(*dir) : NULL;
     return 0;

@@ -15,6 +15,7 @@
 #include "session.h"
 #include "setup.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -121,6 +122,36 @@ PyObject *pl_raise_kind(pl_state *st, pl_errkind kind, const char *path, const c
     return raise_message(st, kind, message, path, 0);
 }
 
+/* A database named by URL: "sqlite:///path" (and "sqlite:///:memory:") is the
+ * path; a URL of another backend is refused by name, never taken as a folder
+ * named "postgresql:". Moves *s/*n past the prefix. Returns 0, or -1 with
+ * DatabasePathError set. */
+static int url_to_path(pl_state *st, const char **s, Py_ssize_t *n)
+{
+    static const char SQLITE_URL[] = "sqlite:///";
+    const char *p = *s;
+    Py_ssize_t i = 0;
+
+    if (*n >= (Py_ssize_t)(sizeof SQLITE_URL - 1) &&
+        memcmp(p, SQLITE_URL, sizeof SQLITE_URL - 1) == 0) {
+        *s += sizeof SQLITE_URL - 1;
+        *n -= (Py_ssize_t)(sizeof SQLITE_URL - 1);
+        return 0;
+    }
+    /* RFC 3986 scheme: a letter, then letters, digits, '+', '-', '.' */
+    if (*n == 0 || !isalpha((unsigned char)p[0]))
+        return 0;
+    while (i < *n && (isalnum((unsigned char)p[i]) || p[i] == '+' || p[i] == '-' || p[i] == '.'))
+        i++;
+    if (i + 3 > *n || memcmp(p + i, "://", 3) != 0)
+        return 0;
+    pl_raise_kind(st, PL_E_PATH, NULL,
+                  "'%.*s://' URLs name a database backend this PromptLab is not built with; "
+                  "pass a file path or a 'sqlite:///path' URL.",
+                  (int)(i > 40 ? 40 : i), p);
+    return -1;
+}
+
 int pl_abs_path_from_object(pl_state *st, PyObject *obj, char *buf, size_t size)
 {
     PyObject *encoded = NULL, *fspath = NULL;
@@ -135,6 +166,8 @@ int pl_abs_path_from_object(pl_state *st, PyObject *obj, char *buf, size_t size)
             /* Undecodable file names arrive as surrogate escapes. */
             PyErr_Clear();
             encoded = PyUnicode_EncodeFSDefault(obj);
+        } else if (url_to_path(st, &s, &n) < 0) {
+            return -1;
         }
     } else if (PyBytes_Check(obj)) {
         encoded = Py_NewRef(obj);
@@ -177,6 +210,16 @@ int pl_abs_path_from_object(pl_state *st, PyObject *obj, char *buf, size_t size)
 done:
     Py_XDECREF(encoded);
     return rc;
+}
+
+int pl_refuse_memory(pl_state *st, const char *abs)
+{
+    if (!pl_path_is_memory(abs))
+        return 0;
+    pl_raise_kind(st, PL_E_PATH, abs,
+                  "this names the in-memory database of one process; migration and "
+                  "inspection commands need a database file.");
+    return -1;
 }
 
 static PyObject *py_hash_password(PyObject *module, PyObject *args, PyObject *kwargs)

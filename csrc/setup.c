@@ -5,6 +5,7 @@
 #include "filecheck.h"
 #include "migrate.h"
 #include "password.h"
+#include "paths.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -320,7 +321,8 @@ int pl_setup_database(const char *path, pl_conn **out, int *checked, pl_err *err
 
     PL_ASSERT_NO_GIL();
     *out = NULL;
-    if (pl_check_file(path, &exists, err) < 0)
+    int memory = pl_path_is_memory(path); /* no file to check; memdb has no WAL */
+    if (!memory && pl_check_file(path, &exists, err) < 0)
         return -1;
     chain = pl_setup_chain(err);
     if (chain == NULL)
@@ -349,7 +351,7 @@ int pl_setup_database(const char *path, pl_conn **out, int *checked, pl_err *err
     *checked = v.other_tables == 0;
     if (v.other_tables > 0 && check_before_first_write(c, up_to_date, checked, err) < 0)
         goto fail;
-    if (sqlite3_db_readonly(c->db, "main") != 1 && pl_conn_enable_wal(c, err) < 0)
+    if (!memory && sqlite3_db_readonly(c->db, "main") != 1 && pl_conn_enable_wal(c, err) < 0)
         goto fail;
     if (!up_to_date && pl_migrate_up(c, chain, head, NULL, err) < 0)
         goto fail;
