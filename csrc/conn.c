@@ -1,5 +1,6 @@
 /* conn.c: opening connections with PromptLab's settings, and the statement cache. */
 #include "conn.h"
+#include "util.h"
 #include "lockorder.h"
 #include "settings.h"
 #include "fork.h"
@@ -281,12 +282,6 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
     return c;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 int pl_conn_enable_wal(pl_conn *c, pl_err *err)
 {
     int waited = 0, limit = pl_settings_busy_timeout_ms();
@@ -315,7 +310,7 @@ int pl_conn_enable_wal(pl_conn *c, pl_err *err)
             return pl_err_from_sqlite(err, rc, c->db, c->path, "switching to WAL mode");
         if (waited >= limit)
             return pl_err_from_sqlite(err, rc, c->db, c->path, "switching to WAL mode");
-        sleep_ms(pause);
+        pl_sleep_ms(pause);
         waited += pause;
         if (pause < 32)
             pause *= 2;
@@ -326,13 +321,9 @@ int pl_conn_enable_wal(pl_conn *c, pl_err *err)
  * (a hit is confirmed with memcmp, so collisions only cost a comparison). */
 static unsigned long hash_sql(const char *s, int len)
 {
-    unsigned long h = 1469598103934665603UL ^ (unsigned long)len;
-    int head = len < 64 ? len : 64;
-    for (int i = 0; i < head; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211UL;
-    for (int i = len > 128 ? len - 64 : head; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211UL;
-    return h;
+    int head = len < 64 ? len : 64, tail = len > 128 ? len - 64 : head;
+    unsigned long long h = pl_fnv1a(PL_FNV_OFFSET ^ (unsigned long long)len, s, (size_t)head);
+    return (unsigned long)pl_fnv1a(h, s + tail, (size_t)(len - tail));
 }
 
 int pl_conn_prepare(pl_conn *c, const char *sql, int len, sqlite3_stmt **out, int *tail_out,

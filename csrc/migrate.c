@@ -1,5 +1,6 @@
 /* migrate.c: revision bookkeeping, the upgrade and downgrade loops, backups. */
 #include "migrate.h"
+#include "util.h"
 #include "lockorder.h"
 #include "settings.h"
 #include "schema.h"
@@ -519,12 +520,6 @@ int pl_migrate_down(pl_conn *c, const pl_chain *chain, int target, int *undone, 
     return walk(c, chain, target, -1, undone, err);
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 int pl_migrate_backup(pl_conn *c, const char *dest, pl_err *err)
 {
     sqlite3 *out = NULL;
@@ -560,7 +555,7 @@ int pl_migrate_backup(pl_conn *c, const char *dest, pl_err *err)
     while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED) {
         if (waited >= limit)
             break;
-        sleep_ms(10);
+        pl_sleep_ms(10);
         waited += 10;
     }
     sqlite3_backup_finish(b);

@@ -1,5 +1,6 @@
 /* registry.c: the list of databases, the spelling cache and the default database. */
 #include "registry.h"
+#include "util.h"
 #include "lockorder.h"
 #include "fork.h"
 #include "paths.h"
@@ -29,12 +30,7 @@ static int n_spellings;
 
 static unsigned long hash_str(const char *s)
 {
-    unsigned long h = 1469598103934665603UL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211UL;
-    }
-    return h;
+    return (unsigned long)pl_fnv1a(PL_FNV_OFFSET, s, strlen(s));
 }
 
 /* The slot holding `s`, or the empty slot where it would go. Requires the lock. */

@@ -1,5 +1,6 @@
 /* setup.c: initializing a database file: checks, WAL, migrations, admin user. */
 #include "setup.h"
+#include "util.h"
 #include "lockorder.h"
 #include "settings.h"
 #include "filecheck.h"
@@ -96,12 +97,10 @@ static unsigned long long folder_signature(const char *dir)
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (stat(path, &st) != 0)
             continue;
-        unsigned long long h = 1469598103934665603ULL;
-        for (size_t i = 0; i < n; i++)
-            h = (h ^ (unsigned char)e->d_name[i]) * 1099511628211ULL;
-        h = (h ^ (unsigned long long)st.st_size) * 1099511628211ULL;
-        h = (h ^ (unsigned long long)st.st_mtim.tv_sec) * 1099511628211ULL;
-        h = (h ^ (unsigned long long)st.st_mtim.tv_nsec) * 1099511628211ULL;
+        unsigned long long h = pl_fnv1a(PL_FNV_OFFSET, e->d_name, n);
+        h = pl_fnv1a_mix(h, (unsigned long long)st.st_size);
+        h = pl_fnv1a_mix(h, (unsigned long long)st.st_mtim.tv_sec);
+        h = pl_fnv1a_mix(h, (unsigned long long)st.st_mtim.tv_nsec);
         sig += h;
     }
     closedir(d);
