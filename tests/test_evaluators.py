@@ -271,6 +271,7 @@ def test_judge_does_not_substitute_placeholders_inside_values():
     ("I would rate it 3/5.", 3), ("3 out of 5", 3), ('{"score": 5}', 5),
     ('```json\n{"rating": "2"}\n```', 2), ("<think>Is it 2? or 3?</think>\n3", 3),
     ("The answer deserves a 5", 5), ("Score: 2. On reflection, Score: 3", 3),
+    ("4\n\nFluent, with 2 small slips.", 4),
 ])
 def test_scores_are_read_from_wordy_replies(reply: str, score: int):
     assert parse_score(reply, 1, 5) == score
@@ -327,7 +328,7 @@ def test_judge_reply_of_the_wrong_type_is_a_clear_error():
 
 
 def test_faithfulness_is_the_share_of_supported_claims():
-    model = ScriptedModel("- Paris is the capital of France.\n2. Paris has 40 million people.\n",
+    model = ScriptedModel("Claims:\n- Paris is the capital of France.\n2. Paris has 40 million people.\n",
                           "1", "0")
     data = {"response": "Paris, the capital of France, has 40 million people.",
             "context": "Paris is the capital of France.", "query": "Tell me about Paris."}

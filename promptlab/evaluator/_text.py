@@ -169,7 +169,7 @@ def _m_above_1(stem: str) -> bool:
 
 
 def _first_suffix(word: str, rules: Sequence[tuple]) -> str:
-    """Apply the rule of the longest-listed suffix ``word`` ends with, if its stem qualifies.
+    """Apply the rule of the first listed suffix ``word`` ends with, if its stem qualifies.
 
     Rules are (suffix, replacement, condition on the stem); only the first suffix that
     matches is considered, as in Porter's paper.

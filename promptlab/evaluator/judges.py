@@ -69,7 +69,7 @@ def _from_json(reply: str) -> Optional[Number]:
 def parse_score(reply: str, low: Number, high: Number) -> Optional[Number]:
     """The score in a judge's ``reply`` when it is within ``low``..``high``, else None.
 
-    Read, in order: the reply as a bare number ("4", "**4**", "4."); a JSON object's
+    Read, in order: the reply, or its first line, as a bare number ("4", "**4**", "4."); a JSON object's
     ``score`` (or ``rating``, ``verdict``, ``severity``); a labelled number ("Score: 4",
     the last one when there are several); "4/5" or "4 out of 5"; otherwise the only
     distinct number in the reply. Reasoning between <think> tags is ignored.
@@ -77,8 +77,10 @@ def parse_score(reply: str, low: Number, high: Number) -> Optional[Number]:
     text = _THINKING.sub(" ", reply).strip()
     bare = text.strip("*_`'\" \t\n.")
     candidates: List[Optional[Number]] = []
-    if re.fullmatch(_NUMBER, bare):
-        candidates.append(_number(bare))
+    first_line = text.split("\n", 1)[0].strip("*_`'\" \t.")
+    for line in (bare, first_line):   # "4", or "4" on a line before an explanation
+        if re.fullmatch(_NUMBER, line):
+            candidates.append(_number(line))
     candidates.append(_from_json(text))
     labelled = _LABELLED.findall(text)
     if labelled:
@@ -207,7 +209,9 @@ class Faithfulness(Judge):
                          _fill(prompts.CLAIMS_USER, values), self.metric)
         reply = _THINKING.sub(" ", reply)
         lines = (_BULLET.sub("", line).strip() for line in reply.splitlines())
-        found = [line for line in lines if line and line.strip(".").upper() != "NONE"]
+        # Drop headers such as "Claims:" and the NONE of a response without claims.
+        found = [line for line in lines
+                 if line and not line.endswith(":") and line.strip(".").upper() != "NONE"]
         return found[: self.MAX_CLAIMS]
 
     def evaluate(self, data: Dict[str, Any]) -> Optional[float]:
