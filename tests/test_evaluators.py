@@ -467,3 +467,15 @@ def test_judges_and_embeddings_over_http(fake_openai: str):
     similarity = evaluate("semantic_similarity", {"response": "aeiou", "reference": "aaeeiioouu"},
                           completion, embedding)
     assert similarity == pytest.approx(1.0)
+
+
+def test_evaluators_need_only_the_standard_library():
+    """nltk and rouge-score are test references, never imported at run time."""
+    import subprocess
+    import sys
+    code = ("import sys, promptlab.evaluator.evaluator_factory as f; "
+            "f.EvaluatorFactory.get_evaluator('bleu_score').evaluate({'response': 'a b', 'reference': 'a b'}); "
+            "f.EvaluatorFactory.get_evaluator('rouge_score').evaluate({'response': 'a b', 'reference': 'a b'}); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('nltk', 'rouge_score', 'numpy')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
