@@ -46,6 +46,8 @@ def sanitize_path(value: Union[str, "os.PathLike[str]"]) -> str:
         raise ValueError("Invalid characters in file path")
     if not value:
         raise ValueError("File path cannot be empty")
+    if "://" in value:
+        return value  # a database URL (sqlite:///path): normpath would eat a slash
     return os.path.normpath(value)
 
 

@@ -80,7 +80,15 @@ def test_sqlite_urls_name_files_everywhere(tmp_path):
     with get_session(f"sqlite:///{path}") as s:
         assert s.execute("SELECT count(*) FROM users").scalar() == 1
     tracer = LocalTracer({"type": "local", "db_file": f"sqlite:///{path}"})
+    assert tracer.db_file == str(path)
     assert tracer.get_user_by_username("admin").username == "admin"
+
+
+def test_a_relative_sqlite_url_is_relative_to_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tracer = LocalTracer({"type": "local", "db_file": "sqlite:///rel.db"})
+    assert tracer.db_file == str(tmp_path / "rel.db")
+    assert sorted(os.listdir(tmp_path))[0] == "rel.db"
 
 
 @pytest.mark.parametrize("url", ["postgresql://lab@db.example/prompts",
