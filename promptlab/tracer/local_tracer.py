@@ -51,9 +51,10 @@ SELECT_ASSET = _SELECT_ASSETS + "WHERE a.asset_name = ? AND a.asset_version = ?"
 SELECT_LATEST_ASSET = (
     _SELECT_ASSETS + "WHERE a.asset_name = ? ORDER BY a.asset_version DESC LIMIT 1"
 )
-SELECT_ASSETS_BY_TYPE = (
-    _SELECT_ASSETS + "WHERE a.asset_type = ? ORDER BY a.asset_name, a.asset_version"
-)
+# In insertion order, as the original returned them (its query had no ORDER BY and
+# SQLite read the table in rowid order). ix_assets_asset_type ends with the rowid, so
+# the index gives this order without a sort.
+SELECT_ASSETS_BY_TYPE = _SELECT_ASSETS + "WHERE a.asset_type = ? ORDER BY a.rowid"
 
 # The original binary format of a prompt template (PromptLab 0.1.x, whitespace included).
 PROMPT_TEMPLATE_BINARY = (
