@@ -137,7 +137,7 @@ def _check_int(value: Any) -> int:
         return int(value)
     if isinstance(value, (str, bytes, bytearray)):
         text = value.decode("utf-8", "replace") if not isinstance(value, str) else value
-        text = text.strip().replace("_", "x")  # int("1_0") is 10; pydantic refuses it
+        text = text.strip()
         try:
             return int(text)
         except ValueError:
