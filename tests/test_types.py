@@ -29,8 +29,8 @@ from promptlab.types import (
 
 LEGACY = Path(__file__).parent / "data" / "legacy"
 
-# (field value for Dataset.version / Dataset.name, what pydantic 2.13 made of it): the
-# answers pydantic's default (lax) mode gives, recorded with pydantic 2.13.4.
+# (field value for Dataset.version / Dataset.name, what pydantic 2.14 made of it): the
+# answers pydantic's default (lax) mode gives, recorded with pydantic 2.14.4.
 INT_CASES = [("3", 3), (3.0, 3), (True, 1), (" 4 ", 4), ("3.0", 3), (b"5", 5), (7, 7), ("1_0", 10)]
 INT_ERRORS = [(3.5, "int_from_float"), (None, "int_type"), ("x", "int_parsing"),
               ([1], "int_type"), (float("nan"), "finite_number"), ("inf", "int_parsing")]
