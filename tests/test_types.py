@@ -15,14 +15,13 @@ import pytest
 
 from factories import make_config, make_dataset, make_summary, make_template
 from promptlab.enums import TracerType
-from promptlab.sqlite.models import Asset, Experiment, ExperimentResult, User
+from promptlab.sqlite.models import Experiment, ExperimentResult, User
 from promptlab.tracer.local_tracer import LocalTracer
 from promptlab.types import (
     Dataset,
     EvaluationConfig,
     ExperimentConfig,
     ModelConfig,
-    PromptTemplate,
     TracerConfig,
     ValidationError,
 )
