@@ -148,6 +148,7 @@ static PyObject *mapping_repr(RowObject *self)
 }
 
 static PyMethodDef mapping_methods[] = {
+    {"__reduce__", (PyCFunction)pl_row_reduce, METH_NOARGS, "For pickle and copy."},
     {"keys", (PyCFunction)mapping_keys, METH_NOARGS, "The column names, in order."},
     {"values", (PyCFunction)mapping_values, METH_NOARGS, "The values, in column order."},
     {"items", (PyCFunction)mapping_items, METH_NOARGS, "(name, value) pairs, in order."},

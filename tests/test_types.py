@@ -260,12 +260,6 @@ def test_experiment_rows_make_a_pandas_frame(tracer: LocalTracer):
     assert pandas.DataFrame.from_records([dict(r) for r in rows]).equals(frame)
 
 
-# RowMapping is a C type (csrc/rowmapping.c) without __reduce__: these pass once it has one.
-_NEEDS_C = pytest.mark.xfail(strict=True, raises=TypeError,
-                             reason="RowMapping needs __reduce__ in csrc/rowmapping.c")
-
-
-@_NEEDS_C
 def test_experiment_rows_pickle(tracer: LocalTracer):
     rows = _experiment_rows(tracer)
     again = pickle.loads(pickle.dumps(rows))
@@ -273,9 +267,19 @@ def test_experiment_rows_pickle(tracer: LocalTracer):
     assert again[0]["completion"] == rows[0].completion
 
 
-@_NEEDS_C
 def test_experiment_rows_deepcopy(tracer: LocalTracer):
     rows = _experiment_rows(tracer)
     again = copy.deepcopy(rows)
     assert again == rows and type(again[0]) is type(rows[0])
     assert copy.copy(rows[0]) == rows[0]
+
+
+def test_plain_rows_pickle_and_copy(tracer: LocalTracer):
+    from promptlab.sqlite import Row, get_session
+
+    with get_session(tracer.db_file) as s:
+        row = s.execute("SELECT 1 AS one, 'two' AS two, NULL AS three").first()
+    again = pickle.loads(pickle.dumps(row))
+    assert isinstance(again, Row) and again == row and again.two == "two"
+    assert again._fields == ("one", "two", "three") and again["three"] is None
+    assert copy.deepcopy(row) == row
