@@ -966,6 +966,72 @@ def test_page_is_self_contained_and_locked_down(studio: Studio):
     assert studio.request("HEAD", "/")[2] == b""
 
 
+INJECTIONS = ["' OR '1'='1", "x'; DROP TABLE users; --", "1 UNION SELECT password_hash FROM users",
+              "%' OR 1=1 --", "-1) OR (1=1", "\\' OR 1=1 /*"]
+
+
+def test_sql_injection_in_the_query_parameters_of_every_get_route(studio: Studio,
+                                                                   tmp_path: Path):
+    """Every value reaches SQL as a bound parameter: injections are plain values."""
+    ids = seed(studio.tracer, tmp_path, records=3)
+    from urllib.parse import quote
+
+    hashes = [h for (h,) in db_rows(studio.db, "SELECT password_hash FROM users")]
+    before = db_rows(studio.db, "SELECT COUNT(*) FROM users")
+    for bad in INJECTIONS:
+        q = quote(bad)
+        paths = [f"/api/experiments?limit={q}", f"/api/experiments?offset={q}",
+                 f"/api/assets?asset_name={q}&asset_version=-1",
+                 f"/api/assets?asset_name=qa&asset_version={q}",
+                 f"/api/studio/records?experiment_id={q}",
+                 f"/api/studio/records?experiment_id={ids[0]}&q={q}",
+                 f"/api/studio/records?experiment_id={ids[0]}&limit={q}",
+                 f"/api/studio/compare?experiment_id={q}&experiment_id={ids[0]}",
+                 f"/api/studio/compare?experiment_id={ids[0]}&experiment_id={ids[1]}"
+                 f"&offset={q}",
+                 f"/api/prompts?x={q}", f"/api/datasets?x={q}", f"/api/users?x={q}",
+                 f"/api/me?x={q}", f"/api/studio/experiments?x={q}", f"/health?x={q}"]
+        for path in paths:
+            status, data = studio.get(path)
+            assert status in (200, 400, 404), (path, status, data)
+            text = json.dumps(data)
+            assert not any(h in text for h in hashes), path
+        found = studio.get(f"/api/studio/records?experiment_id={ids[0]}&q={q}")[1]
+        assert found["total"] == 0  # searched for as text, matching nothing
+    assert db_rows(studio.db, "SELECT COUNT(*) FROM users") == before
+    assert db_rows(studio.db, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_path_traversal_never_reaches_a_file(studio: Studio):
+    """The page is one file read from the package; no path maps to the file system."""
+    for path in ("/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
+                 "/..%2f..%2f..%2fetc%2fpasswd", "/static/index.html", "/static/../api.py",
+                 "/index.html/../../lab.db", "//etc/passwd", "/lab.db",
+                 "/promptlab/studio/api.py", "/%00index.html", "/.%2e/lab.db"):
+        with socket.create_connection(("127.0.0.1", studio.port), timeout=10) as sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                         .encode())
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        status = int(answer.split(b" ", 2)[1])
+        assert status in (400, 404), (path, answer[:200])
+        assert b"root:" not in answer and b"SQLite format" not in answer
+        assert b"import " not in answer
+
+
+def test_the_page_renders_values_as_text_only():
+    """Stored XSS: the page builds its DOM with createTextNode/textContent and never
+    parses a value as HTML (the CSP header is checked above, the page in e2e)."""
+    from importlib import resources
+
+    page = resources.files("promptlab.studio").joinpath("static/index.html").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write",
+                 "eval(", "new Function", "setAttribute(\"on", "javascript:"):
+        assert sink not in page, sink
+    assert "createTextNode" in page and "textContent" in page
+
+
 def test_bad_json_and_bodies(studio: Studio):
     cases = [
         (b"{", "application/json", 400, "Malformed JSON"),
