@@ -54,7 +54,11 @@ def _waitress(app) -> Iterator[int]:
     try:
         yield server.effective_port
     finally:
-        server.close()
+        # Close every channel from the server's own loop thread, which then ends.
+        server.trigger.pull_trigger(
+            lambda: [channel.close() for channel in list(server._map.values())])
+        thread.join(10)
+        server.task_dispatcher.shutdown()
 
 
 def _builtin(app) -> Iterator[int]:
