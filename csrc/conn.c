@@ -441,8 +441,8 @@ void pl_sql_first_keyword(const char *sql, char *buf, size_t size)
 
 int pl_sql_controls_transaction(const char *sql)
 {
-    static const char *const CONTROL[] = {"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT",
-                                          "RELEASE"};
+    static const char *const CONTROL[] = {"BEGIN",    "COMMIT",    "END",
+                                          "ROLLBACK", "SAVEPOINT", "RELEASE"};
     char kw[16];
 
     pl_sql_first_keyword(sql, kw, sizeof kw);

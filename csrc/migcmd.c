@@ -249,23 +249,24 @@ static int run_released(mig_job *j, pl_err *err)
     int rc;
     assert(PyGILState_Check());
     pl_err_clear(err);
-    Py_BEGIN_ALLOW_THREADS rc = run_job(j, err);
-    Py_END_ALLOW_THREADS return rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = run_job(j, err);
+    Py_END_ALLOW_THREADS
+    return rc;
 }
 
 /* The dict a command returns (new reference, NULL with an exception). */
 static PyObject *job_result(const mig_job *j, const char *count_key)
 {
     /* Paths may hold bytes that are not UTF-8: decoded as the OS does. */
-    PyObject *backup = j->backup_path[0] ? PyUnicode_DecodeFSDefault(j->backup_path)
-                                         : Py_NewRef(Py_None);
+    PyObject *backup =
+        j->backup_path[0] ? PyUnicode_DecodeFSDefault(j->backup_path) : Py_NewRef(Py_None);
     if (backup == NULL)
         return NULL;
-    return Py_BuildValue("{s:N,s:z,s:z,s:z,s:i,s:N}", "path", PyUnicode_DecodeFSDefault(j->path),
-                         "before", j->before[0] ? j->before : NULL, "after",
-                         j->after[0] ? j->after : NULL, "detected",
-                         j->detected[0] ? j->detected : NULL, count_key, j->count, "backup",
-                         backup);
+    return Py_BuildValue(
+        "{s:N,s:z,s:z,s:z,s:i,s:N}", "path", PyUnicode_DecodeFSDefault(j->path), "before",
+        j->before[0] ? j->before : NULL, "after", j->after[0] ? j->after : NULL, "detected",
+        j->detected[0] ? j->detected : NULL, count_key, j->count, "backup", backup);
 }
 
 /* migrate() and downgrade(): the same job in either direction. A downgrade

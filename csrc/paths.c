@@ -106,8 +106,10 @@ char *pl_path_canonical(const char *abs, pl_err *err)
         return NULL;
     }
     if (strlen(base) > NAME_MAX) {
-        pl_err_set(err, PL_E_PATH, abs, "the file name is longer than %d bytes; use a shorter "
-                   "name.", NAME_MAX);
+        pl_err_set(err, PL_E_PATH, abs,
+                   "the file name is longer than %d bytes; use a shorter "
+                   "name.",
+                   NAME_MAX);
         return NULL;
     }
     if (dirlen == 0)

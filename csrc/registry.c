@@ -22,9 +22,9 @@ typedef struct {
 } spelling_entry;
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static pl_database *databases;          /* owned references */
-static pl_database *live;               /* every pl_database not yet freed */
-static pl_database *default_db;         /* borrowed from the list */
+static pl_database *databases;  /* owned references */
+static pl_database *live;       /* every pl_database not yet freed */
+static pl_database *default_db; /* borrowed from the list */
 static spelling_entry spellings[SPELLING_SLOTS];
 static int n_spellings;
 
@@ -161,7 +161,8 @@ void pl_registry_offer_default(pl_database *db)
 int pl_registry_default_ready(void)
 {
     int ready;
-    pl_mutex_lock(&registry_lock, PL_LOCK_REGISTRY); /* held only for short, non-blocking sections */
+    pl_mutex_lock(&registry_lock,
+                  PL_LOCK_REGISTRY); /* held only for short, non-blocking sections */
     ready = default_db != NULL && pl_database_is_ready(default_db);
     pl_mutex_unlock(&registry_lock);
     return ready;

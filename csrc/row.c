@@ -192,8 +192,8 @@ static PyObject *row_repr(RowObject *self)
     if (parts == NULL)
         goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyUnicode_FromFormat("%U=%R", PyTuple_GET_ITEM(self->fields, i),
-                                              self->values[i]);
+        PyObject *item =
+            PyUnicode_FromFormat("%U=%R", PyTuple_GET_ITEM(self->fields, i), self->values[i]);
         if (item == NULL)
             goto done;
         PyList_SET_ITEM(parts, i, item);

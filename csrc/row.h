@@ -5,10 +5,9 @@
 #include "module.h"
 
 typedef struct {
-    PyObject_VAR_HEAD
-    PyObject *fields;     /* tuple of column names, shared by the rows of a result */
-    PyObject *index;      /* dict: column name -> position, shared */
-    PyObject *values[1];  /* ob_size owned references */
+    PyObject_VAR_HEAD PyObject *fields; /* tuple of column names, shared by the rows of a result */
+    PyObject *index;                    /* dict: column name -> position, shared */
+    PyObject *values[1];                /* ob_size owned references */
 } RowObject;
 
 /* A row of `n` values, all NULL: the caller fills values[] with new references

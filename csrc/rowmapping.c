@@ -120,8 +120,7 @@ static PyObject *mapping_richcompare(RowObject *self, PyObject *other, int op)
 {
     PyObject *mine, *theirs, *result;
 
-    if ((op != Py_EQ && op != Py_NE) ||
-        !(PyDict_Check(other) || Py_TYPE(other) == Py_TYPE(self)))
+    if ((op != Py_EQ && op != Py_NE) || !(PyDict_Check(other) || Py_TYPE(other) == Py_TYPE(self)))
         Py_RETURN_NOTIMPLEMENTED;
     mine = as_dict(self);
     if (mine == NULL)

@@ -12,8 +12,8 @@ static int busy_timeout_ms = PL_BUSY_TIMEOUT_DEFAULT_MS;
 static int statement_timeout_ms; /* 0: no limit */
 static int file_mode = PL_FILE_MODE_DEFAULT;
 static int max_idle = PL_MAX_IDLE_DEFAULT;
-static char *migrations_dir;  /* NULL: not set */
-static char *admin_password;  /* NULL: not set */
+static char *migrations_dir; /* NULL: not set */
+static char *admin_password; /* NULL: not set */
 
 /* A whole number of milliseconds from 1 to one hour, else `fallback`. */
 static int parse_ms(const char *text, int fallback)

@@ -137,8 +137,8 @@ const pl_chain *pl_setup_chain(pl_err *err)
     if (chain == NULL)
         return NULL;
     pl_mutex_lock(&chain_lock, PL_LOCK_CHAIN);
-    if (current_chain != NULL && strcmp(current_chain->dir, dir) == 0 &&
-        current_signature == sig && !recheck_folder) {
+    if (current_chain != NULL && strcmp(current_chain->dir, dir) == 0 && current_signature == sig &&
+        !recheck_folder) {
         pl_chain *winner = current_chain;
         pl_mutex_unlock(&chain_lock);
         pl_chain_free(chain);
@@ -176,8 +176,7 @@ void pl_setup_reinit_in_child(void)
 }
 
 /* Read one text value; *found tells whether a row came back. */
-static int query_text(pl_conn *c, const char *sql, char *out, size_t size, int *found,
-                      pl_err *err)
+static int query_text(pl_conn *c, const char *sql, char *out, size_t size, int *found, pl_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
