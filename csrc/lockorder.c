@@ -22,45 +22,90 @@ int pl_lock_check_self_test(const char *which)
 
 #else
 
-/* Deep enough for the fork handler, which holds every database lock. */
-#define MAX_HELD 4096
+/* The locks this thread holds, in a heap block per thread (pthread key), not
+ * in _Thread_local storage: the module is dlopen'ed, so its thread-local
+ * block is freed by whichever thread next needs it, and ThreadSanitizer sees
+ * that free race with the dead thread's last write (Python threads are never
+ * joined). A key's destructor frees the block in the exiting thread itself. */
+typedef struct {
+    int n, cap;
+    struct held_lock {
+        const void *lock;
+        int rank;
+    } * locks;
+} held_set;
 
-static _Thread_local struct {
-    const void *lock;
-    int rank;
-} held[MAX_HELD];
-static _Thread_local int n_held;
+static pthread_key_t held_key;
+static pthread_once_t held_once = PTHREAD_ONCE_INIT;
+
+static void free_held(void *p)
+{
+    held_set *h = p;
+    free(h->locks);
+    free(h);
+}
+
+static void make_key(void)
+{
+    if (pthread_key_create(&held_key, free_held) != 0)
+        abort();
+}
+
+static held_set *mine(void)
+{
+    held_set *h;
+
+    pthread_once(&held_once, make_key);
+    h = pthread_getspecific(held_key);
+    if (h == NULL) {
+        h = calloc(1, sizeof *h);
+        if (h == NULL || pthread_setspecific(held_key, h) != 0)
+            abort();
+    }
+    return h;
+}
 
 static void lock_order_failure(const char *what, const void *lock, int rank)
 {
+    held_set *h = mine();
     fprintf(stderr,
             "promptlab: lock order violation: %s (lock %p, rank %d; %d held, top rank %d)\n", what,
-            lock, rank, n_held, n_held > 0 ? held[n_held - 1].rank : 0);
+            lock, rank, h->n, h->n > 0 ? h->locks[h->n - 1].rank : 0);
     abort();
 }
 
 void pl_lock_acquired(const void *lock, int rank)
 {
-    for (int i = 0; i < n_held; i++) {
-        if (held[i].lock == lock)
+    held_set *h = mine();
+
+    for (int i = 0; i < h->n; i++) {
+        if (h->locks[i].lock == lock)
             lock_order_failure("a lock taken twice by one thread", lock, rank);
-        if (held[i].rank > rank)
+        if (h->locks[i].rank > rank)
             lock_order_failure("a lock taken after one that comes later in lockorder.h", lock,
                                rank);
     }
-    if (n_held >= MAX_HELD)
-        lock_order_failure("too many locks held", lock, rank);
-    held[n_held].lock = lock;
-    held[n_held].rank = rank;
-    n_held++;
+    if (h->n == h->cap) { /* the fork handler holds every database's lock at once */
+        int cap = h->cap ? h->cap * 2 : 16;
+        struct held_lock *grown = realloc(h->locks, (size_t)cap * sizeof *grown);
+        if (grown == NULL)
+            lock_order_failure("out of memory recording a lock", lock, rank);
+        h->locks = grown;
+        h->cap = cap;
+    }
+    h->locks[h->n].lock = lock;
+    h->locks[h->n].rank = rank;
+    h->n++;
 }
 
 void pl_lock_released(const void *lock)
 {
-    for (int i = n_held - 1; i >= 0; i--) {
-        if (held[i].lock == lock) {
-            held[i] = held[n_held - 1]; /* order of release is free */
-            n_held--;
+    held_set *h = mine();
+
+    for (int i = h->n - 1; i >= 0; i--) {
+        if (h->locks[i].lock == lock) {
+            h->locks[i] = h->locks[h->n - 1]; /* the order of release is free */
+            h->n--;
             return;
         }
     }
@@ -69,8 +114,10 @@ void pl_lock_released(const void *lock)
 
 int pl_lock_held(const void *lock)
 {
-    for (int i = 0; i < n_held; i++)
-        if (held[i].lock == lock)
+    held_set *h = mine();
+
+    for (int i = 0; i < h->n; i++)
+        if (h->locks[i].lock == lock)
             return 1;
     return 0;
 }
