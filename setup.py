@@ -16,6 +16,7 @@ extra_compile = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-p
                  "-Wno-format-truncation"]
 extra_link = []
 undef = []
+macros = []
 sanitize = os.environ.get("PROMPTLAB_SANITIZE", "").strip()
 if sanitize:
     flags = [f"-fsanitize={sanitize}", "-fno-omit-frame-pointer", "-g", "-O1"]
@@ -24,6 +25,7 @@ if sanitize:
     extra_compile += flags
     extra_link += flags
     undef.append("NDEBUG")
+    macros.append(("PL_SANITIZE", f'"{sanitize}"'))  # _core._sanitize, for tests
 if os.environ.get("PROMPTLAB_DEBUG"):
     extra_compile += ["-O0", "-g"]
     if "NDEBUG" not in undef:
@@ -38,6 +40,7 @@ core = Extension(
     extra_compile_args=extra_compile,
     extra_link_args=extra_link,
     undef_macros=undef,
+    define_macros=macros,
 )
 
 setup(

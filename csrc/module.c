@@ -338,6 +338,10 @@ static int register_close_hooks(PyObject *module)
     return register_close_hook(module, "atexit", "register", NULL);
 }
 
+#ifndef PL_SANITIZE
+#define PL_SANITIZE "" /* the -fsanitize= list of a sanitizer build (setup.py) */
+#endif
+
 #ifdef NDEBUG
 #define DEBUG_CHECKS 0
 #else
@@ -473,7 +477,8 @@ static int module_exec(PyObject *module)
         PyModule_AddStringConstant(module, "UNUSABLE_PASSWORD", PL_UNUSABLE_PASSWORD) < 0 ||
         PyModule_AddIntConstant(module, "PASSWORD_MIN_BYTES", PL_PASSWORD_MIN_BYTES) < 0 ||
         PyModule_AddIntConstant(module, "PASSWORD_MAX_BYTES", PL_PASSWORD_MAX_BYTES) < 0 ||
-        PyModule_AddObjectRef(module, "_debug_checks", DEBUG_CHECKS ? Py_True : Py_False) < 0)
+        PyModule_AddObjectRef(module, "_debug_checks", DEBUG_CHECKS ? Py_True : Py_False) < 0 ||
+        PyModule_AddStringConstant(module, "_sanitize", PL_SANITIZE) < 0)
         return -1;
     return 0;
 }

@@ -176,6 +176,8 @@ def _lock_check_self_test(which: str) -> None:
     in builds with assertions (``_debug_checks``)."""
 
 _debug_checks: bool
+_sanitize: str
+"""The sanitizers the core was built with ("thread", "address,undefined"), or ""."""
 """True when the C assertions (lock order, locks held, no GIL in the engine) are built in."""
 
 def verify_password(password: str, password_hash: str) -> bool:

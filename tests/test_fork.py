@@ -212,6 +212,13 @@ def test_more_than_256_files_in_use_at_fork_are_all_refused(tmp_path):
     """The list of files a child must refuse has no fixed size (it stopped at 256)."""
     import resource
 
+    from promptlab import _core
+
+    if "thread" in _core._sanitize:
+        pytest.skip("the fork handler holds one lock per database, and ThreadSanitizer's "
+                    "deadlock detector tracks at most 64 locks held by a thread; the "
+                    "normal and ASan runs cover this test")
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = 3 * 300 + 200  # each open connection: the file, its -wal and -shm
     if hard != resource.RLIM_INFINITY and hard < want:
