@@ -4,7 +4,7 @@
 OpenAI-compatible ``/v1/chat/completions`` and ``/v1/embeddings`` (also under Azure's
 ``/openai/deployments/NAME/...``). Completions are deterministic text built from the
 request; embeddings are vectors derived from the text's hash. Tests can queue
-failures (an HTTP status, or a reset connection) and read every request.
+failures (an HTTP status, or a reset connection) and read every request (header names in lower case).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server
         with fake.lock:
             fake.requests.append({"path": self.path, "body": body,
-                                  "headers": dict(self.headers.items())})
+                                  "headers": {k.lower(): v for k, v in self.headers.items()}})
             failure = fake.failures.pop(0) if fake.failures else None
         if failure == "reset":
             # An RST instead of an answer: the client sees a reset connection.
