@@ -75,15 +75,23 @@ def load_dataset(path: str, name: str) -> List[Dict[str, Any]]:
     return records
 
 
-def _evaluator(metric: str, custom: Any, completion_model: Any, embedding_model: Any) -> Any:
-    """The evaluator of one metric: the config's own, or a built-in by its name."""
+def _evaluator(metric: str, custom: Any, completion_model: Any, embedding_model: Any,
+               column_mapping: Mapping[str, Any]) -> Any:
+    """The evaluator of one metric: the config's own, or a built-in by its name, from
+    ``EvaluatorFactory`` (which also checks the mapping of a built-in)."""
+    try:
+        from promptlab.evaluator.evaluator_factory import EvaluatorFactory
+    except ImportError:
+        EvaluatorFactory = None
+    if EvaluatorFactory is not None:
+        get = EvaluatorFactory.get_evaluator
+        if "column_mapping" in inspect.signature(get).parameters:
+            return get(metric, completion_model, embedding_model, custom,
+                       column_mapping=column_mapping)
+        return get(metric, completion_model, embedding_model, custom)
     if custom is None:
-        try:
-            from promptlab.evaluator.evaluator_factory import EvaluatorFactory
-        except ImportError:
-            raise ValueError(f"Unknown metric {metric!r}: no built-in evaluators are "
-                             "installed; give the metric an 'evaluator'.") from None
-        return EvaluatorFactory.get_evaluator(metric, completion_model, embedding_model, None)
+        raise ValueError(f"Unknown metric {metric!r}: no built-in evaluators are "
+                         "installed; give the metric an 'evaluator'.")
     if not callable(getattr(custom, "evaluate", None)):
         raise TypeError(f"The evaluator of metric {metric!r} has no evaluate(data) method.")
     # As the original: a custom evaluator may judge with the experiment's models.
@@ -217,7 +225,8 @@ class Experiment:
         if config.embedding_model_config is not None:
             embedding_model = ModelFactory.get_model(config.embedding_model_config, False)
         evaluators = [(e.metric, _evaluator(e.metric, e.evaluator, completion_model,
-                                            embedding_model), dict(e.column_mapping))
+                                            embedding_model, e.column_mapping),
+                       dict(e.column_mapping))
                       for e in config.evaluation]
         concurrency = (getattr(config.completion_model_config, "max_concurrent_tasks", None)
                        or getattr(completion_model, "max_concurrent_tasks", None)

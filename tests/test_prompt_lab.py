@@ -238,8 +238,8 @@ def test_an_interrupted_run_leaves_no_experiment(pl, tmp_path, mode):
 
     def agent(inputs):
         calls.append(inputs["id"])
-        if len(calls) == 3:
-            raise KeyboardInterrupt
+        if len(calls) == 3:  # Ctrl-C, as the terminal sends it
+            os.kill(os.getpid(), signal.SIGINT)
         return ModelResponse("ok", 0, 0, 0)
 
     cfg = {"name": "interrupted", "agent_proxy": agent, "dataset": ds, "evaluation": []}
