@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from conftest import NEUTRAL_CWD
 from fakes import FakeModelServer, embedding_of
 from promptlab.model.model import EmbeddingModel, Model
 from promptlab.model.model_factory import ModelFactory
@@ -205,7 +206,7 @@ def test_missing_models_extra_is_one_line_naming_it():
             "from promptlab.model.model_factory import ModelFactory\n"
             "ModelFactory.get_model({'name': 'openai/gpt-4o', 'type': 'completion'})\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
+                            timeout=120, cwd=NEUTRAL_CWD)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError:")
@@ -218,6 +219,6 @@ def test_ollama_needs_no_extra():
             "m = ModelFactory.get_model({'name': 'ollama/x', 'type': 'completion'})\n"
             "print(type(m).__name__)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
+                            timeout=120, cwd=NEUTRAL_CWD)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "Ollama"

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+BUILD_INPUTS = ["pyproject.toml", "setup.py", "README.md", "LICENSE", "MANIFEST.in", "csrc",
+                "promptlab", "migrations"]
 
 # Files of the stand-in 0.1.11: some the original had and this package does not
 # (they must be gone after the upgrade), and some both have.
@@ -64,10 +66,16 @@ def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_install_over_the_original_and_uninstall(tmp_path):
-    # Our wheel, built once from a copy of the source tree (no build files left in it).
+    # Our wheel, built once from a copy of what the build reads (so no build files are
+    # left in the checkout, and CI's venvs inside it are not copied).
     source = tmp_path / "src"
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
-        ".git", "build", "*.egg-info", "*.so", "__pycache__", ".pytest_cache", "*.db*"))
+    ignore = shutil.ignore_patterns("build", "*.egg-info", "*.so", "__pycache__")
+    for name in BUILD_INPUTS:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=ignore)
+        elif (REPO / name).exists():
+            source.mkdir(exist_ok=True)
+            shutil.copy(REPO / name, source / name)
     wheels = tmp_path / "wheels"
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(wheels), str(source))
     (ours,) = wheels.glob("promptlab-*.whl")
