@@ -7,8 +7,6 @@ import os
 import threading
 from typing import Any
 
-from promptlab.studio.auth import StudioError
-
 
 class Studio:
     """Starts the studio on this machine (127.0.0.1) for a local tracer's file."""
@@ -17,7 +15,9 @@ class Studio:
         self.tracer = tracer
 
     def _config(self, port: int) -> Any:
+        # The studio's modules load only when it starts, not with every PromptLab.
         from promptlab.studio.api import StudioConfig
+        from promptlab.studio.auth import StudioError
 
         db_file = getattr(self.tracer, "db_file", None)
         if db_file is None:
