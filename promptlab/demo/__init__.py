@@ -53,8 +53,8 @@ class KeywordBaseline(Model):
         return self.invoke(system_prompt, user_prompt)
 
 
-# Until the built-in evaluators land, the demo scores with these two (same names,
-# same meaning as the original's exact_match and f1_score).
+# Used only when the built-in evaluators (promptlab.evaluator) are not installed: the
+# same names and meaning as the original's exact_match and f1_score.
 class _ExactMatch:
     def evaluate(self, data: Mapping[str, Any]) -> bool:
         return data["response"] == data["reference"]
@@ -69,6 +69,17 @@ class _F1:
             return 0.0
         precision, recall = common / len(response), common / len(reference)
         return 2 * precision * recall / (precision + recall)
+
+
+def _metric(name: str, fallback: type) -> Dict[str, Any]:
+    """The evaluation entry of a metric: the built-in by its name when installed."""
+    entry: Dict[str, Any] = {"metric": name,
+                             "column_mapping": {"response": "$completion", "reference": "answer"}}
+    try:
+        import promptlab.evaluator.evaluator_factory  # noqa: F401
+    except ImportError:
+        entry["evaluator"] = fallback()
+    return entry
 
 
 def _dataset_file(db_file: str) -> str:
@@ -126,12 +137,7 @@ def run_demo(db_file: str, out: TextIO) -> Dict[int, Dict[str, float]]:
                                         "model": model},
             "prompt_template": template,
             "dataset": dataset,
-            "evaluation": [
-                {"metric": "exact_match", "evaluator": _ExactMatch(),
-                 "column_mapping": {"response": "$completion", "reference": "answer"}},
-                {"metric": "f1_score", "evaluator": _F1(),
-                 "column_mapping": {"response": "$completion", "reference": "answer"}},
-            ],
+            "evaluation": [_metric("exact_match", _ExactMatch), _metric("f1_score", _F1)],
         })
         results[template.version] = averages = _averages(pl, name)
         if template.version == 0:
