@@ -1,13 +1,16 @@
 /* conn.c: opening connections with PromptLab's settings, and the statement cache. */
 #include "conn.h"
+#include "util.h"
 #include "lockorder.h"
 #include "settings.h"
 #include "fork.h"
+#include "paths.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <pthread.h>
 #include <errno.h>
@@ -52,7 +55,7 @@ static pl_conn *live_head;
 static void file_identity(const char *path, unsigned long long *dev, unsigned long long *ino)
 {
     struct stat st;
-    if (stat(path, &st) == 0) {
+    if (!pl_path_is_memory(path) && stat(path, &st) == 0) {
         *dev = (unsigned long long)st.st_dev;
         *ino = (unsigned long long)st.st_ino;
     } else {
@@ -152,6 +155,23 @@ static int create_file(const char *path, pl_err *err)
     return 0;
 }
 
+/* The in-memory database lives in this process's memory. A child of fork()
+ * has a copy of it that another thread may have been changing at that
+ * instant: the child refuses it instead of trusting that copy. */
+static atomic_ulong memory_generation = ATOMIC_VAR_INIT(~0UL);
+
+static int memory_crossed_fork(const char *path, pl_err *err)
+{
+    unsigned long none = ~0UL, now = pl_fork_generation();
+    atomic_compare_exchange_strong(&memory_generation, &none, now);
+    if (atomic_load(&memory_generation) == now)
+        return 0;
+    return pl_err_set(err, PL_E_DATABASE, path,
+                      "the in-memory database belongs to the parent of this forked process "
+                      "and does not cross fork(); use a database file to share data with "
+                      "child processes.");
+}
+
 int pl_conn_check_not_tainted(const char *path, pl_err *err)
 {
     unsigned long long dev, ino;
@@ -205,7 +225,13 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
     PL_ASSERT_NO_GIL();
     if (pl_conn_check_not_tainted(path, err) < 0)
         return NULL;
-    if (create) {
+    const char *target = path;
+    if (pl_path_is_memory(path)) {
+        if (memory_crossed_fork(path, err) < 0)
+            return NULL;
+        target = PL_MEMORY_URI;
+        flags |= SQLITE_OPEN_URI | SQLITE_OPEN_CREATE;
+    } else if (create) {
         flags |= SQLITE_OPEN_CREATE;
         if (create_file(path, err) < 0)
             return NULL;
@@ -224,7 +250,7 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
      * mid-change, and the child must refuse this file instead of hanging on
      * a mutex that no thread of its own will ever release. */
     track(c);
-    rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    rc = sqlite3_open_v2(target, &c->db, flags, NULL);
     if (rc != SQLITE_OK) {
         pl_err_from_sqlite(err, rc, c->db, path, "opening the database");
         pl_conn_close(c);
@@ -256,12 +282,6 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
     return c;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 int pl_conn_enable_wal(pl_conn *c, pl_err *err)
 {
     int waited = 0, limit = pl_settings_busy_timeout_ms();
@@ -290,7 +310,7 @@ int pl_conn_enable_wal(pl_conn *c, pl_err *err)
             return pl_err_from_sqlite(err, rc, c->db, c->path, "switching to WAL mode");
         if (waited >= limit)
             return pl_err_from_sqlite(err, rc, c->db, c->path, "switching to WAL mode");
-        sleep_ms(pause);
+        pl_sleep_ms(pause);
         waited += pause;
         if (pause < 32)
             pause *= 2;
@@ -301,13 +321,9 @@ int pl_conn_enable_wal(pl_conn *c, pl_err *err)
  * (a hit is confirmed with memcmp, so collisions only cost a comparison). */
 static unsigned long hash_sql(const char *s, int len)
 {
-    unsigned long h = 1469598103934665603UL ^ (unsigned long)len;
-    int head = len < 64 ? len : 64;
-    for (int i = 0; i < head; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211UL;
-    for (int i = len > 128 ? len - 64 : head; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211UL;
-    return h;
+    int head = len < 64 ? len : 64, tail = len > 128 ? len - 64 : head;
+    unsigned long long h = pl_fnv1a(PL_FNV_OFFSET ^ (unsigned long long)len, s, (size_t)head);
+    return (unsigned long)pl_fnv1a(h, s + tail, (size_t)(len - tail));
 }
 
 int pl_conn_prepare(pl_conn *c, const char *sql, int len, sqlite3_stmt **out, int *tail_out,
@@ -425,8 +441,8 @@ void pl_sql_first_keyword(const char *sql, char *buf, size_t size)
 
 int pl_sql_controls_transaction(const char *sql)
 {
-    static const char *const CONTROL[] = {"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT",
-                                          "RELEASE"};
+    static const char *const CONTROL[] = {"BEGIN",    "COMMIT",    "END",
+                                          "ROLLBACK", "SAVEPOINT", "RELEASE"};
     char kw[16];
 
     pl_sql_first_keyword(sql, kw, sizeof kw);

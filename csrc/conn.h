@@ -14,24 +14,24 @@
 
 typedef struct pl_stmt_entry {
     unsigned long hash;
-    char *sql;                /* owned copy of the statement text */
+    char *sql; /* owned copy of the statement text */
     int len;
-    int tail;                 /* offset where the first statement ends */
-    sqlite3_stmt *stmt;       /* NULL when the slot is free */
+    int tail;           /* offset where the first statement ends */
+    sqlite3_stmt *stmt; /* NULL when the slot is free */
     unsigned long last_used;
 } pl_stmt_entry;
 
 typedef struct pl_conn {
     sqlite3 *db;
-    const char *path;          /* borrowed from the owning database */
-    unsigned long fork_gen;    /* pl_fork_generation() when opened */
+    const char *path;       /* borrowed from the owning database */
+    unsigned long fork_gen; /* pl_fork_generation() when opened */
     unsigned long use_clock;
     pl_stmt_entry cache[PL_STMT_CACHE_SIZE];
-    struct pl_conn *next;      /* link in the database's idle list */
+    struct pl_conn *next;          /* link in the database's idle list */
     unsigned long long idle_since; /* when it became idle (a process-wide count) */
-    unsigned long long dev, ino; /* the file's identity when opened (0, 0 if unknown) */
-    int timeout_ms;            /* statement time limit; -1: PROMPTLAB_STATEMENT_TIMEOUT_MS */
-    long long deadline_ns;     /* CLOCK_MONOTONIC end of the current statement, 0: none */
+    unsigned long long dev, ino;   /* the file's identity when opened (0, 0 if unknown) */
+    int timeout_ms;                /* statement time limit; -1: PROMPTLAB_STATEMENT_TIMEOUT_MS */
+    long long deadline_ns;         /* CLOCK_MONOTONIC end of the current statement, 0: none */
     struct pl_conn *live_next, *live_prev; /* every open pl_conn of the process */
 } pl_conn;
 

@@ -3,6 +3,7 @@
 #include "lockorder.h"
 #include "filecheck.h"
 #include "fork.h"
+#include "paths.h"
 #include "registry.h"
 #include "settings.h"
 #include "setup.h"
@@ -69,6 +70,7 @@ void pl_database_decref(pl_database *db)
         return;
     pl_registry_unlink_live(db);
     close_all(take_idle_locked(db)); /* the last reference: nobody else holds the lock */
+    close_all(db->anchor);
     free(db->failure);
     pthread_mutex_destroy(&db->lock);
     pthread_cond_destroy(&db->cond);
@@ -131,7 +133,7 @@ int pl_database_ensure_ready(pl_database *db, pl_err *err)
         atomic_store(&db->checked, checked);
 
     struct stat st;
-    if (rc == 0 && stat(db->path, &st) == 0) { /* the file exists now */
+    if (rc == 0 && !pl_path_is_memory(db->path) && stat(db->path, &st) == 0) { /* it exists now */
         db->dev = (unsigned long long)st.st_dev;
         db->ino = (unsigned long long)st.st_ino;
         conn->dev = db->dev;
@@ -141,7 +143,10 @@ int pl_database_ensure_ready(pl_database *db, pl_err *err)
     if (rc == 0) {
         free(db->failure);
         db->failure = NULL;
-        extra = pool_push_locked(db, conn);
+        if (pl_path_is_memory(db->path) && db->anchor == NULL)
+            db->anchor = conn; /* the last connection to close would free the database */
+        else
+            extra = pool_push_locked(db, conn);
         atomic_store_explicit(&db->state, PL_DB_READY, memory_order_release);
     } else {
         if (db->failure == NULL)
@@ -275,13 +280,16 @@ void pl_database_lock_for_fork(pl_database *db)
 
 void pl_database_forget(pl_database *db)
 {
-    pl_conn *idle;
+    pl_conn *idle, *anchor;
 
     pl_mutex_lock(&db->lock, PL_LOCK_DATABASE);
     db->forgotten = 1;
     idle = take_idle_locked(db);
+    anchor = db->anchor;
+    db->anchor = NULL;
     pl_mutex_unlock(&db->lock);
     close_all(idle);
+    close_all(anchor);
 }
 
 void pl_database_close_idle_locked(pl_database *db)
@@ -315,6 +323,7 @@ void pl_database_reinit_in_child(pl_database *db)
      * not exist here, so it starts afresh. Connections are not inherited, and
      * an unfinished initialization is redone by whoever asks next. */
     atomic_fetch_sub(&idle_total, db->n_idle); /* abandoned, never closed here */
+    db->anchor = NULL;
     db->idle = NULL;
     db->n_idle = 0;
     if (atomic_load(&db->state) == PL_DB_INITIALIZING)

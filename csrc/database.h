@@ -27,17 +27,19 @@ enum { PL_DB_NEW, PL_DB_INITIALIZING, PL_DB_READY, PL_DB_FAILED };
 typedef struct pl_database {
     atomic_long refcnt;
     atomic_int state;
-    char *path;                /* canonical absolute path, immutable */
+    char *path; /* canonical absolute path, immutable */
     pthread_mutex_t lock;
-    pthread_cond_t cond;       /* signalled when an initialization ends */
-    unsigned long attempt;     /* number of the current/last initialization */
-    pl_err *failure;           /* why attempt number `attempt` failed */
-    pl_conn *idle;             /* pooled connections, all of this fork generation */
+    pthread_cond_t cond;   /* signalled when an initialization ends */
+    unsigned long attempt; /* number of the current/last initialization */
+    pl_err *failure;       /* why attempt number `attempt` failed */
+    pl_conn *idle;         /* pooled connections, all of this fork generation */
     int n_idle;
-    int forgotten;             /* dropped by reset: no pooling, connections close */
+    int forgotten;               /* dropped by reset: no pooling, connections close */
     unsigned long long dev, ino; /* the file's identity once READY (immutable after) */
-    atomic_int checked;        /* quick_check passed in this process (or a new file) */
-    struct pl_database *next;  /* registered list link (registry lock) */
+    atomic_int checked;          /* quick_check passed in this process (or a new file) */
+    pl_conn *anchor;             /* ":memory:": a connection kept open (never pooled, never
+                                  * trimmed) so the database lives while it is registered */
+    struct pl_database *next;    /* registered list link (registry lock) */
     struct pl_database *live_next, *live_prev; /* every live database (registry lock) */
 } pl_database;
 

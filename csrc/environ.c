@@ -27,8 +27,8 @@ static const char *text_of(PyObject *bytes)
 
 /* The variables, in the order of pl_settings_text's fields. */
 static const char *const NAMES[] = {"PROMPTLAB_BUSY_TIMEOUT_MS", "PROMPTLAB_MIGRATIONS_DIR",
-                                    "PROMPTLAB_ADMIN_PASSWORD", "PROMPTLAB_STATEMENT_TIMEOUT_MS",
-                                    "PROMPTLAB_FILE_MODE", "PROMPTLAB_MAX_IDLE_CONNECTIONS"};
+                                    "PROMPTLAB_ADMIN_PASSWORD",  "PROMPTLAB_STATEMENT_TIMEOUT_MS",
+                                    "PROMPTLAB_FILE_MODE",       "PROMPTLAB_MAX_IDLE_CONNECTIONS"};
 #define N_NAMES (sizeof NAMES / sizeof NAMES[0])
 
 int pl_environ_refresh(pl_state *st)

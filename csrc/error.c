@@ -151,8 +151,7 @@ static pl_errkind kind_for_io(int rc, int sys_errno)
     return kind_for(rc);
 }
 
-int pl_err_from_sqlite(pl_err *err, int rc, struct sqlite3 *db, const char *path,
-                       const char *what)
+int pl_err_from_sqlite(pl_err *err, int rc, struct sqlite3 *db, const char *path, const char *what)
 {
     const char *detail = NULL;
     int sys_errno = db != NULL ? sqlite3_system_errno(db) : 0;
@@ -166,10 +165,8 @@ int pl_err_from_sqlite(pl_err *err, int rc, struct sqlite3 *db, const char *path
         detail = sqlite3_errstr(rc);
     if (sys_errno != 0 && ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_CANTOPEN ||
                            (rc & 0xff) == SQLITE_FULL))
-        snprintf(os_reason, sizeof os_reason, " [OS error %d: %s]", sys_errno,
-                 strerror(sys_errno));
-    pl_err_set(err, kind, path, "%s failed: %s (SQLite code %d)%s.%s", what, detail, rc,
-               os_reason,
+        snprintf(os_reason, sizeof os_reason, " [OS error %d: %s]", sys_errno, strerror(sys_errno));
+    pl_err_set(err, kind, path, "%s failed: %s (SQLite code %d)%s.%s", what, detail, rc, os_reason,
                (sys_errno == EMFILE || sys_errno == ENFILE) && os_reason[0] != '\0'
                    ? " This process has too many files open. Close the sessions it no "
                      "longer uses, lower PROMPTLAB_MAX_IDLE_CONNECTIONS (idle connections "

@@ -33,9 +33,9 @@ typedef enum {
 
 typedef struct {
     pl_errkind kind;
-    int sqlite_rc;                /* extended result code, or 0 */
-    char path[PL_ERR_PATH_MAX];   /* the database file, or "" */
-    char msg[PL_ERR_MSG_MAX];     /* complete message, naming the file */
+    int sqlite_rc;              /* extended result code, or 0 */
+    char path[PL_ERR_PATH_MAX]; /* the database file, or "" */
+    char msg[PL_ERR_MSG_MAX];   /* complete message, naming the file */
 } pl_err;
 
 /* Reset to "no error". */
@@ -50,8 +50,7 @@ int pl_err_set(pl_err *err, pl_errkind kind, const char *path, const char *fmt, 
  * doing `what`, choosing the kind from the result code and adding what the
  * user can do about it. Returns -1. */
 struct sqlite3;
-int pl_err_from_sqlite(pl_err *err, int rc, struct sqlite3 *db, const char *path,
-                       const char *what);
+int pl_err_from_sqlite(pl_err *err, int rc, struct sqlite3 *db, const char *path, const char *what);
 
 /* Add context in front of an existing message: "<path>: <prefix>: <old text>". */
 void pl_err_prefix(pl_err *err, const char *prefix);

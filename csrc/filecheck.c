@@ -175,4 +175,3 @@ int pl_check_not_damaged(pl_conn *c, pl_err *err)
                           value);
     return 0;
 }
-

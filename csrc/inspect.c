@@ -53,8 +53,10 @@ static PyObject *py_migrations(PyObject *module, PyObject *args, PyObject *kwarg
         return NULL;
     pl_err_clear(&err);
     const char *d = dir ? PyBytes_AS_STRING(dir) : NULL;
-    Py_BEGIN_ALLOW_THREADS chain = pl_inspect_load_chain(d, &err);
-    Py_END_ALLOW_THREADS Py_XDECREF(dir);
+    Py_BEGIN_ALLOW_THREADS
+    chain = pl_inspect_load_chain(d, &err);
+    Py_END_ALLOW_THREADS
+    Py_XDECREF(dir);
     if (chain == NULL)
         return pl_raise(st, &err);
     list = PyList_New(chain->count);
@@ -255,21 +257,22 @@ static PyObject *py_database_revision(PyObject *module, PyObject *args, PyObject
                                      &dir_obj))
         return NULL;
     if (pl_environ_refresh(st) < 0 || pl_abs_path_from_object(st, path_obj, abs, sizeof abs) < 0 ||
-        pl_inspect_dir_arg(dir_obj, &dir) < 0)
+        pl_refuse_memory(st, abs) < 0 || pl_inspect_dir_arg(dir_obj, &dir) < 0)
         return NULL;
     memset(&lk, 0, sizeof lk);
     lk.path = abs;
     lk.dir = dir ? PyBytes_AS_STRING(dir) : NULL;
     pl_err_clear(&err);
-    Py_BEGIN_ALLOW_THREADS rc = look_revision(&lk, &err);
-    Py_END_ALLOW_THREADS if (rc < 0)
-    {
+    Py_BEGIN_ALLOW_THREADS
+    rc = look_revision(&lk, &err);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
         pl_raise(st, &err);
         goto done;
     }
     if (!lk.exists) {
-        result = Py_BuildValue("{s:O,s:N}", "exists", Py_False, "path",
-                               PyUnicode_DecodeFSDefault(abs));
+        result =
+            Py_BuildValue("{s:O,s:N}", "exists", Py_False, "path", PyUnicode_DecodeFSDefault(abs));
         goto done;
     }
     history = catalog_rows(st, lk.cat,
@@ -278,12 +281,11 @@ static PyObject *py_database_revision(PyObject *module, PyObject *args, PyObject
                            0);
     if (history == NULL)
         goto done;
-    result = Py_BuildValue("{s:O,s:N,s:z,s:i,s:i,s:z,s:O}", "exists", Py_True, "path",
-                           PyUnicode_DecodeFSDefault(abs),
-                           "revision", lk.v.revision[0] ? lk.v.revision : NULL, "version_rows",
-                           lk.v.version_rows, "other_tables", lk.v.other_tables, "detected",
-                           lk.detected[0] ? lk.detected : NULL, "history",
-                           lk.has_history ? history : Py_None);
+    result = Py_BuildValue(
+        "{s:O,s:N,s:z,s:i,s:i,s:z,s:O}", "exists", Py_True, "path", PyUnicode_DecodeFSDefault(abs),
+        "revision", lk.v.revision[0] ? lk.v.revision : NULL, "version_rows", lk.v.version_rows,
+        "other_tables", lk.v.other_tables, "detected", lk.detected[0] ? lk.detected : NULL,
+        "history", lk.has_history ? history : Py_None);
 done:
     Py_XDECREF(history);
     Py_XDECREF(dir);
@@ -317,12 +319,17 @@ static PyObject *py_database_schema(PyObject *module, PyObject *path_obj)
     pl_err err;
     int rc;
 
-    if (pl_environ_refresh(st) < 0 || pl_abs_path_from_object(st, path_obj, abs, sizeof abs) < 0)
+    if (pl_environ_refresh(st) < 0 || pl_abs_path_from_object(st, path_obj, abs, sizeof abs) < 0 ||
+        pl_refuse_memory(st, abs) < 0)
         return NULL;
     pl_err_clear(&err);
-    Py_BEGIN_ALLOW_THREADS rc = look_schema(abs, &cat, &err);
-    Py_END_ALLOW_THREADS if (rc < 0) pl_raise(st, &err);
-    else result = catalog_dict(st, cat, PL_CATALOG_LIVE);
+    Py_BEGIN_ALLOW_THREADS
+    rc = look_schema(abs, &cat, &err);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        pl_raise(st, &err);
+    else
+        result = catalog_dict(st, cat, PL_CATALOG_LIVE);
     sqlite3_close(cat);
     return result;
 }
@@ -373,9 +380,13 @@ static PyObject *py_chain_schema(PyObject *module, PyObject *args, PyObject *kwa
         return NULL;
     const char *d = dir ? PyBytes_AS_STRING(dir) : NULL;
     pl_err_clear(&err);
-    Py_BEGIN_ALLOW_THREADS rc = look_chain(d, revision, &cat, &index, &err);
-    Py_END_ALLOW_THREADS if (rc < 0) pl_raise(st, &err);
-    else result = catalog_dict(st, cat, index);
+    Py_BEGIN_ALLOW_THREADS
+    rc = look_chain(d, revision, &cat, &index, &err);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        pl_raise(st, &err);
+    else
+        result = catalog_dict(st, cat, index);
     sqlite3_close(cat);
     Py_XDECREF(dir);
     return result;

@@ -33,8 +33,9 @@ static _Thread_local int n_held;
 
 static void lock_order_failure(const char *what, const void *lock, int rank)
 {
-    fprintf(stderr, "promptlab: lock order violation: %s (lock %p, rank %d; %d held, top rank %d)\n",
-            what, lock, rank, n_held, n_held > 0 ? held[n_held - 1].rank : 0);
+    fprintf(stderr,
+            "promptlab: lock order violation: %s (lock %p, rank %d; %d held, top rank %d)\n", what,
+            lock, rank, n_held, n_held > 0 ? held[n_held - 1].rank : 0);
     abort();
 }
 

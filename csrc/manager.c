@@ -73,8 +73,7 @@ static PyObject *manager_get_session(PyObject *self, PyObject *args, PyObject *k
     if (path == Py_None) {
         db = pl_registry_default();
         if (db == NULL) {
-            PyErr_SetString(PyExc_RuntimeError,
-                            "Session not initialized. Call init_engine first.");
+            PyErr_SetString(PyExc_RuntimeError, "Session not initialized. Call init_engine first.");
             return NULL;
         }
     } else {
@@ -174,8 +173,7 @@ static PyMethodDef manager_methods[] = {
      "Create the file and its folders if missing, apply pending migrations and make sure\n"
      "the admin user exists. Any spelling of an initialized path returns at once.\n"
      "The first database initialized becomes the default for get_session()."},
-    {"get_session", (PyCFunction)(void (*)(void))manager_get_session,
-     METH_VARARGS | METH_KEYWORDS,
+    {"get_session", (PyCFunction)(void (*)(void))manager_get_session, METH_VARARGS | METH_KEYWORDS,
      "get_session(db_file=None)\n--\n\n"
      "A Session on the default database, or on db_file (initialized first)."},
     {"is_initialized", manager_is_initialized, METH_NOARGS,

@@ -237,7 +237,7 @@ static int parse_job(pl_state *st, PyObject *path_obj, PyObject *dir_obj, mig_jo
     if (pl_environ_refresh(st) < 0)
         return -1;
     if (pl_abs_path_from_object(st, path_obj, j->path, sizeof j->path) < 0 ||
-        pl_inspect_dir_arg(dir_obj, dir) < 0)
+        pl_refuse_memory(st, j->path) < 0 || pl_inspect_dir_arg(dir_obj, dir) < 0)
         return -1;
     j->dir = *dir ? PyBytes_AS_STRING(*dir) : NULL;
     return 0;
@@ -249,23 +249,24 @@ static int run_released(mig_job *j, pl_err *err)
     int rc;
     assert(PyGILState_Check());
     pl_err_clear(err);
-    Py_BEGIN_ALLOW_THREADS rc = run_job(j, err);
-    Py_END_ALLOW_THREADS return rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = run_job(j, err);
+    Py_END_ALLOW_THREADS
+    return rc;
 }
 
 /* The dict a command returns (new reference, NULL with an exception). */
 static PyObject *job_result(const mig_job *j, const char *count_key)
 {
     /* Paths may hold bytes that are not UTF-8: decoded as the OS does. */
-    PyObject *backup = j->backup_path[0] ? PyUnicode_DecodeFSDefault(j->backup_path)
-                                         : Py_NewRef(Py_None);
+    PyObject *backup =
+        j->backup_path[0] ? PyUnicode_DecodeFSDefault(j->backup_path) : Py_NewRef(Py_None);
     if (backup == NULL)
         return NULL;
-    return Py_BuildValue("{s:N,s:z,s:z,s:z,s:i,s:N}", "path", PyUnicode_DecodeFSDefault(j->path),
-                         "before", j->before[0] ? j->before : NULL, "after",
-                         j->after[0] ? j->after : NULL, "detected",
-                         j->detected[0] ? j->detected : NULL, count_key, j->count, "backup",
-                         backup);
+    return Py_BuildValue(
+        "{s:N,s:z,s:z,s:z,s:i,s:N}", "path", PyUnicode_DecodeFSDefault(j->path), "before",
+        j->before[0] ? j->before : NULL, "after", j->after[0] ? j->after : NULL, "detected",
+        j->detected[0] ? j->detected : NULL, count_key, j->count, "backup", backup);
 }
 
 /* migrate() and downgrade(): the same job in either direction. A downgrade

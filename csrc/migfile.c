@@ -1,5 +1,6 @@
 /* migfile.c: the migration file parser and chain validation. */
 #include "migfile.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -62,12 +63,7 @@ static void trim(const char **s, size_t *n)
 
 static void checksum_hex(const char *text, size_t len, char out[17])
 {
-    unsigned long long h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)text[i];
-        h *= 1099511628211ULL;
-    }
-    snprintf(out, 17, "%016llx", h);
+    snprintf(out, 17, "%016llx", pl_fnv1a(PL_FNV_OFFSET, text, len));
 }
 
 /* If the line is a "-- key: value" comment, point key/value at its parts. */

@@ -1,5 +1,6 @@
 /* migrate.c: revision bookkeeping, the upgrade and downgrade loops, backups. */
 #include "migrate.h"
+#include "util.h"
 #include "lockorder.h"
 #include "settings.h"
 #include "schema.h"
@@ -66,11 +67,13 @@ static const char FORGET_SQL[] = "DELETE FROM promptlab_migrations WHERE revisio
 /* Rewrite table.created_at from local time to UTC where it has a shape that
  * Python wrote (see above). */
 #define PL_LOCAL_TO_UTC(table)                                                                     \
-    "UPDATE " table " SET created_at = " PL_UTC_OF("created_at") " || substr(created_at, 20)\n"   \
-    " WHERE typeof(created_at) = 'text'\n"                                                         \
-    "   AND (created_at GLOB '" PL_DATE "T" PL_TIME "'\n"                                          \
-    "        OR created_at GLOB '" PL_DATE "[T ]" PL_TIME ".[0-9][0-9][0-9][0-9][0-9][0-9]')\n"     \
-    "   AND " PL_UTC_OF("created_at") " IS NOT NULL;\n"
+    "UPDATE " table " SET created_at = " PL_UTC_OF(                                                \
+        "created_at") " || substr(created_at, 20)\n"                                               \
+                      " WHERE typeof(created_at) = 'text'\n"                                       \
+                      "   AND (created_at GLOB '" PL_DATE "T" PL_TIME "'\n"                        \
+                      "        OR created_at GLOB '" PL_DATE "[T ]" PL_TIME                        \
+                      ".[0-9][0-9][0-9][0-9][0-9][0-9]')\n"                                        \
+                      "   AND " PL_UTC_OF("created_at") " IS NOT NULL;\n"
 
 /* Add the asset's name next to its id (`key` is prompt_template or dataset). */
 #define PL_NAME_FROM_ID(key)                                                                       \
@@ -89,13 +92,13 @@ static const char FORGET_SQL[] = "DELETE FROM promptlab_migrations WHERE revisio
     "                  AND a.asset_name IS NOT NULL);\n"
 
 static const char ADOPT_NAMES_SQL[] = PL_NAME_FROM_ID("prompt_template") PL_NAME_FROM_ID("dataset");
-static const char ADOPT_TIMES_L2_SQL[] = PL_LOCAL_TO_UTC("assets") PL_LOCAL_TO_UTC("experiments")
-    PL_LOCAL_TO_UTC("experiment_result");
-static const char ADOPT_TIMES_L3_SQL[] = PL_LOCAL_TO_UTC("experiments")
-    PL_LOCAL_TO_UTC("experiment_result") PL_LOCAL_TO_UTC("users");
-static const char ADOPT_USERS_AWAY_SQL[] =
-    PL_LOCAL_TO_UTC("users") "CREATE TEMP TABLE promptlab_adopted_users AS SELECT * FROM main.users;\n"
-                             "DROP TABLE main.users;\n";
+static const char ADOPT_TIMES_L2_SQL[] =
+    PL_LOCAL_TO_UTC("assets") PL_LOCAL_TO_UTC("experiments") PL_LOCAL_TO_UTC("experiment_result");
+static const char ADOPT_TIMES_L3_SQL[] =
+    PL_LOCAL_TO_UTC("experiments") PL_LOCAL_TO_UTC("experiment_result") PL_LOCAL_TO_UTC("users");
+static const char ADOPT_USERS_AWAY_SQL[] = PL_LOCAL_TO_UTC(
+    "users") "CREATE TEMP TABLE promptlab_adopted_users AS SELECT * FROM main.users;\n"
+             "DROP TABLE main.users;\n";
 static const char ADOPT_USERS_BACK_SQL[] =
     "INSERT INTO main.users (id, username, password_hash, role, status, created_at)\n"
     "    SELECT id, username, password_hash, role, status, created_at\n"
@@ -145,8 +148,7 @@ static int adopt(pl_conn *c, const pl_chain *chain, int idx, int detected, int a
     if (sql != NULL && sql[0] != '\0')
         rc = pl_conn_exec(c, sql, "adopting the database of an earlier PromptLab release", err);
     sqlite3_free(sql);
-    if (rc < 0 && err->kind != PL_E_BUSY && err->kind != PL_E_FULL &&
-        err->kind != PL_E_READONLY)
+    if (rc < 0 && err->kind != PL_E_BUSY && err->kind != PL_E_FULL && err->kind != PL_E_READONLY)
         err->kind = PL_E_MIGRATION;
     return rc;
 }
@@ -519,12 +521,6 @@ int pl_migrate_down(pl_conn *c, const pl_chain *chain, int target, int *undone, 
     return walk(c, chain, target, -1, undone, err);
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 int pl_migrate_backup(pl_conn *c, const char *dest, pl_err *err)
 {
     sqlite3 *out = NULL;
@@ -560,7 +556,7 @@ int pl_migrate_backup(pl_conn *c, const char *dest, pl_err *err)
     while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED) {
         if (waited >= limit)
             break;
-        sleep_ms(10);
+        pl_sleep_ms(10);
         waited += 10;
     }
     sqlite3_backup_finish(b);
@@ -659,8 +655,7 @@ char *pl_migrate_script(const pl_chain *chain, const char *path, int from, int t
                                 m->revision, one_line(m->filename, safe_file, sizeof safe_file));
             break;
         }
-        sqlite3_str_appendf(s, "\n-- %s %s -> %s: %s (%s)\n%s%s",
-                            dir > 0 ? "Upgrade" : "Downgrade",
+        sqlite3_str_appendf(s, "\n-- %s %s -> %s: %s (%s)\n%s%s", dir > 0 ? "Upgrade" : "Downgrade",
                             dir > 0 ? (i >= 0 ? chain->items[i].revision : "base") : m->revision,
                             dir > 0 ? m->revision : (m->parent[0] ? m->parent : "base"),
                             one_line(m->message, safe_msg, sizeof safe_msg),

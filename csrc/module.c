@@ -15,6 +15,7 @@
 #include "session.h"
 #include "setup.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -27,8 +28,8 @@
 
 static const struct {
     pl_errkind kind;
-    const char *name;   /* qualified name */
-    pl_errkind base;    /* PL_OK: the root DatabaseError derives from Exception */
+    const char *name; /* qualified name */
+    pl_errkind base;  /* PL_OK: the root DatabaseError derives from Exception */
     const char *doc;
 } ERROR_SPECS[] = {
     {PL_E_DATABASE, "promptlab.sqlite.DatabaseError", PL_OK,
@@ -121,6 +122,36 @@ PyObject *pl_raise_kind(pl_state *st, pl_errkind kind, const char *path, const c
     return raise_message(st, kind, message, path, 0);
 }
 
+/* A database named by URL: "sqlite:///path" (and "sqlite:///:memory:") is the
+ * path; a URL of another backend is refused by name, never taken as a folder
+ * named "postgresql:". Moves *s/*n past the prefix. Returns 0, or -1 with
+ * DatabasePathError set. */
+static int url_to_path(pl_state *st, const char **s, Py_ssize_t *n)
+{
+    static const char SQLITE_URL[] = "sqlite:///";
+    const char *p = *s;
+    Py_ssize_t i = 0;
+
+    if (*n >= (Py_ssize_t)(sizeof SQLITE_URL - 1) &&
+        memcmp(p, SQLITE_URL, sizeof SQLITE_URL - 1) == 0) {
+        *s += sizeof SQLITE_URL - 1;
+        *n -= (Py_ssize_t)(sizeof SQLITE_URL - 1);
+        return 0;
+    }
+    /* RFC 3986 scheme: a letter, then letters, digits, '+', '-', '.' */
+    if (*n == 0 || !isalpha((unsigned char)p[0]))
+        return 0;
+    while (i < *n && (isalnum((unsigned char)p[i]) || p[i] == '+' || p[i] == '-' || p[i] == '.'))
+        i++;
+    if (i + 3 > *n || memcmp(p + i, "://", 3) != 0)
+        return 0;
+    pl_raise_kind(st, PL_E_PATH, NULL,
+                  "'%.*s://' URLs name a database backend this PromptLab is not built with; "
+                  "pass a file path or a 'sqlite:///path' URL.",
+                  (int)(i > 40 ? 40 : i), p);
+    return -1;
+}
+
 int pl_abs_path_from_object(pl_state *st, PyObject *obj, char *buf, size_t size)
 {
     PyObject *encoded = NULL, *fspath = NULL;
@@ -135,6 +166,8 @@ int pl_abs_path_from_object(pl_state *st, PyObject *obj, char *buf, size_t size)
             /* Undecodable file names arrive as surrogate escapes. */
             PyErr_Clear();
             encoded = PyUnicode_EncodeFSDefault(obj);
+        } else if (url_to_path(st, &s, &n) < 0) {
+            return -1;
         }
     } else if (PyBytes_Check(obj)) {
         encoded = Py_NewRef(obj);
@@ -179,6 +212,16 @@ done:
     return rc;
 }
 
+int pl_refuse_memory(pl_state *st, const char *abs)
+{
+    if (!pl_path_is_memory(abs))
+        return 0;
+    pl_raise_kind(st, PL_E_PATH, abs,
+                  "this names the in-memory database of one process; migration and "
+                  "inspection commands need a database file.");
+    return -1;
+}
+
 static PyObject *py_hash_password(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"password", "rounds", NULL};
@@ -188,8 +231,7 @@ static PyObject *py_hash_password(PyObject *module, PyObject *args, PyObject *kw
     char out[PL_HASH_MAX];
     pl_err err;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|i:hash_password", kwlist, &password,
-                                     &rounds))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|i:hash_password", kwlist, &password, &rounds))
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     rc = pl_password_hash(password, rounds, out, &err);
@@ -207,8 +249,8 @@ static PyObject *py_check_password(PyObject *module, PyObject *args, PyObject *k
     char why[160];
 
     (void)module;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s#|s:check_password", kwlist, &password,
-                                     &len, &name))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s#|s:check_password", kwlist, &password, &len,
+                                     &name))
         return NULL;
     if (pl_password_check(password, (size_t)len, why, sizeof why) < 0)
         return PyErr_Format(PyExc_ValueError, "%s %s.", name, why);
@@ -254,8 +296,8 @@ static PyObject *py_close_idle_connections(PyObject *module, PyObject *unused)
 /* Register the module's _close_idle_connections with
  * `module_name.function_name`, as its one positional argument or, when
  * `keyword` is given, as that named argument. */
-static int register_close_hook(PyObject *module, const char *module_name,
-                               const char *function_name, const char *keyword)
+static int register_close_hook(PyObject *module, const char *module_name, const char *function_name,
+                               const char *keyword)
 {
     PyObject *target = PyImport_ImportModule(module_name), *hook, *register_fn = NULL;
     PyObject *args = NULL, *kwargs = NULL, *r = NULL;
@@ -303,8 +345,7 @@ static int register_close_hooks(PyObject *module)
 #endif
 
 static PyMethodDef module_methods[] = {
-    {"hash_password", (PyCFunction)(void (*)(void))py_hash_password,
-     METH_VARARGS | METH_KEYWORDS,
+    {"hash_password", (PyCFunction)(void (*)(void))py_hash_password, METH_VARARGS | METH_KEYWORDS,
      "hash_password(password, rounds=12)\n--\n\nbcrypt ($2b$) hash of password."},
     {"_close_idle_connections", py_close_idle_connections, METH_NOARGS,
      "_close_idle_connections()\n--\n\n"
@@ -313,8 +354,7 @@ static PyMethodDef module_methods[] = {
      "_lock_check_self_test(which)\n--\n\n"
      "For tests: break a lock rule on purpose ('order' or 'gil'). In builds with\n"
      "assertions (_debug_checks) the process aborts; otherwise nothing happens."},
-    {"check_password", (PyCFunction)(void (*)(void))py_check_password,
-     METH_VARARGS | METH_KEYWORDS,
+    {"check_password", (PyCFunction)(void (*)(void))py_check_password, METH_VARARGS | METH_KEYWORDS,
      "check_password(password, name='The password')\n--\n\n"
      "Raise ValueError, starting with name, unless password is 8 to 72 bytes of UTF-8\n"
      "without a NUL byte: the rule for every password PromptLab stores."},
@@ -361,8 +401,8 @@ static int set_migrations_dir(PyObject *module)
 static int add_errors(PyObject *module, pl_state *st)
 {
     for (size_t i = 0; i < sizeof ERROR_SPECS / sizeof ERROR_SPECS[0]; i++) {
-        PyObject *base = ERROR_SPECS[i].base == PL_OK ? PyExc_Exception
-                                                       : st->errors[ERROR_SPECS[i].base];
+        PyObject *base =
+            ERROR_SPECS[i].base == PL_OK ? PyExc_Exception : st->errors[ERROR_SPECS[i].base];
         PyObject *dict = Py_BuildValue("{sOsO}", "path", Py_None, "sqlite_errorcode", Py_None);
         if (dict == NULL)
             return -1;
@@ -421,8 +461,8 @@ static int module_exec(PyObject *module)
         return -1;
     pl_gil_held_hook = PyGILState_Check; /* for the engine's debug assertions */
     if (pl_row_setup(module, st) < 0 || pl_rowmapping_setup(module, st) < 0 ||
-        pl_result_setup(module, st) < 0 ||
-        pl_session_setup(module, st) < 0 || pl_manager_setup(module, st) < 0)
+        pl_result_setup(module, st) < 0 || pl_session_setup(module, st) < 0 ||
+        pl_manager_setup(module, st) < 0)
         return -1;
     if (set_migrations_dir(module) < 0 || PyModule_AddFunctions(module, pl_inspect_methods) < 0 ||
         PyModule_AddFunctions(module, pl_migcmd_methods) < 0)

@@ -48,4 +48,8 @@ PyObject *pl_raise_kind(pl_state *st, pl_errkind kind, const char *path, const c
  * DatabasePathError set. */
 int pl_abs_path_from_object(pl_state *st, PyObject *obj, char *buf, size_t size);
 
+/* Raise DatabasePathError and return -1 when `abs` names the in-memory
+ * database, which commands that inspect or migrate a file cannot use. */
+int pl_refuse_memory(pl_state *st, const char *abs);
+
 #endif

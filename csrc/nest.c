@@ -51,7 +51,8 @@ int pl_nest_map_build(pl_nest_map *map, const pl_rowbuf *parents, const pl_rowbu
         if (key->type != SQLITE_INTEGER) {
             pl_err_set(err, PL_E_PROGRAMMING, path,
                        "the join key (first column) must be an integer "
-                       "(row %zu of the second query)", r + 1);
+                       "(row %zu of the second query)",
+                       r + 1);
             goto fail;
         }
         /* Children come in the parents' order: the parent only moves forward. */
@@ -60,7 +61,8 @@ int pl_nest_map_build(pl_nest_map *map, const pl_rowbuf *parents, const pl_rowbu
         if (p == parents->nrows) {
             pl_err_set(err, PL_E_PROGRAMMING, path,
                        "a child row has no parent row before it in the parents' order "
-                       "(row %zu of the second query)", r + 1);
+                       "(row %zu of the second query)",
+                       r + 1);
             goto fail;
         }
         map->parent_of[r] = p;

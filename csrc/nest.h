@@ -14,9 +14,9 @@
 #include "rowbuf.h"
 
 typedef struct {
-    int ncols;          /* output columns */
-    int *source;        /* per output column: parent column i as i, child column i as -i */
-    size_t *parent_of;  /* per child row: the row of its parent (never decreasing) */
+    int ncols;         /* output columns */
+    int *source;       /* per output column: parent column i as i, child column i as -i */
+    size_t *parent_of; /* per child row: the row of its parent (never decreasing) */
 } pl_nest_map;
 
 /* Match `children` to `parents`. Column 0 of both is the join key (an

@@ -218,8 +218,7 @@ static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py
                 pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
                               "parameter %zd (parameter set %zd, a %s) cannot be stored as "
                               "JSON: %S.",
-                              index, b->nrows + 1, Py_TYPE(v)->tp_name,
-                              value ? value : Py_None);
+                              index, b->nrows + 1, Py_TYPE(v)->tp_name, value ? value : Py_None);
                 Py_XDECREF(type);
                 Py_XDECREF(value);
                 Py_XDECREF(tb);

@@ -16,12 +16,12 @@
 #define PL_PARAM_UNSUPPORTED 100 /* a value SQLite cannot store; error if bound */
 
 typedef struct {
-    int type;            /* SQLITE_NULL/INTEGER/FLOAT/TEXT/BLOB or PL_PARAM_UNSUPPORTED */
+    int type; /* SQLITE_NULL/INTEGER/FLOAT/TEXT/BLOB or PL_PARAM_UNSUPPORTED */
     union {
         sqlite3_int64 i;
         double d;
         struct {
-            const char *p;   /* text, blob, or the type name when unsupported */
+            const char *p; /* text, blob, or the type name when unsupported */
             Py_ssize_t n;
         } s;
     } v;
@@ -34,17 +34,17 @@ typedef PyObject *(*pl_describe_fn)(void *ctx);
 
 typedef struct {
     Py_ssize_t nrows;
-    Py_ssize_t *offsets;   /* row r is params[offsets[r] .. offsets[r + 1]), positional */
+    Py_ssize_t *offsets; /* row r is params[offsets[r] .. offsets[r + 1]), positional */
     pl_param *params;
     Py_ssize_t nparams, cap;
-    PyObject **keep;       /* strong references that keep text and blobs alive */
+    PyObject **keep; /* strong references that keep text and blobs alive */
     Py_ssize_t nkeep, capkeep;
     Py_ssize_t rows_cap;
-    const char *path;      /* the database, for messages */
-    PyObject *json_dumps;  /* json.dumps, looked up on the first dict or list */
+    const char *path;     /* the database, for messages */
+    PyObject *json_dumps; /* json.dumps, looked up on the first dict or list */
     pl_describe_fn describe;
     void *describe_ctx;
-    PyObject *names;       /* the statement's parameter names, once a mapping row came */
+    PyObject *names; /* the statement's parameter names, once a mapping row came */
 } pl_batch;
 
 /* Convert `params`: for execute (many = 0) None, a sequence or a mapping; for

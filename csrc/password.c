@@ -36,8 +36,7 @@ int pl_password_hash(const char *password, int rounds, char out[PL_HASH_MAX], pl
         return pl_err_set(err, PL_E_PROGRAMMING, NULL,
                           "bcrypt rounds must be between 4 and 31, not %d", rounds);
     /* NULL random bytes: libxcrypt draws the salt from the OS. */
-    if (crypt_gensalt_rn("$2b$", (unsigned long)rounds, NULL, 0, setting, sizeof setting) ==
-        NULL)
+    if (crypt_gensalt_rn("$2b$", (unsigned long)rounds, NULL, 0, setting, sizeof setting) == NULL)
         return pl_err_set(err, PL_E_DATABASE, NULL,
                           "cannot generate a bcrypt salt: this system's libcrypt lacks bcrypt "
                           "support");

@@ -16,6 +16,10 @@ int pl_path_absolute(const char *spelling, size_t len, char *buf, size_t bufsize
     if (len == 0)
         return pl_err_set(err, PL_E_PATH, NULL,
                           "The database path is empty; pass the path of a database file.");
+    if (len == strlen(PL_MEMORY_PATH) && memcmp(spelling, PL_MEMORY_PATH, len) == 0) {
+        snprintf(buf, bufsize, "%s", PL_MEMORY_PATH); /* not a file name */
+        return 0;
+    }
     if (spelling[0] != '/') {
         if (getcwd(buf, bufsize) == NULL)
             return pl_err_set(err, PL_E_PATH, NULL,
@@ -81,10 +85,19 @@ static int make_folders(char *dir, const char *db, pl_err *err)
 char *pl_path_canonical(const char *abs, pl_err *err)
 {
     char dir[PATH_MAX], real[PATH_MAX], *result = NULL;
-    const char *slash = strrchr(abs, '/');
-    const char *base = slash + 1;
-    size_t dirlen = (size_t)(slash - abs);
+    const char *slash, *base;
+    size_t dirlen;
     struct stat st;
+
+    if (pl_path_is_memory(abs)) {
+        result = strdup(abs);
+        if (result == NULL)
+            pl_err_set(err, PL_E_NOMEM, abs, "out of memory");
+        return result;
+    }
+    slash = strrchr(abs, '/');
+    base = slash + 1;
+    dirlen = (size_t)(slash - abs);
 
     if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
         pl_err_set(err, PL_E_PATH, abs,
@@ -93,8 +106,10 @@ char *pl_path_canonical(const char *abs, pl_err *err)
         return NULL;
     }
     if (strlen(base) > NAME_MAX) {
-        pl_err_set(err, PL_E_PATH, abs, "the file name is longer than %d bytes; use a shorter "
-                   "name.", NAME_MAX);
+        pl_err_set(err, PL_E_PATH, abs,
+                   "the file name is longer than %d bytes; use a shorter "
+                   "name.",
+                   NAME_MAX);
         return NULL;
     }
     if (dirlen == 0)

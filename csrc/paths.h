@@ -5,6 +5,17 @@
 #include <stddef.h>
 #include "error.h"
 
+/* ":memory:" names the process's one in-memory database (as it did through
+ * SQLAlchemy): shared by all its sessions, gone when the process ends or
+ * forgets it (reset_initialization). It is opened as a shared memdb. */
+#define PL_MEMORY_PATH ":memory:"
+#define PL_MEMORY_URI "file:/promptlab-memory?vfs=memdb"
+
+static inline int pl_path_is_memory(const char *path)
+{
+    return path[0] == ':' && __builtin_strcmp(path, PL_MEMORY_PATH) == 0;
+}
+
 /* Make `spelling` (len bytes, no NUL inside) absolute against the current
  * directory, without touching the file system otherwise. Writes a
  * NUL-terminated string into buf. Returns 0, or -1 with `err` set (path too long,

@@ -1,5 +1,6 @@
 /* registry.c: the list of databases, the spelling cache and the default database. */
 #include "registry.h"
+#include "util.h"
 #include "lockorder.h"
 #include "fork.h"
 #include "paths.h"
@@ -21,20 +22,15 @@ typedef struct {
 } spelling_entry;
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static pl_database *databases;          /* owned references */
-static pl_database *live;               /* every pl_database not yet freed */
-static pl_database *default_db;         /* borrowed from the list */
+static pl_database *databases;  /* owned references */
+static pl_database *live;       /* every pl_database not yet freed */
+static pl_database *default_db; /* borrowed from the list */
 static spelling_entry spellings[SPELLING_SLOTS];
 static int n_spellings;
 
 static unsigned long hash_str(const char *s)
 {
-    unsigned long h = 1469598103934665603UL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211UL;
-    }
-    return h;
+    return (unsigned long)pl_fnv1a(PL_FNV_OFFSET, s, strlen(s));
 }
 
 /* The slot holding `s`, or the empty slot where it would go. Requires the lock. */
@@ -165,7 +161,8 @@ void pl_registry_offer_default(pl_database *db)
 int pl_registry_default_ready(void)
 {
     int ready;
-    pl_mutex_lock(&registry_lock, PL_LOCK_REGISTRY); /* held only for short, non-blocking sections */
+    pl_mutex_lock(&registry_lock,
+                  PL_LOCK_REGISTRY); /* held only for short, non-blocking sections */
     ready = default_db != NULL && pl_database_is_ready(default_db);
     pl_mutex_unlock(&registry_lock);
     return ready;

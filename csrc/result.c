@@ -6,10 +6,9 @@
 #include <string.h>
 
 typedef struct {
-    PyObject_HEAD
-    PyObject *rows;      /* list of Row */
-    Py_ssize_t pos;      /* next row for iteration and fetchone */
-    PyObject *columns;   /* tuple of names */
+    PyObject_HEAD PyObject *rows; /* list of Row */
+    Py_ssize_t pos;               /* next row for iteration and fetchone */
+    PyObject *columns;            /* tuple of names */
     Py_ssize_t rowcount;
     PyObject *lastrowid; /* int or None */
 } ResultObject;
@@ -228,8 +227,8 @@ PyObject *pl_result_new_nested(pl_state *st, PyObject *sql, const pl_rowbuf *par
         const pl_cell *child = children->cells + r * (size_t)children->ncols;
         for (int c = 0; c < n; c++) {
             int from = map->source[c];
-            row->values[c] = from > 0 ? Py_NewRef(parent_values[c])
-                                      : cell_value(children, &child[-from]);
+            row->values[c] =
+                from > 0 ? Py_NewRef(parent_values[c]) : cell_value(children, &child[-from]);
             if (row->values[c] == NULL)
                 goto done;
         }
@@ -267,10 +266,11 @@ static PyObject *next_row(ResultObject *self)
 {
     PyObject *row = NULL;
 #ifdef Py_BEGIN_CRITICAL_SECTION
-    Py_BEGIN_CRITICAL_SECTION(self);
+    Py_BEGIN_CRITICAL_SECTION(self)
+        ;
 #endif
-    if (self->pos < PyList_GET_SIZE(self->rows))
-        row = Py_NewRef(PyList_GET_ITEM(self->rows, self->pos++));
+        if (self->pos < PyList_GET_SIZE(self->rows))
+            row = Py_NewRef(PyList_GET_ITEM(self->rows, self->pos++));
 #ifdef Py_END_CRITICAL_SECTION
     Py_END_CRITICAL_SECTION();
 #endif
@@ -282,11 +282,12 @@ static PyObject *rest(ResultObject *self)
 {
     PyObject *list;
 #ifdef Py_BEGIN_CRITICAL_SECTION
-    Py_BEGIN_CRITICAL_SECTION(self);
+    Py_BEGIN_CRITICAL_SECTION(self)
+        ;
 #endif
-    Py_ssize_t n = PyList_GET_SIZE(self->rows);
-    list = PyList_GetSlice(self->rows, self->pos, n);
-    self->pos = n;
+        Py_ssize_t n = PyList_GET_SIZE(self->rows);
+        list = PyList_GetSlice(self->rows, self->pos, n);
+        self->pos = n;
 #ifdef Py_END_CRITICAL_SECTION
     Py_END_CRITICAL_SECTION();
 #endif

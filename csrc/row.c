@@ -192,8 +192,8 @@ static PyObject *row_repr(RowObject *self)
     if (parts == NULL)
         goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyUnicode_FromFormat("%U=%R", PyTuple_GET_ITEM(self->fields, i),
-                                              self->values[i]);
+        PyObject *item =
+            PyUnicode_FromFormat("%U=%R", PyTuple_GET_ITEM(self->fields, i), self->values[i]);
         if (item == NULL)
             goto done;
         PyList_SET_ITEM(parts, i, item);
@@ -213,7 +213,79 @@ done:
     return result;
 }
 
+PyObject *pl_row_reduce(RowObject *self, PyObject *unused)
+{
+    pl_state *st = pl_state_of(Py_TYPE(self));
+    PyObject *module = PyType_GetModule(Py_TYPE(self)), *rebuild, *values, *result;
+    Py_ssize_t n = Py_SIZE(self);
+
+    (void)unused;
+    if (module == NULL)
+        return NULL;
+    rebuild = PyObject_GetAttrString(module, "_rebuild_row");
+    if (rebuild == NULL)
+        return NULL;
+    values = PyTuple_New(n);
+    if (values == NULL) {
+        Py_DECREF(rebuild);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyTuple_SET_ITEM(values, i, Py_NewRef(self->values[i]));
+    result = Py_BuildValue("(N(ONN))", rebuild,
+                           Py_TYPE(self) == st->rowmapping_type ? Py_True : Py_False,
+                           Py_NewRef(self->fields), values);
+    return result;
+}
+
+static PyObject *rebuild_row(PyObject *module, PyObject *args)
+{
+    pl_state *st = PyModule_GetState(module);
+    PyObject *fields, *values, *index = NULL;
+    RowObject *row;
+    int mapping;
+    Py_ssize_t n;
+
+    if (!PyArg_ParseTuple(args, "pO!O!:_rebuild_row", &mapping, &PyTuple_Type, &fields,
+                          &PyTuple_Type, &values))
+        return NULL;
+    n = PyTuple_GET_SIZE(values);
+    if (PyTuple_GET_SIZE(fields) != n) {
+        PyErr_SetString(PyExc_ValueError, "_rebuild_row: as many fields as values, please");
+        return NULL;
+    }
+    index = PyDict_New();
+    for (Py_ssize_t i = 0; index != NULL && i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(fields, i), *pos;
+        if (!PyUnicode_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "_rebuild_row: field names are str");
+            Py_CLEAR(index);
+            break;
+        }
+        pos = PyLong_FromSsize_t(i);
+        if (pos == NULL || PyDict_SetItem(index, name, pos) < 0)
+            Py_CLEAR(index);
+        Py_XDECREF(pos);
+    }
+    if (index == NULL)
+        return NULL;
+    row = (RowObject *)pl_row_new(mapping ? st->rowmapping_type : st->row_type, fields, index, n);
+    Py_DECREF(index);
+    if (row == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        row->values[i] = Py_NewRef(PyTuple_GET_ITEM(values, i));
+    return (PyObject *)row;
+}
+
+PyMethodDef pl_row_module_methods[] = {
+    {"_rebuild_row", rebuild_row, METH_VARARGS,
+     "_rebuild_row(is_mapping, fields, values)\n--\n\nA Row or RowMapping again (pickle)."},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyMethodDef row_methods[] = {
+    {"__reduce__", (PyCFunction)pl_row_reduce, METH_NOARGS, "For pickle and copy."},
     {"keys", (PyCFunction)row_keys, METH_NOARGS, "The column names, in order."},
     {"_asdict", (PyCFunction)row_asdict, METH_NOARGS, "A dict of column name -> value."},
     {NULL, NULL, 0, NULL},
@@ -254,7 +326,7 @@ static PyType_Spec row_spec = {
 int pl_row_setup(PyObject *module, pl_state *st)
 {
     st->row_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &row_spec, NULL);
-    if (st->row_type == NULL)
+    if (st->row_type == NULL || PyModule_AddFunctions(module, pl_row_module_methods) < 0)
         return -1;
     return PyModule_AddType(module, st->row_type);
 }

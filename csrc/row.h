@@ -5,16 +5,23 @@
 #include "module.h"
 
 typedef struct {
-    PyObject_VAR_HEAD
-    PyObject *fields;     /* tuple of column names, shared by the rows of a result */
-    PyObject *index;      /* dict: column name -> position, shared */
-    PyObject *values[1];  /* ob_size owned references */
+    PyObject_VAR_HEAD PyObject *fields; /* tuple of column names, shared by the rows of a result */
+    PyObject *index;                    /* dict: column name -> position, shared */
+    PyObject *values[1];                /* ob_size owned references */
 } RowObject;
 
 /* A row of `n` values, all NULL: the caller fills values[] with new references
  * before the row is used. `type` is the Row or the RowMapping type (same
  * layout). `fields` and `index` are borrowed (and kept). */
 PyObject *pl_row_new(PyTypeObject *type, PyObject *fields, PyObject *index, Py_ssize_t n);
+
+/* __reduce__ for Row and RowMapping: (promptlab._core._rebuild_row,
+ * (is_mapping, fields, values)), so that rows pickle and copy.deepcopy works. */
+PyObject *pl_row_reduce(RowObject *self, PyObject *unused);
+
+/* _rebuild_row(is_mapping, fields, values): a Row or RowMapping again, for
+ * pickle. Module-level (row.c exports it through pl_row_methods). */
+extern PyMethodDef pl_row_module_methods[];
 
 /* Shared with RowMapping (rowmapping.c), which has the same layout. */
 void pl_row_dealloc(RowObject *self);

@@ -25,13 +25,13 @@ typedef struct {
 } pl_cell;
 
 typedef struct {
-    int ncols;          /* -1 until the first statement's columns are known */
-    char **names;       /* ncols UTF-8 names, pointing into names_block */
-    char *names_block;  /* owned copies of the names */
+    int ncols;         /* -1 until the first statement's columns are known */
+    char **names;      /* ncols UTF-8 names, pointing into names_block */
+    char *names_block; /* owned copies of the names */
     size_t nrows;
-    pl_cell *cells;     /* nrows * ncols */
+    pl_cell *cells; /* nrows * ncols */
     size_t cells_cap;
-    char *arena;        /* text and blob bytes */
+    char *arena; /* text and blob bytes */
     size_t used, arena_cap;
 } pl_rowbuf;
 

@@ -120,8 +120,7 @@ static PyObject *mapping_richcompare(RowObject *self, PyObject *other, int op)
 {
     PyObject *mine, *theirs, *result;
 
-    if ((op != Py_EQ && op != Py_NE) ||
-        !(PyDict_Check(other) || Py_TYPE(other) == Py_TYPE(self)))
+    if ((op != Py_EQ && op != Py_NE) || !(PyDict_Check(other) || Py_TYPE(other) == Py_TYPE(self)))
         Py_RETURN_NOTIMPLEMENTED;
     mine = as_dict(self);
     if (mine == NULL)
@@ -148,6 +147,7 @@ static PyObject *mapping_repr(RowObject *self)
 }
 
 static PyMethodDef mapping_methods[] = {
+    {"__reduce__", (PyCFunction)pl_row_reduce, METH_NOARGS, "For pickle and copy."},
     {"keys", (PyCFunction)mapping_keys, METH_NOARGS, "The column names, in order."},
     {"values", (PyCFunction)mapping_values, METH_NOARGS, "The values, in column order."},
     {"items", (PyCFunction)mapping_items, METH_NOARGS, "(name, value) pairs, in order."},

@@ -24,10 +24,9 @@
 #include <string.h>
 
 typedef struct {
-    PyObject_HEAD
-    pthread_mutex_t lock;   /* guards conn and closed; held without the GIL */
-    pl_database *db;        /* owned C reference, for the session's life */
-    pl_conn *conn;          /* checked out on first use, NULL when none */
+    PyObject_HEAD pthread_mutex_t lock; /* guards conn and closed; held without the GIL */
+    pl_database *db;                    /* owned C reference, for the session's life */
+    pl_conn *conn;                      /* checked out on first use, NULL when none */
     int closed;
     int timeout_ms;         /* statement time limit, 0: none (session lock) */
     unsigned long fork_gen; /* pl_fork_generation() at creation */
@@ -205,8 +204,8 @@ typedef struct {
 /* Under the session lock, GIL released: prepare (or find) the statement and
  * copy its parameter names into one malloc'd block of `*n` NUL-terminated
  * strings, "" for a positional parameter. Returns 0 or -1 with `err` set. */
-static int describe_locked(SessionObject *s, const char *sql, Py_ssize_t len, int *n,
-                           char **block, pl_err *err)
+static int describe_locked(SessionObject *s, const char *sql, Py_ssize_t len, int *n, char **block,
+                           pl_err *err)
 {
     assert(pl_lock_held(&s->lock));
     sqlite3_stmt *stmt = NULL;
@@ -285,8 +284,7 @@ static PyObject *run(SessionObject *self, PyObject *sql_obj, PyObject *params, i
     if (inherited(self))
         return NULL;
     if (!PyUnicode_Check(sql_obj)) {
-        PyErr_Format(PyExc_TypeError, "sql must be a str, not %.100s",
-                     Py_TYPE(sql_obj)->tp_name);
+        PyErr_Format(PyExc_TypeError, "sql must be a str, not %.100s", Py_TYPE(sql_obj)->tp_name);
         return NULL;
     }
     sql = PyUnicode_AsUTF8AndSize(sql_obj, &len);
@@ -376,9 +374,8 @@ static PyObject *session_execute_nested(SessionObject *self, PyObject *args, PyO
     pl_err err;
     int rc;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UUO!|$p:execute_nested", kwlist,
-                                     &sql_objs[0], &sql_objs[1], &PyTuple_Type, &columns,
-                                     &mappings))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UUO!|$p:execute_nested", kwlist, &sql_objs[0],
+                                     &sql_objs[1], &PyTuple_Type, &columns, &mappings))
         return NULL;
     if (inherited(self))
         return NULL;
@@ -680,8 +677,7 @@ static PyMethodDef session_methods[] = {
      "execute(sql, params=None)\n--\n\n"
      "Run one statement with qmark (sequence) or named (mapping) parameters; a write\n"
      "outside a transaction first opens BEGIN IMMEDIATE. Returns a Result."},
-    {"executemany", (PyCFunction)(void (*)(void))session_executemany,
-     METH_VARARGS | METH_KEYWORDS,
+    {"executemany", (PyCFunction)(void (*)(void))session_executemany, METH_VARARGS | METH_KEYWORDS,
      "executemany(sql, seq_of_params)\n--\n\nRun one statement once per parameter set."},
     {"execute_nested", (PyCFunction)(void (*)(void))session_execute_nested,
      METH_VARARGS | METH_KEYWORDS,

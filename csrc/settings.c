@@ -10,10 +10,10 @@
 static pthread_mutex_t settings_lock = PTHREAD_MUTEX_INITIALIZER;
 static int busy_timeout_ms = PL_BUSY_TIMEOUT_DEFAULT_MS;
 static int statement_timeout_ms; /* 0: no limit */
-static unsigned file_mode = PL_FILE_MODE_DEFAULT;
+static int file_mode = PL_FILE_MODE_DEFAULT;
 static int max_idle = PL_MAX_IDLE_DEFAULT;
-static char *migrations_dir;  /* NULL: not set */
-static char *admin_password;  /* NULL: not set */
+static char *migrations_dir; /* NULL: not set */
+static char *admin_password; /* NULL: not set */
 
 /* A whole number of milliseconds from 1 to one hour, else `fallback`. */
 static int parse_ms(const char *text, int fallback)
@@ -86,7 +86,7 @@ void pl_settings_store(const pl_settings_text *text)
     int dir_failed, password_failed;
     int timeout = parse_ms(text->busy_timeout_ms, PL_BUSY_TIMEOUT_DEFAULT_MS);
     int statement_timeout = parse_ms(text->statement_timeout_ms, 0);
-    unsigned mode = parse_mode(text->file_mode);
+    int mode = (int)parse_mode(text->file_mode);
     int idle = parse_count(text->max_idle, PL_MAX_IDLE_DEFAULT);
     /* Allocate outside the lock: it stays a leaf that holds no allocator lock. */
     char *new_dir = copy_value(text->migrations_dir, &dir_failed);
@@ -111,40 +111,34 @@ void pl_settings_store(const pl_settings_text *text)
     wipe_and_free(old_password);
 }
 
-int pl_settings_busy_timeout_ms(void)
+/* One setting, read under the lock. */
+static int read_int(const int *setting)
 {
     int v;
     pl_mutex_lock(&settings_lock, PL_LOCK_SETTINGS);
-    v = busy_timeout_ms;
+    v = *setting;
     pl_mutex_unlock(&settings_lock);
     return v;
+}
+
+int pl_settings_busy_timeout_ms(void)
+{
+    return read_int(&busy_timeout_ms);
 }
 
 int pl_settings_statement_timeout_ms(void)
 {
-    int v;
-    pl_mutex_lock(&settings_lock, PL_LOCK_SETTINGS);
-    v = statement_timeout_ms;
-    pl_mutex_unlock(&settings_lock);
-    return v;
+    return read_int(&statement_timeout_ms);
 }
 
 int pl_settings_max_idle(void)
 {
-    int v;
-    pl_mutex_lock(&settings_lock, PL_LOCK_SETTINGS);
-    v = max_idle;
-    pl_mutex_unlock(&settings_lock);
-    return v;
+    return read_int(&max_idle);
 }
 
 unsigned pl_settings_file_mode(void)
 {
-    unsigned v;
-    pl_mutex_lock(&settings_lock, PL_LOCK_SETTINGS);
-    v = file_mode;
-    pl_mutex_unlock(&settings_lock);
-    return v;
+    return (unsigned)read_int(&file_mode);
 }
 
 const char *pl_settings_migrations_dir(char *buf, size_t size)

@@ -1,10 +1,12 @@
 /* setup.c: initializing a database file: checks, WAL, migrations, admin user. */
 #include "setup.h"
+#include "util.h"
 #include "lockorder.h"
 #include "settings.h"
 #include "filecheck.h"
 #include "migrate.h"
 #include "password.h"
+#include "paths.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -95,12 +97,10 @@ static unsigned long long folder_signature(const char *dir)
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (stat(path, &st) != 0)
             continue;
-        unsigned long long h = 1469598103934665603ULL;
-        for (size_t i = 0; i < n; i++)
-            h = (h ^ (unsigned char)e->d_name[i]) * 1099511628211ULL;
-        h = (h ^ (unsigned long long)st.st_size) * 1099511628211ULL;
-        h = (h ^ (unsigned long long)st.st_mtim.tv_sec) * 1099511628211ULL;
-        h = (h ^ (unsigned long long)st.st_mtim.tv_nsec) * 1099511628211ULL;
+        unsigned long long h = pl_fnv1a(PL_FNV_OFFSET, e->d_name, n);
+        h = pl_fnv1a_mix(h, (unsigned long long)st.st_size);
+        h = pl_fnv1a_mix(h, (unsigned long long)st.st_mtim.tv_sec);
+        h = pl_fnv1a_mix(h, (unsigned long long)st.st_mtim.tv_nsec);
         sig += h;
     }
     closedir(d);
@@ -137,8 +137,8 @@ const pl_chain *pl_setup_chain(pl_err *err)
     if (chain == NULL)
         return NULL;
     pl_mutex_lock(&chain_lock, PL_LOCK_CHAIN);
-    if (current_chain != NULL && strcmp(current_chain->dir, dir) == 0 &&
-        current_signature == sig && !recheck_folder) {
+    if (current_chain != NULL && strcmp(current_chain->dir, dir) == 0 && current_signature == sig &&
+        !recheck_folder) {
         pl_chain *winner = current_chain;
         pl_mutex_unlock(&chain_lock);
         pl_chain_free(chain);
@@ -176,8 +176,7 @@ void pl_setup_reinit_in_child(void)
 }
 
 /* Read one text value; *found tells whether a row came back. */
-static int query_text(pl_conn *c, const char *sql, char *out, size_t size, int *found,
-                      pl_err *err)
+static int query_text(pl_conn *c, const char *sql, char *out, size_t size, int *found, pl_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
@@ -320,7 +319,8 @@ int pl_setup_database(const char *path, pl_conn **out, int *checked, pl_err *err
 
     PL_ASSERT_NO_GIL();
     *out = NULL;
-    if (pl_check_file(path, &exists, err) < 0)
+    int memory = pl_path_is_memory(path); /* no file to check; memdb has no WAL */
+    if (!memory && pl_check_file(path, &exists, err) < 0)
         return -1;
     chain = pl_setup_chain(err);
     if (chain == NULL)
@@ -349,7 +349,7 @@ int pl_setup_database(const char *path, pl_conn **out, int *checked, pl_err *err
     *checked = v.other_tables == 0;
     if (v.other_tables > 0 && check_before_first_write(c, up_to_date, checked, err) < 0)
         goto fail;
-    if (sqlite3_db_readonly(c->db, "main") != 1 && pl_conn_enable_wal(c, err) < 0)
+    if (!memory && sqlite3_db_readonly(c->db, "main") != 1 && pl_conn_enable_wal(c, err) < 0)
         goto fail;
     if (!up_to_date && pl_migrate_up(c, chain, head, NULL, err) < 0)
         goto fail;

@@ -111,3 +111,8 @@ def sidecars(path) -> List[str]:
     p = Path(path)
     return sorted(q.name for q in p.parent.iterdir()
                   if q.name.startswith(p.name) and q.name != p.name)
+
+
+def admin_hash(path) -> str:
+    """The stored password hash of the admin user."""
+    return query(path, "SELECT password_hash FROM users WHERE username = 'admin'")[0][0]

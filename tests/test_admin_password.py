@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from conftest import HEAD, assert_healthy
-from migtools import L3, LEGACY, cli, versions
+from migtools import L3, LEGACY, admin_hash, cli, versions
 from promptlab import _core
 from promptlab.sqlite.admin import (
     admin_has_default_password,
@@ -32,15 +32,6 @@ def original_database(path: Path) -> Path:
     con.commit()
     con.close()
     return path
-
-
-def admin_hash(path: Path) -> str:
-    con = sqlite3.connect(path)
-    try:
-        return con.execute("SELECT password_hash FROM users WHERE username = 'admin'"
-                           ).fetchone()[0]
-    finally:
-        con.close()
 
 
 def test_migrate_of_an_original_database_warns_about_its_admin_password(tmp_path):

@@ -202,11 +202,17 @@ def test_corrupted_database_is_refused_never_repaired(db_path):
             s.execute("PRAGMA integrity_check").all()
             raise AssertionError("the corruption was not noticed")
     assert str(db_path) in str(info.value)
+    assert _digest_without_sidecars(db_path) == digest
+
+
+def _digest_without_sidecars(path):
+    """The file's digest once PromptLab let go of it and the (empty) -wal/-shm that
+    opening it left are removed."""
     db_manager.reset_initialization()
     for suffix in ("-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(str(db_path) + suffix)
-    assert file_digest(db_path) == digest
+            os.unlink(str(path) + suffix)
+    return file_digest(path)
 
 
 def test_damaged_database_at_head_in_wal_mode_is_never_written(db_path):
@@ -228,11 +234,7 @@ def test_damaged_database_at_head_in_wal_mode_is_never_written(db_path):
         with get_session() as s:
             s.execute(ROW, ("new", 1, "x"))
     assert str(db_path) in str(info.value)
-    db_manager.reset_initialization()
-    for suffix in ("-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(str(db_path) + suffix)
-    assert file_digest(db_path) == digest
+    assert _digest_without_sidecars(db_path) == digest
 
 
 def test_a_healthy_database_is_checked_once_per_process(db_path):

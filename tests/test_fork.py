@@ -12,8 +12,8 @@ from promptlab.sqlite import DatabaseError, ProgrammingError, get_session
 from promptlab.sqlite.database_manager import db_manager
 
 
-def _in_child(fn):
-    """Run fn in a forked child; return its exit status (0 = passed)."""
+def _fork(fn):
+    """Run fn in a forked child that exits 0 when it passed; return the child's pid."""
     pid = os.fork()
     if pid == 0:  # child
         code = 1
@@ -24,7 +24,12 @@ def _in_child(fn):
             os.write(2, f"child failed: {exc!r}\n".encode())
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
+    return pid
+
+
+def _in_child(fn):
+    """Run fn in a forked child; return its exit status (0 = passed)."""
+    _, status = os.waitpid(_fork(fn), 0)
     return os.waitstatus_to_exitcode(status)
 
 
@@ -191,17 +196,7 @@ def test_fork_while_other_threads_open_and_close_connections(tmp_path, monkeypat
         for _ in range(600):
             if time.monotonic() > deadline:
                 break
-            pid = os.fork()
-            if pid == 0:
-                code = 1
-                try:
-                    child()
-                    code = 0
-                except BaseException as exc:  # noqa: BLE001 - reported through the status
-                    os.write(2, f"child failed: {exc!r}\n".encode())
-                finally:
-                    os._exit(code)
-            code = _wait_or_kill(pid, 60)  # a real hang lasts forever
+            code = _wait_or_kill(_fork(child), 60)  # a real hang lasts forever
             outcomes["hung" if code is None else "ok" if code == 0 else "failed"] += 1
     finally:
         stop.set()

@@ -10,22 +10,13 @@ import sqlite3
 import pytest
 
 from conftest import run_python
-from migtools import cli
+from migtools import admin_hash, cli
 from promptlab import _core
 from promptlab.sqlite.admin import set_admin_password
 
 TOO_SHORT = "x"
 TOO_LONG = "p" * 100
 LONGEST = "é" * 36  # 72 bytes in UTF-8
-
-
-def admin_hash(path) -> str:
-    con = sqlite3.connect(path)
-    try:
-        return con.execute("SELECT password_hash FROM users WHERE username = 'admin'"
-                           ).fetchone()[0]
-    finally:
-        con.close()
 
 
 @pytest.mark.parametrize("password, length", [(TOO_SHORT, "1 byte long"),

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import HEAD
-from migtools import ENV, cli, copy_chain, integrity, query, tables, versions
+from migtools import ENV, L3 as CHAIN_L3, cli, copy_chain, integrity, query, tables, versions
 from promptlab.sqlite import MigrationError
 from promptlab.sqlite import models as shipped_models
 from promptlab.sqlite.migrations import downgrade, migrations, revision, status, upgrade
@@ -216,3 +220,117 @@ def test_a_generated_file_that_does_not_reproduce_the_models_is_not_written(tmp_
     with pytest.raises(MigrationError, match="was not written|no_such"):
         revision("bad index", folder, models=models_copy(tmp_path, change))
     assert new_files(folder) == []
+
+
+# --- -d FILE: compare the models with a database, as Alembic's autogenerate ---------------
+
+
+def test_revision_against_a_database_at_the_head(tmp_path, folder):
+    db = tmp_path / "lab.db"
+    upgrade(db, directory=folder)
+    seed(db)
+    models = models_copy(tmp_path, ADD_COLUMN_AND_TABLE)
+    result = cli("db", "revision", "-m", "ratings", "--dir", folder, "--models", models,
+                 "-d", db)
+    assert result.returncode == 0, result.stderr
+    assert "+ column assets.rating" in result.stdout and "+ table tags" in result.stdout
+    (name,) = new_files(folder)
+    text = (folder / name).read_text()
+    assert f"against {db}" in text
+    assert "ALTER TABLE assets ADD COLUMN rating INTEGER DEFAULT 0;" in text
+    # The same file as without -d (the database holds what the migrations produce).
+    plain = revision("ratings", copy_chain(tmp_path / "plain"), models=models)
+    body = lambda t: t.split("-- migrate:up", 1)[1]  # noqa: E731
+    assert body(plain.path.read_text()) == body(text)
+    assert upgrade(db, directory=folder).count == 1
+    assert query(db, "SELECT count(*) FROM assets WHERE rating = 0")[0][0] == 10
+    same = cli("db", "revision", "-m", "again", "--dir", folder, "--models", models, "-d", db)
+    assert same.returncode == 0 and "No changes" in same.stdout
+
+
+def test_revision_against_a_database_behind_the_head_is_refused(tmp_path, folder):
+    db = tmp_path / "old.db"
+    upgrade(db, to=CHAIN_L3, directory=folder)
+    before = db.read_bytes()
+    result = cli("db", "revision", "-m", "x", "--dir", folder, "-d", db, "--models",
+                 models_copy(tmp_path, ADD_COLUMN_AND_TABLE))
+    assert result.returncode == 1
+    assert "not at the head" in result.stderr and "promptlab db migrate -d" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert new_files(folder) == [] and db.read_bytes() == before
+
+
+def test_revision_against_a_missing_database_creates_nothing(tmp_path, folder):
+    db = tmp_path / "nothing" / "lab.db"
+    result = cli("db", "revision", "-m", "x", "--dir", folder, "-d", db)
+    assert result.returncode == 1 and "does not exist" in result.stderr
+    assert not db.parent.exists() and new_files(folder) == []
+
+
+def test_revision_against_a_drifted_database_is_refused(tmp_path, folder):
+    db = tmp_path / "lab.db"
+    upgrade(db, directory=folder)
+    con = sqlite3.connect(db)
+    con.execute("ALTER TABLE assets ADD COLUMN rating INTEGER DEFAULT 0")  # by hand
+    con.commit()
+    con.close()
+    # The models declare the column too: from the database alone, the migration would
+    # miss it, and every other database would never get it.
+    result = cli("db", "revision", "-m", "x", "--dir", folder, "-d", db, "--models",
+                 models_copy(tmp_path, ADD_COLUMN_AND_TABLE))
+    assert result.returncode == 1
+    assert "differs from the schema its migrations produce" in result.stderr
+    assert "rating" in result.stderr and new_files(folder) == []
+
+
+# --- never into an installed package ------------------------------------------------------
+
+
+def installed_copy(tmp_path: Path) -> Path:
+    """promptlab laid out as pip installs it: site-packages/promptlab with the built C
+    core and migrations/versions inside."""
+    site = tmp_path / "lib" / "site-packages"
+    package = Path(shipped_models.__file__).parents[1]
+    shutil.copytree(package, site / "promptlab",
+                    ignore=shutil.ignore_patterns("__pycache__", "migrations"))
+    copy_chain(site / "promptlab" / "migrations" / "versions")
+    return site
+
+
+def test_revision_never_writes_into_an_installed_package(tmp_path):
+    site = installed_copy(tmp_path)
+    installed = site / "promptlab" / "migrations" / "versions"
+    env = {"PYTHONPATH": str(site)}
+    probe = subprocess.run([sys.executable, "-c", "import promptlab._core as c; "
+                            "print(c.migrations_dir())"], capture_output=True, text=True,
+                           env={**os.environ, **env}, cwd=tmp_path)
+    assert Path(probe.stdout.strip()).resolve() == installed.resolve(), probe.stderr
+    before = sorted(p.name for p in installed.iterdir())
+
+    result = cli("db", "revision", "-m", "mine", "--empty", env=env)
+    assert result.returncode == 1
+    assert "installed PromptLab" in result.stderr and "--dir" in result.stderr
+    result = cli("db", "revision", "-m", "mine", "--empty", "--dir", installed, env=env)
+    assert result.returncode == 1 and "installed package" in result.stderr
+    assert sorted(p.name for p in installed.iterdir()) == before
+
+    own = copy_chain(tmp_path / "my-migrations")
+    result = cli("db", "revision", "-m", "mine", "--empty", "--dir", own, env=env)
+    assert result.returncode == 0, result.stderr
+    assert new_files(own) == ["0005_mine.sql"]
+    # An explicit PROMPTLAB_MIGRATIONS_DIR is a choice too.
+    result = cli("db", "revision", "-m", "theirs", "--empty",
+                 env={**env, ENV: str(own)})
+    assert result.returncode == 0, result.stderr
+    assert new_files(own) == ["0005_mine.sql", "0006_theirs.sql"]
+
+
+def test_a_source_checkout_is_the_default_folder():
+    from promptlab.sqlite.autogenerate import _is_source_checkout, installed_package_folder
+
+    shipped = Path(shipped_models.__file__).parents[2] / "migrations" / "versions"
+    if not _is_source_checkout(shipped):
+        pytest.skip("this PromptLab is not installed from a source checkout")
+    assert installed_package_folder(shipped) is None
+    assert installed_package_folder("/usr/lib/python3/dist-packages/promptlab/x") == \
+        Path("/usr/lib/python3/dist-packages/promptlab")

@@ -55,7 +55,8 @@ class Studio:
         self.db = db
         self.clock = FakeClock()
         settings.setdefault("throttle", LoginThrottle(free_per_user=3, free_per_address=6,
-                                                      base_delay=10, clock=self.clock))
+                                                      free_per_account=5, base_delay=10,
+                                                      clock=self.clock))
         settings.setdefault("secret", SECRET)
         self.server = make_server(db, "127.0.0.1", 0, **settings)
         self.app = self.server.app
@@ -253,8 +254,12 @@ def test_login_returns_the_original_shape_and_a_standard_jwt(studio: Studio):
     claims = jose_jwt.decode(data["access_token"], SECRET.decode(), algorithms=["HS256"])
     assert claims["sub"] == "root" and claims["role"] == "admin"
     assert claims["exp"] > time.time() + 29 * 24 * 3600  # the original's 30 days
-    # A token written by python-jose with the same secret is accepted.
-    jose_token = jose_jwt.encode({"sub": "root", "role": "admin",
+    # A token written by python-jose with the same secret is accepted (with the
+    # password-version claim; without it, it is refused: see the test after next).
+    pwv = auth.password_version(studio.tracer.get_user_by_username("root").password_hash,
+                                SECRET)
+    assert claims["pwv"] == pwv
+    jose_token = jose_jwt.encode({"sub": "root", "role": "admin", "pwv": pwv,
                                   "exp": int(time.time()) + 60}, SECRET.decode(), "HS256")
     assert studio.get("/api/me", token=jose_token) == (200, {"username": "root",
                                                              "role": "admin"})
@@ -336,13 +341,78 @@ def test_repeated_failed_logins_are_slowed_down(studio: Studio):
     assert status == 429 and int(headers["retry-after"]) == 20  # doubled
 
 
-def test_guessing_many_usernames_from_one_address_is_slowed_down(studio: Studio):
-    for i in range(6):  # the free attempts for one address
-        assert studio.request("POST", "/api/login",
-                              {"username": f"user{i}", "password": "x"})[0] == 401
-    status, _, _ = studio.request("POST", "/api/login",
-                                  {"username": "root", "password": ROOT_PASSWORD})
-    assert status == 429
+def _login_from(studio: Studio, username: str, password: str,
+                client: Optional[str] = None) -> Tuple[int, Any]:
+    headers = {"X-Forwarded-For": client} if client else {}
+    status, _, data = studio.request("POST", "/api/login", {"username": username,
+                                                            "password": password},
+                                     headers=headers)
+    return status, data
+
+
+def test_failures_with_random_names_lock_no_real_account_out(studio: Studio):
+    """Issue 12, item 4: behind a same-host proxy every client is 127.0.0.1; 20 failed
+    logins with random names kept admin and alice (right passwords) at 429."""
+    studio.add_user("alice", "alice-password")
+    for i in range(20):
+        status, _ = _login_from(studio, f"random{i}-{uuid.uuid4().hex[:6]}", "guess")
+        assert status == 401
+    assert _login_from(studio, "root", ROOT_PASSWORD)[0] == 200
+    assert _login_from(studio, "alice", "alice-password")[0] == 200
+    # X-Forwarded-For from an untrusted peer is ignored: a guesser cannot dodge the
+    # count on an account by naming a new address each time
+    for i in range(3):
+        assert _login_from(studio, "alice", "guess", f"198.51.100.{i}")[0] == 401
+    assert _login_from(studio, "alice", "alice-password", "198.51.100.99")[0] == 429
+
+
+def test_guessing_many_usernames_slows_only_that_address(tmp_path: Path):
+    """With the proxy trusted, each client has its own address: a sprayer is slowed,
+    a success on its own account does not reset that, others sign in."""
+    studio = Studio(tmp_path / "lab.db", trusted_proxies=("127.0.0.1",))
+    try:
+        studio.add_user("root", ROOT_PASSWORD, "admin")
+        studio.add_user("mallory", "mallory-password")
+        attacker, colleague = "203.0.113.5", "203.0.113.9"
+        for i in range(4):  # 6 free per address, successes counted too
+            assert _login_from(studio, f"user{i}", "x", attacker)[0] == 401
+        assert _login_from(studio, "mallory", "mallory-password", attacker)[0] == 200
+        assert _login_from(studio, "user9", "x", attacker)[0] == 401  # the 6th: still free
+        status, _ = _login_from(studio, "root", ROOT_PASSWORD, attacker)
+        assert status == 429  # before: the success above had cleared the count
+        assert _login_from(studio, "root", ROOT_PASSWORD, colleague)[0] == 200
+        # the proxy's own address (no X-Forwarded-For) is shared, never locked as a whole
+        assert _login_from(studio, "root", ROOT_PASSWORD)[0] == 200
+    finally:
+        studio.stop()
+
+
+def test_an_account_under_attack_from_many_addresses_waits(tmp_path: Path):
+    studio = Studio(tmp_path / "lab.db", trusted_proxies=("127.0.0.0/8",))
+    try:
+        studio.add_user("root", ROOT_PASSWORD, "admin")
+        for i in range(5):  # 5 free per account, each from another address
+            assert _login_from(studio, "root", "guess", f"192.0.2.{i}")[0] == 401
+        assert _login_from(studio, "root", ROOT_PASSWORD, "192.0.2.200")[0] == 429
+        studio.clock.now += 10
+        assert _login_from(studio, "root", ROOT_PASSWORD, "192.0.2.200")[0] == 200
+    finally:
+        studio.stop()
+
+
+def test_client_address_behind_trusted_proxies():
+    from promptlab.studio.proxies import client_address, parse_networks
+
+    proxies = parse_networks(["127.0.0.1", "10.0.0.0/8"])
+    assert client_address("127.0.0.1", "", proxies) == ("127.0.0.1", True)
+    assert client_address("127.0.0.1", "203.0.113.5", proxies) == ("203.0.113.5", False)
+    assert client_address("127.0.0.1", "1.1.1.1, 203.0.113.5, 10.1.2.3",
+                          proxies) == ("203.0.113.5", False)  # the client wrote 1.1.1.1
+    assert client_address("198.51.100.7", "203.0.113.5", proxies) == ("198.51.100.7", False)
+    assert client_address("198.51.100.7", "", ()) == ("198.51.100.7", False)
+    assert client_address("127.0.0.1", "garbage", proxies) == ("127.0.0.1", True)
+    with pytest.raises(auth.StudioError, match="TRUSTED_PROXIES"):
+        StudioConfig("x.db", trusted_proxies=("not-an-ip",))
 
 
 def test_parallel_guesses_are_counted_before_the_password_is_checked(studio: Studio):
@@ -364,11 +434,12 @@ def test_parallel_guesses_are_counted_before_the_password_is_checked(studio: Stu
 
 def test_throttle_unit():
     clock = FakeClock()
-    throttle = LoginThrottle(free_per_user=2, free_per_address=100, base_delay=1,
-                             max_delay=4, forget_after=100, clock=clock)
+    throttle = LoginThrottle(free_per_user=2, free_per_account=100, free_per_address=100,
+                             base_delay=1, max_delay=4, forget_after=100, clock=clock)
     keys = throttle.keys("Root", "1.2.3.4")
     assert throttle.attempt(keys) == 0 and throttle.attempt(keys) == 0
-    assert throttle.attempt(throttle.keys("root", "5.6.7.8")) == 1  # usernames fold case
+    assert throttle.attempt(throttle.keys("root", "5.6.7.8")) == 0  # another address
+    assert throttle.attempt(throttle.keys("ROOT", "1.2.3.4")) == 1  # names fold case
     waits = []
     for _ in range(5):
         waits.append(throttle.attempt(keys))  # refused: wait
@@ -379,6 +450,15 @@ def test_throttle_unit():
     assert throttle.attempt(keys) == 0 and throttle.attempt(keys) == 0
     throttle.success(keys)
     assert throttle.attempt(keys) == 0
+    # one account from many addresses, and one address with many names
+    few = LoginThrottle(free_per_user=100, free_per_account=3, free_per_address=4,
+                        base_delay=1, clock=clock)
+    assert [few.attempt(few.keys("root", f"10.0.0.{i}")) for i in range(4)] == [0, 0, 0, 1]
+    assert [few.attempt(few.keys(f"u{i}", "10.9.9.9")) for i in range(5)] == [0, 0, 0, 0, 1]
+    few.success(few.keys("u0", "10.9.9.9"))  # a success does not clear the address
+    assert few.attempt(few.keys("u7", "10.9.9.9")) == 1
+    # a shared address (loopback, a proxy) has no address-wide count
+    assert [k for k, _ in few.keys("a", "127.0.0.1", shared=True)] == ["user", "account"]
 
 
 def test_tokens_of_deactivated_users_stop_working(studio: Studio):
@@ -496,7 +576,10 @@ def test_engineers_use_assets_and_experiments_but_not_users(studio: Studio):
 
 def test_roles_come_from_the_database_not_the_token(studio: Studio):
     studio.add_user("eng", "eng-password")
-    forged = encode_token({"sub": "eng", "role": "admin", "exp": time.time() + 60}, SECRET)
+    pwv = auth.password_version(studio.tracer.get_user_by_username("eng").password_hash,
+                                SECRET)
+    forged = encode_token({"sub": "eng", "role": "admin", "exp": time.time() + 60,
+                           "pwv": pwv}, SECRET)
     assert studio.get("/api/users", token=forged)[0] == 403
 
 
@@ -883,12 +966,78 @@ def test_page_is_self_contained_and_locked_down(studio: Studio):
     assert studio.request("HEAD", "/")[2] == b""
 
 
+INJECTIONS = ["' OR '1'='1", "x'; DROP TABLE users; --", "1 UNION SELECT password_hash FROM users",
+              "%' OR 1=1 --", "-1) OR (1=1", "\\' OR 1=1 /*"]
+
+
+def test_sql_injection_in_the_query_parameters_of_every_get_route(studio: Studio,
+                                                                   tmp_path: Path):
+    """Every value reaches SQL as a bound parameter: injections are plain values."""
+    ids = seed(studio.tracer, tmp_path, records=3)
+    from urllib.parse import quote
+
+    hashes = [h for (h,) in db_rows(studio.db, "SELECT password_hash FROM users")]
+    before = db_rows(studio.db, "SELECT COUNT(*) FROM users")
+    for bad in INJECTIONS:
+        q = quote(bad)
+        paths = [f"/api/experiments?limit={q}", f"/api/experiments?offset={q}",
+                 f"/api/assets?asset_name={q}&asset_version=-1",
+                 f"/api/assets?asset_name=qa&asset_version={q}",
+                 f"/api/studio/records?experiment_id={q}",
+                 f"/api/studio/records?experiment_id={ids[0]}&q={q}",
+                 f"/api/studio/records?experiment_id={ids[0]}&limit={q}",
+                 f"/api/studio/compare?experiment_id={q}&experiment_id={ids[0]}",
+                 f"/api/studio/compare?experiment_id={ids[0]}&experiment_id={ids[1]}"
+                 f"&offset={q}",
+                 f"/api/prompts?x={q}", f"/api/datasets?x={q}", f"/api/users?x={q}",
+                 f"/api/me?x={q}", f"/api/studio/experiments?x={q}", f"/health?x={q}"]
+        for path in paths:
+            status, data = studio.get(path)
+            assert status in (200, 400, 404), (path, status, data)
+            text = json.dumps(data)
+            assert not any(h in text for h in hashes), path
+        found = studio.get(f"/api/studio/records?experiment_id={ids[0]}&q={q}")[1]
+        assert found["total"] == 0  # searched for as text, matching nothing
+    assert db_rows(studio.db, "SELECT COUNT(*) FROM users") == before
+    assert db_rows(studio.db, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_path_traversal_never_reaches_a_file(studio: Studio):
+    """The page is one file read from the package; no path maps to the file system."""
+    for path in ("/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
+                 "/..%2f..%2f..%2fetc%2fpasswd", "/static/index.html", "/static/../api.py",
+                 "/index.html/../../lab.db", "//etc/passwd", "/lab.db",
+                 "/promptlab/studio/api.py", "/%00index.html", "/.%2e/lab.db"):
+        with socket.create_connection(("127.0.0.1", studio.port), timeout=10) as sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                         .encode())
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        status = int(answer.split(b" ", 2)[1])
+        assert status in (400, 404), (path, answer[:200])
+        assert b"root:" not in answer and b"SQLite format" not in answer
+        assert b"import " not in answer
+
+
+def test_the_page_renders_values_as_text_only():
+    """Stored XSS: the page builds its DOM with createTextNode/textContent and never
+    parses a value as HTML (the CSP header is checked above, the page in e2e)."""
+    from importlib import resources
+
+    page = resources.files("promptlab.studio").joinpath("static/index.html").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write",
+                 "eval(", "new Function", "setAttribute(\"on", "javascript:"):
+        assert sink not in page, sink
+    assert "createTextNode" in page and "textContent" in page
+
+
 def test_bad_json_and_bodies(studio: Studio):
     cases = [
         (b"{", "application/json", 400, "Malformed JSON"),
         (b"[1, 2]", "application/json", 400, "must be an object"),
         (b"\xff\xfe", "application/json", 400, "not UTF-8"),
-        (b"[" * 100000 + b"]" * 100000, "application/json", 400, "nested too deeply"),
+        (b"[" * 30000 + b"]" * 30000, "application/json", 400, "nested too deeply"),
         (b'{"username": "root", "password": "x"}', "text/plain", 415, "Content-Type"),
         (b"", "application/json", 400, "empty"),
         (b'{"username": ["root"], "password": "x"}', "application/json", 400, "required"),
@@ -959,10 +1108,10 @@ def test_unknown_paths_methods_and_garbage(studio: Studio):
 
 
 def test_errors_never_show_internals(studio: Studio, monkeypatch, caplog):
-    def broken():
+    def broken(*args):
         raise RuntimeError("internal detail /secret/path")
 
-    monkeypatch.setattr(studio.tracer, "get_experiments", broken)
+    monkeypatch.setattr(studio.app.read, "experiment_rows", broken)
     status, _, data = studio.request("GET", "/api/experiments", token=studio.token)
     assert status == 500
     text = json.dumps(data)
@@ -972,7 +1121,7 @@ def test_errors_never_show_internals(studio: Studio, monkeypatch, caplog):
     def busy(*args):
         raise _core.DatabaseBusyError("busy /secret/path")
 
-    monkeypatch.setattr(studio.tracer, "get_experiments", busy)
+    monkeypatch.setattr(studio.app.read, "experiment_rows", busy)
     status, headers, data = studio.request("GET", "/api/experiments", token=studio.token)
     assert status == 503 and headers["retry-after"] == "1" and "secret" not in json.dumps(data)
 
@@ -1024,23 +1173,33 @@ def test_keep_alive_connections_serve_many_requests(studio: Studio):
         conn.close()
 
 
-def test_connections_beyond_the_limit_get_503(tmp_path: Path):
+def test_connections_beyond_the_limit_get_503_when_all_are_busy(tmp_path: Path,
+                                                                 monkeypatch):
     studio = Studio(tmp_path / "lab.db", max_connections=2)
-    idle = [socket.create_connection(("127.0.0.1", studio.port), timeout=10)
-            for _ in range(2)]
+    release = threading.Event()
+    monkeypatch.setattr(studio.app.read, "ping", lambda: release.wait(30))
+    busy = []
     try:
-        with socket.create_connection(("127.0.0.1", studio.port), timeout=10) as sock:
+        for _ in range(2):  # two requests the studio is working on
+            sock = socket.create_connection(("127.0.0.1", studio.port), timeout=10)
             sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert sock.recv(4096).startswith(b"HTTP/1.1 503 ")
-        idle.pop().close()
-        for _ in range(100):  # the freed slot is back once its thread has ended
-            status = studio.request("GET", "/health")[0]
-            if status == 200:
+            busy.append(sock)
+        for _ in range(100):  # until both are past their heads
+            if all(v is None for v in studio.server.connections._waiting.values()) and \
+                    len(studio.server.connections._waiting) == 2:
                 break
             time.sleep(0.05)
-        assert status == 200
+        with socket.create_connection(("127.0.0.1", studio.port), timeout=10) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = sock.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1" in answer
+        release.set()
+        for sock in busy:
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200 ")
+        assert studio.request("GET", "/health")[0] == 200
     finally:
-        for sock in idle:
+        release.set()
+        for sock in busy:
             sock.close()
         studio.stop()
 

@@ -215,3 +215,36 @@ def test_sign_in_open_an_experiment_and_compare_two(browser, studio: Studio, tmp
         for shot in shots.iterdir():
             shutil.copy(shot, Path(keep) / shot.name)
     assert (shots / "compare.png").stat().st_size > 10_000
+
+
+XSS = ['<img src=x onerror="window.__xss=1">', "<script>window.__xss=2</script>",
+       '"><svg onload="window.__xss=3">']
+
+
+def test_stored_values_are_shown_as_text_not_run(browser, studio: Studio):
+    """Stored XSS: names, completions and evaluations holding markup are shown as
+    the text they are, under the page's CSP, in the list and in one experiment."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    payload = experiment_payload("xss-1", 3, model=XSS[0])
+    for record, text in zip(payload["experiment_summary"], XSS):
+        record["completion"] = text
+        record["dataset_record_id"] = text
+    payload["experiment_config"]["dataset"]["name"] = "xss"
+    assert studio.post("/api/experiments", payload)[0] == 200
+    wait = WebDriverWait(browser, 30)
+    css = By.CSS_SELECTOR
+    browser.get(studio.url)
+    wait.until(EC.presence_of_element_located((css, "#login-username"))).send_keys("root")
+    browser.find_element(css, "#login-password").send_keys(ROOT_PASSWORD + "\n")
+    row = wait.until(EC.presence_of_element_located((css, "#experiments tbody tr")))
+    assert XSS[0] in row.text
+    browser.get(studio.url + "#/experiment/xss-1")
+    wait.until(EC.presence_of_element_located((css, "#records tbody tr")))
+    shown = browser.find_element(css, "#records").text
+    assert all(text in shown for text in XSS)
+    assert browser.execute_script("return window.__xss") is None
+    assert browser.find_elements(css, "#records img, #records svg, #records script") == []
+    assert _errors(browser) == []

@@ -374,11 +374,12 @@ def test_get_assets_by_type(tracer: LocalTracer):
     tracer.create_prompttemplate(make_template("tpl", 0))
 
     datasets = tracer.get_assets_by_type("dataset")
+    # In the order they were created, as the original returned them (issue 13, item 6).
     assert [(a.asset_name, a.asset_version) for a in datasets] == [
-        ("a-ds", 0), ("a-ds", 1), ("b-ds", 0)]
+        ("b-ds", 0), ("a-ds", 1), ("a-ds", 0)]
     assert all(a.asset_type == "dataset" for a in datasets)
-    assert [a.user.username for a in datasets] == ["admin", "admin", "alice"]
-    assert datasets[2].user.role == "engineer"
+    assert [a.user.username for a in datasets] == ["alice", "admin", "admin"]
+    assert datasets[0].user.role == "engineer"
     assert [a.asset_name for a in tracer.get_assets_by_type(AssetType.PROMPT_TEMPLATE)] == ["tpl"]
     for bad in ["datasets", "", "PROMPT_TEMPLATE"]:
         with pytest.raises(ValueError, match="Invalid asset type"):

@@ -142,7 +142,8 @@ def _status(args: argparse.Namespace) -> int:
 def _revision(args: argparse.Namespace) -> int:
     from promptlab.sqlite.migrations import revision
 
-    made = revision(args.message, args.dir, empty=args.empty, models=args.models)
+    made = revision(args.message, args.dir, empty=args.empty, models=args.models,
+                    db_file=args.db)
     if made.path is None:
         print("No changes: the models match the schema the migrations produce. Nothing was "
               "written (use --empty for a migration to write by hand).")
@@ -204,8 +205,13 @@ def register(commands: "argparse._SubParsersAction") -> None:
                      "write a new migration file after the head, generated from the "
                      "tables declared in promptlab/sqlite/models.py", needs_db=False)
     rev.add_argument("-m", "--message", required=True, help="what the migration changes")
+    rev.add_argument("-d", "--db", metavar="FILE", default=None,
+                     help="compare the models with this database (at the head, without "
+                          "drift) instead of the schema the migrations produce, as "
+                          "Alembic's autogenerate does")
     rev.add_argument("--dir", metavar="DIR", default=None,
-                     help="the migrations folder (default: the one in use)")
+                     help="the migrations folder to write into (default: the one in use, "
+                          "which must be a source checkout's: never an installed package)")
     rev.add_argument("--empty", action="store_true",
                      help="write a migration with empty sections to fill by hand")
     rev.add_argument("--models", metavar="FILE", default=None,

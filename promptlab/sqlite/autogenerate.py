@@ -382,17 +382,110 @@ def _check(folder: Path, models: Schema, previous: Schema) -> List[str]:
     return problems
 
 
+def _site_dirs() -> List[Path]:
+    """The folders installed packages live in."""
+    import site
+    import sysconfig
+
+    dirs = [sysconfig.get_paths().get(k) for k in ("purelib", "platlib")]
+    try:
+        dirs += site.getsitepackages() + [site.getusersitepackages()]
+    except AttributeError:  # a virtualenv's old site.py
+        pass
+    return [Path(d).resolve() for d in dirs if d]
+
+
+def installed_package_folder(folder: StrPath) -> Optional[Path]:
+    """The installed package that holds ``folder``, or None when ``folder`` is not in
+    one: a ``site-packages``/``dist-packages`` folder (or the interpreter's own site
+    folders) on its path."""
+    path = Path(folder).resolve()
+    site_dirs = _site_dirs()
+    for parent in (path, *path.parents):
+        if parent.parent.name in ("site-packages", "dist-packages") or \
+                parent.parent in site_dirs:
+            return parent
+    return None
+
+
+def _is_source_checkout(folder: Path) -> bool:
+    """True for ``<checkout>/migrations/versions`` of a PromptLab source tree: what
+    ``promptlab db revision`` writes into by default."""
+    root = folder.resolve().parent.parent
+    return (folder.resolve() == root / "migrations" / "versions"
+            and (root / "pyproject.toml").is_file()
+            and (root / "promptlab" / "sqlite" / "models.py").is_file()
+            and installed_package_folder(folder) is None)
+
+
+def _writable_folder(directory: Optional[StrPath]) -> Path:
+    """The folder a new migration goes to; MigrationError for one inside an installed
+    package, and for the default folder when it is not a source checkout's."""
+    if directory is not None:
+        folder = Path(directory)
+    else:
+        folder = Path(_core.migrations_dir())
+        chosen = bool(os.environ.get("PROMPTLAB_MIGRATIONS_DIR"))
+        if not chosen and not _is_source_checkout(folder):
+            raise _core.MigrationError(
+                f"{folder} is the migrations folder of an installed PromptLab, not of a "
+                "source checkout: a migration written there would change the installed "
+                "package and be lost on its next upgrade. Pass --dir DIR (the migrations "
+                "folder of your checkout: migrations/versions), or run the command from a "
+                "source checkout installed with pip install -e.")
+    package = installed_package_folder(folder)
+    if package is not None:
+        raise _core.MigrationError(
+            f"{folder} is inside the installed package {package}: PromptLab never writes a "
+            "migration into an installed package. Pass --dir with a folder of your own "
+            "(copy the migration files there first), or use a source checkout.")
+    return folder
+
+
+def _database_schema(db_file: StrPath, folder: Path) -> Schema:
+    """The live schema of ``db_file``, which must be at the head of ``folder`` and
+    hold exactly what the migrations produce (Alembic's autogenerate also needs an
+    up-to-date database)."""
+    from promptlab.sqlite.migrations import status  # migrations imports this module
+
+    state = status(db_file, directory=folder)
+    if not state.exists:
+        raise _core.DatabasePathError(
+            f"{state.path} does not exist: -d names the database to compare the models "
+            "with. Create it (promptlab db init -d FILE), or leave out -d to compare with "
+            "the schema the migrations produce.")
+    if not state.up_to_date:
+        at = (f"the layout of revision {state.detected} (an older PromptLab's)"
+              if state.detected else f"revision {state.current or 'base'}")
+        raise _core.MigrationError(
+            f"{state.path} is at {at}, not at the head {state.head} of {folder}: upgrade it "
+            f"first (promptlab db migrate -d {db_file}), so that the new migration follows "
+            "what it already has. Nothing was written.")
+    schema_drift = [str(d) for d in state.drift if d.kind == "schema"]
+    if schema_drift:
+        raise _core.MigrationError(
+            f"{state.path} differs from the schema its migrations produce "
+            f"({'; '.join(schema_drift[:5])}): a migration generated from it would not "
+            "apply to the other databases. Undo those changes, or leave out -d to "
+            "generate from the migrations alone. Nothing was written.")
+    return Schema.from_catalog(_core.database_schema(state.path))
+
+
 def revision(message: str, directory: Optional[StrPath] = None, empty: bool = False,
-             models: Any = None) -> NewRevision:
+             models: Any = None, db_file: Optional[StrPath] = None) -> NewRevision:
     """Write a new migration file whose parent is the head of ``directory``.
 
     Without ``empty``, its SQL is generated from the difference between ``models``
-    (see :func:`load_tables`) and the schema the migrations produce; when there is
-    none, nothing is written and the result's ``path`` is None.
+    (see :func:`load_tables`) and the schema the migrations produce, or, with
+    ``db_file``, that database's schema (which must be at the head and match the
+    migrations); when there is none, nothing is written and the result's ``path``
+    is None. ``directory`` None is the folder in use, which must be a source
+    checkout's (or ``$PROMPTLAB_MIGRATIONS_DIR``): nothing is ever written into an
+    installed package.
     """
     if not message or not message.strip():
         raise _core.MigrationError("a revision needs a message (-m \"what it changes\").")
-    folder = Path(directory) if directory is not None else Path(_core.migrations_dir())
+    folder = _writable_folder(directory)
     if not folder.is_dir():
         raise _core.MigrationError(f"{folder}: no such migrations folder; create it or pass "
                                    "--dir.")
@@ -403,7 +496,11 @@ def revision(message: str, directory: Optional[StrPath] = None, empty: bool = Fa
     if not empty:
         source = "promptlab/sqlite/models.py" if models is None else str(models)
         wanted = Schema.from_models(load_tables(models))
-        current = Schema.from_catalog(_core.chain_schema(None, str(folder)))
+        if db_file is not None:
+            current = _database_schema(db_file, folder)
+            source += f" against {os.fspath(db_file)}"
+        else:
+            current = Schema.from_catalog(_core.chain_schema(None, str(folder)))
         forward = plan(current, wanted)
         if not forward.changes:
             return NewRevision(None, None, parent, [])

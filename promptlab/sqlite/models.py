@@ -183,6 +183,11 @@ class User:
     status: int = 1
     created_at: Timestamp = None
 
+    def __hash__(self) -> int:
+        # Hashable as the original's SQLAlchemy objects were; by the unique username,
+        # so that equal records hash alike (a changed username changes the hash).
+        return hash(("users", self.username))
+
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> "User":
         """From the ``users`` columns in table order."""
@@ -206,6 +211,11 @@ class Asset:
     created_at: Timestamp = None
     user_id: Optional[int] = None
     user: Optional[User] = None
+
+    def __hash__(self) -> int:
+        # Hashable as the original's SQLAlchemy objects were (sets, dict keys); by the
+        # primary key, so that equal records hash alike.
+        return hash(("assets", self.asset_name, self.asset_version))
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> "Asset":
@@ -233,6 +243,9 @@ class Experiment:
     user_id: Optional[int] = None
     user: Optional[User] = None
 
+    def __hash__(self) -> int:
+        return hash(("experiments", self.experiment_id))  # by the primary key, as Asset
+
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> "Experiment":
         """From the ``experiments`` columns in table order."""
@@ -254,6 +267,9 @@ class ExperimentResult:
     latency_ms: Optional[float] = None
     evaluation: Optional[str] = None
     created_at: Timestamp = None
+
+    def __hash__(self) -> int:
+        return hash(("experiment_result", self.id))  # by the primary key, as Asset
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> "ExperimentResult":

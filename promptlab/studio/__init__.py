@@ -1,12 +1,16 @@
 """PromptLab Studio: a web page and JSON API over one PromptLab database.
 
-``promptlab studio start -d FILE`` runs it (``promptlab.studio.server.run``). The
-server is the standard library's threading HTTP server, the page one self-contained
-file (``static/index.html``), and the API keeps the routes of the original studio
+The studio is a WSGI application (``promptlab.studio.wsgi``: ``make_app(db_file)``,
+or ``application`` for ``$PROMPTLAB_STUDIO_DB``) that any WSGI server can carry.
+``promptlab studio start -d FILE`` serves it with the standard library's threading
+HTTP server (``promptlab.studio.server.run``). The page is one self-contained file
+(``static/index.html``), and the API keeps the routes of the original studio
 (``promptlab.studio.api``).
 """
 
 from promptlab.studio.api import StudioApp, StudioConfig
 from promptlab.studio.server import StudioServer, make_server, run
+from promptlab.studio.wsgi import StudioWSGI, make_app
 
-__all__ = ["StudioApp", "StudioConfig", "StudioServer", "make_server", "run"]
+__all__ = ["StudioApp", "StudioConfig", "StudioServer", "StudioWSGI", "make_app",
+           "make_server", "run"]

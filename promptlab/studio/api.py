@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib import resources
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 from promptlab import __version__, _core
 from promptlab.enums import AssetType
@@ -39,7 +39,9 @@ from promptlab.studio.auth import (
     decode_token,
     issue_token,
     load_secret,
+    password_version,
 )
+from promptlab.studio.proxies import parse_networks
 from promptlab.studio.queries import DatasetFiles, ReadModel
 from promptlab.tracer.local_tracer import LocalTracer
 from promptlab.types import (
@@ -55,11 +57,19 @@ log = logging.getLogger("promptlab.studio")
 ROLES = ("admin", "engineer")
 DEFAULT_TOKEN_MINUTES = 30 * 24 * 60  # as the original studio
 DEFAULT_MAX_BODY_MB = 32
+DEFAULT_MAX_BODIES_MB = 256
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_REQUEST_TIMEOUT = 60.0
+SMALL_BODY = 64 * 1024  # login and the routes that take no body
 MAX_PAGE = 500
 MAX_COMPARED = 8
-_ASSET_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]*$")  # the original Asset.is_valid_name
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
-_PROMPT = re.compile(r"<<system>>\s*(.*?)\s*<<user>>\s*(.*?)\s*(?=<<|$)", re.DOTALL)
+EXPERIMENT_ROWS_PAGE = 10000  # GET /api/experiments: rows per page by default...
+EXPERIMENT_ROWS_MAX = 50000   # ...and at most
+# Names are checked with fullmatch: with "$", "admin\n" and "prod\n" passed.
+_ASSET_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_-]*")  # the original Asset.is_valid_name
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}")
+_PROMPT = re.compile(r"<<system>>\s*(.*?)\s*<<user>>\s*(.*?)\s*(?=<<|\Z)", re.DOTALL)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _PAGE_PATHS = ("/", "/index.html", "/experiments", "/prompts", "/datasets")
 
 
@@ -77,9 +87,26 @@ class StudioConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_MB * 1024 * 1024
     cors_origins: Tuple[str, ...] = ()
     datasets_dir: Optional[str] = None
+    """Folders (``os.pathsep``-separated) dataset files are read from; None: the
+    database's folder."""
     max_connections: int = 256
-    request_timeout: float = 30.0
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    """Seconds for a request line and headers to arrive (also how long an idle
+    keep-alive connection stays open)."""
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    """Seconds for a whole request, headers and body, to arrive."""
+    max_bodies_bytes: int = DEFAULT_MAX_BODIES_MB * 1024 * 1024
+    """Request bodies held at once, all requests together."""
+    trusted_proxies: Tuple[Any, ...] = ()
+    """Addresses or networks whose X-Forwarded-For is believed."""
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
+
+    def __post_init__(self) -> None:
+        try:
+            self.trusted_proxies = parse_networks(
+                str(p) for p in self.trusted_proxies)
+        except ValueError as exc:
+            raise StudioError(f"PROMPTLAB_STUDIO_TRUSTED_PROXIES: {exc}") from None
 
     @classmethod
     def from_env(cls, db_file: str, host: str = "127.0.0.1", port: int = 8000,
@@ -111,8 +138,15 @@ class StudioConfig:
                                      DEFAULT_TOKEN_MINUTES) * 60,
             max_body_bytes=int(number("PROMPTLAB_STUDIO_MAX_BODY_MB", DEFAULT_MAX_BODY_MB)
                                * 1024 * 1024),
+            max_bodies_bytes=int(number("PROMPTLAB_STUDIO_MAX_BODIES_MB",
+                                        DEFAULT_MAX_BODIES_MB) * 1024 * 1024),
+            header_timeout=number("PROMPTLAB_STUDIO_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT),
+            request_timeout=number("PROMPTLAB_STUDIO_REQUEST_TIMEOUT",
+                                   DEFAULT_REQUEST_TIMEOUT),
             cors_origins=origins,
             datasets_dir=env.get("PROMPTLAB_STUDIO_DATASETS_DIR") or None,
+            trusted_proxies=tuple(p for p in env.get(
+                "PROMPTLAB_STUDIO_TRUSTED_PROXIES", "").split(",") if p.strip()),
         )
 
 
@@ -132,27 +166,39 @@ class ApiError(Exception):
 
 @dataclass
 class Request:
-    """One HTTP request, as the server read it."""
+    """One HTTP request: the head first (``admit`` decides on it), the body later.
+
+    ``path`` is decoded (as WSGI's ``PATH_INFO``), ``headers`` are keyed by lower-case
+    name, ``client`` is the address the login slow-down counts (``shared`` when it
+    may stand for many people, see ``proxies.client_address``)."""
 
     method: str
-    target: str
-    headers: Mapping[str, str]
+    path: str
+    query_string: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
     client: str = ""
-    path: str = ""
+    shared: bool = True
+    content_length: int = 0
     query: Dict[str, List[str]] = field(default_factory=dict)
     query_error: Optional[str] = None
+    route: Optional[Tuple[Any, Tuple[str, ...], Optional["Principal"], bool]] = None
+    """Set by ``admit``: handler, path arguments, user, whether a token was needed."""
 
     def __post_init__(self) -> None:
-        path, _, query = self.target.partition("?")
-        self.path = path.split("#", 1)[0] or "/"
+        self.path = self.path or "/"
         try:
-            self.query = parse_qs(query, keep_blank_values=True, max_num_fields=200)
+            self.query = parse_qs(self.query_string, keep_blank_values=True,
+                                  max_num_fields=200)
         except ValueError:
             self.query_error = "Too many query parameters"
+            return
+        for values in self.query.values():
+            if any("\0" in v for v in values):
+                self.query_error = "A query parameter holds a NUL character"
 
     def header(self, name: str) -> str:
-        return self.headers.get(name) or ""
+        return self.headers.get(name.lower()) or ""
 
     def json(self) -> Any:
         """The body as JSON (an object or array); ApiError 400/415 otherwise."""
@@ -162,13 +208,19 @@ class Request:
         if not self.body:
             raise ApiError(400, "The request body is empty; expected JSON")
         try:
-            return json.loads(self.body.decode("utf-8"))
+            data = json.loads(self.body.decode("utf-8"))
         except UnicodeDecodeError:
             raise ApiError(400, "The request body is not UTF-8") from None
         except RecursionError:
             raise ApiError(400, "The JSON body is nested too deeply") from None
         except ValueError as exc:
             raise ApiError(400, f"Malformed JSON: {exc}") from None
+        # JSON may escape a lone surrogate ("\\ud800"), which no UTF-8 text (nor the
+        # database) can hold: refuse it here rather than fail deep inside.
+        if _SURROGATE_ESCAPE.search(self.body) and _has_surrogate(data):
+            raise ApiError(400, "The JSON body holds a lone surrogate (\\ud800-\\udfff), "
+                                "which is not valid Unicode")
+        return data
 
     def json_object(self) -> Dict[str, Any]:
         data = self.json()
@@ -207,6 +259,23 @@ class Principal:
 
     username: str
     role: str
+
+
+def _has_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _finite(value: Any) -> Any:
@@ -317,7 +386,7 @@ def _as_int(value: Any, where: str) -> int:
 
 
 def _check_asset(name: str, version: int, kind: str) -> None:
-    if not _ASSET_NAME.match(name):
+    if not _ASSET_NAME.fullmatch(name):
         raise ApiError(400, "Name must begin with a letter and use only alphanumeric, "
                             "underscore, or hyphen.")
     if version < 0:
@@ -382,7 +451,7 @@ class StudioApp:
             ("GET", "/api/assets", StudioApp.get_asset, "user"),
             ("GET", "/api/users", StudioApp.get_users, "admin"),
             ("POST", "/api/users", StudioApp.post_user, "admin"),
-            ("DELETE", re.compile(r"^/api/users/([^/]+)$"), StudioApp.delete_user, "admin"),
+            ("DELETE", re.compile(r"/api/users/([^/]+)"), StudioApp.delete_user, "admin"),
             ("GET", "/api/studio/experiments", StudioApp.studio_experiments, "user"),
             ("GET", "/api/studio/records", StudioApp.studio_records, "user"),
             ("GET", "/api/studio/compare", StudioApp.studio_compare, "user"),
@@ -390,32 +459,61 @@ class StudioApp:
         ]
 
     # --- dispatch ------------------------------------------------------------------
+    #
+    # A request is answered in two steps, so that a stranger cannot make the studio
+    # read (and hold) a body: ``admit`` decides from the head alone (route, token,
+    # role, declared length) and ``handle`` answers once the body is read.
+
+    def admit(self, request: Request) -> Optional[Response]:
+        """None when the body of ``request`` may be read; else the answer to send
+        without reading it (404/405, 401/403, 413, ...). Never raises."""
+        response = self._guard(request, self._admit)
+        if response is not None:
+            self._cors(request, response)
+        return response
 
     def handle(self, request: Request) -> Response:
-        """The response to ``request``; never raises."""
-        try:
-            response = self._dispatch(request)
-        except ApiError as exc:
-            response = error_response(exc.status, exc.message, exc.headers)
-        except _core.DatabaseBusyError:
-            log.warning("%s %s: the database stayed busy", request.method, request.path)
-            response = error_response(503, "The database is busy; try again.",
-                                      [("Retry-After", "1")])
-        except _core.DatabaseError:
-            log.exception("%s %s: database error", request.method, request.path)
-            response = error_response(503, "The database is unavailable; the studio's log "
-                                           "has the details.")
-        except Exception:  # noqa: BLE001 - the one place that turns bugs into a 500
-            log.exception("%s %s: unexpected error", request.method, request.path)
-            response = error_response(500, "Internal server error; the studio's log has "
-                                           "the details.")
+        """The response to ``request`` (admitted or not yet); never raises."""
+        response = None
+        if request.route is None:
+            response = self._guard(request, self._admit)
+        if response is None:
+            response = self._guard(request, self._call)
         self._cors(request, response)
         return response
 
-    def _dispatch(self, request: Request) -> Response:
+    def body_limit(self, request: Request) -> int:
+        """The largest body ``request``'s route takes: the configured limit for the
+        routes that need a token, ``SMALL_BODY`` for login and the rest."""
+        if request.route is not None and request.route[3]:
+            return self.config.max_body_bytes
+        return SMALL_BODY
+
+    def _guard(self, request: Request, step: Callable[[Request], Optional[Response]]
+               ) -> Optional[Response]:
+        try:
+            return step(request)
+        except ApiError as exc:
+            return error_response(exc.status, exc.message, exc.headers)
+        except _core.DatabaseBusyError:
+            log.warning("%s %s: the database stayed busy", request.method, request.path)
+            return error_response(503, "The database is busy; try again.",
+                                  [("Retry-After", "1")])
+        except _core.DatabaseError:
+            log.exception("%s %s: database error", request.method, request.path)
+            return error_response(503, "The database is unavailable; the studio's log "
+                                       "has the details.")
+        except Exception:  # noqa: BLE001 - the one place that turns bugs into a 500
+            log.exception("%s %s: unexpected error", request.method, request.path)
+            return error_response(500, "Internal server error; the studio's log has "
+                                       "the details.")
+
+    def _admit(self, request: Request) -> Optional[Response]:
         path = request.path
         if request.query_error:
             raise ApiError(400, request.query_error)
+        if "\0" in path:
+            raise ApiError(400, "The path holds a NUL character")
         if request.method == "OPTIONS":
             return Response(204, b"")
         if request.method in ("GET", "HEAD") and path in _PAGE_PATHS:
@@ -429,10 +527,10 @@ class StudioApp:
                 if pattern != path:
                     continue
             else:
-                match = pattern.match(path)
+                match = pattern.fullmatch(path)
                 if match is None:
                     continue
-                args = tuple(unquote(a) for a in match.groups())
+                args = match.groups()
             allowed.append(method)
             if method != request.method:
                 continue
@@ -443,14 +541,25 @@ class StudioApp:
                     raise ApiError(403, "Admin access required")
             elif path == "/health":
                 principal = self.authenticate(request, optional=True)
-            result = handler(self, request, principal, *args)
-            return result if isinstance(result, Response) else json_response(result)
+            request.route = (handler, args, principal, who is not None)
+            if request.content_length > self.body_limit(request):
+                limit = self.body_limit(request)
+                size = (f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024
+                        else f"{limit // 1024} KB")
+                raise ApiError(413, f"The request body is larger than {size}")
+            return None
         if path.startswith("/api/") and path != "/api/login":
             self.authenticate(request)  # unknown routes tell nothing to strangers
         if allowed:
             raise ApiError(405, f"Method {request.method} not allowed",
                            [("Allow", ", ".join(sorted(set(allowed))))])
         raise ApiError(404, "Not found")
+
+    def _call(self, request: Request) -> Response:
+        assert request.route is not None
+        handler, args, principal, _ = request.route
+        result = handler(self, request, principal, *args)
+        return result if isinstance(result, Response) else json_response(result)
 
     def _cors(self, request: Request, response: Response) -> None:
         origin = request.header("Origin").rstrip("/")
@@ -465,7 +574,8 @@ class StudioApp:
 
     def authenticate(self, request: Request, optional: bool = False) -> Optional[Principal]:
         """The user a bearer token names, still active, with the role the database holds
-        now; ApiError 401 otherwise (None when ``optional`` and there is no token)."""
+        now, whose password has not changed since the token was issued; ApiError 401
+        otherwise (None when ``optional`` and there is no valid token)."""
         scheme, _, token = request.header("Authorization").strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             if optional:
@@ -480,10 +590,15 @@ class StudioApp:
                            [("WWW-Authenticate", 'Bearer error="invalid_token"')]) from None
         username = claims.get("sub")
         user = self._user(username) if isinstance(username, str) else None
+        problem = None
         if user is None or user.status != 1:
+            problem = "the user does not exist or was deactivated"
+        elif claims.get("pwv") != password_version(user.password_hash, self.secret):
+            problem = "the password changed since it was issued; sign in again"
+        if problem is not None:
             if optional:
                 return None
-            raise ApiError(401, "Invalid token: the user does not exist or was deactivated",
+            raise ApiError(401, f"Invalid token: {problem}",
                            [("WWW-Authenticate", 'Bearer error="invalid_token"')])
         return Principal(user.username, user.role)
 
@@ -502,7 +617,9 @@ class StudioApp:
             raise ApiError(400, "username and password are required strings")
         if len(username) > 256 or len(password) > 1024:
             raise ApiError(400, "username or password too long")
-        keys = self.throttle.keys(username, request.client)
+        if "\0" in username or "\0" in password:
+            raise ApiError(400, "username and password must not hold a NUL character")
+        keys = self.throttle.keys(username, request.client, request.shared)
         wait = self.throttle.attempt(keys)
         if wait:
             seconds = max(1, math.ceil(wait))
@@ -521,7 +638,8 @@ class StudioApp:
             return json_response({"success": False, "message": "Invalid credentials"}, 401)
         self.throttle.success(keys)
         token, expires = issue_token(user.username, user.role, self.secret,
-                                     self.config.token_ttl_seconds)
+                                     self.config.token_ttl_seconds,
+                                     password_hash=user.password_hash)
         return json_response({"success": True, "access_token": token, "token_type": "bearer",
                               "username": user.username, "role": user.role,
                               "expires_at": expires})
@@ -537,10 +655,16 @@ class StudioApp:
     # --- experiments ---------------------------------------------------------------
 
     def get_experiments(self, request: Request, who: Principal) -> Dict[str, Any]:
-        """The original shape: one object per result row, prompts split out."""
+        """The original shape, one object per result row with the prompts split out,
+        a page at a time (the original sent every row: 497 MB for 1M rows). The first
+        page is what the original's clients read; ``next_offset`` asks for the next."""
+        offset = request.int_param("offset", 0, 0, 2 ** 62)
+        limit = request.int_param("limit", EXPERIMENT_ROWS_PAGE, 1, EXPERIMENT_ROWS_MAX)
+        rows = self.read.experiment_rows(offset, limit + 1)  # one more: is there a next?
+        more = len(rows) > limit
         split: Dict[Optional[str], Tuple[str, str]] = {}
         out = []
-        for row in self.tracer.get_experiments():
+        for row in rows[:limit]:
             data = dict(row)
             binary = data.pop("asset_binary", None)
             if binary not in split:
@@ -548,7 +672,8 @@ class StudioApp:
             data["system_prompt_template"], data["user_prompt_template"] = split[binary]
             data["user_id"] = data.get("username")
             out.append(data)
-        return {"experiments": out}
+        return {"experiments": out, "offset": offset, "limit": limit,
+                "next_offset": offset + limit if more else None}
 
     def post_experiment(self, request: Request, who: Principal) -> Dict[str, Any]:
         data = request.json_object()
@@ -683,6 +808,8 @@ class StudioApp:
     def post_dataset(self, request: Request, who: Principal) -> Dict[str, Any]:
         dataset = _build(Dataset, request.json_object(), "dataset")
         _check_asset(dataset.name, dataset.version, "dataset")
+        if "\0" in dataset.file_path:
+            raise ApiError(400, "dataset.file_path holds a NUL character")
         dataset.user = who.username
         try:
             self.tracer.create_dataset(dataset)
@@ -718,7 +845,7 @@ class StudioApp:
     def post_user(self, request: Request, who: Principal) -> Response:
         data = request.json_object()
         username, password, role = data.get("username"), data.get("password"), data.get("role")
-        if not isinstance(username, str) or not _USERNAME.match(username):
+        if not isinstance(username, str) or not _USERNAME.fullmatch(username):
             raise ApiError(400, "Invalid input: username must be 1-64 letters, digits or "
                                 "._@+- and start with a letter or digit")
         if not isinstance(password, str):

@@ -33,7 +33,7 @@ SECRET_SUFFIX = ".studio-secret"
 """The generated secret is kept in ``<database file>.studio-secret`` (mode 0600)."""
 MIN_SECRET_LENGTH = 32
 
-_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")  # fullmatch: "$" would let a final "\n" in
 
 
 class StudioError(Exception):
@@ -49,7 +49,7 @@ def _b64url_encode(data: bytes) -> str:
 
 
 def _b64url_decode(text: str) -> bytes:
-    if not _B64URL.match(text) or len(text) % 4 == 1:
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise TokenError("Invalid token encoding")
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
@@ -108,12 +108,23 @@ def decode_token(token: str, secret: bytes, now: Optional[float] = None,
     return claims
 
 
+def password_version(password_hash: Optional[str], secret: bytes) -> str:
+    """The ``pwv`` claim: a short MAC of the user's current password hash. Changing
+    the password (``db admin-password``, a new hash) changes it, which signs out every
+    token issued before; keyed with the secret, it tells a token's reader nothing."""
+    mac = hmac.new(secret, b"pwv\0" + (password_hash or "").encode("utf-8"), hashlib.sha256)
+    return _b64url_encode(mac.digest()[:12])
+
+
 def issue_token(username: str, role: str, secret: bytes, ttl_seconds: float,
-                now: Optional[float] = None) -> Tuple[str, int]:
+                now: Optional[float] = None, password_hash: Optional[str] = None
+                ) -> Tuple[str, int]:
     """A token for ``username`` with ``role``, and its expiry (epoch seconds)."""
     now = int(time.time() if now is None else now)
     exp = now + int(ttl_seconds)
-    return encode_token({"sub": username, "role": role, "iat": now, "exp": exp}, secret), exp
+    claims = {"sub": username, "role": role, "iat": now, "exp": exp,
+              "pwv": password_version(password_hash, secret)}
+    return encode_token(claims, secret), exp
 
 
 # --- the signing secret -----------------------------------------------------
@@ -154,7 +165,8 @@ def load_secret(db_file: str, environ: Optional[Mapping[str, str]] = None
 def _read_secret(path: str) -> bytes:
     try:
         with open(path, "rb") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
+            st = os.fstat(handle.fileno())
+            mode, owner = st.st_mode, st.st_uid
             value = handle.read(4096).strip()
     except FileNotFoundError:
         raise
@@ -163,8 +175,13 @@ def _read_secret(path: str) -> bytes:
                           f"permissions or set {SECRET_ENV}.") from None
     if not stat.S_ISREG(mode):
         raise StudioError(f"{path}: the studio secret is not a regular file.")
+    # Whoever can write (or plant) the secret can sign any token: refuse it, not warn.
+    if owner != os.geteuid():
+        raise StudioError(f"{path}: the studio secret belongs to another user (uid {owner}); "
+                          f"delete it (a new one is generated) or set {SECRET_ENV}.")
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning("%s is readable by other users; run: chmod 600 %s", path, path)
+        raise StudioError(f"{path}: the studio secret can be read or written by other users; "
+                          f"run: chmod 600 {path} (or delete it, or set {SECRET_ENV}).")
     if len(value) < MIN_SECRET_LENGTH:
         raise StudioError(f"{path}: the studio secret is too short or empty; delete the "
                           f"file to generate a new one (signed-in users sign in again).")
@@ -208,20 +225,34 @@ class _Entry:
 
 
 class LoginThrottle:
-    """Slows down repeated failed logins, per username and per client address.
+    """Slows down repeated failed logins so that an attacker slows only their own
+    attempts.
 
-    Each login attempt is counted before the password is checked, so parallel
-    guesses count too; a successful login clears its counters. After ``free``
-    attempts a key must wait ``base_delay`` seconds, doubling with each further
-    attempt up to ``max_delay``. A key idle for ``forget_after`` seconds starts over.
-    While a key waits, logins are answered 429 without checking the password.
+    Three counters, each checked before the password (so parallel guesses count too):
+
+    - ``user``: one account from one client address (``free_per_user`` attempts);
+      the one a mistyping user or a guesser of one password meets first.
+    - ``account``: one account from anywhere (``free_per_account``): a guesser
+      spread over many addresses. Only that account waits; it is "under attack".
+      A success (the owner) clears this and the one above.
+    - ``address``: one client address, whatever the names (``free_per_address``):
+      password spraying. Not counted for a *shared* address (loopback, a proxy that
+      named no client), which stands for everyone behind it: failures with random
+      names from there must not lock out the real accounts. A success never clears
+      it, so signing in to one's own account does not buy more guesses at others.
+
+    After the free attempts a key must wait ``base_delay`` seconds, doubling with
+    each further attempt up to ``max_delay``. A key idle for ``forget_after`` seconds
+    starts over. While any key of an attempt waits, the login is answered 429.
     """
 
     def __init__(self, free_per_user: int = 5, free_per_address: int = 20,
                  base_delay: float = 1.0, max_delay: float = 300.0,
                  forget_after: float = 900.0, max_entries: int = 10000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.free = {"user": free_per_user, "address": free_per_address}
+                 clock: Callable[[], float] = time.monotonic,
+                 free_per_account: int = 20) -> None:
+        self.free = {"user": free_per_user, "account": free_per_account,
+                     "address": free_per_address}
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.forget_after = forget_after
@@ -231,8 +262,11 @@ class LoginThrottle:
         self._lock = threading.Lock()
 
     @staticmethod
-    def keys(username: str, address: str) -> Tuple[Tuple[str, str], ...]:
-        return (("user", username.casefold()), ("address", address))
+    def keys(username: str, address: str, shared: bool = False
+             ) -> Tuple[Tuple[str, str], ...]:
+        name = username.casefold()
+        keys = (("user", f"{name}\0{address}"), ("account", name))
+        return keys if shared else keys + (("address", address),)
 
     def attempt(self, keys: Iterable[Tuple[str, str]]) -> float:
         """Count an attempt; returns 0 when it may proceed, else the seconds to wait."""
@@ -263,10 +297,12 @@ class LoginThrottle:
             return 0.0
 
     def success(self, keys: Iterable[Tuple[str, str]]) -> None:
-        """Forget the counters of ``keys`` after a successful login."""
+        """After a successful login: forget the account's counters; the address's
+        stays (see the class)."""
         with self._lock:
             for key in keys:
-                self._entries.pop(key, None)
+                if key[0] != "address":
+                    self._entries.pop(key, None)
 
     def _evict(self, now: float) -> None:
         if len(self._entries) < self.max_entries:

@@ -20,7 +20,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from promptlab import _core
 from promptlab.sqlite.database_manager import db_manager
 from promptlab.sqlite.models import TABLES
-from promptlab.tracer.local_tracer import LocalTracer
+from promptlab.tracer.local_tracer import (
+    EXPERIMENT_COLUMNS,
+    SELECT_EXPERIMENT_PARENTS,
+    SELECT_EXPERIMENT_RESULTS,
+    LocalTracer,
+)
 
 log = logging.getLogger("promptlab.studio")
 
@@ -97,6 +102,16 @@ WHERE er.experiment_id IN ({{ids}}) AND er.dataset_record_id IN ({{records}})
 ORDER BY er.id
 """
 
+# GET /api/experiments a page at a time: LocalTracer.get_experiments' two queries
+# (same columns, same order) cut to one page of result rows. The children walk the
+# index in the ORDER BY's order (nothing is sorted), so LIMIT/OFFSET cost the rows
+# skipped; the parents are only those of the page's rows. execute_nested takes no
+# parameters: the two numbers are ints formatted in, nothing else.
+_PAGE_OF_RESULTS = SELECT_EXPERIMENT_RESULTS.rstrip() + "\nLIMIT {limit} OFFSET {offset}"
+_PAGE_OF_PARENTS = SELECT_EXPERIMENT_PARENTS.replace(
+    "\nORDER BY", "\nWHERE e.rowid IN (SELECT erowid FROM ({results}))\nORDER BY")
+assert _PAGE_OF_PARENTS != SELECT_EXPERIMENT_PARENTS
+
 COUNT_ROWS = {t.name: f"SELECT COUNT(*) FROM {t.name}" for t in TABLES}
 
 
@@ -150,6 +165,14 @@ class ReadModel:
         return db_manager.get_session(self.db_file)
 
     # --- experiments -------------------------------------------------------
+
+    def experiment_rows(self, offset: int, limit: int) -> List[Any]:
+        """Rows ``offset`` to ``offset + limit`` of ``LocalTracer.get_experiments()``."""
+        results = _PAGE_OF_RESULTS.format(limit=int(limit), offset=int(offset))
+        parents = _PAGE_OF_PARENTS.format(results=results)
+        with self._session() as session:
+            return session.execute_nested(parents, results, EXPERIMENT_COLUMNS,
+                                          mappings=True).all()
 
     def summaries(self) -> List[Dict[str, Any]]:
         """Every experiment, newest first, with counts, averages and metric averages."""
@@ -352,9 +375,11 @@ class DatasetFiles:
     """Reads dataset records (JSON Lines, or a JSON array of objects) by their ``id``.
 
     The paths come from dataset assets, which any signed-in user can register, so
-    only regular files ending in ``.jsonl``, ``.ndjson`` or ``.json`` and at most
-    ``max_bytes`` long are read; with ``root`` set, only files inside it. Parsed files
-    are kept (a few, newest used) until they change on disk.
+    only regular files ending in ``.jsonl``, ``.ndjson`` or ``.json``, at most
+    ``max_bytes`` long, inside one of the ``root`` folders (``os.pathsep``-separated;
+    by default the database's folder) are read: any engineer could otherwise read any
+    JSON file the studio's user can. Parsed files are kept (a few, newest used) until
+    they change on disk.
     """
 
     SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -363,7 +388,10 @@ class DatasetFiles:
 
     def __init__(self, root: Optional[str] = None, max_bytes: int = 64 * 1024 * 1024,
                  keep: int = 4, database: Optional[str] = None) -> None:
-        self.root = os.path.realpath(root) if root else None
+        if not root and database:
+            root = os.path.dirname(os.path.abspath(database))
+        self.roots = tuple(os.path.realpath(r) for r in (root or "").split(os.pathsep) if r)
+        self.where = os.pathsep.join(self.roots)
         # Never opened, whatever name leads to them (a link, a hard link, a dataset
         # named *.json): closing a descriptor on the database or its -wal/-shm would
         # drop this process's SQLite locks on it (README, "Files belong to SQLite").
@@ -381,8 +409,9 @@ class DatasetFiles:
             return {}, "the dataset path is invalid"
         if not real.lower().endswith(self.SUFFIXES):
             return {}, "the dataset file is not a .jsonl or .json file"
-        if self.root and os.path.commonpath([self.root, real]) != self.root:
-            return {}, "the dataset file is outside PROMPTLAB_STUDIO_DATASETS_DIR"
+        if not any(os.path.commonpath([root, real]) == root for root in self.roots):
+            return {}, (f"the dataset file is outside the folders the studio reads datasets "
+                        f"from ({self.where or 'none'}; set PROMPTLAB_STUDIO_DATASETS_DIR)")
         try:
             st = os.stat(real)
         except (OSError, ValueError):

@@ -1,15 +1,30 @@
-"""The studio's HTTP server: the standard library's ``ThreadingHTTPServer``.
+"""The studio's own HTTP server, for ``promptlab studio start``: the standard library's
+``ThreadingHTTPServer`` carrying the studio's WSGI application (``wsgi.StudioWSGI``;
+a team may serve that with a production WSGI server instead, see the README).
 
-One thread per connection (HTTP/1.1 keep-alive), at most ``max_connections`` at once
-(beyond that a connection gets 503 at once, so the accept loop never blocks); every
-socket read has a timeout, bodies have a size limit, and the answers come from
-``StudioApp.handle``, which never raises. ``run`` is what ``promptlab studio start``
-does: initialize the database, make sure the admin can sign in, listen, and stop
-cleanly on SIGINT/SIGTERM after the requests in progress are answered.
+One thread per connection (HTTP/1.1 keep-alive), at most ``max_connections`` at once.
+Slow clients must not starve the others (issue 12):
+
+- each request has deadlines counted from the moment its connection was ready for it:
+  ``header_timeout`` for the request line and headers (so also for an idle
+  keep-alive connection) and ``request_timeout`` for the whole request with its body
+  (``limits.DeadlineSocketIO``), however slowly the bytes trickle in;
+- when every slot is taken, the connection that has waited longest for its client
+  (for a request head, or a body) is closed to make room, so a crowd of slow or idle
+  connections cannot keep everyone else at 503;
+- the application decides from the head alone whether a body is read (a stranger
+  gets 401 before sending one) and reserves its size from a budget; ``100 Continue``
+  is sent only when it starts reading; a connection whose body was not read is
+  closed after the answer, so the unread body is never parsed as a request.
+
+``run`` is what ``promptlab studio start`` does: initialize the database, make sure
+the admin can sign in, listen, and stop cleanly on SIGINT/SIGTERM after the requests
+in progress are answered.
 """
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import logging
 import os
@@ -18,28 +33,100 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional, TextIO, Union
+from typing import Any, Dict, List, Optional, TextIO, Tuple, Union
+from urllib.parse import unquote
 
 from promptlab import __version__
-from promptlab.studio.api import Request, Response, StudioApp, StudioConfig, json_bytes
+from promptlab.studio.api import Response, StudioApp, StudioConfig, json_bytes
 from promptlab.studio.auth import StudioError
+from promptlab.studio.limits import DeadlineSocketIO
+from promptlab.studio.wsgi import StudioWSGI
 
 log = logging.getLogger("promptlab.studio")
-
-_SECURITY_HEADERS = (
-    ("X-Content-Type-Options", "nosniff"),
-    ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
-)
 
 
 def _error_body(message: str) -> bytes:
     return json_bytes({"success": False, "message": message, "detail": message})
 
 
+class _Connections:
+    """The open connections, and since when each has been waiting for its client
+    (None while the studio works on its request or writes the answer)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._waiting: Dict[socket.socket, Optional[float]] = {}
+        self._lock = threading.Lock()
+
+    def open(self, sock: socket.socket) -> bool:
+        """Take a slot for a new connection, closing the one that has waited longest
+        for its client when all are taken; False when every connection is busy."""
+        with self._lock:
+            if len(self._waiting) >= self.limit:
+                waiting = [(since, id(s), s) for s, since in self._waiting.items()
+                           if since is not None]
+                if not waiting:
+                    return False
+                victim = min(waiting)[2]
+                del self._waiting[victim]
+                try:  # its thread's read returns at once, and the thread ends
+                    victim.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._waiting[sock] = time.monotonic()
+            return True
+
+    def waiting(self, sock: socket.socket, since: float) -> None:
+        with self._lock:
+            if sock in self._waiting:
+                self._waiting[sock] = since
+
+    def busy(self, sock: socket.socket) -> bool:
+        """Mark the connection busy; False when it was closed to make room."""
+        with self._lock:
+            if sock not in self._waiting:
+                return False
+            self._waiting[sock] = None
+            return True
+
+    def close(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._waiting.pop(sock, None)
+
+
+class _BodyInput:
+    """``wsgi.input``: the request body straight from the socket, at most its
+    Content-Length, within the request's deadline. Sends ``100 Continue`` at the first
+    read, when the client asked for it."""
+
+    def __init__(self, handler: "StudioHandler", length: int) -> None:
+        self.handler = handler
+        self.remaining = length
+
+    def read(self, size: int = -1) -> bytes:
+        if self.remaining <= 0:
+            return b""
+        handler = self.handler
+        if handler.expect_continue:
+            handler.expect_continue = False
+            handler.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        size = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        data = handler.rfile.read(size)
+        self.remaining -= len(data)
+        if not data:
+            self.remaining = -1  # cut short: the connection is closed after the answer
+        elif self.remaining == 0 and not handler.server.connections.busy(handler.connection):
+            raise ConnectionAbortedError("the connection was closed to make room")
+        return data
+
+    def readline(self, size: int = -1) -> bytes:  # PEP 3333 asks for it; unused here
+        return self.read(size)
+
+
 class StudioHandler(BaseHTTPRequestHandler):
-    """Reads one request, asks the app, writes the answer."""
+    """Reads one request head, gives it to the WSGI application, writes the answer."""
 
     protocol_version = "HTTP/1.1"
     server_version = f"PromptLabStudio/{__version__}"
@@ -47,8 +134,25 @@ class StudioHandler(BaseHTTPRequestHandler):
     server: "StudioServer"
 
     def setup(self) -> None:
-        self.timeout = self.server.request_timeout  # every read on this socket
         super().setup()
+        self.deadline = time.monotonic() + self.server.config.header_timeout
+        self.expect_continue = False
+        self.rfile.close()  # replaced by one whose reads end at the request's deadline
+        self.rfile = io.BufferedReader(DeadlineSocketIO(self.connection,
+                                                        lambda: self.deadline), 65536)
+
+    def handle_one_request(self) -> None:
+        self.ready_at = time.monotonic()
+        self.deadline = self.ready_at + self.server.config.header_timeout
+        self.expect_continue = False
+        self.server.connections.waiting(self.connection, self.ready_at)
+        super().handle_one_request()
+
+    def handle_expect_100(self) -> bool:
+        # Not yet: the application may refuse the request from its head (401, 413);
+        # ``_BodyInput`` sends it when the body is wanted.
+        self.expect_continue = True
+        return True
 
     # Every method goes to the app, which answers 404/405 for what it does not serve.
     def do_GET(self) -> None:
@@ -56,70 +160,96 @@ class StudioHandler(BaseHTTPRequestHandler):
 
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
 
-    def handle_expect_100(self) -> bool:
-        """Refuse a too large body before the client sends it."""
-        error = self._length_error()
-        if error is not None:
-            self._send(error)
-            return False
-        return super().handle_expect_100()
-
-    def _length_error(self) -> Optional[Response]:
+    def _framing_error(self) -> Optional[Response]:
         if self.headers.get("Transfer-Encoding", "identity").lower() != "identity":
             return Response(411, _error_body("Send the body with a Content-Length "
                                              "(chunked bodies are not accepted)"))
         lengths = self.headers.get_all("Content-Length") or []
-        if not lengths:
-            return None
-        if len(set(lengths)) != 1 or not lengths[0].strip().isdigit():
+        if lengths and (len(set(lengths)) != 1 or not lengths[0].strip().isdigit()):
             return Response(400, _error_body("Invalid Content-Length"))
-        if int(lengths[0]) > self.server.app.config.max_body_bytes:
-            limit = self.server.app.config.max_body_bytes // (1024 * 1024)
-            return Response(413, _error_body(f"The request body is larger than {limit} MB"))
         return None
 
     def _serve(self) -> None:
+        config = self.server.config
+        error = self._framing_error()
+        if error is not None:
+            self.close_connection = True
+            self._send(error.status, StudioWSGI.response_headers(error), error.body)
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        self.deadline = self.ready_at + config.request_timeout  # headers and body
+        if length == 0 and not self.server.connections.busy(self.connection):
+            self.close_connection = True
+            return
+        body = _BodyInput(self, length)
         self.server.request_started()
         try:
-            error = self._length_error()
-            if error is not None:
+            status, headers, chunks = self._call(self._environ(body, length))
+            if body.remaining != 0:  # refused or cut short: never parse it as a request
                 self.close_connection = True
-                self._send(error)
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            if len(body) != length:  # the client went away mid-body
-                self.close_connection = True
-                return
-            request = Request(self.command, self.path, self.headers, body,
-                              self.client_address[0])
-            self._send(self.server.app.handle(request))
+            self._send(status, headers, b"".join(chunks))
         finally:
             self.server.request_finished()
+
+    def _environ(self, body: _BodyInput, length: int) -> Dict[str, Any]:
+        path, _, query = self.path.partition("?")
+        environ: Dict[str, Any] = {
+            "REQUEST_METHOD": self.command, "SCRIPT_NAME": "",
+            "PATH_INFO": unquote(path.split("#", 1)[0], encoding="latin-1"),
+            "QUERY_STRING": query, "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(length) if length else "",
+            "REMOTE_ADDR": self.client_address[0], "SERVER_NAME": self.server.host,
+            "SERVER_PORT": str(self.server.port), "SERVER_PROTOCOL": self.request_version,
+            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": body,
+            "wsgi.errors": sys.stderr, "wsgi.multithread": True,
+            "wsgi.multiprocess": False, "wsgi.run_once": False,
+        }
+        for name in set(self.headers.keys()):
+            if "_" in name:  # HTTP_X_FORWARDED_FOR must not come from X_Forwarded-For
+                continue
+            key = "HTTP_" + name.upper().replace("-", "_")
+            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                environ[key] = ",".join(self.headers.get_all(name) or [])
+        return environ
+
+    def _call(self, environ: Dict[str, Any]) -> Tuple[int, List[Tuple[str, str]],
+                                                       List[bytes]]:
+        started: List[Any] = []
+
+        def start_response(status: str, headers: List[Tuple[str, str]],
+                           exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return lambda data: chunks.append(data)
+
+        chunks: List[bytes] = []
+        result = self.server.wsgi(environ, start_response)
+        try:
+            chunks.extend(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        return int(started[0].split()[0]), started[1], chunks
 
     def version_string(self) -> str:
         return self.server_version
 
-    def _send(self, response: Response) -> None:
-        self.log_request(response.status, len(response.body))
-        self.send_response_only(response.status)
+    def _send(self, status: int, headers: List[Tuple[str, str]], body: bytes) -> None:
+        # Reads left the socket with what remained of the request's deadline; a
+        # reader as slow as that must not hold the thread longer than one request.
+        self.connection.settimeout(self.server.config.request_timeout)
+        self.log_request(status, len(body))
+        self.send_response_only(status)
         self.send_header("Server", self.version_string())
         self.send_header("Date", self.date_time_string())
-        if response.status != 204:
-            self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
-        if response.content_type.startswith("application/json"):
-            self.send_header("Cache-Control", "no-store")
-        for name, value in _SECURITY_HEADERS:
-            self.send_header(name, value)
-        for name, value in response.headers:
+        for name, value in headers:
             self.send_header(name, value)
         if self.server.stopping or self.close_connection:
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
-        if self.command != "HEAD" and response.status not in (204, 304):
-            self.wfile.write(response.body)
+        if self.command != "HEAD" and status not in (204, 304):
+            self.wfile.write(body)
 
     def send_error(self, code: int, message: Optional[str] = None,
                    explain: Optional[str] = None) -> None:
@@ -127,7 +257,8 @@ class StudioHandler(BaseHTTPRequestHandler):
         short = self.responses.get(code, ("Error",))[0]
         self.log_error("code %d, message %s", code, message or short)
         self.close_connection = True
-        self._send(Response(code, _error_body(message or short)))
+        response = Response(code, _error_body(message or short))
+        self._send(code, StudioWSGI.response_headers(response), response.body)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.client_address[0], format % args)
@@ -149,9 +280,10 @@ class StudioServer(ThreadingHTTPServer):
         host = config.host if host is None else host
         port = config.port if port is None else port
         self.app = app
-        self.request_timeout = config.request_timeout
+        self.config = config
+        self.wsgi = StudioWSGI(app)
         self.stopping = False
-        self._slots = threading.BoundedSemaphore(config.max_connections)
+        self.connections = _Connections(config.max_connections)
         self._busy = 0
         self._idle = threading.Condition()
         try:
@@ -199,20 +331,20 @@ class StudioServer(ThreadingHTTPServer):
     # --- connections ----------------------------------------------------------------
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
+        if not self.connections.open(request):
             self._refuse(request)
             return
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self._slots.release()
+            self.connections.close(request)
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            self.connections.close(request)
 
     def _refuse(self, request: socket.socket) -> None:
         body = _error_body("The studio is serving too many connections; try again.")

@@ -51,9 +51,10 @@ SELECT_ASSET = _SELECT_ASSETS + "WHERE a.asset_name = ? AND a.asset_version = ?"
 SELECT_LATEST_ASSET = (
     _SELECT_ASSETS + "WHERE a.asset_name = ? ORDER BY a.asset_version DESC LIMIT 1"
 )
-SELECT_ASSETS_BY_TYPE = (
-    _SELECT_ASSETS + "WHERE a.asset_type = ? ORDER BY a.asset_name, a.asset_version"
-)
+# In insertion order, as the original returned them (its query had no ORDER BY and
+# SQLite read the table in rowid order). ix_assets_asset_type ends with the rowid, so
+# the index gives this order without a sort.
+SELECT_ASSETS_BY_TYPE = _SELECT_ASSETS + "WHERE a.asset_type = ? ORDER BY a.rowid"
 
 # The original binary format of a prompt template (PromptLab 0.1.x, whitespace included).
 PROMPT_TEMPLATE_BINARY = (
@@ -126,6 +127,7 @@ EXPERIMENT_COLUMNS = (
 )
 
 CURRENT_USERNAME = "admin"  # as the original: there is no login yet
+_SQLITE_URL = "sqlite:///"
 
 
 def _db_file_of(config: Union[TracerConfig, Mapping[str, Any], Any]) -> str:
@@ -135,8 +137,14 @@ def _db_file_of(config: Union[TracerConfig, Mapping[str, Any], Any]) -> str:
     db_file = getattr(config, "db_file", None)
     if db_file is None:
         raise ValueError("LocalTracer needs a config with a db_file.")
+    db_file = os.fspath(db_file)
+    if isinstance(db_file, str):
+        if db_file.startswith(_SQLITE_URL):
+            db_file = db_file[len(_SQLITE_URL):]
+        if db_file == ":memory:" or "://" in db_file:
+            return db_file  # the in-memory database, or a URL the core refuses by name
     # Absolute, so that a later chdir cannot send sessions to another file.
-    return os.path.abspath(os.fspath(db_file))
+    return os.path.abspath(db_file)
 
 
 def _model_config_json(config: Optional[ModelConfig]) -> Optional[Dict[str, Any]]:
