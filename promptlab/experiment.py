@@ -79,12 +79,13 @@ def _evaluator(metric: str, custom: Any, completion_model: Any, embedding_model:
                column_mapping: Mapping[str, Any]) -> Any:
     """The evaluator of one metric: the config's own, or a built-in by its name, from
     ``EvaluatorFactory`` (which also checks the mapping of a built-in)."""
+    factory: Any = None
     try:
-        from promptlab.evaluator.evaluator_factory import EvaluatorFactory
+        from promptlab.evaluator.evaluator_factory import EvaluatorFactory as factory
     except ImportError:
-        EvaluatorFactory = None
-    if EvaluatorFactory is not None:
-        get = EvaluatorFactory.get_evaluator
+        pass
+    if factory is not None:
+        get = factory.get_evaluator
         if "column_mapping" in inspect.signature(get).parameters:
             return get(metric, completion_model, embedding_model, custom,
                        column_mapping=column_mapping)

@@ -81,7 +81,7 @@ class Ollama(Model):
                              {"role": "user", "content": user_prompt}]}
         start = time.perf_counter()
         data = retry.call(lambda: _post(self.url, body))
-        latency_ms = (time.perf_counter() - start) * 1000
+        latency_ms = round((time.perf_counter() - start) * 1000)  # ModelResponse: int ms
         return ModelResponse(response=(data.get("message") or {}).get("content", ""),
                              prompt_tokens=data.get("prompt_eval_count") or 0,
                              completion_tokens=data.get("eval_count") or 0,

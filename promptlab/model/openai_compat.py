@@ -53,8 +53,9 @@ class _OpenAICompatible:
     def _clients(self, config: ModelConfig, asynchronous: bool) -> None:
         openai = self._openai = _sdk()
         self.model_name = model_name(config)
-        self.client = self._make(openai, config, asynchronous=False)
-        self.async_client = self._make(openai, config, asynchronous=True) if asynchronous else None
+        self.client: Any = self._make(openai, config, asynchronous=False)
+        self.async_client: Any = (self._make(openai, config, asynchronous=True)
+                                  if asynchronous else None)
 
     def _make(self, openai: Any, config: ModelConfig, asynchronous: bool) -> Any:
         cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
@@ -84,7 +85,7 @@ class _OpenAICompatible:
         return await retry.acall(attempt)
 
 
-def _response(completion: Any, latency_ms: float) -> ModelResponse:
+def _response(completion: Any, latency_ms: int) -> ModelResponse:
     usage = completion.usage
     return ModelResponse(response=completion.choices[0].message.content or "",
                          prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
@@ -108,14 +109,14 @@ class OpenAICompletion(_OpenAICompatible, Model):
         request = self._request(system_prompt, user_prompt)
         start = time.perf_counter()
         completion = self._call(lambda: self.client.chat.completions.create(**request))
-        return _response(completion, (time.perf_counter() - start) * 1000)
+        return _response(completion, round((time.perf_counter() - start) * 1000))
 
     async def ainvoke(self, system_prompt: str, user_prompt: str) -> ModelResponse:
         request = self._request(system_prompt, user_prompt)
         start = time.perf_counter()
         completion = await self._acall(
             lambda: self.async_client.chat.completions.create(**request))
-        return _response(completion, (time.perf_counter() - start) * 1000)
+        return _response(completion, round((time.perf_counter() - start) * 1000))
 
 
 class OpenAIEmbedding(_OpenAICompatible, EmbeddingModel):
@@ -139,13 +140,14 @@ class _Azure:
 
 
 class _OpenRouter:
-    default_base_url = "https://openrouter.ai/api/v1"
+    default_base_url: Optional[str] = "https://openrouter.ai/api/v1"
     # OpenRouter's optional attribution headers, as the original sent them.
-    extra_headers = {"HTTP-Referer": "https://promptlab.local", "X-Title": "PromptLab"}
+    extra_headers: Optional[Dict[str, str]] = {"HTTP-Referer": "https://promptlab.local",
+                                               "X-Title": "PromptLab"}
 
 
 class _DeepSeek:
-    default_base_url = "https://api.deepseek.com"
+    default_base_url: Optional[str] = "https://api.deepseek.com"
 
 
 class AzOpenAI(_Azure, OpenAICompletion):
