@@ -51,5 +51,6 @@ setup(
         "promptlab": ["py.typed", "_core.pyi"],
         "promptlab.studio": ["static/*"],
         "promptlab.migrations": ["versions/*.sql"],
+        "promptlab.demo": ["*.jsonl"],
     },
 )

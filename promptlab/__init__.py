@@ -1,3 +1,24 @@
-"""PromptLab: a local experiment store for LLM prompts, with a C database core."""
+"""PromptLab: versioned prompt templates and datasets, experiments with evaluations,
+and a studio, in one SQLite file with a C core.
+
+``from promptlab import PromptLab`` and ``from promptlab import Model`` work as in the
+original; both load on first use, so ``import promptlab`` alone stays cheap.
+"""
+
+from typing import Any
 
 __version__ = "0.2.0"
+
+__all__ = ["PromptLab", "Model", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PromptLab":
+        from promptlab.core import PromptLab
+
+        return PromptLab
+    if name == "Model":
+        from promptlab.model.model import Model
+
+        return Model
+    raise AttributeError(f"module 'promptlab' has no attribute {name!r}")

@@ -11,10 +11,10 @@ import argparse
 import sys
 from typing import List, Optional
 
-from promptlab.commands import db, studio
+from promptlab.commands import db, demo, studio
 
 PROG = "promptlab"
-GROUPS = (db, studio)
+GROUPS = (db, studio, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -80,3 +80,7 @@ def pytest_report_header(config):
     from promptlab import _core
 
     return f"promptlab._core: {_core.__file__} (SQLite {_core.sqlite_version})"
+
+
+# tests/fakes.py (fake model servers) is imported by its name.
+sys.path.insert(0, str(Path(__file__).parent))

@@ -1,0 +1,8 @@
+from promptlab.evaluator.evaluator import Evaluator
+
+
+class LengthEvaluator(Evaluator):
+    def evaluate(self, data: dict):
+        completion = data["response"]
+
+        return len(str(completion))
