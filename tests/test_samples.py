@@ -116,11 +116,9 @@ def test_quickstart(tmp_path):
 
 
 @needs_evaluators
-@pytest.mark.xfail(strict=True, reason=(
-    "the sample's Custom_Ollama_Embedding returns ollama.embed()['embeddings'], a list "
-    "holding one vector, as the original's numpy-based semantic_similarity accepted; "
-    "promptlab.evaluator._calls.embed refuses it (remove this mark with that fix)"))
 def test_custom_model(tmp_path):
+    """Its embedding model returns ollama.embed()['embeddings'], a list holding one
+    vector, which the original accepted."""
     pytest.importorskip("ollama")
     run = run_sample(tmp_path, "custom_model.py", ["custom_ollama.py"])
     rows = experiments(run["db"])["demo_experimet"]

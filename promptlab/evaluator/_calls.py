@@ -72,6 +72,11 @@ def embed(model: Any, text: str, metric: str) -> List[float]:
             f"Metric {metric!r}: the embedding model ({type(model).__name__}) is not callable."
         )
     vector = _resolve(model(text), f"Metric {metric!r}: the embedding model")
+    # Ollama's embed API (and the original's custom-model sample) answers a list
+    # holding one vector for one input: the original accepted that, and so do we.
+    if isinstance(vector, (list, tuple)) and len(vector) == 1 and \
+            isinstance(vector[0], (list, tuple)):
+        vector = vector[0]
     try:
         values = [float(x) for x in vector]
     except (TypeError, ValueError):
