@@ -282,11 +282,15 @@ def test_item3_record_search_reads_the_inputs(browser, studio: Studio,  # noqa: 
 def test_items4_and_6_users_and_account(browser, studio: Studio,  # noqa: F811
                                         tmp_path: Path):
     page = Page(browser, studio)
+    shots = _shots(tmp_path)
     for px in WIDTHS:
         page.width(px)
         page.sign_in("root", ROOT_PASSWORD)
         page.go("#/users", "#users tbody tr")
         page.fits("#users")
+        top = page.rect("#topbar")  # the navigation on one line, "Sign out" on the page
+        assert top["bottom"] - top["top"] <= 49 and page.rect("#logout")["right"] <= px
+        browser.save_screenshot(str(shots / f"users-{px}.png"))
         browser.find_element(page.css, "#logout").click()
     page.width(1400)
     page.sign_in("root", ROOT_PASSWORD)
@@ -336,6 +340,7 @@ def test_items4_and_6_users_and_account(browser, studio: Studio,  # noqa: F811
     assert config["type"] == "remote" and config["endpoint"] == studio.url.rstrip("/")
     assert studio.get("/api/me", token=config["jwt_token"])[1]["username"] == "eng"
     assert "Valid until" in browser.find_element(css, "#token-expiry").text
+    browser.save_screenshot(str(shots / "account-1400.png"))
     browser.find_element(css, "#current-password").send_keys("reset-password-1")
     browser.find_element(css, "#own-new-password").send_keys("own-password-2")
     browser.find_element(css, "#own-new-password-again").send_keys("own-password-2")
@@ -346,8 +351,8 @@ def test_items4_and_6_users_and_account(browser, studio: Studio,  # noqa: F811
     assert "No experiments yet" in browser.find_element(css, "#app").text
     assert not browser.find_elements(css, "#login-form")
     assert studio.login("eng", "own-password-2")
-
     assert _errors(browser) == []
+    _keep(shots)
 
 
 def test_items7_and_8_datasets_and_health(browser, studio: Studio,  # noqa: F811
@@ -373,6 +378,8 @@ def test_items7_and_8_datasets_and_health(browser, studio: Studio,  # noqa: F811
     assert len(page.all("#dataset-preview-table tbody tr")) == 5
     assert "What is 4 + 4?" in browser.find_element(css, "#dataset-preview-table").text
     assert "first 5 of 12" in browser.find_element(css, "#dataset-preview").text
+    shots = _shots(tmp_path)
+    browser.save_screenshot(str(shots / "datasets-1024.png"))
     browser.find_element(css, '#datasets tr[data-dataset="elsewhere v0"]').click()
     page.wait.until(lambda b: "cannot be shown" in b.find_element(css, "#dataset-preview").text)
 
@@ -389,4 +396,6 @@ def test_items7_and_8_datasets_and_health(browser, studio: Studio,  # noqa: F811
     text = browser.find_element(css, "#health").text
     assert "Head\nunknown" in text and "Pending migrations\nunknown" in text
     assert "none" not in text
+    browser.save_screenshot(str(shots / "health-unknown-1024.png"))
     assert _errors(browser) == []
+    _keep(shots)
