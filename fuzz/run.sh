@@ -11,7 +11,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-30}"
-clang=$(command -v clang-14 || command -v clang)
+clang=$(command -v clang-14 || command -v clang || true)
+if [ -z "$clang" ]; then
+    echo "fuzz/run.sh: clang is not installed (needs clang-14 or clang, with libFuzzer and" \
+         "the sanitizer runtimes); on Debian/Ubuntu: sudo apt-get install clang-14" \
+         "libclang-rt-14-dev" >&2
+    exit 1
+fi
 mkdir -p fuzz/build fuzz/crashes fuzz/corpus/migfile fuzz/corpus/params
 cp -n migrations/versions/*.sql fuzz/corpus/migfile/ 2>/dev/null || true
 

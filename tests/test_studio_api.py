@@ -119,6 +119,14 @@ class Studio:
         return status, data
 
 
+@pytest.fixture(autouse=True)
+def config_home(tmp_path: Path, monkeypatch) -> Path:
+    """The per-user config folder (where generated studio secrets go), in tmp_path."""
+    folder = tmp_path / "config-home"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    return folder
+
+
 @pytest.fixture
 def studio(tmp_path: Path):
     s = Studio(tmp_path / "lab.db")
@@ -501,12 +509,15 @@ def test_jwt_round_trip_and_refusals():
         decode_token(future, SECRET, now=now)
 
 
-def test_secret_is_generated_once_next_to_the_database(tmp_path: Path, monkeypatch):
+def test_secret_is_generated_once_in_the_config_folder(tmp_path: Path, monkeypatch,
+                                                        config_home: Path):
     monkeypatch.delenv(auth.SECRET_ENV, raising=False)
     db = tmp_path / "lab.db"
     first, where = auth.load_secret(str(db))
-    assert where == str(db) + ".studio-secret" and len(first) >= 32
+    assert where == auth.config_secret_path(str(db)) and len(first) >= 32
+    assert Path(where).parent.parent == config_home / "promptlab"
     assert stat.S_IMODE(os.stat(where).st_mode) == 0o600
+    assert not os.path.exists(str(db) + ".studio-secret")
     assert auth.load_secret(str(db))[0] == first
     monkeypatch.setenv(auth.SECRET_ENV, "x" * 40)
     assert auth.load_secret(str(db)) == (b"x" * 40, "environment")
@@ -532,7 +543,9 @@ def test_secret_created_by_racing_studios_is_one(tmp_path: Path, monkeypatch):
     for t in threads:
         t.join()
     assert len(set(found)) == 1 and len(found) == 16
-    assert [p.name for p in tmp_path.iterdir()] == ["lab.db.studio-secret"]
+    assert len(set(found)) == 1
+    assert [p.name for p in Path(auth.config_secret_path(db)).parent.iterdir()] == [
+        Path(auth.config_secret_path(db)).name]
 
 
 def test_tokens_survive_a_restart(tmp_path: Path, monkeypatch):
@@ -1344,7 +1357,8 @@ def test_start_initializes_prints_once_serves_and_stops_on_sigterm(tmp_path: Pat
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert stat.S_IMODE(os.stat(str(db) + ".studio-secret").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(auth.config_secret_path(str(db))).st_mode) == 0o600
+    assert not os.path.exists(str(db) + ".studio-secret")
 
 
 def test_start_failures_are_one_line(tmp_path: Path):

@@ -127,7 +127,8 @@ def test_sign_in_open_an_experiment_and_compare_two(browser, studio: Studio, tmp
     assert [r.get_attribute("data-experiment-id") for r in listed] == ["long-texts"] + ids[::-1]
     first = browser.find_element(css, f'tr[data-experiment-id="{ids[0]}"]')
     cells = [td.text for td in first.find_elements(css, "td")]
-    assert cells[2:8] == ["ollama/llama3.2", "qa v0", "arith v0", "admin", "1,500", "1"]
+    assert cells[1] == ids[0]  # the id column
+    assert cells[3:9] == ["ollama/llama3.2", "qa v0", "arith v0", "admin", "1,500", "1"]
     browser.save_screenshot(str(shots / "experiments.png"))
 
     # one experiment: 1,500 records in pages of 50, inputs from the dataset file

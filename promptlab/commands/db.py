@@ -112,7 +112,8 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(state.to_json()))
     else:
-        print(f"Database:  {state.path}{'' if state.exists else ' (does not exist yet)'}")
+        shown = os.path.normpath(state.path)  # not /work/./promptlab.db
+        print(f"Database:  {shown}{'' if state.exists else ' (does not exist yet)'}")
         if state.detected:
             print(f"Current:   none; the layout of an older PromptLab, matching revision "
                   f"{state.detected} (the next migrate marks it there)")

@@ -63,6 +63,9 @@ DEFAULT_REQUEST_TIMEOUT = 60.0
 SMALL_BODY = 64 * 1024  # login and the routes that take no body
 MAX_PAGE = 500
 MAX_COMPARED = 8
+MAX_TOKEN_MINUTES = 366 * 24 * 60
+PREVIEW_MAX = 50
+COMPARE_ONLY = ("differ", "failures")
 EXPERIMENT_ROWS_PAGE = 10000  # GET /api/experiments: rows per page by default...
 EXPERIMENT_ROWS_MAX = 50000   # ...and at most
 # Names are checked with fullmatch: with "$", "admin\n" and "prod\n" passed.
@@ -452,6 +455,15 @@ class StudioApp:
             ("GET", "/api/users", StudioApp.get_users, "admin"),
             ("POST", "/api/users", StudioApp.post_user, "admin"),
             ("DELETE", re.compile(r"/api/users/([^/]+)"), StudioApp.delete_user, "admin"),
+            ("POST", re.compile(r"/api/users/([^/]+)/reactivate"), StudioApp.reactivate_user,
+             "admin"),
+            ("POST", re.compile(r"/api/users/([^/]+)/role"), StudioApp.set_user_role, "admin"),
+            ("POST", re.compile(r"/api/users/([^/]+)/password"), StudioApp.reset_password,
+             "admin"),
+            ("POST", "/api/me/password", StudioApp.change_own_password, "user"),
+            ("POST", "/api/token", StudioApp.new_token, "user"),
+            ("GET", "/api/studio/datasets", StudioApp.studio_datasets, "user"),
+            ("GET", "/api/studio/dataset", StudioApp.studio_dataset, "user"),
             ("GET", "/api/studio/experiments", StudioApp.studio_experiments, "user"),
             ("GET", "/api/studio/records", StudioApp.studio_records, "user"),
             ("GET", "/api/studio/compare", StudioApp.studio_compare, "user"),
@@ -586,7 +598,10 @@ class StudioApp:
         except TokenError as exc:
             if optional:
                 return None
-            raise ApiError(401, f"Invalid token: {exc}",
+            reason = str(exc)  # "Invalid token", "Invalid token signature", "Token expired"
+            message = reason if reason.lower().startswith("invalid token") else \
+                f"Invalid token: {reason[:1].lower()}{reason[1:]}"
+            raise ApiError(401, message,
                            [("WWW-Authenticate", 'Bearer error="invalid_token"')]) from None
         username = claims.get("sub")
         user = self._user(username) if isinstance(username, str) else None
@@ -839,8 +854,100 @@ class StudioApp:
     # --- users ----------------------------------------------------------------------
 
     def get_users(self, request: Request, who: Principal) -> Dict[str, Any]:
-        return {"users": [{"id": u.id, "username": u.username, "role": u.role,
-                           "created_at": _iso(u.created_at)} for u in self.tracer.get_users()]}
+        """The active users (the original's answer); with ``?all=1`` the deactivated
+        ones too, each with ``active``."""
+        every = (request.param("all") or "").lower() in ("1", "true", "yes")
+        users = self.tracer.get_all_users() if every else self.tracer.get_users()
+        out = []
+        for u in users:
+            item = {"id": u.id, "username": u.username, "role": u.role,
+                    "created_at": _iso(u.created_at)}
+            if every:  # the original's answer keeps its four keys
+                item["active"] = u.status == 1
+            out.append(item)
+        return {"users": out}
+
+    @staticmethod
+    def _new_password(data: Dict[str, Any], key: str = "password") -> str:
+        password = data.get(key)
+        if not isinstance(password, str):
+            raise ApiError(400, "Invalid input: the password must be a string")
+        try:
+            _core.check_password(password, "the password")
+        except (ValueError, UnicodeError) as exc:  # a lone surrogate is not UTF-8
+            raise ApiError(400, f"Invalid input: {exc}") from None
+        return password
+
+    def _existing(self, username: str) -> User:
+        user = self._user(username)
+        if user is None:
+            raise ApiError(404, f"User {username} not found")
+        return user
+
+    def reactivate_user(self, request: Request, who: Principal, username: str) -> Response:
+        user = self._existing(username)
+        if user.status != 1:
+            self.tracer.reactivate_user_by_username(username)
+            log.info("%s reactivated user %r", who.username, username)
+        return json_response({"success": True, "user": {
+            "id": user.id, "username": username, "role": user.role, "active": True}})
+
+    def set_user_role(self, request: Request, who: Principal, username: str) -> Response:
+        role = request.json_object().get("role")
+        if role not in ROLES:
+            raise ApiError(400, f"Invalid input: role must be one of {', '.join(ROLES)}")
+        user = self._existing(username)
+        if username == who.username and role != user.role:
+            raise ApiError(400, "Cannot change your own role; another admin can")
+        self.tracer.set_user_role(username, role)
+        log.info("%s set the role of %r to %s", who.username, username, role)
+        return json_response({"success": True, "user": {
+            "id": user.id, "username": username, "role": role, "active": user.status == 1}})
+
+    def reset_password(self, request: Request, who: Principal, username: str) -> Response:
+        """An admin sets another user's password; their tokens stop working."""
+        password = self._new_password(request.json_object())
+        self._existing(username)
+        if username == who.username:
+            raise ApiError(400, "Change your own password with POST /api/me/password "
+                                "(it asks for the current one)")
+        self.tracer.set_user_password_hash(username, _core.hash_password(password))
+        log.info("%s reset the password of %r", who.username, username)
+        return json_response({"success": True})
+
+    def change_own_password(self, request: Request, who: Principal) -> Response:
+        """The signed-in user's new password, given the current one. Older tokens stop
+        working; the answer carries a new token."""
+        data = request.json_object()
+        current = data.get("current_password")
+        if not isinstance(current, str) or not current or len(current) > 1024:
+            raise ApiError(400, "current_password is required")
+        password = self._new_password(data, "new_password")
+        user = self._existing(who.username)
+        if not _core.verify_password(current, user.password_hash):
+            raise ApiError(403, "The current password is wrong")
+        hashed = _core.hash_password(password)
+        self.tracer.set_user_password_hash(who.username, hashed)
+        log.info("%s changed their password", who.username)
+        token, expires = issue_token(user.username, user.role, self.secret,
+                                     self.config.token_ttl_seconds, password_hash=hashed)
+        return json_response({"success": True, "access_token": token, "token_type": "bearer",
+                              "expires_at": expires})
+
+    def new_token(self, request: Request, who: Principal) -> Response:
+        """A token for the signed-in user with a chosen lifetime (``minutes``, up to a
+        year), e.g. for a remote tracer's ``jwt_token``."""
+        data = request.json_object()
+        minutes = data.get("minutes", DEFAULT_TOKEN_MINUTES)
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) \
+                or not math.isfinite(minutes) or not 1 <= minutes <= MAX_TOKEN_MINUTES:
+            raise ApiError(400, f"minutes must be a number from 1 to {MAX_TOKEN_MINUTES}")
+        user = self._existing(who.username)
+        token, expires = issue_token(user.username, user.role, self.secret, minutes * 60,
+                                     password_hash=user.password_hash)
+        log.info("%s made a token for %s minutes", who.username, minutes)
+        return json_response({"success": True, "access_token": token, "token_type": "bearer",
+                              "username": user.username, "expires_at": expires})
 
     def post_user(self, request: Request, who: Principal) -> Response:
         data = request.json_object()
@@ -857,9 +964,12 @@ class StudioApp:
         if role not in ROLES:
             raise ApiError(400, f"Invalid input: role must be one of {', '.join(ROLES)}")
         existing = self._user(username)
+        if existing is not None and existing.status != 1:
+            raise ApiError(409, f"User {username} already exists (deactivated): reactivate "
+                                f"them instead (Users page, or POST /api/users/{username}"
+                                "/reactivate); a name is never reused for another person")
         if existing is not None:
-            state = "" if existing.status == 1 else " (deactivated)"
-            raise ApiError(409, f"User {username} already exists{state}")
+            raise ApiError(409, f"User {username} already exists")
         user = User(username=username, password_hash=_core.hash_password(password), role=role)
         try:
             self.tracer.create_user(user)
@@ -908,7 +1018,54 @@ class StudioApp:
         experiments = [self._experiment(i) for i in ids]
         offset = request.int_param("offset", 0, 0, 2 ** 62)
         limit = request.int_param("limit", 50, 1, MAX_PAGE)
-        return {"experiments": experiments, **self.read.compare(experiments, offset, limit)}
+        only = request.param("only") or None
+        if only is not None and only not in COMPARE_ONLY:
+            raise ApiError(400, f"only must be one of {', '.join(COMPARE_ONLY)}")
+        return {"experiments": experiments,
+                **self.read.compare(experiments, offset, limit, only)}
+
+    def _dataset_path(self, d: Any) -> Optional[str]:
+        try:
+            path = json.loads(d.asset_binary or "")["file_path"]
+        except (ValueError, TypeError, KeyError):
+            return None
+        return path if isinstance(path, str) else None
+
+    def studio_datasets(self, request: Request, who: Principal) -> Dict[str, Any]:
+        """The datasets with their record counts (None and a ``note`` when the file is
+        not read)."""
+        out = []
+        for d in self.tracer.get_assets_by_type(AssetType.DATASET):
+            path = self._dataset_path(d)
+            if path is None:
+                records, note = {}, "the dataset names no file"
+            else:
+                records, note = self.read.datasets.records(path)
+            out.append({"asset_name": d.asset_name, "asset_version": d.asset_version,
+                        "asset_description": d.asset_description,
+                        "created_at": _iso(d.created_at), "file_path": path,
+                        "user_id": _username_of(d),
+                        "records": None if note else len(records), "note": note})
+        return {"datasets": out}
+
+    def studio_dataset(self, request: Request, who: Principal) -> Dict[str, Any]:
+        """The first ``limit`` records of one dataset version's file."""
+        name = request.param("asset_name")
+        if not name:
+            raise ApiError(400, "asset_name is required")
+        version = request.int_param("asset_version", 0, 0, 2 ** 62)
+        limit = request.int_param("limit", 5, 1, PREVIEW_MAX)
+        try:
+            asset = self.tracer.get_asset(name, version)
+        except ValueError:
+            asset = None
+        if asset is None or asset.asset_type != AssetType.DATASET.value:
+            raise ApiError(404, f"Dataset {name} version {version} not found")
+        path = self._dataset_path(asset)
+        records, note = self.read.datasets.records(path) if path else ({}, "no file")
+        return {"asset_name": name, "asset_version": version, "file_path": path,
+                "records": None if note else len(records), "note": note,
+                "preview": list(records.values())[:limit]}
 
     # --- health ------------------------------------------------------------------------
 

@@ -30,7 +30,8 @@ log = logging.getLogger("promptlab.studio")
 ALGORITHM = "HS256"
 SECRET_ENV = "PROMPTLAB_SECRET_KEY"
 SECRET_SUFFIX = ".studio-secret"
-"""The generated secret is kept in ``<database file>.studio-secret`` (mode 0600)."""
+"""Where studios before issue 17 kept the generated secret: ``<database
+file>.studio-secret`` (mode 0600). Still read when present, never created."""
 MIN_SECRET_LENGTH = 32
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")  # fullmatch: "$" would let a final "\n" in
@@ -131,17 +132,52 @@ def issue_token(username: str, role: str, secret: bytes, ttl_seconds: float,
 
 
 def secret_path(db_file: str) -> str:
-    """Where the generated secret of ``db_file`` is kept."""
+    """The older place of ``db_file``'s secret, next to it (read when present)."""
     return os.fspath(db_file) + SECRET_SUFFIX
+
+
+def config_dir(environ: Optional[Mapping[str, str]] = None) -> str:
+    """The per-user folder of PromptLab's settings: ``$XDG_CONFIG_HOME/promptlab``,
+    else ``~/.config/promptlab``."""
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CONFIG_HOME") or ""
+    if not os.path.isabs(base):  # the XDG rule: a relative value is ignored
+        base = os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "promptlab")
+
+
+def config_secret_path(db_file: str, environ: Optional[Mapping[str, str]] = None) -> str:
+    """Where the generated secret of ``db_file`` is kept: in the per-user config
+    folder, out of the working tree, one file per database keyed by a hash of the
+    database's absolute path."""
+    key = hashlib.sha256(os.path.abspath(os.fspath(db_file)).encode("utf-8",
+                                                                    "surrogateescape"))
+    return os.path.join(config_dir(environ), "studio-secrets", key.hexdigest()[:32] + ".secret")
+
+
+def _private_dir(path: str) -> None:
+    """Make ``path`` (and its parents) with mode 0700; the last one must be ours and
+    closed to others."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        for folder in (path, os.path.dirname(path)):
+            st = os.stat(folder)
+            if st.st_uid == os.geteuid() and st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                os.chmod(folder, 0o700)
+    except OSError as exc:
+        raise StudioError(f"{path}: cannot create the folder of the studio secret "
+                          f"({exc.strerror}); set {SECRET_ENV} instead.") from None
 
 
 def load_secret(db_file: str, environ: Optional[Mapping[str, str]] = None
                 ) -> Tuple[bytes, str]:
     """The signing secret and where it came from (``"environment"`` or the file path).
 
-    ``PROMPTLAB_SECRET_KEY`` wins when set. Otherwise the secret kept next to the
-    database is read, or generated once (32 random bytes, written 0600 to a temporary
-    file and linked into place, so that two studios starting at once agree on one).
+    ``PROMPTLAB_SECRET_KEY`` wins when set. Otherwise a secret kept next to the
+    database by an older studio (``secret_path``) is read, so that its tokens keep
+    working; else the one in the per-user config folder (``config_secret_path``,
+    folders 0700), generated once (32 random bytes, written 0600 to a temporary file
+    and linked into place, so that two studios starting at once agree on one).
     Raises StudioError when the file cannot be read or written.
     """
     environ = os.environ if environ is None else environ
@@ -151,7 +187,12 @@ def load_secret(db_file: str, environ: Optional[Mapping[str, str]] = None
             log.warning("%s is shorter than %d characters; use a longer random value.",
                         SECRET_ENV, MIN_SECRET_LENGTH)
         return value.encode("utf-8"), "environment"
-    path = secret_path(db_file)
+    try:
+        return _read_secret(secret_path(db_file)), secret_path(db_file)
+    except FileNotFoundError:
+        pass
+    path = config_secret_path(db_file, environ)
+    _private_dir(os.path.dirname(path))
     for _ in range(50):
         try:
             return _read_secret(path), path

@@ -80,7 +80,8 @@ _RECORD_COLUMNS = """er.id AS id, er.experiment_id AS experiment_id,
        er.prompt_tokens AS prompt_tokens, er.completion_tokens AS completion_tokens,
        er.latency_ms AS latency_ms, er.evaluation AS evaluation, er.created_at AS created_at"""
 _SEARCH = """ AND (er.completion LIKE ? ESCAPE '\\' OR er.dataset_record_id LIKE ? ESCAPE '\\'
-      OR er.evaluation LIKE ? ESCAPE '\\')"""
+      OR er.evaluation LIKE ? ESCAPE '\\'
+      OR er.dataset_record_id IN (SELECT value FROM json_each(?)))"""
 SELECT_RECORDS = (f"SELECT {_RECORD_COLUMNS} FROM experiment_result er "
                   "WHERE er.experiment_id = ?{search} ORDER BY er.id LIMIT ? OFFSET ?")
 COUNT_RECORDS = "SELECT COUNT(*) FROM experiment_result er WHERE er.experiment_id = ?{search}"
@@ -88,14 +89,33 @@ COUNT_RECORDS = "SELECT COUNT(*) FROM experiment_result er WHERE er.experiment_i
 # Comparison: the dataset records of several experiments, in the order they were
 # first written, then every result of those experiments for one page of them.
 COUNT_COMPARED = """
-SELECT COUNT(DISTINCT er.dataset_record_id) FROM experiment_result er
+SELECT COUNT(*) FROM (SELECT er.dataset_record_id FROM experiment_result er
 WHERE er.experiment_id IN ({ids}) AND er.dataset_record_id IS NOT NULL
+GROUP BY er.dataset_record_id {having})
 """
 SELECT_COMPARED_IDS = """
 SELECT er.dataset_record_id FROM experiment_result er
 WHERE er.experiment_id IN ({ids}) AND er.dataset_record_id IS NOT NULL
-GROUP BY er.dataset_record_id ORDER BY MIN(er.id) LIMIT ? OFFSET ?
+GROUP BY er.dataset_record_id {having} ORDER BY MIN(er.id) LIMIT ? OFFSET ?
 """
+# The comparison's filters (``only``), on the results of one dataset record:
+# - "differ": some experiment has no result for it, or the experiments' completions
+#   or evaluations are not all the same;
+# - "failures": some result has an empty completion (none or "") or a metric whose
+#   result is 0 or false.
+_FAILED_RESULT = """(er.completion IS NULL OR er.completion = '' OR EXISTS (
+    SELECT 1 FROM json_each(CASE WHEN json_valid(er.evaluation) THEN er.evaluation
+                                 ELSE '[]' END) j
+    WHERE (j.type = 'object' AND json_type(j.value, '$.result') IN
+               ('integer', 'real', 'false') AND json_extract(j.value, '$.result') = 0)
+       OR (j.type IN ('integer', 'real', 'false') AND j.value = 0)))"""
+COMPARE_FILTERS = {
+    None: "",
+    "differ": ("HAVING COUNT(DISTINCT er.experiment_id) < ? OR COUNT(DISTINCT "
+               "COALESCE(er.completion, char(0)) || char(1) || COALESCE(er.evaluation, '')"
+               ") > 1"),
+    "failures": f"HAVING MAX({_FAILED_RESULT}) = 1",
+}
 SELECT_COMPARED = f"""
 SELECT {_RECORD_COLUMNS} FROM experiment_result er
 WHERE er.experiment_id IN ({{ids}}) AND er.dataset_record_id IN ({{records}})
@@ -135,6 +155,22 @@ def _get(obj: Any, *path: str) -> Any:
             return None
         obj = obj.get(key)
     return obj
+
+
+def _contains(value: Any, text: str) -> bool:
+    """Whether a dataset record's input (its values but the ``id``, nested values too)
+    holds ``text``, ignoring case."""
+    needle = text.casefold()
+    stack = [v for k, v in value.items() if k != "id"] if isinstance(value, dict) else [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif item is not None and needle in str(item).casefold():
+            return True
+    return False
 
 
 def parse_evaluation(text: Any) -> List[Dict[str, Any]]:
@@ -242,28 +278,34 @@ class ReadModel:
         """One page of an experiment's records (in the order they were written), each
         with its dataset record as ``input`` when the dataset file can be read."""
         where, extra = "", ()
+        inputs, note = self.inputs_of(experiment)
         if search:
             pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace(
                 "_", "\\_") + "%"
-            where, extra = _SEARCH, (pattern, pattern, pattern)
+            matched = [rid for rid, record in inputs.items() if _contains(record, search)]
+            where, extra = _SEARCH, (pattern, pattern, pattern, json.dumps(matched))
         with self._session() as session:
             total = session.execute(COUNT_RECORDS.format(search=where),
                                     (experiment["experiment_id"],) + extra).scalar()
             rows = session.execute(SELECT_RECORDS.format(search=where),
                                    (experiment["experiment_id"],) + extra + (limit, offset)).all()
-        inputs, note = self.inputs_of(experiment)
         return {"total": total, "offset": offset, "limit": limit, "inputs_note": note,
                 "records": [self._record(r, inputs) for r in rows]}
 
-    def compare(self, experiments: List[Dict[str, Any]], offset: int, limit: int
-                ) -> Dict[str, Any]:
-        """One page of dataset records with each experiment's result for it."""
+    def compare(self, experiments: List[Dict[str, Any]], offset: int, limit: int,
+                only: Optional[str] = None) -> Dict[str, Any]:
+        """One page of dataset records with each experiment's result for it; ``only``
+        "differ" or "failures" keeps the records those filters (COMPARE_FILTERS) pick."""
         ids = [e["experiment_id"] for e in experiments]
         marks = _placeholders(len(ids))
+        having = COMPARE_FILTERS[only]
+        extra = [len(ids)] if only == "differ" else []
         with self._session() as session:
-            total = session.execute(COUNT_COMPARED.format(ids=marks), ids).scalar()
-            page = [r[0] for r in session.execute(SELECT_COMPARED_IDS.format(ids=marks),
-                                                  ids + [limit, offset])]
+            total = session.execute(COUNT_COMPARED.format(ids=marks, having=having),
+                                    ids + extra).scalar()
+            page = [r[0] for r in session.execute(
+                SELECT_COMPARED_IDS.format(ids=marks, having=having),
+                ids + extra + [limit, offset])]
             rows = session.execute(
                 SELECT_COMPARED.format(ids=marks, records=_placeholders(len(page))),
                 ids + page).all() if page else []
@@ -278,6 +320,7 @@ class ReadModel:
                 self._record(r, None))
         return {
             "total": total, "offset": offset, "limit": limit, "inputs_note": note,
+            "only": only,
             "rows": [{"dataset_record_id": rid, "input": inputs.get(str(rid)),
                       "results": {i: results[rid].get(i, []) for i in ids}} for rid in page],
         }
@@ -332,7 +375,7 @@ class ReadModel:
             out.update(revision=state.current, head=state.head,
                        pending=[{"revision": m.revision, "message": m.message}
                                 for m in state.pending],
-                       up_to_date=state.up_to_date,
+                       up_to_date=state.up_to_date, status_known=True,
                        drift=[{"kind": d.kind, "detail": d.detail} for d in state.drift])
             if not state.up_to_date:
                 problems.append("migrations pending")
@@ -340,8 +383,9 @@ class ReadModel:
                 problems.append("schema drift")
         except _core.DatabaseError as exc:
             log.warning("health: migration status of %s failed: %s", path, exc)
+            # None: unknown (the page says so), not "no revision" or "nothing pending"
             out.update(revision=None, head=None, pending=[], up_to_date=False, drift=[],
-                       status_error=str(exc))
+                       status_known=False, status_error=str(exc))
             problems.append("migration status unavailable")
         try:
             with self._session() as session:

@@ -24,6 +24,7 @@ in progress are answered.
 
 from __future__ import annotations
 
+import errno
 import io
 import ipaddress
 import logging
@@ -295,7 +296,11 @@ class StudioServer(ThreadingHTTPServer):
         try:
             super().__init__(infos[0][4][:2], StudioHandler)
         except OSError as exc:
-            raise StudioError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            hint = ""
+            if exc.errno == errno.EADDRINUSE:
+                hint = ("; another program uses that port: choose another with -p PORT, "
+                        "or -p 0 for a free one")
+            raise StudioError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}"
                               ) from None
 
     def server_bind(self) -> None:
@@ -405,15 +410,13 @@ def run(config: StudioConfig, out: TextIO = sys.stdout) -> int:
     if migrated.count:
         print(f"Applied {migrated.count} migration(s) to {migrated.path}.", file=out)
     print(f"Database: {migrated.path} (revision {migrated.current}).", file=out)
-    password = generate_admin_password(migrated.path)
-    if password is not None:
-        print("Created the admin user's password; it is shown only this once:", file=out)
-        print(f"  username: admin\n  password: {password}", file=out)
     config.db_file = migrated.path
     app = StudioApp(config)
     source = ("PROMPTLAB_SECRET_KEY" if app.secret_source == "environment"
               else app.secret_source)
     print(f"Tokens are signed with the secret in {source}.", file=out)
+    # Listen first: the admin's password is made (and shown, once) only when the
+    # studio can serve, so a taken port does not lose it.
     server = StudioServer(app)
     # A database the original PromptLab wrote keeps its admin/admin account: serve it
     # on this machine only (with a warning), never to the network.
@@ -422,6 +425,14 @@ def run(config: StudioConfig, out: TextIO = sys.stdout) -> int:
         server.server_close()
         raise StudioError(f"refusing to listen on {server.host}, reachable from other "
                           f"machines: {warning}")
+    try:
+        password = generate_admin_password(migrated.path)
+    except BaseException:
+        server.server_close()
+        raise
+    if password is not None:
+        print("Created the admin user's password; it is shown only this once:", file=out)
+        print(f"  username: admin\n  password: {password}", file=out)
     if warning:
         print(f"Warning: {warning}.", file=out)
     if not server.is_loopback:

@@ -28,6 +28,10 @@ SELECT_USER_BY_USERNAME = f"SELECT {_USER_COLUMNS} FROM users WHERE username = ?
 SELECT_ACTIVE_USERS = f"SELECT {_USER_COLUMNS} FROM users WHERE status = 1 ORDER BY id"
 INSERT_USER = "INSERT INTO users (username, password_hash, role, status) VALUES (?, ?, ?, ?)"
 DEACTIVATE_USER = "UPDATE users SET status = 0 WHERE username = ?"
+SELECT_ALL_USERS = f"SELECT {_USER_COLUMNS} FROM users ORDER BY id"
+REACTIVATE_USER = "UPDATE users SET status = 1 WHERE username = ?"
+SET_USER_ROLE = "UPDATE users SET role = ? WHERE username = ?"
+SET_USER_PASSWORD_HASH = "UPDATE users SET password_hash = ? WHERE username = ?"
 
 # --- assets ----------------------------------------------------------------
 
@@ -313,6 +317,31 @@ class LocalTracer(Tracer):
             changed = session.execute(DEACTIVATE_USER, (username,)).rowcount
         if changed == 0:
             raise ValueError(f"User {username} not found.")
+
+    def get_all_users(self) -> List[User]:
+        """Every user, active (status 1) or deactivated, by id."""
+        with self._session() as session:
+            rows = session.execute(SELECT_ALL_USERS).all()
+        return [User.from_row(row) for row in rows]
+
+    def _update_user(self, sql: str, params: tuple, username: str) -> None:
+        with self._session() as session:
+            changed = session.execute(sql, params).rowcount
+        if changed == 0:
+            raise ValueError(f"User {username} not found.")
+
+    def reactivate_user_by_username(self, username: str) -> None:
+        """Set the user's status back to 1; ValueError when there is no such user."""
+        self._update_user(REACTIVATE_USER, (username,), username)
+
+    def set_user_role(self, username: str, role: str) -> None:
+        """Change the user's role; ValueError when there is no such user."""
+        self._update_user(SET_USER_ROLE, (role, username), username)
+
+    def set_user_password_hash(self, username: str, password_hash: str) -> None:
+        """Store a new password hash for the user (hash it with
+        ``promptlab._core.hash_password``); ValueError when there is no such user."""
+        self._update_user(SET_USER_PASSWORD_HASH, (password_hash, username), username)
 
     def me(self) -> User:
         """The current user: ``admin``, as in the original."""
