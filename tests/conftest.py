@@ -18,6 +18,15 @@ from promptlab.sqlite.session import reset_initialization
 HEAD = "28f160511eaa"
 
 
+def pytest_configure(config):
+    """Studios started by the tests (in this process or in children, which inherit the
+    environment) keep their signing secrets in a throwaway config folder, never in the
+    user's ~/.config/promptlab."""
+    if "PROMPTLAB_TEST_CONFIG_HOME" not in os.environ:
+        os.environ["PROMPTLAB_TEST_CONFIG_HOME"] = tempfile.mkdtemp(prefix="promptlab-config-")
+        os.environ["XDG_CONFIG_HOME"] = os.environ["PROMPTLAB_TEST_CONFIG_HOME"]
+
+
 @pytest.fixture(autouse=True)
 def _fresh_registry():
     """Each test starts with no database known to the process."""
