@@ -71,10 +71,17 @@ int pl_fork_is_tainted(unsigned long long dev, unsigned long long ino)
  * disassembly of SQLite 3.40.1): temp-file naming holds VFS1 and then takes
  * the PRNG; sqlite3_randomness() holds the PRNG and then takes MAIN
  * (sqlite3_vfs_find); MAIN is held around initialization that allocates
- * (MEM); MEM is innermost. Another order can deadlock against a thread inside
- * SQLite: ThreadSanitizer caught PRNG/MAIN, a review caught VFS1/PRNG. */
+ * (MEM); MEM is innermost of those. The page cache's two come last, as
+ * leaves: pcache1 takes PMEM around its memory counters on every page buffer
+ * allocation and free, and lets its group mutex (LRU) go before it allocates.
+ * A child once hung, under load, in sqlite3_open_v2 -> sqlite3PagerSetPagesize
+ * -> a locked mutex (gdb; libsqlite3 has no symbols here): the page buffer
+ * allocation on that path takes PMEM, which was not held across fork then.
+ * Another order can deadlock against a thread inside SQLite: ThreadSanitizer
+ * caught PRNG/MAIN, a review caught VFS1/PRNG. */
 static const int SQLITE_STATIC_LOCKS[] = {SQLITE_MUTEX_STATIC_VFS1, SQLITE_MUTEX_STATIC_PRNG,
-                                          SQLITE_MUTEX_STATIC_MAIN, SQLITE_MUTEX_STATIC_MEM};
+                                          SQLITE_MUTEX_STATIC_MAIN, SQLITE_MUTEX_STATIC_MEM,
+                                          SQLITE_MUTEX_STATIC_LRU,  SQLITE_MUTEX_STATIC_PMEM};
 #define N_SQLITE_LOCKS (sizeof SQLITE_STATIC_LOCKS / sizeof SQLITE_STATIC_LOCKS[0])
 
 static void sqlite_locks_enter(void)

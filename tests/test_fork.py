@@ -145,9 +145,26 @@ def _wait_or_kill(pid, seconds):
         if done:
             return os.waitstatus_to_exitcode(status)
         time.sleep(0.002)
+    _show_stacks(pid)
     os.kill(pid, 9)
     os.waitpid(pid, 0)
     return None
+
+
+def _show_stacks(pid):
+    """Print a hung child's C stacks (with gdb, where it is installed) before it is
+    killed: where it waits is the whole diagnosis."""
+    import shutil
+    import subprocess
+    import sys
+
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        return
+    result = subprocess.run([gdb, "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
+                            capture_output=True, text=True, timeout=120)
+    frames = [line for line in result.stdout.splitlines() if line.startswith("#")]
+    print(f"hung child {pid}:\n" + "\n".join(frames[:60]), file=sys.stderr)
 
 
 def test_fork_while_other_threads_open_and_close_connections(tmp_path, monkeypatch):
