@@ -18,6 +18,7 @@ import pytest
 from promptlab.studio import auth
 from promptlab.tracer.local_tracer import LocalTracer
 from promptlab.types import Dataset
+from test_studio_api import studio  # noqa: F401 - the fixture, shared
 from test_studio_api import ROOT_PASSWORD, SECRET, Studio, experiment_payload
 
 
@@ -57,12 +58,6 @@ def _closed_by_server(sock: socket.socket, trickle: bytes, seconds: float = 10.0
     return False
 
 
-@pytest.fixture
-def studio(tmp_path: Path):
-    s = Studio(tmp_path / "lab.db")
-    s.add_user("root", ROOT_PASSWORD, "admin")
-    yield s
-    s.stop()
 
 
 # --- item 3: slow clients, bodies before authentication ----------------------------------

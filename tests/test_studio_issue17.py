@@ -22,8 +22,8 @@ from promptlab import _core
 from promptlab.studio import auth
 from promptlab.studio.auth import decode_token
 from promptlab.tracer.local_tracer import LocalTracer
+from test_studio_api import studio  # noqa: F401 - the fixture, shared
 from test_studio_api import (
-    ROOT_PASSWORD,
     SECRET,
     Studio,
     _read_until_url,
@@ -43,12 +43,6 @@ def config_home(tmp_path: Path, monkeypatch) -> Path:
     return folder
 
 
-@pytest.fixture
-def studio(tmp_path: Path):
-    s = Studio(tmp_path / "lab.db")
-    s.add_user("root", ROOT_PASSWORD, "admin")
-    yield s
-    s.stop()
 
 
 # --- item 3: record search reads the inputs too ---------------------------------------

@@ -29,6 +29,7 @@ from importlib import resources
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import parse_qs
 
+from promptlab.jsonvalues import finite
 from promptlab import __version__, _core
 from promptlab.enums import AssetType
 from promptlab.sqlite.models import User
@@ -281,15 +282,6 @@ def _has_surrogate(value: Any) -> bool:
     return False
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with NaN and infinities replaced by None (JSON has no such numbers)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _default(value: Any) -> Any:
@@ -304,7 +296,7 @@ def json_bytes(data: Any) -> bytes:
     try:
         text = json.dumps(data, default=_default, ensure_ascii=False, allow_nan=False)
     except ValueError:
-        text = json.dumps(_finite(data), default=_default, ensure_ascii=False)
+        text = json.dumps(finite(data), default=_default, ensure_ascii=False)
     return text.encode("utf-8")
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 import time
 import http.client
@@ -29,6 +28,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
+from promptlab.jsonvalues import finite
 from promptlab.sqlite.models import Asset, User, parse_timestamp
 from promptlab.tracer.tracer import Tracer
 from promptlab.types import Dataset, ExperimentConfig, PromptTemplate, TracerConfig
@@ -82,18 +82,10 @@ def _json_body(data: Any) -> bytes:
     try:
         text = json.dumps(data, default=default, allow_nan=False)
     except ValueError:
-        text = json.dumps(_finite(data), default=default, allow_nan=False)
+        text = json.dumps(finite(data), default=default, allow_nan=False)
     return text.encode("utf-8")
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _detail(data: Any, fallback: str) -> str:
