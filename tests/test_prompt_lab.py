@@ -341,6 +341,33 @@ def test_embedding_model_reaches_custom_evaluators(pl, fake, tmp_path):
 # --- studio ------------------------------------------------------------------------
 
 
+def test_start_async_leaves_the_event_loop_running(tmp_path):
+    """Other tasks go on while the studio serves (the original ran it on the loop)."""
+    db = tmp_path / "lab.db"
+    code = (
+        "import asyncio, urllib.request\n"
+        "from promptlab import PromptLab\n"
+        f"pl = PromptLab({{'type': 'local', 'db_file': {str(db)!r}}})\n"
+        "async def main():\n"
+        "    studio = asyncio.ensure_future(pl.studio.start_async(0))\n"
+        "    ticks = 0\n"
+        "    while ticks < 100:\n"
+        "        await asyncio.sleep(0.01)\n"
+        "        ticks += 1\n"
+        "    studio.cancel()\n"
+        "    try:\n"
+        "        await studio\n"
+        "    except asyncio.CancelledError:\n"
+        "        pass\n"
+        "    print('TICKS', ticks, flush=True)\n"
+        "asyncio.run(main())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "TICKS 100" in result.stdout and "running at" in result.stdout
+
+
 @pytest.mark.parametrize("call", ["start(0)", "asyncio.run(pl.studio.start_async(0))"])
 def test_studio_serves_the_database_until_sigterm(tmp_path, call):
     db = tmp_path / "lab.db"

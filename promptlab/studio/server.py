@@ -385,6 +385,12 @@ class StudioServer(ThreadingHTTPServer):
         with self._idle:
             return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
+    def shutdown_soon(self) -> None:
+        """Ask ``serve_forever`` to return, without waiting for it: safe from a signal
+        handler or an event-loop callback on the serving thread's side."""
+        self.stopping = True
+        threading.Thread(target=self.shutdown, name="studio-shutdown", daemon=True).start()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop accepting, let the requests in progress finish, close the socket.
         Call from another thread than the one in ``serve_forever``."""
@@ -398,6 +404,13 @@ def run(config: StudioConfig, out: TextIO = sys.stdout) -> int:
     """``promptlab studio start``: initialize ``config.db_file``, give the admin a
     password if it has none (printed once), serve until SIGINT/SIGTERM. Returns the
     exit status; StudioError or DatabaseError for what prevents starting."""
+    return serve_until_signal(prepare(config, out), out)
+
+
+def prepare(config: StudioConfig, out: TextIO = sys.stdout) -> "StudioServer":
+    """Everything ``run`` does before serving: the database initialized, the server
+    listening, the admin's password made and printed once. Returns the server, not
+    yet serving (``serve_forever`` on any thread, ``shutdown`` to stop it)."""
     from promptlab.sqlite.admin import (
         default_password_warning, generate_admin_password, password_from_environment)
     from promptlab.sqlite.migrations import upgrade
@@ -440,7 +453,7 @@ def run(config: StudioConfig, out: TextIO = sys.stdout) -> int:
               "proxy with TLS in front (see the README).", file=out)
     print(f"PromptLab Studio is running at {server.url} (Ctrl-C to stop).", file=out,
           flush=True)
-    return serve_until_signal(server, out)
+    return server
 
 
 def serve_until_signal(server: StudioServer, out: TextIO = sys.stdout) -> int:
@@ -450,9 +463,7 @@ def serve_until_signal(server: StudioServer, out: TextIO = sys.stdout) -> int:
     def on_signal(signum: int, frame: Any) -> None:
         if not received:
             received.append(signum)
-            server.stopping = True
-            threading.Thread(target=server.shutdown, name="studio-shutdown",
-                             daemon=True).start()
+            server.shutdown_soon()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
