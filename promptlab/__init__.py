@@ -5,14 +5,14 @@ and a studio, in one SQLite file with a C core.
 original; both load on first use, so ``import promptlab`` alone stays cheap.
 """
 
-from typing import Any
+from __future__ import annotations  # annotations stay text: no typing import at start-up
 
 __version__ = "0.2.0"
 
 __all__ = ["PromptLab", "Model", "__version__"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name == "PromptLab":
         from promptlab.core import PromptLab
 
