@@ -943,16 +943,11 @@ class StudioApp:
 
     def post_user(self, request: Request, who: Principal) -> Response:
         data = request.json_object()
-        username, password, role = data.get("username"), data.get("password"), data.get("role")
+        username, role = data.get("username"), data.get("role")
         if not isinstance(username, str) or not _USERNAME.fullmatch(username):
             raise ApiError(400, "Invalid input: username must be 1-64 letters, digits or "
                                 "._@+- and start with a letter or digit")
-        if not isinstance(password, str):
-            raise ApiError(400, "Invalid input: the password must be a string")
-        try:
-            _core.check_password(password, "the password")
-        except (ValueError, UnicodeError) as exc:  # a lone surrogate is not UTF-8
-            raise ApiError(400, f"Invalid input: {exc}") from None
+        password = self._new_password(data)
         if role not in ROLES:
             raise ApiError(400, f"Invalid input: role must be one of {', '.join(ROLES)}")
         existing = self._user(username)
