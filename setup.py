@@ -1,7 +1,7 @@
 """Build of promptlab._core, the C core, against the system's SQLite and libcrypt.
 
 Set PROMPTLAB_SANITIZE=address,undefined (or thread) to build with sanitizers
-and assertions (lock order, locks held, no GIL in the engine: csrc/lockorder.h),
+and assertions (lock order, locks held, no GIL in the engine: csrc/engine/lockorder.h),
 and PROMPTLAB_DEBUG=1 for -O0 -g with the same assertions.
 """
 
@@ -33,9 +33,10 @@ if os.environ.get("PROMPTLAB_DEBUG"):
 
 core = Extension(
     "promptlab._core",
-    sources=sorted(glob.glob("csrc/*.c")),
-    depends=sorted(glob.glob("csrc/*.h")),
-    include_dirs=["csrc"],
+    # csrc/engine never includes Python.h (.ci/run checks it); csrc/python is the binding.
+    sources=sorted(glob.glob("csrc/engine/*.c") + glob.glob("csrc/python/*.c")),
+    depends=sorted(glob.glob("csrc/engine/*.h") + glob.glob("csrc/python/*.h")),
+    include_dirs=["csrc/engine", "csrc/python"],
     libraries=["sqlite3", "crypt"],
     extra_compile_args=extra_compile,
     extra_link_args=extra_link,

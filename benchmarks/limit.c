@@ -1,6 +1,6 @@
 /* limit.c: the raw SQLite limit for PromptLab's benchmark workloads.
  *
- * One connection set up as promptlab._core sets up its own (csrc/conn.c):
+ * One connection set up as promptlab._core sets up its own (csrc/engine/conn.c):
  * journal_mode=WAL, synchronous=FULL, foreign_keys=ON, a 10 s busy timeout.
  * Each mode does the database work of one workload with the plain C API:
  *

@@ -109,7 +109,7 @@ def emit(**result):
 
 
 def stdlib_connect(path):
-    """A stdlib connection with the C core's settings (csrc/conn.c)."""
+    """A stdlib connection with the C core's settings (csrc/engine/conn.c)."""
     conn = sqlite3.connect(path, isolation_level=None, timeout=10.0, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the fuzz targets for a bounded time each: fuzz/run.sh [SECONDS] (default 30).
-#   fuzz_migfile  libFuzzer + ASan/UBSan over csrc/migfile.c (the migration-file
+#   fuzz_migfile  libFuzzer + ASan/UBSan over csrc/engine/migfile.c (the migration-file
 #                 parser and chain builder), seeded with the shipped migrations.
 #   fuzz_params   atheris over Session parameter conversion and binding, against
 #                 the extension built with clang, ASan and coverage
@@ -22,7 +22,7 @@ mkdir -p fuzz/build fuzz/crashes fuzz/corpus/migfile fuzz/corpus/params
 cp -n migrations/versions/*.sql fuzz/corpus/migfile/ 2>/dev/null || true
 
 "$clang" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -D_GNU_SOURCE -Icsrc fuzz/fuzz_migfile.c csrc/migfile.c csrc/error.c -lsqlite3 \
+    -D_GNU_SOURCE -Icsrc/engine fuzz/fuzz_migfile.c csrc/engine/migfile.c csrc/engine/error.c -lsqlite3 \
     -o fuzz/build/fuzz_migfile
 echo "== fuzz_migfile for ${seconds}s"
 fuzz/build/fuzz_migfile -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 \

@@ -1,6 +1,6 @@
 """The C engine's own rules, checked: it reads PROMPTLAB_* settings from os.environ
 with the GIL held (never getenv() without it), and builds with assertions (the
-sanitizer and debug builds) enforce the lock order of csrc/lockorder.h, the
+sanitizer and debug builds) enforce the lock order of csrc/engine/lockorder.h, the
 "Requires: X held" contracts and "no GIL in the engine"."""
 
 from __future__ import annotations

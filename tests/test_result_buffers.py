@@ -1,4 +1,4 @@
-"""Result buffers are reused between queries (csrc/bufpool.c): a query never
+"""Result buffers are reused between queries (csrc/engine/bufpool.c): a query never
 sees another query's bytes, whatever the sizes, threads or forks involved."""
 
 from __future__ import annotations

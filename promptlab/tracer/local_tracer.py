@@ -86,7 +86,7 @@ VALUES (:experiment_id, :dataset_record_id, :completion, :prompt_tokens,
 
 # The original SELECT_EXPERIMENTS_QUERY: one row per result, newest experiment
 # first, with the same columns and values; run as two queries joined in C by
-# Session.execute_nested (csrc/nest.c). As one SELECT, SQLite re-read the 10
+# Session.execute_nested (csrc/engine/nest.c). As one SELECT, SQLite re-read the 10
 # experiment columns for every result row; now it reads them once per
 # experiment (10,000 rows: 21 ms before, see benchmarks/README.md for after).
 # - Experiments come newest first through ix_experiments_created_at (its entries

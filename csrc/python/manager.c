@@ -212,7 +212,7 @@ static PyType_Spec manager_spec = {
     .slots = manager_slots,
 };
 
-int pl_manager_setup(PyObject *module, pl_state *st)
+int pl_manager_register(PyObject *module, pl_state *st)
 {
     st->manager_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &manager_spec, NULL);
     if (st->manager_type == NULL)

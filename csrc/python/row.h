@@ -27,6 +27,6 @@ extern PyMethodDef pl_row_module_methods[];
 void pl_row_dealloc(RowObject *self);
 PyObject *pl_row_getattro(RowObject *self, PyObject *name);
 
-int pl_row_setup(PyObject *module, pl_state *st);
+int pl_row_register(PyObject *module, pl_state *st);
 
 #endif

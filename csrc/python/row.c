@@ -323,7 +323,7 @@ static PyType_Spec row_spec = {
     .slots = row_slots,
 };
 
-int pl_row_setup(PyObject *module, pl_state *st)
+int pl_row_register(PyObject *module, pl_state *st)
 {
     st->row_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &row_spec, NULL);
     if (st->row_type == NULL || PyModule_AddFunctions(module, pl_row_module_methods) < 0)

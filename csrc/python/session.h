@@ -8,6 +8,6 @@
 /* A new session on `db`; steals the reference to db (also on failure). */
 PyObject *pl_session_new(pl_state *st, pl_database *db);
 
-int pl_session_setup(PyObject *module, pl_state *st);
+int pl_session_register(PyObject *module, pl_state *st);
 
 #endif

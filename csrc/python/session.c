@@ -730,7 +730,7 @@ static PyType_Spec session_spec = {
     .slots = session_slots,
 };
 
-int pl_session_setup(PyObject *module, pl_state *st)
+int pl_session_register(PyObject *module, pl_state *st)
 {
     st->session_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &session_spec, NULL);
     if (st->session_type == NULL)

@@ -13,7 +13,7 @@
 #include "row.h"
 #include "rowmapping.h"
 #include "session.h"
-#include "setup.h"
+#include "initialize.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -398,7 +398,7 @@ static int set_migrations_dir(PyObject *module)
         if (access(alt, F_OK) == 0)
             snprintf(candidate, sizeof candidate, "%s", alt);
     }
-    pl_setup_set_default_dir(candidate);
+    pl_initialize_set_default_dir(candidate);
     return 0;
 }
 
@@ -464,9 +464,9 @@ static int module_exec(PyObject *module)
     if (st->environ == NULL || pl_environ_refresh(st) < 0)
         return -1;
     pl_gil_held_hook = PyGILState_Check; /* for the engine's debug assertions */
-    if (pl_row_setup(module, st) < 0 || pl_rowmapping_setup(module, st) < 0 ||
-        pl_result_setup(module, st) < 0 || pl_session_setup(module, st) < 0 ||
-        pl_manager_setup(module, st) < 0)
+    if (pl_row_register(module, st) < 0 || pl_rowmapping_register(module, st) < 0 ||
+        pl_result_register(module, st) < 0 || pl_session_register(module, st) < 0 ||
+        pl_manager_register(module, st) < 0)
         return -1;
     if (set_migrations_dir(module) < 0 || PyModule_AddFunctions(module, pl_inspect_methods) < 0 ||
         PyModule_AddFunctions(module, pl_migcmd_methods) < 0)

@@ -440,7 +440,7 @@ static PyType_Spec result_spec = {
     .slots = result_slots,
 };
 
-int pl_result_setup(PyObject *module, pl_state *st)
+int pl_result_register(PyObject *module, pl_state *st)
 {
     st->result_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &result_spec, NULL);
     if (st->result_type == NULL)

@@ -181,7 +181,7 @@ static PyType_Spec mapping_spec = {
     .slots = mapping_slots,
 };
 
-int pl_rowmapping_setup(PyObject *module, pl_state *st)
+int pl_rowmapping_register(PyObject *module, pl_state *st)
 {
     st->rowmapping_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &mapping_spec, NULL);
     if (st->rowmapping_type == NULL)

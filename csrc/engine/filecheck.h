@@ -1,6 +1,6 @@
 /* filecheck.h: checks on a database file before PromptLab writes to it.
  *
- * Shared by initialization (setup.c) and the migrate/downgrade commands
+ * Shared by initialization (initialize.c) and the migrate/downgrade commands
  * (migcmd.c): a file that is not ours, truncated or damaged is refused and left
  * byte for byte as it is. Both functions touch the disk: GIL released.
  */

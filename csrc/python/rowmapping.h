@@ -8,6 +8,6 @@
 /* A RowMapping holding the same fields and values as `row` (new reference). */
 PyObject *pl_rowmapping_from_row(pl_state *st, RowObject *row);
 
-int pl_rowmapping_setup(PyObject *module, pl_state *st);
+int pl_rowmapping_register(PyObject *module, pl_state *st);
 
 #endif

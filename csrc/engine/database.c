@@ -6,7 +6,7 @@
 #include "paths.h"
 #include "registry.h"
 #include "settings.h"
-#include "setup.h"
+#include "initialize.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -128,7 +128,7 @@ int pl_database_ensure_ready(pl_database *db, pl_err *err)
     pl_mutex_unlock(&db->lock);
 
     int checked = 0;
-    rc = pl_setup_database(db->path, &conn, &checked, err);
+    rc = pl_initialize_database(db->path, &conn, &checked, err);
     if (rc == 0)
         atomic_store(&db->checked, checked);
 

@@ -19,6 +19,6 @@ PyObject *pl_result_new_nested(pl_state *st, PyObject *sql, const pl_rowbuf *par
                                const pl_rowbuf *children, const pl_nest_map *map,
                                const char *const *names, PyTypeObject *row_type);
 
-int pl_result_setup(PyObject *module, pl_state *st);
+int pl_result_register(PyObject *module, pl_state *st);
 
 #endif

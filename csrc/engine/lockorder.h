@@ -7,7 +7,7 @@
  *
  *   1. PL_LOCK_SESSION   a Session's mutex (session.c): held across that
  *                        session's SQLite calls, so it comes first
- *   2. PL_LOCK_CHAIN     the loaded migration chain (setup.c)
+ *   2. PL_LOCK_CHAIN     the loaded migration chain (initialize.c)
  *   3. PL_LOCK_REGISTRY  the registry of databases (registry.c)
  *   4. PL_LOCK_DATABASE  one database's state and pool (database.c)
  *   5. PL_LOCK_LIVE      every open connection, for fork (conn.c)

@@ -4,7 +4,7 @@
 #include "lockorder.h"
 #include "fork.h"
 #include "paths.h"
-#include "setup.h"
+#include "initialize.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -190,7 +190,7 @@ void pl_registry_reset(void)
     default_db = NULL;
     spellings_clear_locked();
     pl_mutex_unlock(&registry_lock);
-    pl_setup_forget_chain();
+    pl_initialize_forget_chain();
     /* Closing connections touches the disk: done unlocked. */
     while (list != NULL) {
         pl_database *next = list->next;
@@ -257,7 +257,7 @@ void pl_registry_close_idle(void)
 
 void pl_registry_lock_all(void)
 {
-    pl_setup_lock_for_fork();
+    pl_initialize_lock_for_fork();
     pl_mutex_lock(&registry_lock, PL_LOCK_REGISTRY);
     for (pl_database *db = live; db != NULL; db = db->live_next) {
         pl_database_lock_for_fork(db);
@@ -270,7 +270,7 @@ void pl_registry_unlock_all(void)
     for (pl_database *db = live; db != NULL; db = db->live_next)
         pl_database_unlock_after_fork(db);
     pl_mutex_unlock(&registry_lock);
-    pl_setup_unlock_after_fork();
+    pl_initialize_unlock_after_fork();
 }
 
 void pl_registry_reinit_in_child(void)
@@ -278,5 +278,5 @@ void pl_registry_reinit_in_child(void)
     for (pl_database *db = live; db != NULL; db = db->live_next)
         pl_database_reinit_in_child(db);
     pl_mutex_unlock(&registry_lock);
-    pl_setup_reinit_in_child();
+    pl_initialize_reinit_in_child();
 }

@@ -1,5 +1,5 @@
-/* setup.c: initializing a database file: checks, WAL, migrations, admin user. */
-#include "setup.h"
+/* initialize.c: initializing a database file: checks, WAL, migrations, admin user. */
+#include "initialize.h"
 #include "util.h"
 #include "lockorder.h"
 #include "settings.h"
@@ -21,7 +21,7 @@ static char *default_dir;
 static pl_chain *current_chain;
 
 /* Chains replaced while the process runs: a caller may still be using one
- * (pl_setup_chain hands out borrowed pointers), so they are kept, reachable,
+ * (pl_initialize_chain hands out borrowed pointers), so they are kept, reachable,
  * until exit. Replacement only happens on reset_initialization() or when the
  * migrations folder changes, so this list stays short. */
 typedef struct retired_chain {
@@ -32,7 +32,7 @@ static retired_chain *retired;
 static unsigned long long current_signature; /* folder_signature() of current_chain */
 static int recheck_folder;                   /* set by reset: compare signatures */
 
-void pl_setup_set_default_dir(const char *dir)
+void pl_initialize_set_default_dir(const char *dir)
 {
     pl_mutex_lock(&chain_lock, PL_LOCK_CHAIN);
     free(default_dir);
@@ -40,7 +40,7 @@ void pl_setup_set_default_dir(const char *dir)
     pl_mutex_unlock(&chain_lock);
 }
 
-const char *pl_setup_migrations_dir(char *buf, size_t size)
+const char *pl_initialize_migrations_dir(char *buf, size_t size)
 {
     if (pl_settings_migrations_dir(buf, size)[0] == '\0') {
         pl_mutex_lock(&chain_lock, PL_LOCK_CHAIN);
@@ -50,9 +50,9 @@ const char *pl_setup_migrations_dir(char *buf, size_t size)
     return buf;
 }
 
-int pl_setup_known_migrations_dir(char *buf, size_t size, pl_err *err)
+int pl_initialize_known_migrations_dir(char *buf, size_t size, pl_err *err)
 {
-    if (pl_setup_migrations_dir(buf, size)[0] != '\0')
+    if (pl_initialize_migrations_dir(buf, size)[0] != '\0')
         return 0;
     return pl_err_set(err, PL_E_MIGRATION, NULL,
                       "the folder of PromptLab's migration files is unknown; reinstall "
@@ -107,13 +107,13 @@ static unsigned long long folder_signature(const char *dir)
     return sig;
 }
 
-const pl_chain *pl_setup_chain(pl_err *err)
+const pl_chain *pl_initialize_chain(pl_err *err)
 {
     char dir[4096];
     pl_chain *chain;
     unsigned long long sig;
 
-    if (pl_setup_known_migrations_dir(dir, sizeof dir, err) < 0)
+    if (pl_initialize_known_migrations_dir(dir, sizeof dir, err) < 0)
         return NULL;
     pl_mutex_lock(&chain_lock, PL_LOCK_CHAIN);
     int cached = current_chain != NULL && strcmp(current_chain->dir, dir) == 0;
@@ -152,7 +152,7 @@ const pl_chain *pl_setup_chain(pl_err *err)
     return chain;
 }
 
-void pl_setup_forget_chain(void)
+void pl_initialize_forget_chain(void)
 {
     /* Reload on next use only if the folder changed: keeps resets cheap. */
     pl_mutex_lock(&chain_lock, PL_LOCK_CHAIN);
@@ -160,17 +160,17 @@ void pl_setup_forget_chain(void)
     pl_mutex_unlock(&chain_lock);
 }
 
-void pl_setup_lock_for_fork(void)
+void pl_initialize_lock_for_fork(void)
 {
     pl_mutex_lock(&chain_lock, PL_LOCK_CHAIN);
 }
 
-void pl_setup_unlock_after_fork(void)
+void pl_initialize_unlock_after_fork(void)
 {
     pl_mutex_unlock(&chain_lock);
 }
 
-void pl_setup_reinit_in_child(void)
+void pl_initialize_reinit_in_child(void)
 {
     pl_mutex_unlock(&chain_lock); /* taken by the forking thread */
 }
@@ -310,7 +310,7 @@ static int check_before_first_write(pl_conn *c, int up_to_date, int *checked, pl
     return 0;
 }
 
-int pl_setup_database(const char *path, pl_conn **out, int *checked, pl_err *err)
+int pl_initialize_database(const char *path, pl_conn **out, int *checked, pl_err *err)
 {
     int exists = 0;
     const pl_chain *chain;
@@ -322,7 +322,7 @@ int pl_setup_database(const char *path, pl_conn **out, int *checked, pl_err *err
     int memory = pl_path_is_memory(path); /* no file to check; memdb has no WAL */
     if (!memory && pl_check_file(path, &exists, err) < 0)
         return -1;
-    chain = pl_setup_chain(err);
+    chain = pl_initialize_chain(err);
     if (chain == NULL)
         return -1;
     c = pl_conn_open(path, 1, err);

@@ -4,7 +4,7 @@
 #include "filecheck.h"
 #include "migrate.h"
 #include "schema.h"
-#include "setup.h"
+#include "initialize.h"
 
 #include <limits.h>
 #include <string.h>
@@ -15,7 +15,7 @@ pl_chain *pl_inspect_load_chain(const char *directory, pl_err *err)
 
     if (directory != NULL && directory[0] != '\0')
         return pl_chain_load(directory, err);
-    if (pl_setup_known_migrations_dir(dir, sizeof dir, err) < 0)
+    if (pl_initialize_known_migrations_dir(dir, sizeof dir, err) < 0)
         return NULL;
     return pl_chain_load(dir, err);
 }
@@ -78,7 +78,7 @@ static PyObject *py_migrations_dir(PyObject *module, PyObject *unused)
     (void)unused;
     if (pl_environ_refresh(PyModule_GetState(module)) < 0)
         return NULL;
-    return PyUnicode_DecodeFSDefault(pl_setup_migrations_dir(dir, sizeof dir));
+    return PyUnicode_DecodeFSDefault(pl_initialize_migrations_dir(dir, sizeof dir));
 }
 
 /* Open an existing file read-only into *c (c->db NULL when the file does not

@@ -5,6 +5,6 @@
 #include "module.h"
 
 /* Create the type and the instance, add both to the module. */
-int pl_manager_setup(PyObject *module, pl_state *st);
+int pl_manager_register(PyObject *module, pl_state *st);
 
 #endif
