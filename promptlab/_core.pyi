@@ -204,8 +204,9 @@ def database_revision(db_file: StrPath, directory: StrPath | None = None) -> dic
     base), version_rows, other_tables, detected, history}. ``detected`` is the revision
     whose layout a database without a revision matches (made by an older PromptLab);
     ``history`` the rows of promptlab_migrations as (revision, checksum, message,
-    applied_at, duration_ms) tuples, None without that table. MigrationError for tables
-    that match no PromptLab layout."""
+    applied_at, duration_ms) tuples, None without that table. The checks of migrate():
+    MigrationError for several version rows or tables that match no PromptLab layout,
+    UnknownRevisionError for a revision the chain in ``directory`` does not know."""
 
 def database_schema(db_file: StrPath) -> dict[str, list[tuple[Any, ...]]]:
     """The schema of an existing database, read-only, as PRAGMA rows: objects (type, name,

@@ -201,23 +201,28 @@ typedef struct {
     sqlite3 *cat; /* history rows */
 } revision_look;
 
-/* Fill `lk` from the file at lk->path, read-only: version, history (copied
- * into a new catalog lk->cat, closed by the caller), and the recognised
- * revision of a database without one. A missing file leaves lk->exists 0.
- * Returns 0 or -1 with `err`. Call with the GIL released. */
+/* Fill `lk` from the file at lk->path, read-only: where it stands on the chain
+ * in lk->dir (pl_migrate_locate: version, the check that the chain can handle
+ * it, and the recognised revision of a database without one), and its history
+ * (copied into a new catalog lk->cat, closed by the caller). A missing file
+ * leaves lk->exists 0. Returns 0 or -1 with `err` (the refusals of
+ * pl_migrate_check among them). Call with the GIL released. */
 static int look_revision(revision_look *lk, pl_err *err)
 {
     pl_conn c;
     pl_chain *chain = NULL;
-    int rc = -1, idx, early = 0;
+    int rc = -1, idx, detected = 0;
 
     if (open_readonly(lk->path, &c, err) < 0)
         return -1;
     if (c.db == NULL)
         return 0;
     lk->exists = 1;
-    if (pl_read_version(&c, &lk->v, err) < 0)
+    chain = pl_inspect_load_chain(lk->dir, err);
+    if (chain == NULL || pl_migrate_locate(&c, chain, &lk->v, &idx, &detected, err) < 0)
         goto done;
+    if (detected)
+        snprintf(lk->detected, sizeof lk->detected, "%s", chain->items[idx].revision);
     lk->cat = pl_catalog_open(err);
     if (lk->cat == NULL)
         goto done;
@@ -229,12 +234,6 @@ static int look_revision(revision_look *lk, pl_err *err)
                             " FROM promptlab_migrations ORDER BY applied_at, rowid",
                             "INSERT INTO cat_history VALUES (?1, ?2, ?3, ?4, ?5, ?6)", 0, err) < 0)
             goto done;
-    }
-    if (lk->v.revision[0] == '\0' && lk->v.other_tables > 0) {
-        chain = pl_inspect_load_chain(lk->dir, err);
-        if (chain == NULL || pl_schema_detect(c.db, lk->path, chain, &idx, &early, err) < 0)
-            goto done;
-        snprintf(lk->detected, sizeof lk->detected, "%s", chain->items[idx].revision);
     }
     rc = 0;
 done:
@@ -404,7 +403,9 @@ PyMethodDef pl_inspect_methods[] = {
      "database_revision(db_file, directory=None)\n--\n\nRead a database's revision without "
      "writing to it:\na dict with exists, path, revision (None at base), version_rows, "
      "other_tables,\ndetected (the revision a database without one matches, else None) and "
-     "history\n(rows of promptlab_migrations, None without that table)."},
+     "history\n(rows of promptlab_migrations, None without that table). MigrationError for "
+     "several\nversion rows or tables that match no layout, UnknownRevisionError for a "
+     "revision\nthe chain in `directory` does not know."},
     {"database_schema", py_database_schema, METH_O,
      "database_schema(db_file)\n--\n\nThe schema of an existing database, read-only, as a "
      "dict of row lists\n(objects, columns, indexes, index_columns, foreign_keys)."},

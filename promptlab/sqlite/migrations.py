@@ -151,9 +151,10 @@ def status(db_file: StrPath, directory: Optional[StrPath] = None,
            check_drift: bool = True) -> Status:
     """Read where ``db_file`` stands without writing to it.
 
-    A missing file has every migration pending. A database at a revision this
-    version does not know raises UnknownRevisionError; one with tables that are
-    not a PromptLab layout raises MigrationError. With ``check_drift`` the
+    A missing file has every migration pending. The C core checks the rest, as
+    ``upgrade`` does: a database at a revision this version does not know raises
+    UnknownRevisionError; one with several version rows, or with tables that are
+    not a PromptLab layout, raises MigrationError. With ``check_drift`` the
     history's checksums are compared with the files, and the live schema with
     the one the migrations produce at the database's revision.
     """
@@ -162,17 +163,8 @@ def status(db_file: StrPath, directory: Optional[StrPath] = None,
     head = chain[-1].revision if chain else None
     if not info["exists"]:
         return Status(info["path"], False, None, head, chain)
-    current = info["revision"]
-    if info["version_rows"] > 1:
-        raise _core.MigrationError(
-            f"{info['path']}: alembic_version holds {info['version_rows']} rows (several "
-            "heads); PromptLab keeps one linear history. The file was left unchanged.")
+    current = info["revision"]  # database_revision refused one the chain does not know
     known = [m.revision for m in chain]
-    if current is not None and current not in known:
-        raise _core.UnknownRevisionError(
-            f"{info['path']}: the database is at revision {current}, which this version of "
-            f"PromptLab does not know (its newest is {head}): it was written by a newer "
-            "PromptLab. Upgrade PromptLab to open it; the file was left unchanged.")
     position = current if current is not None else info["detected"]
     start = known.index(position) + 1 if position is not None else 0
     history = [Applied(*row) for row in (info["history"] or [])]
