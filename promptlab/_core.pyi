@@ -219,6 +219,23 @@ def chain_schema(revision: str | None = None,
     """What the migrations produce up to ``revision`` (None or "head": all, "base":
     nothing), applied to an empty in-memory database; shaped like database_schema()."""
 
+def normalize_type(sql_type: str) -> str:
+    """A declared type as schemas are compared (layout detection, drift, ``db revision``):
+    upper case, blanks trimmed, one space between words and none around "(", ")" and
+    ",": "varchar ( 10 )" gives "VARCHAR(10)"."""
+
+def normalize_default(expr: str) -> str:
+    """A DEFAULT expression as schemas are compared: without outer blanks and enclosing
+    parentheses, so "((2))", "(2)" and "2" are the same default."""
+
+def is_legacy_table(name: str) -> bool:
+    """True for a table named legacy_* (any case): values kept from older layouts, made by
+    the migrations and never declared in the models."""
+
+def is_sql_keyword(name: str) -> bool:
+    """True when ``name`` is a keyword of the SQLite the core runs on
+    (sqlite3_keyword_check, any case): an identifier of that name must be quoted."""
+
 def migrate(db_file: StrPath, target: str | None = None, backup: bool = False,
             directory: StrPath | None = None) -> dict[str, Any]:
     """Apply the pending migrations up to ``target`` (revision, unique prefix, "head",

@@ -9,10 +9,18 @@ import sqlite3
 import pytest
 
 from conftest import HEAD, file_digest
-from migtools import L2, query
+from migtools import L2, migration_text, query
 from promptlab import _core
 from promptlab.sqlite import MigrationError, UnknownRevisionError
-from promptlab.sqlite.migrations import sql, status, upgrade
+from promptlab.sqlite.migrations import revision, sql, status, upgrade
+from promptlab.sqlite.models import Column, Table
+from promptlab.sqlite.schema import (
+    Schema,
+    TableSpec,
+    is_legacy,
+    normalize_default,
+    normalize_type,
+)
 
 # --- the migration-chain checks: status() asks the core, as upgrade() does -----------
 
@@ -48,3 +56,108 @@ def test_status_and_upgrade_refuse_with_the_same_message(db_path, revisions, err
     assert len(set(messages)) == 1, messages
     assert messages[0].startswith(f"{db_path}: ") and text in messages[0]
     assert file_digest(db_path) == digest
+
+
+# --- one normalizer: layout detection (C), drift and autogenerate (Python) -----------
+
+REV_A, REV_B = "aaaa00000001", "bbbb00000002"
+TABLE_A = "CREATE TABLE t (id INTEGER PRIMARY KEY, n INT DEFAULT 1, v VARCHAR(10));"
+TABLE_B = "CREATE TABLE t (id INTEGER PRIMARY KEY, n INT DEFAULT 2, v VARCHAR(10));"
+
+
+@pytest.fixture
+def two_step_chain(tmp_path):
+    """Revision A makes t; revision B changes only the default of t.n. Their layouts
+    differ in nothing but that default, so recognising a database at B needs the
+    exact comparison."""
+    folder = tmp_path / "versions"
+    folder.mkdir()
+    (folder / "0001_a.sql").write_text(migration_text(REV_A, None, TABLE_A, "DROP TABLE t;"))
+    (folder / "0002_b.sql").write_text(migration_text(
+        REV_B, REV_A, "DROP TABLE t;\n" + TABLE_B, "DROP TABLE t;\n" + TABLE_A))
+    return folder
+
+
+# The layout of revision B, spelled as SQLite keeps what was written: PRAGMA table_info
+# reports DEFAULT ((2)) as "(2)" and the type as declared, blanks and all.
+SPELLINGS = {
+    "default in parentheses":
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INT DEFAULT ((2)), v VARCHAR(10))",
+    "blanks in the type name":
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INT DEFAULT 2, v varchar ( 10 ))",
+    "both": "CREATE TABLE t (id integer primary key, n int default ( (2) ), v VARCHAR (10))",
+}
+
+
+@pytest.mark.parametrize("create", SPELLINGS.values(), ids=SPELLINGS.keys())
+def test_detection_and_drift_agree_on_equivalent_spellings(tmp_path, two_step_chain, create):
+    db = tmp_path / "spelled.db"
+    con = sqlite3.connect(db)
+    con.execute(create)
+    con.execute("INSERT INTO t (id) VALUES (1)")
+    con.commit()
+    con.close()
+    # The C core recognises the layout of B exactly, not only loosely (which would
+    # pick the earlier A) ...
+    state = status(db, directory=two_step_chain)
+    assert state.detected == REV_B and state.pending == []
+    run = upgrade(db, directory=two_step_chain)
+    assert (run.detected, run.current, run.count) == (REV_B, REV_B, 0)
+    # ... and the Python drift check, comparing the same database with what the
+    # migrations produce at B, sees no difference either.
+    state = status(db, directory=two_step_chain)
+    assert state.current == REV_B and state.up_to_date
+    assert state.drift == []
+    assert query(db, "SELECT id, n FROM t") == [(1, 2)]
+
+
+def test_autogenerate_agrees_on_equivalent_spellings(two_step_chain):
+    """Models that spell B's column types and defaults differently are not a change."""
+    spelled = [Table("t", columns=[
+        Column("id", "integer", primary_key=True),
+        Column("n", "int", default_sql="((2))"),
+        Column("v", "varchar ( 10 )"),
+    ])]
+    made = revision("nothing changed", two_step_chain, models=spelled)
+    assert made.path is None and made.changes == []
+    assert sorted(p.name for p in two_step_chain.iterdir()) == ["0001_a.sql", "0002_b.sql"]
+
+
+def test_a_different_default_is_still_drift(tmp_path, two_step_chain):
+    db = tmp_path / "other.db"
+    upgrade(db, directory=two_step_chain)
+    con = sqlite3.connect(db)
+    con.executescript("DROP TABLE t; CREATE TABLE t (id INTEGER PRIMARY KEY, "
+                      "n INT DEFAULT ((3)), v VARCHAR(12));")
+    con.close()
+    assert sorted(str(d) for d in status(db, directory=two_step_chain).drift) == [
+        "schema: table t: column n is INT DEFAULT 3, the migrations make it INT DEFAULT 2",
+        "schema: table t: column v is VARCHAR(12), the migrations make it VARCHAR(10)",
+    ]
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("varchar ( 10 )", "VARCHAR(10)"), ("VARCHAR (10)", "VARCHAR(10)"),
+    ("  decimal( 10 , 2 )", "DECIMAL(10,2)"), ("unsigned  big\tint", "UNSIGNED BIG INT"),
+    ("", ""),
+])
+def test_normalize_type(given, expected):
+    assert _core.normalize_type(given) == normalize_type(given) == expected
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("((2))", "2"), ("(2)", "2"), (" 2 ", "2"), ("(1) + (2)", "(1) + (2)"),
+    ("('(')", "'('"), ("( (CURRENT_TIMESTAMP) )", "CURRENT_TIMESTAMP"), ("", ""),
+])
+def test_normalize_default(given, expected):
+    assert _core.normalize_default(given) == normalize_default(given) == expected
+    assert normalize_default(None) is None
+
+
+def test_one_legacy_prefix():
+    for name in ("legacy_asset_ids", "Legacy_Things", "LEGACY_"):
+        assert _core.is_legacy_table(name) and is_legacy(name)
+    for name in ("legacy", "legacyx", "assets", "my_legacy_table"):
+        assert not _core.is_legacy_table(name) and not is_legacy(name)
+    schema = Schema({"assets": TableSpec("assets", ()), "LEGACY_x": TableSpec("LEGACY_x", ())})
+    assert list(schema.without_legacy().tables) == ["assets"]

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* Names are compared as SQLite compares identifiers: without regard to case. */
 static const char CATALOG_SQL[] =
@@ -50,11 +51,126 @@ static const struct {
      "INSERT INTO cat_foreign_keys VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
 };
 
+int pl_schema_is_legacy(const char *name)
+{
+    return name != NULL && strncasecmp(name, PL_LEGACY_PREFIX, sizeof PL_LEGACY_PREFIX - 1) == 0;
+}
+
+static int is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
+}
+
+void pl_schema_normalize_type(sqlite3_str *out, const char *type)
+{
+    char last = '(';
+    int blank = 0;
+
+    for (const char *p = type ? type : ""; *p != '\0'; p++) {
+        char ch = *p;
+        if (is_blank(ch)) {
+            blank = 1;
+            continue;
+        }
+        if (blank && !strchr("(,", last) && !strchr("(),", ch))
+            sqlite3_str_appendchar(out, 1, ' ');
+        blank = 0;
+        last = ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
+        sqlite3_str_appendchar(out, 1, last);
+    }
+}
+
+/* True when the `len` bytes at `s` close every parenthesis they open, outside
+ * quotes, and never close one they did not open. */
+static int balanced(const char *s, size_t len)
+{
+    int depth = 0;
+    char quote = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        if (quote) {
+            if (s[i] == quote)
+                quote = 0;
+        } else if (s[i] == '\'' || s[i] == '"') {
+            quote = s[i];
+        } else if (s[i] == '(') {
+            depth++;
+        } else if (s[i] == ')' && --depth < 0) {
+            return 0;
+        }
+    }
+    return depth == 0 && quote == 0;
+}
+
+void pl_schema_normalize_default(sqlite3_str *out, const char *expr)
+{
+    const char *start = expr ? expr : "";
+    size_t len = strlen(start);
+
+    for (;;) {
+        while (len > 0 && is_blank(*start)) {
+            start++;
+            len--;
+        }
+        while (len > 0 && is_blank(start[len - 1]))
+            len--;
+        if (len < 2 || start[0] != '(' || start[len - 1] != ')' || !balanced(start + 1, len - 2))
+            break;
+        start++;
+        len -= 2;
+    }
+    sqlite3_str_append(out, start, (int)len);
+}
+
+/* The user data of pl_type and pl_default: which normalizer they run. */
+typedef struct {
+    void (*fn)(sqlite3_str *out, const char *text);
+} normalizer;
+
+static const normalizer TYPE_NORMALIZER = {pl_schema_normalize_type};
+static const normalizer DEFAULT_NORMALIZER = {pl_schema_normalize_default};
+
+/* pl_type(x), pl_default(x): the normalizers as SQL functions (NULL for NULL). */
+static void sql_normalize(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const normalizer *normalize = sqlite3_user_data(ctx);
+    const char *text = (const char *)sqlite3_value_text(argv[0]);
+    sqlite3_str *s;
+
+    if (text == NULL)
+        return; /* NULL in, NULL out */
+    s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+    normalize->fn(s, text);
+    if (sqlite3_str_errcode(s) != SQLITE_OK) {
+        sqlite3_free(sqlite3_str_finish(s));
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    int len = sqlite3_str_length(s);
+    char *result = sqlite3_str_finish(s);
+    sqlite3_result_text(ctx, result ? result : "", len, result ? sqlite3_free : SQLITE_STATIC);
+}
+
+/* pl_legacy(name): pl_schema_is_legacy as an SQL function. */
+static void sql_is_legacy(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    sqlite3_result_int(ctx, pl_schema_is_legacy((const char *)sqlite3_value_text(argv[0])));
+}
+
 sqlite3 *pl_catalog_open(pl_err *err)
 {
+    static const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
     sqlite3 *cat = NULL;
     int rc = sqlite3_open_v2(":memory:", &cat, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function(cat, "pl_type", 1, flags, (void *)&TYPE_NORMALIZER,
+                                     sql_normalize, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function(cat, "pl_default", 1, flags, (void *)&DEFAULT_NORMALIZER,
+                                     sql_normalize, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function(cat, "pl_legacy", 1, flags, NULL, sql_is_legacy, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(cat, CATALOG_SQL, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
@@ -148,13 +264,13 @@ done:
  * none is). */
 static const char LOOSE_DIFF_SQL[] =
     "WITH ours(name) AS (SELECT name FROM cat_objects WHERE src >= 0 AND type = 'table'"
-    "   AND name NOT LIKE 'legacy\\_%' ESCAPE '\\'),"
+    "   AND NOT pl_legacy(name)),"
     " live(name) AS (SELECT name FROM cat_objects WHERE src = -1 AND type = 'table'"
     "   AND name IN ours AND name NOT IN (SELECT name FROM cat_objects WHERE src = ?2"
     "   AND type = 'table' AND name NOT IN (SELECT name FROM cat_objects WHERE src = ?1"
     "   AND type = 'table'))),"
     " want(name) AS (SELECT name FROM cat_objects WHERE src = ?1 AND type = 'table'"
-    "   AND name NOT LIKE 'legacy\\_%' ESCAPE '\\'),"
+    "   AND NOT pl_legacy(name)),"
     " both(name) AS (SELECT name FROM want WHERE name IN live),"
     " pks(src, tbl, cols) AS (SELECT src, tbl, group_concat(name, ', ') FROM"
     "   (SELECT src, tbl, name FROM cat_columns WHERE pk > 0 AND src IN (-1, ?1)"
@@ -177,10 +293,10 @@ static const char LOOSE_DIFF_SQL[] =
  * revision ?1 differ between it and the live database. */
 static const char EXACT_DIFF_SQL[] =
     "WITH want(name) AS (SELECT name FROM cat_objects WHERE src = ?1 AND type = 'table'"
-    "   AND name NOT LIKE 'legacy\\_%' ESCAPE '\\'),"
+    "   AND NOT pl_legacy(name)),"
     " sig(src, s) AS ("
-    "  SELECT src, lower(tbl || '.' || name) || '|' || upper(trim(ifnull(type, ''))) || '|'"
-    "     || not_null || '|' || ifnull(dflt, '~') || '|' || pk"
+    "  SELECT src, lower(tbl || '.' || name) || '|' || pl_type(ifnull(type, '')) || '|'"
+    "     || not_null || '|' || ifnull(pl_default(dflt), '~') || '|' || pk"
     "   FROM cat_columns WHERE src IN (-1, ?1) AND tbl IN want"
     "  UNION ALL"
     "  SELECT i.src, lower('index|' || i.tbl || '|'"
@@ -277,7 +393,7 @@ static int our_live_tables(sqlite3 *cat, sqlite3_str *names, pl_err *err)
     rc = sqlite3_prepare_v2(cat,
                             "SELECT name FROM cat_objects WHERE src = -1 AND type = 'table'"
                             " AND name IN (SELECT name FROM cat_objects WHERE src >= 0"
-                            " AND type = 'table' AND name NOT LIKE 'legacy\\_%' ESCAPE '\\')"
+                            " AND type = 'table' AND NOT pl_legacy(name))"
                             " ORDER BY name",
                             -1, &st, NULL);
     if (rc != SQLITE_OK)

@@ -8,8 +8,12 @@
  * in-memory database) is source i. Comparing layouts is then a few queries.
  *
  * Bookkeeping tables (alembic_version, promptlab_migrations) and SQLite's own
- * tables are never catalogued. Tables named legacy_* hold values kept from
- * older layouts; recognising a layout ignores them.
+ * tables are never catalogued. Tables named legacy_* (PL_LEGACY_PREFIX) hold
+ * values kept from older layouts; recognising a layout ignores them.
+ *
+ * Declared types and DEFAULT expressions are compared as normalized here
+ * (pl_schema_normalize_*), the one rule for layout detection and, through
+ * the binding, for the Python drift check and `promptlab db revision`.
  *
  * Nothing here needs Python or the GIL. The catalog itself lives in memory;
  * pl_catalog_add reads the database it is given, which may touch the disk:
@@ -31,7 +35,26 @@
 #define PL_REVISION_L2 "9ab590290932"
 #define PL_REVISION_L3 "c84044d14c12"
 
-/* A new, empty catalog (close it with sqlite3_close). NULL with `err` set. */
+/* Tables whose name starts with this, in any case, hold values kept from
+ * older layouts: made by the migrations, never declared in the models. */
+#define PL_LEGACY_PREFIX "legacy_"
+
+/* True when `name` starts with PL_LEGACY_PREFIX, compared without case. */
+int pl_schema_is_legacy(const char *name);
+
+/* Append to `out` the declared type `type` (NULL: "") as compared: ASCII upper
+ * case, blanks trimmed, inner runs of blanks one space, none around "(", ")"
+ * and ",": "varchar ( 10 )" and "VARCHAR(10)" both give "VARCHAR(10)". */
+void pl_schema_normalize_type(sqlite3_str *out, const char *type);
+
+/* Append to `out` the DEFAULT expression `expr` as compared: outer blanks and
+ * enclosing balanced parentheses removed, any number of them: "((2))", "(2)"
+ * and " 2 " all give "2" (PRAGMA table_info reports DEFAULT ((2)) as "(2)"). */
+void pl_schema_normalize_default(sqlite3_str *out, const char *expr);
+
+/* A new, empty catalog (close it with sqlite3_close). Its connection has the
+ * SQL functions pl_type(x), pl_default(x) (the normalizers above, NULL for
+ * NULL) and pl_legacy(name). NULL with `err` set. */
 sqlite3 *pl_catalog_open(pl_err *err);
 
 /* Record the schema of database `db` (whose file is `path`, for messages) in

@@ -391,6 +391,78 @@ static PyObject *py_chain_schema(PyObject *module, PyObject *args, PyObject *kwa
     return result;
 }
 
+/* The UTF-8 text of `arg`, a str without NUL characters (NULL with an
+ * exception otherwise); *len receives its length. Borrowed from `arg`. */
+static const char *text_arg(PyObject *arg, const char *what, Py_ssize_t *len)
+{
+    const char *text;
+
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a str, not %.100s", what, Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    text = PyUnicode_AsUTF8AndSize(arg, len);
+    if (text != NULL && (Py_ssize_t)strlen(text) != *len) {
+        PyErr_Format(PyExc_ValueError, "%s contains a NUL character", what);
+        return NULL;
+    }
+    return text;
+}
+
+/* `arg` as normalized by `normalize` (schema.h), a new str. */
+static PyObject *normalized(PyObject *arg, const char *what,
+                            void (*normalize)(sqlite3_str *, const char *))
+{
+    Py_ssize_t len;
+    const char *text = text_arg(arg, what, &len);
+    sqlite3_str *s;
+    PyObject *result;
+
+    if (text == NULL)
+        return NULL;
+    s = sqlite3_str_new(NULL);
+    normalize(s, text);
+    if (sqlite3_str_errcode(s) != SQLITE_OK) {
+        sqlite3_free(sqlite3_str_finish(s));
+        return PyErr_NoMemory();
+    }
+    len = sqlite3_str_length(s);
+    char *out = sqlite3_str_finish(s);
+    result = PyUnicode_DecodeUTF8(out ? out : "", len, "replace");
+    sqlite3_free(out);
+    return result;
+}
+
+static PyObject *py_normalize_type(PyObject *module, PyObject *arg)
+{
+    return normalized(arg, "a declared type", pl_schema_normalize_type);
+}
+
+static PyObject *py_normalize_default(PyObject *module, PyObject *arg)
+{
+    return normalized(arg, "a DEFAULT expression", pl_schema_normalize_default);
+}
+
+static PyObject *py_is_legacy_table(PyObject *module, PyObject *arg)
+{
+    Py_ssize_t len;
+    const char *name = text_arg(arg, "a table name", &len);
+
+    if (name == NULL)
+        return NULL;
+    return PyBool_FromLong(pl_schema_is_legacy(name));
+}
+
+static PyObject *py_is_sql_keyword(PyObject *module, PyObject *arg)
+{
+    Py_ssize_t len;
+    const char *name = text_arg(arg, "a name", &len);
+
+    if (name == NULL)
+        return NULL;
+    return PyBool_FromLong(len <= INT_MAX && sqlite3_keyword_check(name, (int)len));
+}
+
 PyMethodDef pl_inspect_methods[] = {
     {"migrations", (PyCFunction)(void (*)(void))py_migrations, METH_VARARGS | METH_KEYWORDS,
      "migrations(directory=None)\n--\n\nThe migration chain in `directory` (default: the "
@@ -413,5 +485,17 @@ PyMethodDef pl_inspect_methods[] = {
      "chain_schema(revision=None, directory=None)\n--\n\nThe schema the migrations produce up "
      "to `revision` (None or 'head': all,\n'base': none), applied to an empty in-memory "
      "database; same shape as database_schema()."},
+    {"normalize_type", py_normalize_type, METH_O,
+     "normalize_type(sql_type)\n--\n\nA declared type as schemas are compared: upper case, "
+     "blanks trimmed, one space\nbetween words and none around '(', ')' and ','."},
+    {"normalize_default", py_normalize_default, METH_O,
+     "normalize_default(expr)\n--\n\nA DEFAULT expression as schemas are compared: without "
+     "outer blanks and\nenclosing parentheses ('((2))' and '2' are the same default)."},
+    {"is_legacy_table", py_is_legacy_table, METH_O,
+     "is_legacy_table(name)\n--\n\nTrue for a table named legacy_* (any case): values kept "
+     "from older layouts,\nmade by the migrations and never declared in the models."},
+    {"is_sql_keyword", py_is_sql_keyword, METH_O,
+     "is_sql_keyword(name)\n--\n\nTrue when `name` is a keyword of the SQLite PromptLab runs "
+     "on\n(sqlite3_keyword_check), so an identifier of that name must be quoted."},
     {NULL, NULL, 0, NULL},
 };

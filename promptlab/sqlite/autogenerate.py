@@ -32,12 +32,12 @@ from typing import Any, Iterable, List, Optional, Sequence, Union
 
 from promptlab import _core
 from promptlab.sqlite.schema import (
-    LEGACY_PREFIX,
     ColumnSpec,
     IndexSpec,
     Schema,
     TableSpec,
     compare,
+    is_legacy,
     normalize_default,
 )
 
@@ -267,7 +267,7 @@ def plan(old: Schema, new: Schema, force_rebuild: bool = False) -> Plan:
     result = Plan()
     for name, table in new.tables.items():
         before = old.table(name)
-        if before is None and name.lower().startswith(LEGACY_PREFIX):
+        if before is None and is_legacy(name):
             continue  # made by the migrations for older layouts, never by the models
         if before is None:
             result.changes.append(f"+ table {name}")
@@ -277,7 +277,7 @@ def plan(old: Schema, new: Schema, force_rebuild: bool = False) -> Plan:
         else:
             _plan_table(before, table, result, force_rebuild)
     for name, table in reversed(list(old.tables.items())):
-        if new.table(name) is None and not name.lower().startswith(LEGACY_PREFIX):
+        if new.table(name) is None and not is_legacy(name):
             result.changes.append(f"- table {name}")
             result.statements.append(f"-- The rows of {name} are lost.")
             result.statements.append(f"DROP TABLE {quote(name)};")

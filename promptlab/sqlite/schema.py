@@ -9,6 +9,11 @@ schemas differ. ``promptlab db status`` uses that for drift and
 
 Tables named ``legacy_*`` hold values kept from older PromptLab layouts; they
 are created by the migrations, not declared in the models.
+
+Which tables are legacy ones, and how declared types and DEFAULT expressions are
+normalized before they are compared, is the C core's rule
+(``_core.is_legacy_table``, ``_core.normalize_type``, ``_core.normalize_default``),
+the same one that recognises the layout of an older PromptLab's database.
 """
 
 from __future__ import annotations
@@ -17,40 +22,26 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-LEGACY_PREFIX = "legacy_"
+from promptlab import _core
+
 _AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.IGNORECASE)
 
 
+def is_legacy(name: str) -> bool:
+    """True for a ``legacy_*`` table, in any case."""
+    return _core.is_legacy_table(name)
+
+
 def normalize_type(sql_type: Optional[str]) -> str:
-    """A declared type compared as SQLite reads it: upper case, single spaces."""
-    return " ".join((sql_type or "").upper().split())
+    """A declared type as compared: upper case, single spaces, none around parentheses
+    and commas (``VARCHAR (10)`` is ``VARCHAR(10)``)."""
+    return _core.normalize_type(sql_type or "")
 
 
 def normalize_default(default_sql: Optional[str]) -> Optional[str]:
-    """A DEFAULT expression without enclosing parentheses or outer blanks."""
-    if default_sql is None:
-        return None
-    text = default_sql.strip()
-    while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
-        text = text[1:-1].strip()
-    return text
-
-
-def _balanced(text: str) -> bool:
-    depth, quote = 0, None
-    for ch in text:
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                return False
-    return depth == 0 and quote is None
+    """A DEFAULT expression without enclosing parentheses or outer blanks
+    (``((2))`` is ``2``)."""
+    return None if default_sql is None else _core.normalize_default(default_sql)
 
 
 @dataclass(frozen=True)
@@ -247,8 +238,8 @@ class Schema:
 
     def without_legacy(self) -> "Schema":
         """This schema without the ``legacy_*`` tables."""
-        return Schema({k: v for k, v in self.tables.items()
-                       if not k.lower().startswith(LEGACY_PREFIX)}, dict(self.others))
+        return Schema({k: v for k, v in self.tables.items() if not is_legacy(k)},
+                      dict(self.others))
 
 
 def compare(expected: Schema, actual: Schema, ignore_missing_legacy: bool = True) -> List[str]:
@@ -262,7 +253,7 @@ def compare(expected: Schema, actual: Schema, ignore_missing_legacy: bool = True
     for name, want in expected.tables.items():
         have = actual.table(name)
         if have is None:
-            if not (ignore_missing_legacy and name.lower().startswith(LEGACY_PREFIX)):
+            if not (ignore_missing_legacy and is_legacy(name)):
                 out.append(f"table {name} is missing")
             continue
         out.extend(_compare_table(want, have))
