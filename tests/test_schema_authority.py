@@ -4,16 +4,18 @@ normalizer, the legacy_ prefix and SQL keywords are the C core's, and every path
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 import pytest
 
 from conftest import HEAD, file_digest
-from migtools import L2, migration_text, query
+from migtools import L2, copy_chain, migration_text, query, tables
 from promptlab import _core
 from promptlab.sqlite import MigrationError, UnknownRevisionError
-from promptlab.sqlite.migrations import revision, sql, status, upgrade
-from promptlab.sqlite.models import Column, Table
+from promptlab.sqlite.autogenerate import quote
+from promptlab.sqlite.migrations import downgrade, revision, sql, status, upgrade
+from promptlab.sqlite.models import TABLES, Column, Index, Table
 from promptlab.sqlite.schema import (
     Schema,
     TableSpec,
@@ -161,3 +163,50 @@ def test_one_legacy_prefix():
         assert not _core.is_legacy_table(name) and not is_legacy(name)
     schema = Schema({"assets": TableSpec("assets", ()), "LEGACY_x": TableSpec("LEGACY_x", ())})
     assert list(schema.without_legacy().tables) == ["assets"]
+
+
+# --- identifiers: quoted when SQLite's own keyword check says so -------------------
+
+
+@pytest.mark.parametrize("name", ["notnull", "returning", "NotNull", "window", "select"])
+def test_sqlite_keywords_are_quoted(name):
+    assert _core.is_sql_keyword(name)
+    assert quote(name) == f'"{name}"'
+
+
+@pytest.mark.parametrize("name", ["assets", "asset_name", "ix_tags_user_id", "t__rebuild"])
+def test_plain_names_stay_bare(name):
+    assert not _core.is_sql_keyword(name) and quote(name) == name
+
+
+def test_columns_named_like_keywords_make_a_migration_that_applies(tmp_path):
+    folder = copy_chain(tmp_path / "versions")
+    models = [dataclasses.replace(t, columns=t.columns + (Column("returning", "TEXT"),))
+              if t.name == "assets" else t for t in TABLES]
+    models.append(Table("flags", columns=[
+        Column("id", "INTEGER", primary_key=True),
+        Column("notnull", "INTEGER", nullable=False, default_sql="0"),
+        Column("returning", "TEXT"),
+    ], indexes=[Index("ix_flags_notnull", ["notnull"])]))
+    made = revision("keyword columns", folder, models=models)
+    assert made.path is not None
+    up = made.path.read_text().split("-- migrate:up", 1)[1].split("-- migrate:down", 1)[0]
+    assert '"notnull" INTEGER NOT NULL DEFAULT 0' in up
+    assert 'ALTER TABLE assets ADD COLUMN "returning" TEXT;' in up
+
+    db = tmp_path / "lab.db"
+    run = upgrade(db, directory=folder)
+    assert run.current == made.revision
+    assert query(db, "SELECT name FROM pragma_table_info('flags') ORDER BY cid") == [
+        ("id",), ("notnull",), ("returning",)]
+    assert ("returning",) in query(db, "SELECT name FROM pragma_table_info('assets')")
+    assert query(db, "SELECT name FROM pragma_index_info('ix_flags_notnull')") == [("notnull",)]
+    con = sqlite3.connect(db)
+    con.execute('INSERT INTO flags ("returning") VALUES (\'yes\')')
+    con.commit()
+    con.close()
+    assert query(db, 'SELECT "notnull", "returning" FROM flags') == [(0, "yes")]
+    assert status(db, directory=folder).drift == []
+    downgrade(db, "-1", directory=folder)
+    assert "flags" not in tables(db)
+    assert ("returning",) not in query(db, "SELECT name FROM pragma_table_info('assets')")

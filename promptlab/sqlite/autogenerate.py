@@ -47,22 +47,12 @@ _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
 _STRING = re.compile(r"'(?:[^']|'')*'\Z")
 _BLOB = re.compile(r"[xX]'[0-9A-Fa-f]*'\Z")
-_KEYWORDS = {
-    "abort", "action", "add", "after", "all", "alter", "and", "as", "asc", "before", "begin",
-    "between", "by", "cascade", "case", "check", "collate", "column", "commit", "constraint",
-    "create", "cross", "current", "default", "delete", "desc", "distinct", "drop", "else",
-    "end", "escape", "except", "exists", "foreign", "from", "full", "glob", "group", "having",
-    "if", "in", "index", "inner", "insert", "intersect", "into", "is", "join", "key", "left",
-    "like", "limit", "match", "natural", "no", "not", "null", "of", "offset", "on", "or",
-    "order", "outer", "primary", "references", "right", "rollback", "row", "rows", "select",
-    "set", "table", "then", "to", "transaction", "union", "unique", "update", "using",
-    "values", "view", "when", "where", "with", "without",
-}
 
 
 def quote(name: str) -> str:
-    """An identifier as SQL: bare when plain, else in double quotes."""
-    if _PLAIN.match(name) and name.lower() not in _KEYWORDS:
+    """An identifier as SQL: bare when plain and not one of SQLite's keywords (asked of
+    the SQLite PromptLab runs on), else in double quotes."""
+    if _PLAIN.match(name) and not _core.is_sql_keyword(name):
         return name
     return '"' + name.replace('"', '""') + '"'
 
