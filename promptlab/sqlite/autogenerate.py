@@ -72,24 +72,13 @@ def default_expr(default_sql: str) -> str:
 
 def column_sql(col: ColumnSpec, inline_pk: bool) -> str:
     """The column definition inside CREATE TABLE or ALTER TABLE ADD COLUMN."""
-    parts = [quote(col.name)]
-    if col.sql_type:
-        parts.append(col.sql_type)
-    if not col.nullable:
-        parts.append("NOT NULL")
-    if inline_pk:
-        parts.append("PRIMARY KEY")
-        if col.autoincrement:
-            parts.append("AUTOINCREMENT")
-    if col.unique:
-        parts.append("UNIQUE")
-    if col.default_sql is not None:
-        parts.append(f"DEFAULT {default_expr(col.default_sql)}")
+    references = None
     if col.references:
         table, _, column = col.references.partition(".")
-        parts.append(f"REFERENCES {quote(table)} ({quote(column)})" if column
-                     else f"REFERENCES {quote(table)}")
-    return " ".join(parts)
+        references = f"{quote(table)} ({quote(column)})" if column else quote(table)
+    default = default_expr(col.default_sql) if col.default_sql is not None else None
+    return " ".join([quote(col.name)] + ([col.sql_type] if col.sql_type else [])
+                    + col.clauses(inline_pk, default, references))
 
 
 def create_table_sql(table: TableSpec, name: Optional[str] = None) -> str:

@@ -65,20 +65,27 @@ class ColumnSpec:
                 self.references.lower() if self.references else None, self.unique,
                 self.autoincrement)
 
-    def describe(self) -> str:
-        """The column's attributes as they would be declared."""
-        parts = [normalize_type(self.sql_type) or "(no type)"]
-        if self.primary_key:
+    def clauses(self, primary_key: bool, default: Optional[str],
+                references: Optional[str]) -> List[str]:
+        """The clauses after the type, in the order CREATE TABLE declares them: NOT NULL,
+        PRIMARY KEY [AUTOINCREMENT] (when ``primary_key``), UNIQUE, DEFAULT ``default``
+        and REFERENCES ``references`` (each when not None; the caller spells those two,
+        as SQL for DDL or normalized for a description)."""
+        parts = [] if self.nullable else ["NOT NULL"]
+        if primary_key:
             parts.append("PRIMARY KEY" + (" AUTOINCREMENT" if self.autoincrement else ""))
-        if not self.nullable:
-            parts.append("NOT NULL")
         if self.unique:
             parts.append("UNIQUE")
-        if self.default_sql is not None:
-            parts.append(f"DEFAULT {normalize_default(self.default_sql)}")
-        if self.references:
-            parts.append(f"REFERENCES {self.references}")
-        return " ".join(parts)
+        if default is not None:
+            parts.append(f"DEFAULT {default}")
+        if references:
+            parts.append(f"REFERENCES {references}")
+        return parts
+
+    def describe(self) -> str:
+        """The column's attributes as they would be declared."""
+        return " ".join([normalize_type(self.sql_type) or "(no type)"] + self.clauses(
+            bool(self.primary_key), normalize_default(self.default_sql), self.references))
 
 
 @dataclass(frozen=True)
@@ -272,29 +279,32 @@ def compare(expected: Schema, actual: Schema, ignore_missing_legacy: bool = True
     return out
 
 
-def _compare_table(want: TableSpec, have: TableSpec) -> List[str]:
+def _compare_parts(t: str, kind: str, want: Sequence[Any], have: Sequence[Any],
+                   want_find: Any, have_find: Any, differs: Any) -> List[str]:
+    """The sentences for the columns or indexes (``kind``) of table ``t``: each of ``want``
+    that ``have`` lacks or holds with another ``key()`` (``differs(wanted, found)``
+    says how), then each of ``have`` that ``want`` lacks. ``*_find`` look one up by name."""
     out: List[str] = []
+    for item in want:
+        other = have_find(item.name)
+        if other is None:
+            out.append(f"table {t}: {kind} {item.name} is missing")
+        elif other.key() != item.key():
+            out.append(f"table {t}: {kind} {item.name} {differs(item, other)}")
+    out.extend(f"table {t}: {kind} {item.name} is not made by the migrations"
+               for item in have if want_find(item.name) is None)
+    return out
+
+
+def _compare_table(want: TableSpec, have: TableSpec) -> List[str]:
     t = want.name
-    for col in want.columns:
-        other = have.column(col.name)
-        if other is None:
-            out.append(f"table {t}: column {col.name} is missing")
-        elif other.key() != col.key():
-            out.append(f"table {t}: column {col.name} is {other.describe()}, "
-                       f"the migrations make it {col.describe()}")
-    for col in have.columns:
-        if want.column(col.name) is None:
-            out.append(f"table {t}: column {col.name} is not made by the migrations")
-    for idx in want.indexes:
-        other = have.index(idx.name)
-        if other is None:
-            out.append(f"table {t}: index {idx.name} is missing")
-        elif other.key() != idx.key():
-            out.append(f"table {t}: index {idx.name} is on ({', '.join(other.columns)}), "
-                       f"the migrations put it on ({', '.join(idx.columns)})")
-    for idx in have.indexes:
-        if want.index(idx.name) is None:
-            out.append(f"table {t}: index {idx.name} is not made by the migrations")
+    out = _compare_parts(
+        t, "column", want.columns, have.columns, want.column, have.column,
+        lambda w, h: f"is {h.describe()}, the migrations make it {w.describe()}")
+    out += _compare_parts(
+        t, "index", want.indexes, have.indexes, want.index, have.index,
+        lambda w, h: f"is on ({', '.join(h.columns)}), the migrations put it on "
+                     f"({', '.join(w.columns)})")
     if sorted(c.lower() for c in want.constraints) != sorted(c.lower() for c in have.constraints):
         out.append(f"table {t}: table constraints are {list(have.constraints) or 'none'}, "
                    f"the migrations make {list(want.constraints) or 'none'}")
