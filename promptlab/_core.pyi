@@ -212,7 +212,8 @@ def database_schema(db_file: StrPath) -> dict[str, list[tuple[Any, ...]]]:
     """The schema of an existing database, read-only, as PRAGMA rows: objects (type, name,
     tbl, sql), columns (tbl, cid, name, type, notnull, default, pk), indexes (tbl, name,
     unique, origin, partial, sql), index_columns (index, seqno, name), foreign_keys (tbl,
-    id, seq, table, from, to, on_update, on_delete). Bookkeeping tables are left out."""
+    id, seq, table, from, to, on_update, on_delete; ``to`` is the parent's primary-key
+    column where the key leaves it out). Bookkeeping tables are left out."""
 
 def chain_schema(revision: str | None = None,
                  directory: StrPath | None = None) -> dict[str, list[tuple[Any, ...]]]:

@@ -63,8 +63,10 @@ def test_status_and_upgrade_refuse_with_the_same_message(db_path, revisions, err
 # --- one normalizer: layout detection (C), drift and autogenerate (Python) -----------
 
 REV_A, REV_B = "aaaa00000001", "bbbb00000002"
-TABLE_A = "CREATE TABLE t (id INTEGER PRIMARY KEY, n INT DEFAULT 1, v VARCHAR(10));"
-TABLE_B = "CREATE TABLE t (id INTEGER PRIMARY KEY, n INT DEFAULT 2, v VARCHAR(10));"
+PARENT = "CREATE TABLE p (id INTEGER PRIMARY KEY);"
+TABLE_A = ("CREATE TABLE t (id INTEGER PRIMARY KEY, n INT DEFAULT 1, v VARCHAR(10), "
+           "pid INTEGER REFERENCES p (id));")
+TABLE_B = TABLE_A.replace("DEFAULT 1", "DEFAULT 2")
 
 
 @pytest.fixture
@@ -74,20 +76,25 @@ def two_step_chain(tmp_path):
     exact comparison."""
     folder = tmp_path / "versions"
     folder.mkdir()
-    (folder / "0001_a.sql").write_text(migration_text(REV_A, None, TABLE_A, "DROP TABLE t;"))
+    (folder / "0001_a.sql").write_text(
+        migration_text(REV_A, None, PARENT + "\n" + TABLE_A, "DROP TABLE t;\nDROP TABLE p;"))
     (folder / "0002_b.sql").write_text(migration_text(
         REV_B, REV_A, "DROP TABLE t;\n" + TABLE_B, "DROP TABLE t;\n" + TABLE_A))
     return folder
 
 
 # The layout of revision B, spelled as SQLite keeps what was written: PRAGMA table_info
-# reports DEFAULT ((2)) as "(2)" and the type as declared, blanks and all.
+# reports DEFAULT ((2)) as "(2)" and the type as declared, blanks and all; a foreign key
+# that leaves out the parent's columns refers to its primary key.
 SPELLINGS = {
-    "default in parentheses":
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INT DEFAULT ((2)), v VARCHAR(10))",
-    "blanks in the type name":
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INT DEFAULT 2, v varchar ( 10 ))",
-    "both": "CREATE TABLE t (id integer primary key, n int default ( (2) ), v VARCHAR (10))",
+    "default in parentheses": "CREATE TABLE t (id INTEGER PRIMARY KEY, n INT DEFAULT ((2)), "
+                              "v VARCHAR(10), pid INTEGER REFERENCES p (id))",
+    "blanks in the type name": "CREATE TABLE t (id INTEGER PRIMARY KEY, n INT DEFAULT 2, "
+                               "v varchar ( 10 ), pid INTEGER REFERENCES p (id))",
+    "parent key left out": "CREATE TABLE t (id INTEGER PRIMARY KEY, n INT DEFAULT 2, "
+                           "v VARCHAR(10), pid INTEGER REFERENCES p)",
+    "all": "CREATE TABLE t (id integer primary key, n int default ( (2) ), v VARCHAR (10), "
+           "pid integer references P)",
 }
 
 
@@ -95,6 +102,7 @@ SPELLINGS = {
 def test_detection_and_drift_agree_on_equivalent_spellings(tmp_path, two_step_chain, create):
     db = tmp_path / "spelled.db"
     con = sqlite3.connect(db)
+    con.execute(PARENT)
     con.execute(create)
     con.execute("INSERT INTO t (id) VALUES (1)")
     con.commit()
@@ -115,11 +123,13 @@ def test_detection_and_drift_agree_on_equivalent_spellings(tmp_path, two_step_ch
 
 def test_autogenerate_agrees_on_equivalent_spellings(two_step_chain):
     """Models that spell B's column types and defaults differently are not a change."""
-    spelled = [Table("t", columns=[
-        Column("id", "integer", primary_key=True),
-        Column("n", "int", default_sql="((2))"),
-        Column("v", "varchar ( 10 )"),
-    ])]
+    spelled = [Table("p", columns=[Column("id", "INTEGER", primary_key=True)]),
+               Table("t", columns=[
+                   Column("id", "integer", primary_key=True),
+                   Column("n", "int", default_sql="((2))"),
+                   Column("v", "varchar ( 10 )"),
+                   Column("pid", "INTEGER", references="P.ID"),
+               ])]
     made = revision("nothing changed", two_step_chain, models=spelled)
     assert made.path is None and made.changes == []
     assert sorted(p.name for p in two_step_chain.iterdir()) == ["0001_a.sql", "0002_b.sql"]
@@ -130,12 +140,53 @@ def test_a_different_default_is_still_drift(tmp_path, two_step_chain):
     upgrade(db, directory=two_step_chain)
     con = sqlite3.connect(db)
     con.executescript("DROP TABLE t; CREATE TABLE t (id INTEGER PRIMARY KEY, "
-                      "n INT DEFAULT ((3)), v VARCHAR(12));")
+                      "n INT DEFAULT ((3)), v VARCHAR(12), pid INTEGER REFERENCES p);")
     con.close()
     assert sorted(str(d) for d in status(db, directory=two_step_chain).drift) == [
         "schema: table t: column n is INT DEFAULT 3, the migrations make it INT DEFAULT 2",
         "schema: table t: column v is VARCHAR(12), the migrations make it VARCHAR(10)",
     ]
+
+
+def test_a_foreign_key_without_parent_columns_is_read_as_the_parent_key(tmp_path):
+    db = tmp_path / "keys.db"
+    con = sqlite3.connect(db)
+    con.executescript("CREATE TABLE q (a, b, PRIMARY KEY (a, b));"
+                      "CREATE TABLE one (id INTEGER PRIMARY KEY);"
+                      "CREATE TABLE nokey (z);"
+                      "CREATE TABLE r (x, y, o REFERENCES one, n REFERENCES nokey,"
+                      " FOREIGN KEY (x, y) REFERENCES q);")
+    con.close()
+    keys = sorted(row[4:6] for row in _core.database_schema(db)["foreign_keys"])
+    assert keys == [("n", None), ("o", "id"), ("x", "a"), ("y", "b")]
+    table = Schema.from_catalog(_core.database_schema(db)).table("r")
+    assert table.column("o").references == "one.id"
+    assert table.column("n").references == "nokey.rowid"
+    assert table.constraints == ("FOREIGN KEY (x, y) REFERENCES q (a, b)",)
+
+
+def test_a_rebuild_keeps_a_composite_key_without_parent_columns_valid(tmp_path):
+    """Models cannot declare a multi-column foreign key, so removing one from a table
+    that the migrations made with it is a rebuild, and its down section writes the
+    key back: as valid SQL."""
+    folder = tmp_path / "versions"
+    folder.mkdir()
+    (folder / "0001_keys.sql").write_text(migration_text(
+        REV_A, None, "CREATE TABLE q (a INTEGER, b INTEGER, PRIMARY KEY (a, b));\n"
+        "CREATE TABLE r (x INTEGER, y INTEGER, FOREIGN KEY (x, y) REFERENCES q);",
+        "DROP TABLE r;\nDROP TABLE q;"))
+    models = [Table("q", columns=[Column("a", "INTEGER", primary_key=True),
+                                  Column("b", "INTEGER", primary_key=True)]),
+              Table("r", columns=[Column("x", "INTEGER"), Column("y", "INTEGER")])]
+    made = revision("no composite key", folder, models=models)
+    down = made.path.read_text().split("-- migrate:down", 1)[1]
+    assert "FOREIGN KEY (x, y) REFERENCES q (a, b)" in down
+    db = tmp_path / "keys.db"
+    upgrade(db, directory=folder)
+    assert query(db, "SELECT count(*) FROM pragma_foreign_key_list('r')") == [(0,)]
+    downgrade(db, "-1", directory=folder)
+    assert query(db, "SELECT \"from\", \"to\" FROM pragma_foreign_key_list('r') ORDER BY seq") \
+        == [("x", "a"), ("y", "b")]
 
 
 @pytest.mark.parametrize("given, expected", [

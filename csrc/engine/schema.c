@@ -46,7 +46,14 @@ static const struct {
     {"SELECT il.name, ii.seqno, ii.name FROM sqlite_schema m"
      " JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii WHERE " USER_TABLES,
      "INSERT INTO cat_index_columns VALUES (?1, ?2, ?3, ?4)"},
-    {"SELECT m.name, f.id, f.seq, f.\"table\", f.\"from\", f.\"to\", f.on_update, f.on_delete"
+    /* A key that leaves out the parent's columns ("REFERENCES users") refers to
+     * its primary key: the catalog records those columns, so that it compares
+     * equal to the same key written out ("REFERENCES users (id)"). */
+    {"SELECT m.name, f.id, f.seq, f.\"table\", f.\"from\", ifnull(f.\"to\","
+     "   (SELECT p.name FROM pragma_table_info(f.\"table\") p WHERE p.pk = f.seq + 1"
+     "     AND (SELECT count(*) FROM pragma_table_info(f.\"table\") k WHERE k.pk > 0)"
+     "       = (SELECT count(*) FROM pragma_foreign_key_list(m.name) g WHERE g.id = f.id))),"
+     " f.on_update, f.on_delete"
      " FROM sqlite_schema m JOIN pragma_foreign_key_list(m.name) f WHERE " USER_TABLES,
      "INSERT INTO cat_foreign_keys VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
 };

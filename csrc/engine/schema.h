@@ -2,7 +2,8 @@
  *
  * A "catalog" is an in-memory SQLite database holding the schema of other
  * databases as rows: objects (tables, views, triggers), columns, indexes with
- * their columns, and foreign keys, each row tagged with a source number. The
+ * their columns, and foreign keys (the parent's primary-key columns recorded
+ * where a key leaves them out), each row tagged with a source number. The
  * live database a command works on is source PL_CATALOG_LIVE; the schema a
  * migration chain produces after its migration i (applied to an empty
  * in-memory database) is source i. Comparing layouts is then a few queries.

@@ -154,7 +154,6 @@ class Schema:
             index_columns.setdefault(idx.lower(), []).append((seqno, name))
         idx_cols = {k: tuple(n or "?" for _, n in sorted(v)) for k, v in index_columns.items()}
 
-        pks: Dict[str, List[str]] = {}
         unique_single: Dict[str, set] = {}
         unique_multi: Dict[str, List[Tuple[str, ...]]] = {}
         named: Dict[str, List[IndexSpec]] = {}
@@ -176,13 +175,9 @@ class Schema:
         columns: Dict[str, List[Tuple[Any, ...]]] = {}
         for tbl, cid, name, sql_type, notnull, dflt, pk in catalog["columns"]:
             columns.setdefault(tbl.lower(), []).append((cid, name, sql_type, notnull, dflt, pk))
-            if pk:
-                pks.setdefault(tbl.lower(), []).append(name)
 
-        def pk_column(table: str) -> Optional[str]:
-            names = pks.get(table.lower(), [])
-            return names[0] if len(names) == 1 else None
-
+        # The core records a key's parent columns also where it leaves them out
+        # (its parent's primary key); None only where that has none.
         single_fk: Dict[str, Dict[str, str]] = {}
         multi_fk: Dict[str, List[str]] = {}
         for (tbl, _fk_id), rows in fk_groups.items():
@@ -190,7 +185,7 @@ class Schema:
             ref = rows[0][1]
             if len(rows) == 1:
                 _, _, frm, to = rows[0]
-                to = to or pk_column(ref) or "rowid"
+                to = to or "rowid"
                 single_fk.setdefault(tbl, {})[frm.lower()] = f"{ref}.{to}"
             else:
                 frm = ", ".join(r[2] for r in rows)
