@@ -261,3 +261,25 @@ def test_columns_named_like_keywords_make_a_migration_that_applies(tmp_path):
     downgrade(db, "-1", directory=folder)
     assert "flags" not in tables(db)
     assert ("returning",) not in query(db, "SELECT name FROM pragma_table_info('assets')")
+
+
+def test_a_rebuild_quotes_keyword_names_in_table_constraints(tmp_path):
+    """A table the migrations made with UNIQUE ("notnull", "order") is rebuilt when the
+    models drop that constraint (they cannot declare it); the down section writes it
+    back with its names quoted, so the migration applies both ways."""
+    folder = tmp_path / "versions"
+    folder.mkdir()
+    (folder / "0001_k.sql").write_text(migration_text(
+        REV_A, None, 'CREATE TABLE k (id INTEGER PRIMARY KEY, "notnull" INTEGER, '
+        '"order" INTEGER, UNIQUE ("notnull", "order"));', "DROP TABLE k;"))
+    models = [Table("k", columns=[Column("id", "INTEGER", primary_key=True),
+                                  Column("notnull", "INTEGER"), Column("order", "INTEGER")])]
+    made = revision("no unique pair", folder, models=models)
+    text = made.path.read_text()
+    assert 'UNIQUE ("notnull", "order")' in text.split("-- migrate:down", 1)[1]
+    db = tmp_path / "k.db"
+    upgrade(db, directory=folder)
+    assert status(db, directory=folder).drift == []
+    downgrade(db, "-1", directory=folder)
+    assert status(db, directory=folder).drift == []
+    assert query(db, "SELECT count(*) FROM pragma_index_list('k') WHERE origin = 'u'") == [(1,)]

@@ -39,22 +39,14 @@ from promptlab.sqlite.schema import (
     compare,
     is_legacy,
     normalize_default,
+    quote,
 )
 
 StrPath = Union[str, "os.PathLike[str]"]
 
-_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
 _STRING = re.compile(r"'(?:[^']|'')*'\Z")
 _BLOB = re.compile(r"[xX]'[0-9A-Fa-f]*'\Z")
-
-
-def quote(name: str) -> str:
-    """An identifier as SQL: bare when plain and not one of SQLite's keywords (asked of
-    the SQLite PromptLab runs on), else in double quotes."""
-    if _PLAIN.match(name) and not _core.is_sql_keyword(name):
-        return name
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _is_literal(expr: str) -> bool:

@@ -25,6 +25,19 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from promptlab import _core
 
 _AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.IGNORECASE)
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def quote(name: str) -> str:
+    """An identifier as SQL: bare when plain and not one of SQLite's keywords (asked of
+    the SQLite PromptLab runs on), else in double quotes."""
+    if _PLAIN.match(name) and not _core.is_sql_keyword(name):
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quoted(names: Iterable[str]) -> str:
+    return ", ".join(quote(n) for n in names)
 
 
 def is_legacy(name: str) -> bool:
@@ -105,7 +118,8 @@ class IndexSpec:
 @dataclass(frozen=True)
 class TableSpec:
     """A table: columns in order, named indexes, and the table constraints that no
-    single column carries (multi-column UNIQUE and FOREIGN KEY clauses, as SQL)."""
+    single column carries (multi-column UNIQUE and FOREIGN KEY clauses, as SQL, their
+    names quoted as :func:`quote` does)."""
 
     name: str
     columns: Tuple[ColumnSpec, ...]
@@ -188,9 +202,9 @@ class Schema:
                 to = to or "rowid"
                 single_fk.setdefault(tbl, {})[frm.lower()] = f"{ref}.{to}"
             else:
-                frm = ", ".join(r[2] for r in rows)
-                to = ", ".join(r[3] or "?" for r in rows)
-                multi_fk.setdefault(tbl, []).append(f"FOREIGN KEY ({frm}) REFERENCES {ref} ({to})")
+                frm, to = _quoted(r[2] for r in rows), _quoted(r[3] or "?" for r in rows)
+                multi_fk.setdefault(tbl, []).append(
+                    f"FOREIGN KEY ({frm}) REFERENCES {quote(ref)} ({to})")
 
         tables: Dict[str, TableSpec] = {}
         others: Dict[str, str] = {}
@@ -207,7 +221,7 @@ class Schema:
                     default_sql=dflt, references=single_fk.get(key, {}).get(cname.lower()),
                     unique=cname.lower() in unique_single.get(key, set()),
                     autoincrement=autoinc and pk == 1 and normalize_type(sql_type) == "INTEGER"))
-            constraints = tuple(f"UNIQUE ({', '.join(c)})" for c in unique_multi.get(key, []))
+            constraints = tuple(f"UNIQUE ({_quoted(c)})" for c in unique_multi.get(key, []))
             constraints += tuple(multi_fk.get(key, []))
             tables[name] = TableSpec(name, tuple(cols), tuple(named.get(key, [])), constraints)
         return cls(tables, others)
