@@ -43,6 +43,7 @@ from promptlab.studio.auth import (
     password_version,
 )
 from promptlab.studio.proxies import parse_networks
+from promptlab.store.formats import display_prompt_template as split_prompt_template
 from promptlab.studio.queries import DatasetFiles, ReadModel
 from promptlab.tracer.local_tracer import LocalTracer
 from promptlab.types import (
@@ -72,7 +73,6 @@ EXPERIMENT_ROWS_MAX = 50000   # ...and at most
 # Names are checked with fullmatch: with "$", "admin\n" and "prod\n" passed.
 _ASSET_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_-]*")  # the original Asset.is_valid_name
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}")
-_PROMPT = re.compile(r"<<system>>\s*(.*?)\s*<<user>>\s*(.*?)\s*(?=<<|\Z)", re.DOTALL)
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _PAGE_PATHS = ("/", "/index.html", "/experiments", "/prompts", "/datasets")
 
@@ -314,17 +314,6 @@ def error_response(status: int, message: str,
 
 
 # --- helpers -------------------------------------------------------------------
-
-
-def split_prompt_template(binary: Optional[str]) -> Tuple[str, str]:
-    """The system and user prompts of a stored template (the original's format); a
-    text without the markers is all user prompt."""
-    if not binary:
-        return "", ""
-    match = _PROMPT.search(binary)
-    if match is None:
-        return "", binary.strip()
-    return match.group(1).strip(), match.group(2).strip()
 
 
 def _iso(value: Any) -> Any:
@@ -778,10 +767,7 @@ class StudioApp:
     def get_datasets(self, request: Request, who: Principal) -> Dict[str, Any]:
         out = []
         for d in self.tracer.get_assets_by_type(AssetType.DATASET):
-            try:
-                file_path = json.loads(d.asset_binary or "")["file_path"]
-            except (ValueError, TypeError, KeyError):
-                file_path = None
+            file_path = d.file_path
             out.append({"asset_name": d.asset_name, "asset_description": d.asset_description,
                         "asset_version": d.asset_version, "asset_type": d.asset_type,
                         "created_at": _iso(d.created_at), "file_path": file_path,
@@ -1011,19 +997,12 @@ class StudioApp:
         return {"experiments": experiments,
                 **self.read.compare(experiments, offset, limit, only)}
 
-    def _dataset_path(self, d: Any) -> Optional[str]:
-        try:
-            path = json.loads(d.asset_binary or "")["file_path"]
-        except (ValueError, TypeError, KeyError):
-            return None
-        return path if isinstance(path, str) else None
-
     def studio_datasets(self, request: Request, who: Principal) -> Dict[str, Any]:
         """The datasets with their record counts (None and a ``note`` when the file is
         not read)."""
         out = []
         for d in self.tracer.get_assets_by_type(AssetType.DATASET):
-            path = self._dataset_path(d)
+            path = d.file_path
             if path is None:
                 records, note = {}, "the dataset names no file"
             else:
@@ -1048,7 +1027,7 @@ class StudioApp:
             asset = None
         if asset is None or asset.asset_type != AssetType.DATASET.value:
             raise ApiError(404, f"Dataset {name} version {version} not found")
-        path = self._dataset_path(asset)
+        path = asset.file_path
         records, note = self.read.datasets.records(path) if path else ({}, "no file")
         return {"asset_name": name, "asset_version": version, "file_path": path,
                 "records": None if note else len(records), "note": note,
