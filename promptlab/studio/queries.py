@@ -178,7 +178,7 @@ class ReadModel:
 
     def health(self) -> Dict[str, Any]:
         """The database: file, size, revision, pending migrations, drift, row counts,
-        ``PRAGMA quick_check``. ``ok`` is False when any of it failed."""
+        SQLite's quick integrity check. ``ok`` is False when any of it failed."""
         from promptlab.sqlite.migrations import status
 
         path = self.db_file

@@ -74,7 +74,7 @@ class LocalTracer(Tracer):
                            AssetType.DATASET, binary, dataset.user)
 
     def create_prompttemplate(self, template: PromptTemplate) -> None:
-        """Store a prompt template asset in the original ``<<system>>``/``<<user>>`` text."""
+        """Store a prompt template asset in the original PromptLab's text format."""
         if template.version is None:
             template.version = 0
         binary = encode_prompt_template(template.system_prompt, template.user_prompt)
