@@ -140,7 +140,8 @@ def records_page(db_file: DbFile, experiment_id: str, offset: int, limit: int,
     """``(total, rows)``: one page of an experiment's results in the order they were
     written; with ``search``, those whose completion, record id or evaluation holds
     it, or whose dataset record id is in ``record_ids``."""
-    where, extra = "", ()
+    where: str = ""
+    extra: Tuple[Any, ...] = ()
     if search:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace(
             "_", "\\_") + "%"
