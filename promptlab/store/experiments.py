@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Sequence
 
 from promptlab.sqlite import RowMapping
 from promptlab.sqlite.database_manager import db_manager
+# ASSET_KEYS starts with the prompt template's name and version (the JOIN below).
 from promptlab.store.formats import ASSET_KEYS, MODEL_PATHS
 from promptlab.store.users import DbFile, user_id
 
@@ -52,8 +53,8 @@ SELECT e.rowid AS erowid, e.experiment_id AS experiment_id,
        a.asset_binary AS asset_binary, u.username AS username, e.created_at AS created_at
 FROM experiments e INDEXED BY ix_experiments_created_at
 LEFT JOIN assets a
-       ON a.asset_name = json_extract(e.asset, '$.prompt_template_name')
-      AND a.asset_version = json_extract(e.asset, '$.prompt_template_version')
+       ON a.asset_name = json_extract(e.asset, '$.{ASSET_KEYS[0]}')
+      AND a.asset_version = json_extract(e.asset, '$.{ASSET_KEYS[1]}')
 LEFT JOIN users u ON u.id = e.user_id
 ORDER BY e.created_at DESC, e.rowid DESC
 """
