@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any, TypeVar, Union
 
 from promptlab.enums import AssetType
-from promptlab.templates import split_prompt_template
 from promptlab.types import Dataset, PromptTemplate
 
 T = TypeVar("T", Dataset, PromptTemplate)
@@ -60,13 +58,13 @@ class Asset:
         if asset.description is None:
             asset.description = latest.asset_description
         if isinstance(asset, PromptTemplate):
-            system_prompt, user_prompt = split_prompt_template(latest.asset_binary)
+            system_prompt, user_prompt = latest.prompts()
             if asset.system_prompt is None:
                 asset.system_prompt = system_prompt
             if asset.user_prompt is None:
                 asset.user_prompt = user_prompt
         elif asset.file_path is None:
-            asset.file_path = json.loads(latest.asset_binary)["file_path"]
+            asset.file_path = _file_of(latest)
         asset.version = latest.asset_version + 1
         return self._store(asset)
 
@@ -76,9 +74,9 @@ class Asset:
         if asset.asset_type == AssetType.DATASET.value:
             return Dataset(name=asset_name, version=asset.asset_version,
                            description=asset.asset_description,
-                           file_path=json.loads(asset.asset_binary)["file_path"])
+                           file_path=_file_of(asset))
         if asset.asset_type == AssetType.PROMPT_TEMPLATE.value:
-            system_prompt, user_prompt = split_prompt_template(asset.asset_binary)
+            system_prompt, user_prompt = asset.prompts()
             return PromptTemplate(name=asset_name, version=asset.asset_version,
                                   description=asset.asset_description,
                                   system_prompt=system_prompt, user_prompt=user_prompt)
@@ -115,6 +113,14 @@ class Asset:
             raise ValueError(f"Asset {asset.name!r} version {asset.version} already "
                              "exists.") from None
         return asset
+
+
+def _file_of(asset: Any) -> str:
+    """The file a stored dataset names; ValueError when its record names none."""
+    if asset.file_path is None:
+        raise ValueError(f"Dataset {asset.asset_name!r} version {asset.asset_version} "
+                         "names no file.")
+    return asset.file_path
 
 
 def _type_of(asset: Any) -> AssetType:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from promptlab.model.model_factory import ModelFactory
 from promptlab.progress import Progress
-from promptlab.templates import fill, placeholders, split_prompt_template
+from promptlab.templates import fill, placeholders
 from promptlab.types import ExperimentConfig, ModelResponse
 
 log = logging.getLogger("promptlab")
@@ -205,10 +205,12 @@ class Experiment:
         if config.prompt_template is not None:
             template = self.tracer.get_asset(config.prompt_template.name,
                                              config.prompt_template.version)
-            system_prompt, user_prompt = split_prompt_template(template.asset_binary)
+            system_prompt, user_prompt = template.prompts()
         dataset = self.tracer.get_asset(config.dataset.name, config.dataset.version)
-        records = load_dataset(json.loads(dataset.asset_binary)["file_path"],
-                               config.dataset.name)
+        if dataset.file_path is None:
+            raise ValueError(f"Dataset {config.dataset.name!r} version "
+                             f"{config.dataset.version} names no file.")
+        records = load_dataset(dataset.file_path, config.dataset.name)
         if not records:
             raise ValueError(f"Dataset {config.dataset.name!r} has no records: there is "
                              "nothing to run.")

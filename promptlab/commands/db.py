@@ -22,31 +22,22 @@ def _warn_if_default_admin_password(path: str) -> None:
         print(f"promptlab: warning: {warning}", file=sys.stderr)
 
 
-def _print_password(password: str, verb: str) -> None:
-    print(f"{verb} the admin user's password; it is shown only this once:")
-    print(f"  username: admin\n  password: {password}")
-
-
 def _init(args: argparse.Namespace) -> int:
-    from promptlab.sqlite.admin import generate_admin_password, password_from_environment
-    from promptlab.sqlite.migrations import upgrade
+    from promptlab.commands.prepare import create_admin_password, migrate_for_use
 
     try:
-        password_from_environment()  # checked before the file is created
-    except ValueError as exc:
+        run = migrate_for_use(args.db)
+    except ValueError as exc:  # PROMPTLAB_ADMIN_PASSWORD against the rule
         print(f"promptlab: error: {exc}", file=sys.stderr)
         return 1
-    run = upgrade(args.db)
     print(f"Initialized {run.path} at revision {run.current}.")
-    password = generate_admin_password(run.path)
-    if password is not None:
-        _print_password(password, "Created")
-    else:
+    if not create_admin_password(run.path):
         _warn_if_default_admin_password(run.path)
     return 0
 
 
 def _admin_password(args: argparse.Namespace) -> int:
+    from promptlab.commands.prepare import print_admin_password
     from promptlab.sqlite import DatabasePathError
     from promptlab.sqlite.admin import password_from_environment, set_admin_password
 
@@ -63,7 +54,7 @@ def _admin_password(args: argparse.Namespace) -> int:
     if given:
         print(f"Set the admin user's password of {path} from PROMPTLAB_ADMIN_PASSWORD.")
     else:
-        _print_password(password, "Set")
+        print_admin_password(password, "Set")
     return 0
 
 

@@ -1,111 +1,13 @@
-"""The default admin user's password.
+"""The admin password functions under their earlier import path; they live in
+``promptlab.store.admin`` (the data layer owns the ``users`` table)."""
 
-A new database gets an ``admin`` user without a usable password, so that library
-start-up never spends time hashing and no well-known default exists. The
-password comes from ``PROMPTLAB_ADMIN_PASSWORD`` at initialization, or is
-generated here, once, by ``promptlab db init`` or the studio.
-
-Databases written by the original PromptLab (0.1.4 to 0.1.11) keep the admin
-row they had, whose password is the well-known ``admin``: the commands that
-upgrade or serve such a file say so (``admin_has_default_password``), and
-``promptlab db admin-password`` replaces it (``set_admin_password``).
-
-Every function here opens a session, so it initializes the database (migrating it
-to head) first, as any use of the library does.
-"""
-
-from __future__ import annotations
-
-import os
-import secrets
-from typing import Optional, Union
-
-from promptlab._core import UNUSABLE_PASSWORD, check_password, hash_password, verify_password
-from promptlab.sqlite.database_manager import db_manager
-
-_SELECT_ADMIN_HASH = "SELECT password_hash FROM users WHERE username = 'admin'"
-_SET_ADMIN_HASH = (
-    "UPDATE users SET password_hash = ? WHERE username = 'admin' AND password_hash = ?"
+from promptlab.store.admin import (  # noqa: F401
+    ORIGINAL_DEFAULT_PASSWORD,
+    PASSWORD_ENV,
+    admin_has_default_password,
+    admin_has_password,
+    default_password_warning,
+    generate_admin_password,
+    password_from_environment,
+    set_admin_password,
 )
-_REPLACE_ADMIN_HASH = "UPDATE users SET password_hash = ? WHERE username = 'admin'"
-
-# The password the original PromptLab gave every admin it created.
-ORIGINAL_DEFAULT_PASSWORD = "admin"
-
-PASSWORD_ENV = "PROMPTLAB_ADMIN_PASSWORD"
-
-
-def password_from_environment() -> Optional[str]:
-    """``PROMPTLAB_ADMIN_PASSWORD`` when it is set and not empty, else None.
-
-    ValueError when it breaks the password rule (8 to 72 bytes of UTF-8, the
-    studio's rule; ``_core.check_password``): commands call this before they
-    create or change anything, so a bad value leaves no file behind.
-    """
-    value = os.environ.get(PASSWORD_ENV)
-    if not value:
-        return None
-    check_password(value, PASSWORD_ENV)
-    return value
-
-
-def _admin_hash(db_file: Union[str, "os.PathLike[str]"]) -> Optional[str]:
-    with db_manager.get_session(db_file) as session:
-        return session.execute(_SELECT_ADMIN_HASH).scalar()
-
-
-def admin_has_password(db_file: Union[str, "os.PathLike[str]"]) -> bool:
-    """True when the admin user of ``db_file`` has a usable password."""
-    current = _admin_hash(db_file)
-    return current is not None and current != UNUSABLE_PASSWORD
-
-
-def admin_has_default_password(db_file: Union[str, "os.PathLike[str]"]) -> bool:
-    """True when the admin of ``db_file`` still signs in with the original
-    PromptLab's default password. Costs one bcrypt verification (~0.2 s)."""
-    current = _admin_hash(db_file)
-    if current is None or current == UNUSABLE_PASSWORD:
-        return False
-    return verify_password(ORIGINAL_DEFAULT_PASSWORD, current)
-
-
-def default_password_warning(db_file: Union[str, "os.PathLike[str]"]) -> Optional[str]:
-    """The line to show when the admin of ``db_file`` has the original default
-    password (see ``admin_has_default_password``), else None."""
-    if not admin_has_default_password(db_file):
-        return None
-    path = os.fspath(db_file)
-    return (f"the admin user of {path} still has the original PromptLab's default "
-            f"password '{ORIGINAL_DEFAULT_PASSWORD}'; set a new one with: "
-            f"promptlab db admin-password -d {path}")
-
-
-def set_admin_password(db_file: Union[str, "os.PathLike[str]"],
-                       password: Optional[str] = None) -> str:
-    """Replace the admin's password of ``db_file`` with ``password`` (or a new
-    random one) and return it. ValueError when there is no admin user or the
-    password breaks the rule (8 to 72 bytes)."""
-    if password is None:
-        password = secrets.token_urlsafe(15)
-    check_password(password, "The admin password")
-    hashed = hash_password(password)  # slow: done before the write lock is taken
-    with db_manager.get_session(db_file) as session:
-        changed = session.execute(_REPLACE_ADMIN_HASH, (hashed,)).rowcount
-    if changed != 1:
-        raise ValueError(f"{os.fspath(db_file)} has no admin user.")
-    return password
-
-
-def generate_admin_password(db_file: Union[str, "os.PathLike[str]"]) -> Optional[str]:
-    """Give the admin of ``db_file`` a new random password and return it.
-
-    Returns None when the admin already has a usable password (so that two
-    processes racing here never both print a password: only one update wins).
-    """
-    if admin_has_password(db_file):
-        return None
-    password = secrets.token_urlsafe(15)
-    hashed = hash_password(password)  # slow: done before the write lock is taken
-    with db_manager.get_session(db_file) as session:
-        changed = session.execute(_SET_ADMIN_HASH, (hashed, UNUSABLE_PASSWORD)).rowcount
-    return password if changed == 1 else None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 # ---------------------------------------------------------------------------
@@ -172,6 +173,36 @@ def parse_timestamp(value: Any) -> Any:
     return value
 
 
+# A getter of a table's columns (in table order) per result shape. The rows of one
+# result share one _fields tuple, so it is keyed by that tuple's identity (kept in
+# the entry, so the id is not reused while the entry lives) and made once per shape.
+_GETTERS: Dict[Tuple[int, str, str], Tuple[Tuple[str, ...], Any]] = {}
+
+
+def _getter(names: Tuple[str, ...], table: Table, prefix: str = "") -> Any:
+    """An itemgetter of ``table``'s columns, named ``prefix`` + column in ``names``."""
+    key = (id(names), table.name, prefix)
+    entry = _GETTERS.get(key)
+    if entry is not None and entry[0] is names:
+        return entry[1]
+    index = {name: i for i, name in enumerate(names)}
+    try:
+        getter = itemgetter(*(index[prefix + c] for c in table.column_names))
+    except KeyError as exc:
+        raise KeyError(f"a {table.name} row needs the column {exc.args[0]}") from None
+    if len(_GETTERS) >= 1024:  # many one-off results: start again rather than grow
+        _GETTERS.clear()
+    _GETTERS[key] = (names, getter)
+    return getter
+
+
+def _pick(row: Sequence[Any], table: Table, prefix: str = "") -> Sequence[Any]:
+    """The values of ``table``'s columns in table order: from a result row by name
+    (``prefix`` + column name), or a plain sequence as it is (already in table order)."""
+    names = getattr(row, "_fields", None)
+    return row if names is None else _getter(names, table, prefix)(row)
+
+
 @dataclass(kw_only=True)
 class User:
     """A row of ``users``; ``status`` 1 is active, 0 inactive."""
@@ -189,9 +220,10 @@ class User:
         return hash(("users", self.username))
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "User":
-        """From the ``users`` columns in table order."""
-        id_, username, password_hash, role, status, created_at = row
+    def from_row(cls, row: Sequence[Any], prefix: str = "") -> "User":
+        """From a ``users`` row: by column name (``prefix`` + name) when the row has
+        names, else the columns in table order."""
+        id_, username, password_hash, role, status, created_at = _pick(row, USERS, prefix)
         return cls(id=id_, username=username, password_hash=password_hash, role=role,
                    status=status, created_at=parse_timestamp(created_at))
 
@@ -219,16 +251,39 @@ class Asset:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> "Asset":
-        """From the ``assets`` columns in table order, optionally followed by the
-        ``users`` columns of a LEFT JOIN (all NULL when there is no owner)."""
+        """From an ``assets`` row (by column name when the row has names, else in
+        table order), optionally with the owner's ``users`` columns as
+        ``user__<column>`` (after the assets columns; all NULL when there is no owner)."""
+        width = len(ASSETS.columns)
+        names = getattr(row, "_fields", None)
+        if names is None:
+            values, owner = row[:width], row[width:width + len(USERS.columns)]
+        else:
+            values = _getter(names, ASSETS)(row)
+            owner = _getter(names, USERS, "user__")(row) if len(names) > width else ()
         (name, version, description, asset_type, binary, is_deployed, deployment_time,
-         status, created_at, user_id) = row[:10]
-        user = User.from_row(row[10:16]) if len(row) > 10 and row[10] is not None else None
+         status, created_at, user_id) = values
+        # No owner columns, or a LEFT JOIN that found no owner.
+        user = User.from_row(owner) if owner and owner[0] is not None else None
         return cls(asset_name=name, asset_version=version, asset_description=description,
                    asset_type=asset_type, asset_binary=binary,
                    is_deployed=bool(is_deployed), deployment_time=parse_timestamp(deployment_time),
                    status=status, created_at=parse_timestamp(created_at), user_id=user_id,
                    user=user)
+
+    @property
+    def file_path(self) -> Optional[str]:
+        """The file of a dataset asset; None when its stored text names none."""
+        from promptlab.store.formats import dataset_file_path
+
+        return dataset_file_path(self.asset_binary)
+
+    def prompts(self) -> Tuple[str, str]:
+        """``(system_prompt, user_prompt)`` of a prompt template asset, exactly as
+        stored; ValueError when its text is not a prompt template."""
+        from promptlab.store.formats import decode_prompt_template
+
+        return decode_prompt_template(self.asset_binary)
 
 
 @dataclass(kw_only=True)
@@ -248,8 +303,8 @@ class Experiment:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> "Experiment":
-        """From the ``experiments`` columns in table order."""
-        experiment_id, model, asset, status, created_at, user_id = row
+        """From an ``experiments`` row, by name when it has names, else in table order."""
+        experiment_id, model, asset, status, created_at, user_id = _pick(row, EXPERIMENTS)
         return cls(experiment_id=experiment_id, model=model, asset=asset, status=status,
                    created_at=parse_timestamp(created_at), user_id=user_id)
 
@@ -273,9 +328,10 @@ class ExperimentResult:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> "ExperimentResult":
-        """From the ``experiment_result`` columns in table order."""
+        """From an ``experiment_result`` row, by name when it has names, else in
+        table order."""
         (id_, experiment_id, dataset_record_id, completion, prompt_tokens,
-         completion_tokens, latency_ms, evaluation, created_at) = row
+         completion_tokens, latency_ms, evaluation, created_at) = _pick(row, EXPERIMENT_RESULT)
         return cls(id=id_, experiment_id=experiment_id, dataset_record_id=dataset_record_id,
                    completion=completion, prompt_tokens=prompt_tokens,
                    completion_tokens=completion_tokens, latency_ms=latency_ms,

@@ -1,11 +1,11 @@
-"""What the studio page reads that LocalTracer has no method for: experiment summaries
-with per-metric averages, one page of an experiment's records, records of several
-experiments aligned by dataset record, dataset records read from their files, and the
-database's health.
+"""What the studio page shows that LocalTracer has no method for: experiment
+summaries with per-metric averages (cached), one page of an experiment's records,
+records of several experiments aligned by dataset record, dataset records read from
+their files, and the database's health.
 
-The queries only read; they run on sessions of the studio's own database file. Every
-value that reaches SQL is a bound parameter; the only text put into SQL is made of
-``?`` placeholders and table names from ``promptlab.sqlite.models``.
+The SQL is ``promptlab.store.results``' and ``promptlab.store.experiments``'; the
+stored formats are read through ``promptlab.store.formats``. This module shapes the
+answers and keeps the caches.
 """
 
 from __future__ import annotations
@@ -18,143 +18,16 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from promptlab import _core
-from promptlab.sqlite.database_manager import db_manager
-from promptlab.sqlite.models import TABLES
-from promptlab.tracer.local_tracer import (
-    EXPERIMENT_COLUMNS,
-    SELECT_EXPERIMENT_PARENTS,
-    SELECT_EXPERIMENT_RESULTS,
-    LocalTracer,
-)
+from promptlab.store import experiments as experiment_store
+from promptlab.store import results as result_store
+from promptlab.store.formats import decode_evaluation, decode_experiment
+from promptlab.store.results import SELECT_METRICS, SELECT_METRICS_OF  # noqa: F401 - tests
+from promptlab.tracer.local_tracer import LocalTracer
 
 log = logging.getLogger("promptlab.studio")
 
-_SUMMARY = """
-SELECT e.experiment_id AS experiment_id, e.created_at AS created_at, e.model AS model,
-       e.asset AS asset, u.username AS username,
-       COUNT(er.id) AS records,
-       AVG(er.latency_ms) AS avg_latency_ms,
-       SUM(er.prompt_tokens) AS prompt_tokens,
-       SUM(er.completion_tokens) AS completion_tokens,
-       AVG(er.prompt_tokens) AS avg_prompt_tokens,
-       AVG(er.completion_tokens) AS avg_completion_tokens,
-       MAX(er.id) AS last_result_id
-FROM experiments e
-LEFT JOIN experiment_result er ON er.experiment_id = e.experiment_id
-LEFT JOIN users u ON u.id = e.user_id
-{where}
-GROUP BY e.experiment_id
-ORDER BY e.created_at DESC, e.rowid DESC
-"""
-SELECT_SUMMARIES = _SUMMARY.format(where="")
-SELECT_SUMMARY = _SUMMARY.format(where="WHERE e.experiment_id = ?")
-
-# Evaluations are stored as the original wrote them: a JSON list of
-# {"metric": ..., "result": ...}; a JSON object {metric: value} is read too. Only
-# numbers and booleans are averaged; anything else (text, invalid JSON) is skipped.
-_METRIC_VALUES = """
-SELECT er.experiment_id AS experiment_id,
-       CASE WHEN j.type = 'object' THEN json_extract(j.value, '$.metric')
-            WHEN typeof(j.key) = 'text' THEN j.key END AS metric,
-       CASE WHEN j.type = 'object' THEN
-                CASE WHEN json_type(j.value, '$.result') IN ('integer', 'real', 'true', 'false')
-                     THEN json_extract(j.value, '$.result') END
-            WHEN j.type IN ('integer', 'real', 'true', 'false') THEN j.value END AS value
-FROM experiment_result er,
-     json_each(CASE WHEN json_valid(er.evaluation) THEN er.evaluation ELSE '[]' END) j
-{where}
-"""
-_METRICS = """
-SELECT experiment_id, metric, AVG(value) AS average, COUNT(value) AS count
-FROM ({values})
-WHERE metric IS NOT NULL AND value IS NOT NULL
-GROUP BY experiment_id, metric
-ORDER BY experiment_id, metric
-"""
-SELECT_METRICS = _METRICS.format(values=_METRIC_VALUES.format(where=""))
-SELECT_METRICS_OF = _METRICS.format(
-    values=_METRIC_VALUES.format(where="WHERE er.experiment_id = ?"))
-
-_RECORD_COLUMNS = """er.id AS id, er.experiment_id AS experiment_id,
-       er.dataset_record_id AS dataset_record_id, er.completion AS completion,
-       er.prompt_tokens AS prompt_tokens, er.completion_tokens AS completion_tokens,
-       er.latency_ms AS latency_ms, er.evaluation AS evaluation, er.created_at AS created_at"""
-_SEARCH = """ AND (er.completion LIKE ? ESCAPE '\\' OR er.dataset_record_id LIKE ? ESCAPE '\\'
-      OR er.evaluation LIKE ? ESCAPE '\\'
-      OR er.dataset_record_id IN (SELECT value FROM json_each(?)))"""
-SELECT_RECORDS = (f"SELECT {_RECORD_COLUMNS} FROM experiment_result er "
-                  "WHERE er.experiment_id = ?{search} ORDER BY er.id LIMIT ? OFFSET ?")
-COUNT_RECORDS = "SELECT COUNT(*) FROM experiment_result er WHERE er.experiment_id = ?{search}"
-
-# Comparison: the dataset records of several experiments, in the order they were
-# first written, then every result of those experiments for one page of them.
-COUNT_COMPARED = """
-SELECT COUNT(*) FROM (SELECT er.dataset_record_id FROM experiment_result er
-WHERE er.experiment_id IN ({ids}) AND er.dataset_record_id IS NOT NULL
-GROUP BY er.dataset_record_id {having})
-"""
-SELECT_COMPARED_IDS = """
-SELECT er.dataset_record_id FROM experiment_result er
-WHERE er.experiment_id IN ({ids}) AND er.dataset_record_id IS NOT NULL
-GROUP BY er.dataset_record_id {having} ORDER BY MIN(er.id) LIMIT ? OFFSET ?
-"""
-# The comparison's filters (``only``), on the results of one dataset record:
-# - "differ": some experiment has no result for it, or the experiments' completions
-#   or evaluations are not all the same;
-# - "failures": some result has an empty completion (none or "") or a metric whose
-#   result is 0 or false.
-_FAILED_RESULT = """(er.completion IS NULL OR er.completion = '' OR EXISTS (
-    SELECT 1 FROM json_each(CASE WHEN json_valid(er.evaluation) THEN er.evaluation
-                                 ELSE '[]' END) j
-    WHERE (j.type = 'object' AND json_type(j.value, '$.result') IN
-               ('integer', 'real', 'false') AND json_extract(j.value, '$.result') = 0)
-       OR (j.type IN ('integer', 'real', 'false') AND j.value = 0)))"""
-COMPARE_FILTERS = {
-    None: "",
-    "differ": ("HAVING COUNT(DISTINCT er.experiment_id) < ? OR COUNT(DISTINCT "
-               "COALESCE(er.completion, char(0)) || char(1) || COALESCE(er.evaluation, '')"
-               ") > 1"),
-    "failures": f"HAVING MAX({_FAILED_RESULT}) = 1",
-}
-SELECT_COMPARED = f"""
-SELECT {_RECORD_COLUMNS} FROM experiment_result er
-WHERE er.experiment_id IN ({{ids}}) AND er.dataset_record_id IN ({{records}})
-ORDER BY er.id
-"""
-
-# GET /api/experiments a page at a time: LocalTracer.get_experiments' two queries
-# (same columns, same order) cut to one page of result rows. The children walk the
-# index in the ORDER BY's order (nothing is sorted), so LIMIT/OFFSET cost the rows
-# skipped; the parents are only those of the page's rows. execute_nested takes no
-# parameters: the two numbers are ints formatted in, nothing else.
-_PAGE_OF_RESULTS = SELECT_EXPERIMENT_RESULTS.rstrip() + "\nLIMIT {limit} OFFSET {offset}"
-_PAGE_OF_PARENTS = SELECT_EXPERIMENT_PARENTS.replace(
-    "\nORDER BY", "\nWHERE e.rowid IN (SELECT erowid FROM ({results}))\nORDER BY")
-assert _PAGE_OF_PARENTS != SELECT_EXPERIMENT_PARENTS
-
-COUNT_ROWS = {t.name: f"SELECT COUNT(*) FROM {t.name}" for t in TABLES}
-
-
-def _placeholders(count: int) -> str:
-    return ", ".join("?" * count)
-
-
-def _json(text: Any) -> Any:
-    """Parsed JSON text, or None when it is not JSON."""
-    if not isinstance(text, str):
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
+# The name this module gave the evaluation decoder.
+parse_evaluation = decode_evaluation
 
 
 def _contains(value: Any, text: str) -> bool:
@@ -173,17 +46,6 @@ def _contains(value: Any, text: str) -> bool:
     return False
 
 
-def parse_evaluation(text: Any) -> List[Dict[str, Any]]:
-    """An evaluation as a list of ``{"metric", "result"}`` (from either stored form)."""
-    value = _json(text) if isinstance(text, str) else text
-    if isinstance(value, list):
-        return [{"metric": item.get("metric"), "result": item.get("result")}
-                for item in value if isinstance(item, dict)]
-    if isinstance(value, dict):
-        return [{"metric": key, "result": result} for key, result in value.items()]
-    return []
-
-
 class ReadModel:
     """The studio's read-only queries on one database file."""
 
@@ -197,35 +59,24 @@ class ReadModel:
         self._metrics: Dict[str, Tuple[Tuple[int, Any], Dict[str, Any]]] = {}
         self._metrics_lock = threading.Lock()
 
-    def _session(self):
-        return db_manager.get_session(self.db_file)
-
     # --- experiments -------------------------------------------------------
 
     def experiment_rows(self, offset: int, limit: int) -> List[Any]:
         """Rows ``offset`` to ``offset + limit`` of ``LocalTracer.get_experiments()``."""
-        results = _PAGE_OF_RESULTS.format(limit=int(limit), offset=int(offset))
-        parents = _PAGE_OF_PARENTS.format(results=results)
-        with self._session() as session:
-            return session.execute_nested(parents, results, EXPERIMENT_COLUMNS,
-                                          mappings=True).all()
+        return experiment_store.experiment_rows_page(self.db_file, offset, limit)
 
     def summaries(self) -> List[Dict[str, Any]]:
         """Every experiment, newest first, with counts, averages and metric averages."""
-        with self._session() as session:
-            rows = session.execute(SELECT_SUMMARIES).all()
-            metrics = self._metric_averages(session, rows)
-        return self._summaries(rows, metrics)
+        rows = result_store.summaries(self.db_file)
+        return self._summaries(rows, self._metric_averages(rows))
 
     def summary(self, experiment_id: str) -> Optional[Dict[str, Any]]:
         """One experiment's summary, or None when there is no such experiment."""
-        with self._session() as session:
-            rows = session.execute(SELECT_SUMMARY, (experiment_id,)).all()
-            metrics = self._metric_averages(session, rows)
-        found = self._summaries(rows, metrics)
+        rows = result_store.summaries(self.db_file, experiment_id)
+        found = self._summaries(rows, self._metric_averages(rows))
         return found[0] if found else None
 
-    def _metric_averages(self, session: Any, rows: Sequence[Any]) -> Dict[str, Dict[str, Any]]:
+    def _metric_averages(self, rows: Sequence[Any]) -> Dict[str, Dict[str, Any]]:
         """{experiment_id: {metric: {average, count}}} for the summary ``rows``, read
         from the cache or, for experiments it lacks, from the evaluations."""
         with self._metrics_lock:
@@ -234,11 +85,7 @@ class ReadModel:
         stale = [i for i, c in cached.items() if c is None or c[0] != stamps[i]]
         fresh: Dict[str, Dict[str, Any]] = {i: {} for i in stale}
         if stale:
-            if len(stale) <= 8:
-                found = [m for i in stale for m in session.execute(SELECT_METRICS_OF, (i,))]
-            else:
-                found = [m for m in session.execute(SELECT_METRICS) if m.experiment_id in fresh]
-            for m in found:
+            for m in result_store.metric_averages(self.db_file, stale):
                 fresh[m.experiment_id][str(m.metric)] = {"average": m.average,
                                                          "count": m.count}
             with self._metrics_lock:
@@ -251,18 +98,11 @@ class ReadModel:
                    ) -> List[Dict[str, Any]]:
         out = []
         for r in rows:
-            model = _json(r.model)
-            asset = _json(r.asset)
             out.append({
                 "experiment_id": r.experiment_id,
                 "created_at": r.created_at,
                 "user": r.username,
-                "completion_model": _get(model, "completion_model_config", "name"),
-                "embedding_model": _get(model, "embedding_model_config", "name"),
-                "prompt_template_name": _get(asset, "prompt_template_name"),
-                "prompt_template_version": _get(asset, "prompt_template_version"),
-                "dataset_name": _get(asset, "dataset_name"),
-                "dataset_version": _get(asset, "dataset_version"),
+                **decode_experiment(r.model, r.asset),
                 "records": r.records,
                 "avg_latency_ms": r.avg_latency_ms,
                 "prompt_tokens": r.prompt_tokens,
@@ -277,38 +117,21 @@ class ReadModel:
                 search: Optional[str] = None) -> Dict[str, Any]:
         """One page of an experiment's records (in the order they were written), each
         with its dataset record as ``input`` when the dataset file can be read."""
-        where, extra = "", ()
         inputs, note = self.inputs_of(experiment)
-        if search:
-            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace(
-                "_", "\\_") + "%"
-            matched = [rid for rid, record in inputs.items() if _contains(record, search)]
-            where, extra = _SEARCH, (pattern, pattern, pattern, json.dumps(matched))
-        with self._session() as session:
-            total = session.execute(COUNT_RECORDS.format(search=where),
-                                    (experiment["experiment_id"],) + extra).scalar()
-            rows = session.execute(SELECT_RECORDS.format(search=where),
-                                   (experiment["experiment_id"],) + extra + (limit, offset)).all()
+        matched = ([rid for rid, record in inputs.items() if _contains(record, search)]
+                   if search else [])
+        total, rows = result_store.records_page(self.db_file, experiment["experiment_id"],
+                                           offset, limit, search, matched)
         return {"total": total, "offset": offset, "limit": limit, "inputs_note": note,
                 "records": [self._record(r, inputs) for r in rows]}
 
     def compare(self, experiments: List[Dict[str, Any]], offset: int, limit: int,
                 only: Optional[str] = None) -> Dict[str, Any]:
         """One page of dataset records with each experiment's result for it; ``only``
-        "differ" or "failures" keeps the records those filters (COMPARE_FILTERS) pick."""
+        "differ" or "failures" keeps the records those filters
+        (``promptlab.store.results.COMPARE_FILTERS``) pick."""
         ids = [e["experiment_id"] for e in experiments]
-        marks = _placeholders(len(ids))
-        having = COMPARE_FILTERS[only]
-        extra = [len(ids)] if only == "differ" else []
-        with self._session() as session:
-            total = session.execute(COUNT_COMPARED.format(ids=marks, having=having),
-                                    ids + extra).scalar()
-            page = [r[0] for r in session.execute(
-                SELECT_COMPARED_IDS.format(ids=marks, having=having),
-                ids + extra + [limit, offset])]
-            rows = session.execute(
-                SELECT_COMPARED.format(ids=marks, records=_placeholders(len(page))),
-                ids + page).all() if page else []
+        total, page, rows = result_store.compared_page(self.db_file, ids, offset, limit, only)
         inputs, note = {}, None
         for e in experiments:  # the first experiment whose dataset file can be read
             inputs, note = self.inputs_of(e)
@@ -344,11 +167,10 @@ class ReadModel:
         if not isinstance(name, str) or isinstance(version, bool) or not isinstance(version, int):
             return {}, "the experiment names no dataset"
         try:
-            binary = self.tracer.get_asset(name, version).asset_binary
+            path = self.tracer.get_asset(name, version).file_path
         except ValueError:
-            binary = None
-        path = _get(_json(binary), "file_path")
-        if not isinstance(path, str):
+            path = None
+        if path is None:
             return {}, f"dataset {name} v{version} is not registered"
         return self.datasets.records(path)
 
@@ -356,7 +178,7 @@ class ReadModel:
 
     def health(self) -> Dict[str, Any]:
         """The database: file, size, revision, pending migrations, drift, row counts,
-        ``PRAGMA quick_check``. ``ok`` is False when any of it failed."""
+        SQLite's quick integrity check. ``ok`` is False when any of it failed."""
         from promptlab.sqlite.migrations import status
 
         path = self.db_file
@@ -388,11 +210,9 @@ class ReadModel:
                        status_known=False, status_error=str(exc))
             problems.append("migration status unavailable")
         try:
-            with self._session() as session:
-                out["rows"] = {table: session.execute(sql).scalar()
-                               for table, sql in COUNT_ROWS.items()}
-                check = [r[0] for r in session.execute("PRAGMA quick_check(20)")]
-                out["journal_mode"] = session.execute("PRAGMA journal_mode").scalar()
+            tables = result_store.table_health(path)
+            out["rows"], out["journal_mode"] = tables["rows"], tables["journal_mode"]
+            check = tables["check"]
             out["integrity"] = "ok" if check == ["ok"] else check
             if check != ["ok"]:
                 problems.append("integrity check failed")
@@ -408,8 +228,7 @@ class ReadModel:
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:
-            with self._session() as session:
-                return session.execute("SELECT 1").scalar() == 1
+            return result_store.ping(self.db_file)
         except _core.DatabaseError as exc:
             log.warning("health: %s does not answer: %s", self.db_file, exc)
             return False

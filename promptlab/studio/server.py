@@ -17,9 +17,10 @@ Slow clients must not starve the others (issue 12):
   is sent only when it starts reading; a connection whose body was not read is
   closed after the answer, so the unread body is never parsed as a request.
 
-``run`` is what ``promptlab studio start`` does: initialize the database, make sure
-the admin can sign in, listen, and stop cleanly on SIGINT/SIGTERM after the requests
-in progress are answered.
+``open_server`` makes the application and listens; ``serve_until_signal`` serves and
+stops cleanly on SIGINT/SIGTERM after the requests in progress are answered. Getting
+the database ready first (migrations, the admin's password) is the command layer's
+(``promptlab.commands.studio``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ from typing import Any, Dict, List, Optional, TextIO, Tuple, Union
 from urllib.parse import unquote
 
 from promptlab import __version__
-from promptlab.studio.api import Response, StudioApp, StudioConfig, json_bytes
+from promptlab.studio.app import StudioApp
+from promptlab.studio.config import StudioConfig
+from promptlab.studio.http import Response, json_bytes
 from promptlab.studio.auth import StudioError
 from promptlab.studio.limits import DeadlineSocketIO
 from promptlab.studio.wsgi import StudioWSGI
@@ -400,60 +403,29 @@ class StudioServer(ThreadingHTTPServer):
         self.wait_idle(timeout)
 
 
-def run(config: StudioConfig, out: TextIO = sys.stdout) -> int:
-    """``promptlab studio start``: initialize ``config.db_file``, give the admin a
-    password if it has none (printed once), serve until SIGINT/SIGTERM. Returns the
-    exit status; StudioError or DatabaseError for what prevents starting."""
-    return serve_until_signal(prepare(config, out), out)
-
-
-def prepare(config: StudioConfig, out: TextIO = sys.stdout) -> "StudioServer":
-    """Everything ``run`` does before serving: the database initialized, the server
-    listening, the admin's password made and printed once. Returns the server, not
-    yet serving (``serve_forever`` on any thread, ``shutdown`` to stop it)."""
-    from promptlab.sqlite.admin import (
-        default_password_warning, generate_admin_password, password_from_environment)
-    from promptlab.sqlite.migrations import upgrade
-
-    try:
-        password_from_environment()  # checked before the database is touched
-    except ValueError as exc:
-        raise StudioError(str(exc)) from None
-    migrated = upgrade(config.db_file)
-    if migrated.count:
-        print(f"Applied {migrated.count} migration(s) to {migrated.path}.", file=out)
-    print(f"Database: {migrated.path} (revision {migrated.current}).", file=out)
-    config.db_file = migrated.path
+def open_server(config: StudioConfig, out: TextIO = sys.stdout) -> "StudioServer":
+    """The studio's application for ``config.db_file`` (migrated already) and a server
+    listening for it, not yet serving. Says on ``out`` where the token secret is."""
     app = StudioApp(config)
     source = ("PROMPTLAB_SECRET_KEY" if app.secret_source == "environment"
               else app.secret_source)
     print(f"Tokens are signed with the secret in {source}.", file=out)
-    # Listen first: the admin's password is made (and shown, once) only when the
-    # studio can serve, so a taken port does not lose it.
-    server = StudioServer(app)
-    # A database the original PromptLab wrote keeps its admin/admin account: serve it
-    # on this machine only (with a warning), never to the network.
-    warning = default_password_warning(migrated.path)
-    if warning and not server.is_loopback:
-        server.server_close()
-        raise StudioError(f"refusing to listen on {server.host}, reachable from other "
-                          f"machines: {warning}")
-    try:
-        password = generate_admin_password(migrated.path)
-    except BaseException:
-        server.server_close()
-        raise
-    if password is not None:
-        print("Created the admin user's password; it is shown only this once:", file=out)
-        print(f"  username: admin\n  password: {password}", file=out)
-    if warning:
-        print(f"Warning: {warning}.", file=out)
-    if not server.is_loopback:
-        print(f"Listening on {server.host}, reachable from other machines: put a reverse "
-              "proxy with TLS in front (see the README).", file=out)
-    print(f"PromptLab Studio is running at {server.url} (Ctrl-C to stop).", file=out,
-          flush=True)
-    return server
+    return StudioServer(app)
+
+
+def run(config: StudioConfig, out: TextIO = sys.stdout) -> int:
+    """``promptlab studio start`` (``promptlab.commands.studio.run``), under the name
+    ``pl.studio`` and ``promptlab.studio`` use."""
+    from promptlab.commands.studio import run as run_studio
+
+    return run_studio(config, out)
+
+
+def prepare(config: StudioConfig, out: TextIO = sys.stdout) -> "StudioServer":
+    """``promptlab.commands.studio.prepare``, under the name ``pl.studio`` uses."""
+    from promptlab.commands.studio import prepare as prepare_studio
+
+    return prepare_studio(config, out)
 
 
 def serve_until_signal(server: StudioServer, out: TextIO = sys.stdout) -> int:

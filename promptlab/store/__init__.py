@@ -1,0 +1,14 @@
+"""The data layer: the one owner of every SQL statement over PromptLab's tables and
+of every format stored in their columns.
+
+- ``formats``: the texts in columns (prompt template, dataset file, experiment
+  model/asset JSON, evaluations), one encoder and one decoder each;
+- ``users``: the ``users`` table and the admin's password hash;
+- ``assets``: the ``assets`` table;
+- ``experiments``: writing experiments with their results, reading them per result;
+- ``results``: the studio's summaries, record pages, comparisons and health reads.
+
+The tracer, the studio, the CLI and the PromptLab API call these functions; none
+of them writes SQL or parses a stored format itself (``tests/test_store.py``
+checks). Each function opens a session on the database file it is given.
+"""

@@ -1,0 +1,115 @@
+"""The ``experiments`` and ``experiment_result`` tables: writing an experiment with
+its results, and reading them back one row per result (``get_experiments``).
+
+The ``model``/``asset`` JSON is encoded by ``promptlab.store.formats``; the SQL
+below reads inside it with the JSON paths named there.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Sequence
+
+from promptlab.sqlite import RowMapping
+from promptlab.sqlite.database_manager import db_manager
+# ASSET_KEYS starts with the prompt template's name and version (the JOIN below).
+from promptlab.store.formats import ASSET_KEYS, MODEL_PATHS
+from promptlab.store.users import DbFile, user_id
+
+# promptlab_now() (a C function on every connection) stamps each row at insert
+# time in the format of the created_at DEFAULT, at a twentieth of strftime's cost.
+INSERT_EXPERIMENT = (
+    "INSERT INTO experiments (experiment_id, model, asset, user_id, created_at) "
+    "VALUES (?, ?, ?, ?, promptlab_now())"
+)
+# Bound by name straight from the summary records (the C core walks each dict
+# once; keys the statement does not name are ignored, dict and list values such
+# as evaluation are stored as json.dumps() text).
+INSERT_EXPERIMENT_RESULT = """
+INSERT INTO experiment_result (experiment_id, dataset_record_id, completion, prompt_tokens,
+                               completion_tokens, latency_ms, evaluation, created_at)
+VALUES (:experiment_id, :dataset_record_id, :completion, :prompt_tokens,
+        :completion_tokens, :latency_ms, :evaluation, promptlab_now())
+"""
+
+_EXTRACTED = ",\n       ".join(
+    [f"json_extract(e.model, '{path}') AS {name}" for name, path in MODEL_PATHS.items()]
+    + [f"json_extract(e.asset, '$.{key}') AS {key}" for key in ASSET_KEYS])
+
+# The original SELECT_EXPERIMENTS_QUERY: one row per result, newest experiment
+# first, with the same columns and values; run as two queries joined in C by
+# Session.execute_nested (csrc/engine/nest.c). As one SELECT, SQLite re-read the 10
+# experiment columns for every result row; now it reads them once per
+# experiment (10,000 rows: 21 ms before, see benchmarks/README.md for after).
+# - Experiments come newest first through ix_experiments_created_at (its entries
+#   end with the rowid, so that order is the ORDER BY and nothing is sorted); the
+#   JSON fields, template and user are computed once per experiment.
+# - Results come in the same experiment order (CROSS JOIN fixes the loop order),
+#   each experiment's through ix_experiment_result_experiment_id, in insertion
+#   order, which tests check. The original query left that order unspecified.
+# - The experiment's rowid is the join key, first in both.
+SELECT_EXPERIMENT_PARENTS = f"""
+SELECT e.rowid AS erowid, e.experiment_id AS experiment_id,
+       {_EXTRACTED},
+       a.asset_binary AS asset_binary, u.username AS username, e.created_at AS created_at
+FROM experiments e INDEXED BY ix_experiments_created_at
+LEFT JOIN assets a
+       ON a.asset_name = json_extract(e.asset, '$.{ASSET_KEYS[0]}')
+      AND a.asset_version = json_extract(e.asset, '$.{ASSET_KEYS[1]}')
+LEFT JOIN users u ON u.id = e.user_id
+ORDER BY e.created_at DESC, e.rowid DESC
+"""
+SELECT_EXPERIMENT_RESULTS = """
+SELECT e.rowid AS erowid, er.dataset_record_id AS dataset_record_id,
+       er.completion AS completion, er.prompt_tokens AS prompt_tokens,
+       er.completion_tokens AS completion_tokens, er.latency_ms AS latency_ms,
+       er.evaluation AS evaluation
+FROM experiments e INDEXED BY ix_experiments_created_at
+CROSS JOIN experiment_result er INDEXED BY ix_experiment_result_experiment_id
+        ON er.experiment_id = e.experiment_id
+ORDER BY e.created_at DESC, e.rowid DESC
+"""
+# The columns of a get_experiments() row, in the original's order.
+EXPERIMENT_COLUMNS = (
+    "experiment_id", "completion_model", "embedding_model", "prompt_template_name",
+    "prompt_template_version", "dataset_name", "dataset_version", "dataset_record_id",
+    "completion", "prompt_tokens", "completion_tokens", "latency_ms", "evaluation",
+    "asset_binary", "username", "created_at",
+)
+
+# The same two queries cut to one page of result rows (the studio's GET
+# /api/experiments). The children walk the index in the ORDER BY's order (nothing
+# is sorted), so LIMIT/OFFSET cost the rows skipped; the parents are only those of
+# the page's rows. execute_nested takes no parameters: the two numbers are ints
+# formatted in, nothing else.
+_PAGE_OF_RESULTS = SELECT_EXPERIMENT_RESULTS.rstrip() + "\nLIMIT {limit} OFFSET {offset}"
+_PAGE_OF_PARENTS = SELECT_EXPERIMENT_PARENTS.replace(
+    "\nORDER BY", "\nWHERE e.rowid IN (SELECT erowid FROM ({results}))\nORDER BY")
+assert _PAGE_OF_PARENTS != SELECT_EXPERIMENT_PARENTS
+
+
+def insert_experiment(db_file: DbFile, experiment_id: str, model: str, asset: str,
+                      username: str, results: Sequence[Dict[str, Any]]) -> None:
+    """Store an experiment owned by ``username`` and all its result records in one
+    transaction (all or nothing); ValueError when the user does not exist."""
+    with db_manager.get_session(db_file) as session:  # commits once; rolls back on error
+        session.begin()
+        owner = user_id(session, username)
+        session.execute(INSERT_EXPERIMENT, (experiment_id, model, asset, owner))
+        # The records are bound in C: no Python code runs per row.
+        session.executemany(INSERT_EXPERIMENT_RESULT, results)
+
+
+def experiment_rows(db_file: DbFile) -> List[RowMapping]:
+    """One mapping per experiment result (``EXPERIMENT_COLUMNS``), newest first."""
+    with db_manager.get_session(db_file) as session:
+        return session.execute_nested(SELECT_EXPERIMENT_PARENTS, SELECT_EXPERIMENT_RESULTS,
+                                      EXPERIMENT_COLUMNS, mappings=True).all()
+
+
+def experiment_rows_page(db_file: DbFile, offset: int, limit: int) -> List[RowMapping]:
+    """Rows ``offset`` to ``offset + limit`` of ``experiment_rows``."""
+    results = _PAGE_OF_RESULTS.format(limit=int(limit), offset=int(offset))
+    parents = _PAGE_OF_PARENTS.format(results=results)
+    with db_manager.get_session(db_file) as session:
+        return session.execute_nested(parents, results, EXPERIMENT_COLUMNS,
+                                      mappings=True).all()

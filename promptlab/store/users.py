@@ -1,0 +1,101 @@
+"""The ``users`` table: every statement over it, and the admin's password hash.
+
+The C core creates the ``admin`` row when it initializes a file (and gives it
+``PROMPTLAB_ADMIN_PASSWORD`` then, csrc/engine/initialize.c); everything after
+that goes through here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List, Optional, Union
+
+from promptlab._core import UNUSABLE_PASSWORD
+from promptlab.sqlite import Session
+from promptlab.sqlite.database_manager import db_manager
+from promptlab.sqlite.models import User
+
+DbFile = Union[str, "os.PathLike[str]"]
+ADMIN = "admin"
+
+_COLUMNS = "id, username, password_hash, role, status, created_at"
+SELECT_USER_ID = "SELECT id FROM users WHERE username = ?"
+SELECT_USER_BY_USERNAME = f"SELECT {_COLUMNS} FROM users WHERE username = ?"
+SELECT_ACTIVE_USERS = f"SELECT {_COLUMNS} FROM users WHERE status = 1 ORDER BY id"
+SELECT_ALL_USERS = f"SELECT {_COLUMNS} FROM users ORDER BY id"
+INSERT_USER = "INSERT INTO users (username, password_hash, role, status) VALUES (?, ?, ?, ?)"
+SET_USER_STATUS = "UPDATE users SET status = ? WHERE username = ?"
+SET_USER_ROLE = "UPDATE users SET role = ? WHERE username = ?"
+SET_USER_PASSWORD_HASH = "UPDATE users SET password_hash = ? WHERE username = ?"
+# Only while the admin has no usable password: of two processes racing to give it
+# one, only the first changes the row (the C core's write_admin uses the same
+# condition for PROMPTLAB_ADMIN_PASSWORD; a generated password has no C entry point).
+SET_FIRST_ADMIN_HASH = SET_USER_PASSWORD_HASH + " AND password_hash = ?"
+
+
+def user_id(session: Session, username: str) -> int:
+    """The id of ``username`` inside ``session``'s transaction; ValueError when missing."""
+    found = session.execute(SELECT_USER_ID, (username,)).scalar()
+    if found is None:
+        raise ValueError(f"User {username} not found.")
+    return found
+
+
+def get_user(db_file: DbFile, username: str) -> Optional[User]:
+    """The user called ``username`` (active or not), or None."""
+    with db_manager.get_session(db_file) as session:
+        row = session.execute(SELECT_USER_BY_USERNAME, (username,)).first()
+    return None if row is None else User.from_row(row)
+
+
+def list_users(db_file: DbFile, active_only: bool = True) -> List[User]:
+    """The users by id: the active ones (status 1), or every one."""
+    with db_manager.get_session(db_file) as session:
+        rows = session.execute(SELECT_ACTIVE_USERS if active_only else SELECT_ALL_USERS).all()
+    return [User.from_row(row) for row in rows]
+
+
+def insert_user(db_file: DbFile, user: User) -> None:
+    """Insert ``user`` (status 1 unless set); sets ``user.id`` and ``user.status``."""
+    status = 1 if user.status is None else user.status
+    with db_manager.get_session(db_file) as session:
+        result = session.execute(
+            INSERT_USER, (user.username, user.password_hash, user.role, status))
+    user.id = result.lastrowid
+    user.status = status
+
+
+def _update(db_file: DbFile, sql: str, params: tuple) -> bool:
+    with db_manager.get_session(db_file) as session:
+        return session.execute(sql, params).rowcount > 0
+
+
+def set_status(db_file: DbFile, username: str, active: bool) -> bool:
+    """Activate or deactivate ``username``; False when there is no such user."""
+    return _update(db_file, SET_USER_STATUS, (1 if active else 0, username))
+
+
+def set_role(db_file: DbFile, username: str, role: str) -> bool:
+    """Change the role of ``username``; False when there is no such user."""
+    return _update(db_file, SET_USER_ROLE, (role, username))
+
+
+def set_password_hash(db_file: DbFile, username: str, password_hash: str) -> bool:
+    """Store a new password hash for ``username``; False when there is no such user."""
+    return _update(db_file, SET_USER_PASSWORD_HASH, (password_hash, username))
+
+
+# --- the admin ---------------------------------------------------------------------
+
+
+def admin_password_hash(db_file: DbFile) -> Optional[str]:
+    """The admin's stored hash (``UNUSABLE_PASSWORD`` when it has none), or None
+    when there is no admin row."""
+    admin = get_user(db_file, ADMIN)
+    return None if admin is None else admin.password_hash
+
+
+def set_first_admin_password_hash(db_file: DbFile, password_hash: str) -> bool:
+    """Give the admin ``password_hash`` if it has no usable password yet; False when
+    it had one (another process may have been first)."""
+    return _update(db_file, SET_FIRST_ADMIN_HASH, (password_hash, ADMIN, UNUSABLE_PASSWORD))
