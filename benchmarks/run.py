@@ -188,7 +188,8 @@ class Runner:
         with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
             t0 = time.perf_counter()
             p = subprocess.Popen(
-                argv, cwd=self.tmp, env=self.env, stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f
+                argv, cwd=self.tmp, env=self.env, stdin=subprocess.DEVNULL, stdout=out_f,
+                stderr=err_f,
             )
             timer = threading.Timer(self.timeout, p.kill)
             timer.start()
@@ -296,7 +297,8 @@ class Runner:
             self.pythons["original"] = VENV_PY
         else:
             self.skipped["original"] = why
-            hint = "" if self.opts.skip_original else "; run `python -m benchmarks --setup-original`"
+            hint = ("" if self.opts.skip_original
+                    else "; run `python -m benchmarks --setup-original`")
             log(f"original PromptLab: skipped ({why}){hint}")
         try:
             compile_limit()
@@ -319,7 +321,8 @@ class Runner:
             "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
             "cpu": cpu_model(),
             "cores": os.cpu_count(),
-            "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "usable_cores": (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                             else None),
             "memory": mem_total(),
             "kernel": f"{platform.system()} {platform.release()}",
             "filesystem": fs_type(self.tmp),
@@ -330,7 +333,8 @@ class Runner:
         }
         try:
             out = self.measure(
-                [sys.executable, "-c", "import promptlab, promptlab._core as c; print(promptlab.__version__, c.sqlite_version)"]
+                [sys.executable, "-c", "import promptlab, promptlab._core as c; "
+                 "print(promptlab.__version__, c.sqlite_version)"]
             ).out.split()
             info["ours_version"], info["ours_sqlite"] = out[0], out[1]
         except (WorkloadError, IndexError) as exc:
@@ -341,8 +345,8 @@ class Runner:
                     VENV_PY,
                     "-c",
                     "import importlib.metadata as m, sqlite3, platform; "
-                    "print(m.version('promptlab'), m.version('sqlalchemy'), sqlite3.sqlite_version, "
-                    "platform.python_version())",
+                    "print(m.version('promptlab'), m.version('sqlalchemy'), "
+                    "sqlite3.sqlite_version, platform.python_version())",
                 ]
             ).out.split()
             info["original_version"], info["original_sqlalchemy"] = out[0], out[1]
@@ -399,7 +403,8 @@ class Runner:
         counts = {"ours": self.size["process_repeats"], "original": self.size["repeats"]}
         for r in range(max(counts.values())):
             for side in self.sides():
-                if r >= counts[side] or any(isinstance(s.get(side), Exception) for s in (imp, fresh, existing)):
+                if r >= counts[side] or any(isinstance(s.get(side), Exception)
+                                            for s in (imp, fresh, existing)):
                     continue
                 py = self.pythons[side]
                 try:
@@ -423,7 +428,8 @@ class Runner:
                  "fresh process, VmHWM of the process")
         self.add("`initialize_database`, fresh file (import + initialize)", "s", fresh,
                  "fresh process, bare interpreter subtracted")
-        self.add("`initialize_database`, existing up-to-date file (import + initialize)", "s", existing,
+        self.add("`initialize_database`, existing up-to-date file (import + initialize)", "s",
+                 existing,
                  "fresh process, bare interpreter subtracted")
 
     def w_fastpath(self):
@@ -434,13 +440,14 @@ class Runner:
             for side in self.sides():
                 self.attempt(
                     data, side,
-                    lambda: self.worker(
+                    lambda side=side: self.worker(
                         side, "fastpath", path=self.new_path(f"fast-{side}"),
                         calls=self.size["fast_calls"], repeats=per,
                     )["seconds_per_call"],
                 )
         self.add("`initialize_database` fast path (already initialized), per call", "s", data,
-                 f"{self.size['fast_calls']:,} calls per timed run, {plural(rounds, 'process')} per side")
+                 f"{self.size['fast_calls']:,} calls per timed run, "
+                 f"{plural(rounds, 'process')} per side")
 
     def w_threads(self):
         n = self.size["threads"]
@@ -449,7 +456,8 @@ class Runner:
             failures = bad_files = 0
             for _ in range(self.size["repeats"]):
                 path = self.new_path(f"threads-{side}")
-                res = self.attempt(data, side, lambda: self.worker(side, "threads", path=path, threads=n))
+                res = self.attempt(data, side, lambda side=side, path=path: self.worker(
+                    side, "threads", path=path, threads=n))
                 if res is None:
                     break
                 data[side][-1] = res["seconds"]
@@ -459,7 +467,8 @@ class Runner:
             if side in data and not isinstance(data[side], Exception):
                 notes.append(f"{side}: {failures}/{n * len(data[side])} calls failed, "
                              f"{bad_files}/{len(data[side])} files without exactly one admin")
-        self.add(f"{n} threads initialize one fresh file (one process)", "s", data, "; ".join(notes))
+        self.add(f"{n} threads initialize one fresh file (one process)", "s", data,
+                 "; ".join(notes))
 
     def w_procs(self):
         n, trials = self.size["procs"], self.size["proc_trials"]
@@ -494,19 +503,21 @@ class Runner:
             if example:
                 note += f" (e.g. `{one_line(example, 110)}`)"
             notes.append(note)
-        self.add(f"{n} processes initialize one fresh file at one instant ({trials} trials)", "s", data,
+        self.add(f"{n} processes initialize one fresh file at one instant ({trials} trials)", "s",
+                 data,
                  "time from the start signal to the last process done; " + "; ".join(notes))
 
     def w_trace(self):
         for rows in self.size["trace_rows"]:
-            runs = [(side, lambda side=side: self.checked_rows(
+            runs = [(side, lambda side=side, rows=rows: self.checked_rows(
                 self.worker(side, "trace", path=self.new_path(f"trace-{side}"), rows=rows), rows))
                 for side in self.sides()]
             if "limit" not in self.skipped:
-                runs.append(("limit", lambda: self.limit(
+                runs.append(("limit", lambda rows=rows: self.limit(
                     "trace", self.ours_initialized("trace-limit"), rows, "bench-trace")["seconds"]))
-            runs.append(("stdlib", lambda: self.worker(
-                "stdlib", "trace", path=self.ours_initialized("trace-stdlib"), rows=rows)["seconds"]))
+            runs.append(("stdlib", lambda rows=rows: self.worker(
+                "stdlib", "trace", path=self.ours_initialized("trace-stdlib"),
+                rows=rows)["seconds"]))
             data = {}
             for i in range(self.size["trace_repeats"]):
                 # Each repeat starts with the next side: no side always runs right
@@ -514,7 +525,8 @@ class Runner:
                 for side, run in runs[i % len(runs):] + runs[:i % len(runs)]:
                     self.attempt(data, side, run)
             self.add(f"`trace_experiment`, {rows:,} result rows", "s", data,
-                     "one call in a fresh process on a fresh file; limit: one prepared INSERT, one transaction")
+                     "one call in a fresh process on a fresh file; "
+                     "limit: one prepared INSERT, one transaction")
 
     def checked_rows(self, res, expected):
         if res.get("rows") != expected:
@@ -550,7 +562,8 @@ class Runner:
 
                 def run(side=side, first=first):
                     res = self.worker(side, task, path=paths[side], prepare=first, rows=rows,
-                                      filler_assets=filler, experiments=self.size["read_experiments"],
+                                      filler_assets=filler,
+                                      experiments=self.size["read_experiments"],
                                       repeats=per, **args)
                     if check is not None:
                         check(res)
@@ -566,11 +579,12 @@ class Runner:
                 paths["ours_ready"] = paths["ours"]
             path = paths["ours_ready"]
             if "limit" not in self.skipped:
-                self.attempt(data, "limit", lambda: self.limit(*limit_args(path, per))[key])
+                self.attempt(data, "limit",
+                             lambda path=path: self.limit(*limit_args(path, per))[key])
                 if reference_args is not None:
                     self.attempt(data, "reference",
-                                 lambda: self.limit(*reference_args(path, per))[key])
-            self.attempt(data, "stdlib", lambda: self.worker(
+                                 lambda path=path: self.limit(*reference_args(path, per))[key])
+            self.attempt(data, "stdlib", lambda path=path: self.worker(
                 "stdlib", task, path=path, repeats=per, **args)[key])
         return data
 
@@ -603,7 +617,8 @@ class Runner:
                  f"{calls:,} calls per timed run, {filler + 2} assets; limit: one prepared SELECT")
 
     def w_writers(self):
-        n, k, rows = self.size["writers"], self.size["writer_transactions"], self.size["writer_rows"]
+        n, k = self.size["writers"], self.size["writer_transactions"]
+        rows = self.size["writer_rows"]
         total = n * k * rows
         data, notes = {}, []
         columns = list(self.sides()) + ([] if "limit" in self.skipped else ["limit"]) + ["stdlib"]
@@ -614,12 +629,14 @@ class Runner:
                 try:
                     if col in ("ours", "original"):
                         path = self.prepared(col, "writers", 0)
-                        argvs = [self.argv_worker(col, "writer", path=path, transactions=k, rows=rows, index=i)
+                        argvs = [self.argv_worker(col, "writer", path=path, transactions=k,
+                                                  rows=rows, index=i)
                                  for i in range(n)]
                     else:
                         path = self.ours_initialized(f"writers-{col}")
                         if col == "limit":
-                            argvs = [[LIMIT_BIN, "writer", path, str(k), str(rows), str(i)] for i in range(n)]
+                            argvs = [[LIMIT_BIN, "writer", path, str(k), str(rows), str(i)]
+                                     for i in range(n)]
                         else:
                             argvs = [self.argv_worker("stdlib", "writer", path=path, transactions=k,
                                                       rows=rows, index=i) for i in range(n)]
@@ -631,15 +648,16 @@ class Runner:
                 failed = sum((res or {}).get("failed", k) for rc, res, err in outcomes)
                 ends = [res["end"] for rc, res, err in outcomes if res]
                 if not ends:
-                    data[col] = WorkloadError("no writer finished: " + one_line(outcomes[0][2], 200))
+                    data[col] = WorkloadError(
+                        "no writer finished: " + one_line(outcomes[0][2], 200))
                     continue
                 wall = max(ends) - go
                 data.setdefault(col, []).append(wall)
                 data.setdefault(f"_{col}_tput", []).append(stored / wall)
                 data.setdefault(f"_{col}_failed", []).append(failed)
                 if failed:
-                    example = next((((res or {}).get("errors") or [err])[0] for rc, res, err in outcomes
-                                    if rc != 0), "")
+                    example = next((((res or {}).get("errors") or [err])[0]
+                                    for rc, res, err in outcomes if rc != 0), "")
                     data.setdefault(f"_{col}_example", []).append(example)
         for col in columns:
             if isinstance(data.get(col), list):
@@ -648,12 +666,13 @@ class Runner:
                 note = f"{col}: {tput:,.0f} rows/s"
                 if failed:
                     ex = data.get(f"_{col}_example", [""])[0]
-                    note += f", {failed}/{n * k * len(data[col])} transactions failed (e.g. `{one_line(ex, 100)}`)"
+                    note += (f", {failed}/{n * k * len(data[col])} transactions failed "
+                             f"(e.g. `{one_line(ex, 100)}`)")
                 notes.append(note)
-        self.add(f"{n} concurrent writer processes, {k} × `trace_experiment` of {rows} rows each", "s",
-                 {c: v for c, v in data.items() if not c.startswith("_")},
-                 f"{total:,} rows in all; time from the start signal to the last commit; median throughput "
-                 + "; ".join(notes))
+        self.add(f"{n} concurrent writer processes, {k} × `trace_experiment` of {rows} rows each",
+                 "s", {c: v for c, v in data.items() if not c.startswith("_")},
+                 f"{total:,} rows in all; time from the start signal to the last commit; "
+                 "median throughput " + "; ".join(notes))
 
     def run(self):
         self.prepare()
@@ -772,8 +791,9 @@ def git_head():
         out = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, timeout=10)
         head = out.stdout.strip() or "unknown"
-        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "promptlab", "csrc",
-                                "migrations", "setup.py"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "promptlab",
+                                "csrc", "migrations", "setup.py"],
+                               capture_output=True, text=True, timeout=10)
         if dirty.stdout.strip():
             head += " with uncommitted changes to the package"
         return head
@@ -790,7 +810,8 @@ def original_available():
     )
     version = out.stdout.strip()
     if out.returncode != 0 or version != ORIGINAL_REQ.split("==")[1]:
-        return False, f"{os.path.relpath(VENV, ROOT)} has no {ORIGINAL_REQ} ({tail(out.stderr or version, 200)})"
+        return False, (f"{os.path.relpath(VENV, ROOT)} has no {ORIGINAL_REQ} "
+                       f"({tail(out.stderr or version, 200)})")
     return True, ""
 
 
@@ -801,7 +822,8 @@ def setup_original():
         return 0
     log(f"creating {VENV} ({why})")
     subprocess.run([sys.executable, "-m", "venv", "--clear", VENV], check=True)
-    subprocess.run([VENV_PY, "-m", "pip", "install", ORIGINAL_REQ], check=True, cwd=tempfile.gettempdir())
+    subprocess.run([VENV_PY, "-m", "pip", "install", ORIGINAL_REQ], check=True,
+                   cwd=tempfile.gettempdir())
     ok, why = original_available()
     if not ok:
         log(f"setup failed: {why}")
@@ -889,10 +911,11 @@ def render(runner):
     lines.append(f"Measured {info.get('date')} ({mode} run, commit {info.get('commit')}).")
     lines.append("")
     lines.append(f"- Machine: {info.get('cpu')}, {info.get('cores')} cores "
-                 f"({info.get('usable_cores')} usable), {info.get('memory')}, {info.get('kernel')}, "
+                 f"({info.get('usable_cores')} usable), {info.get('memory')}, "
+                 f"{info.get('kernel')}, "
                  f"database files on {info.get('filesystem')}")
-    lines.append(f"- Load average (1, 5, 15 min) at the start: {info.get('load_start')}, at the end: "
-                 f"{load_avg()}")
+    lines.append(f"- Load average (1, 5, 15 min) at the start: {info.get('load_start')}, "
+                 f"at the end: {load_avg()}")
     lines.append(f"- Python {info.get('python')}; ours: promptlab {info.get('ours_version')} "
                  f"with SQLite {info.get('ours_sqlite')}")
     if "original" in runner.pythons:
@@ -911,7 +934,8 @@ def render(runner):
     lines.append("Median (min–max) over the repeated runs; ratios are of medians, lower is "
                  "better for ours (time or memory).")
     lines.append("")
-    head = ["Workload"] + [COLUMN_TITLES[c] for c in COLUMNS] + ["ours/original", "ours/limit", "Notes"]
+    head = (["Workload"] + [COLUMN_TITLES[c] for c in COLUMNS]
+            + ["ours/original", "ours/limit", "Notes"])
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "|".join(["---"] * len(head)) + "|")
     for row in runner.rows:
@@ -919,7 +943,8 @@ def render(runner):
         if row["errors"]:
             notes += ("; " if notes else "") + "; ".join(
                 f"**{c} error**: {one_line(e, 160)}" for c, e in row["errors"].items())
-        cells = [row["name"]] + [cell(row, c, {"original"} & set(runner.skipped)) for c in COLUMNS] + [
+        skipped = {"original"} & set(runner.skipped)
+        cells = [row["name"]] + [cell(row, c, skipped) for c in COLUMNS] + [
             ratio(row, "ours", "original"), ratio(row, "ours", "limit"), notes.replace("|", "\\|")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -945,12 +970,15 @@ def write_readme(text):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
-                    help="every workload once at small size; skips the original if its venv is absent")
+                    help="every workload once at small size; "
+                         "skips the original if its venv is absent")
     ap.add_argument("--setup-original", action="store_true",
-                    help=f"create {os.path.relpath(VENV, ROOT)} with pip install {ORIGINAL_REQ}, then exit")
+                    help=f"create {os.path.relpath(VENV, ROOT)} with pip install {ORIGINAL_REQ}, "
+                         "then exit")
     ap.add_argument("--skip-original", action="store_true", help="do not measure the original")
     ap.add_argument("--repeats", type=int, help="repeated runs per workload (default 7; quick: 1)")
-    ap.add_argument("--trials", type=int, help="trials of the 8-process initialization (default 20; quick: 1)")
+    ap.add_argument("--trials", type=int,
+                    help="trials of the 8-process initialization (default 20; quick: 1)")
     ap.add_argument("--only", help="comma-separated steps: process,fastpath,threads,procs,trace,"
                                    "get_experiments,get_asset,writers")
     ap.add_argument("--readme", dest="readme", action="store_true", default=None,
@@ -958,8 +986,10 @@ def main(argv=None):
     ap.add_argument("--no-readme", dest="readme", action="store_false",
                     help="do not touch benchmarks/README.md (default for --quick)")
     ap.add_argument("--json", help="also write the raw samples to this file")
-    ap.add_argument("--keep-files", action="store_true", help="keep the databases under benchmarks/build/")
-    ap.add_argument("--timeout", type=float, default=600.0, help="seconds before a process is killed")
+    ap.add_argument("--keep-files", action="store_true",
+                    help="keep the databases under benchmarks/build/")
+    ap.add_argument("--timeout", type=float, default=600.0,
+                    help="seconds before a process is killed")
     opts = ap.parse_args(argv)
 
     if opts.setup_original:

@@ -170,7 +170,8 @@ class PromptLabSide:
                     version=0,
                 ),
                 dataset=t.Dataset(
-                    name=DS_NAME, description="benchmark dataset", file_path="bench.jsonl", version=0
+                    name=DS_NAME, description="benchmark dataset", file_path="bench.jsonl",
+                    version=0,
                 ),
                 evaluation=[
                     t.EvaluationConfig(
@@ -551,5 +552,6 @@ def main(argv):
 
 if __name__ == "__main__":
     # The benchmarks folder is sys.path[0]: keep it from shadowing anything.
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     main(sys.argv)

@@ -16,6 +16,7 @@ the reference packages.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from typing import Dict, List, Sequence
 
 # --- sentences ---------------------------------------------------------------
@@ -141,7 +142,7 @@ def _consonants(word: str) -> List[bool]:
 def _measure(stem: str) -> int:
     """Porter's m: the number of vowel-consonant sequences in ``stem``."""
     flags = _consonants(stem)
-    return sum(1 for a, b in zip(flags, flags[1:]) if not a and b)
+    return sum(1 for a, b in pairwise(flags) if not a and b)
 
 
 def _has_vowel(stem: str) -> bool:

@@ -51,7 +51,8 @@ def require(metric: str, data: Dict[str, Any], key: str) -> str:
             f"Metric {metric!r} needs {key!r} in its data: add {key!r} to its column_mapping."
         ) from None
     except TypeError:
-        raise TypeError(f"Metric {metric!r}: data must be a dict, not {type(data).__name__}.") from None
+        raise TypeError(
+            f"Metric {metric!r}: data must be a dict, not {type(data).__name__}.") from None
     if value is None:
         return ""
     return value if isinstance(value, str) else str(value)

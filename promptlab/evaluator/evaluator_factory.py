@@ -13,7 +13,13 @@ from typing import Any, Dict, List, Mapping, Optional, Type
 
 from promptlab.evaluator.evaluator import Evaluator
 from promptlab.evaluator.judges import (
-    Coherence, Faithfulness, Fluency, Groundedness, HarmfulContent, Judge, Relevance,
+    Coherence,
+    Faithfulness,
+    Fluency,
+    Groundedness,
+    HarmfulContent,
+    Judge,
+    Relevance,
 )
 from promptlab.evaluator.lexical import BleuScore, ExactMatch, F1Score, RougeScore
 from promptlab.evaluator.semantic import SemanticSimilarity

@@ -69,9 +69,9 @@ def _from_json(reply: str) -> Optional[Number]:
 def parse_score(reply: str, low: Number, high: Number) -> Optional[Number]:
     """The score in a judge's ``reply`` when it is within ``low``..``high``, else None.
 
-    Read, in order: the reply, or its first line, as a bare number ("4", "**4**", "4."); a JSON object's
-    ``score`` (or ``rating``, ``verdict``, ``severity``); a labelled number ("Score: 4",
-    the last one when there are several); "4/5" or "4 out of 5"; otherwise the only
+    Read, in order: the reply, or its first line, as a bare number ("4", "**4**", "4.");
+    a JSON object's ``score`` (or ``rating``, ``verdict``, ``severity``); a labelled number
+    ("Score: 4", the last one when there are several); "4/5" or "4 out of 5"; otherwise the only
     distinct number in the reply. Reasoning between <think> tags is ignored.
     """
     text = _THINKING.sub(" ", reply).strip()

@@ -164,7 +164,8 @@ class F1Score(Evaluator):
     required_keys = ("response", "reference")
 
     def evaluate(self, data: Dict[str, Any]) -> float:
-        return token_f1(require("f1_score", data, "response"), require("f1_score", data, "reference"))
+        return token_f1(require("f1_score", data, "response"),
+                        require("f1_score", data, "reference"))
 
 
 class BleuScore(Evaluator):

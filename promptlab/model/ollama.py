@@ -55,7 +55,7 @@ def _post(url: str, body: Dict[str, Any]) -> Dict[str, Any]:
                 message, retry.parse_retry_after(exc.headers.get("Retry-After"))) from None
         raise RuntimeError(message) from None
     except (ConnectionResetError, ConnectionAbortedError, http.client.RemoteDisconnected,
-            socket.timeout, TimeoutError) as exc:
+            TimeoutError) as exc:  # socket.timeout is TimeoutError since 3.10
         raise retry.TransientModelError(f"Ollama at {url}: {exc}") from exc
     except urllib.error.URLError as exc:
         reason = exc.reason

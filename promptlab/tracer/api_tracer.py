@@ -18,11 +18,11 @@ the same description); anything else, and any 409 to a first attempt, is an erro
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import random
 import time
-import http.client
 import urllib.error
 import urllib.parse
 import urllib.request

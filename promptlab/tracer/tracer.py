@@ -12,7 +12,8 @@ from promptlab.types import Dataset, ExperimentConfig, PromptTemplate, TracerCon
 class Tracer(ABC):
     """Abstract tracer, with the method names of PromptLab 0.1.x."""
 
-    def __init__(self, tracer_config: TracerConfig) -> None:
+    # Not abstract: a subclass may call super().__init__(tracer_config), as in the original.
+    def __init__(self, tracer_config: TracerConfig) -> None:  # noqa: B027
         pass
 
     @abstractmethod
