@@ -5,7 +5,20 @@ modules re-export these names and users import them from ``promptlab.sqlite``.
 """
 
 import os
-from typing import Any, Iterable, Iterator, Mapping, Sequence, Tuple, Union
+from typing import (
+    Any,
+    ClassVar,
+    Iterable,
+    Iterator,
+    Literal,
+    Mapping,
+    Sequence,
+    SupportsIndex,
+    Union,
+    overload,
+)
+
+from typing_extensions import TypeVar
 
 StrPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 Params = Union[Sequence[Any], Mapping[str, Any], None]
@@ -57,53 +70,91 @@ class StatementTimeoutError(DatabaseError):
     """A statement ran longer than its time limit (``Session.statement_timeout`` or
     ``PROMPTLAB_STATEMENT_TIMEOUT_MS``) and was stopped."""
 
-class Row:
-    """One result row: ``row.col``, ``row["col"]``, ``row[0]``, ``len(row)``,
-    iteration over values, ``row.keys()``, ``row._asdict()``, ``row._fields``.
-    Compares equal to a tuple of its values."""
+class Row(Sequence[Any]):
+    """One result row: ``row.col``, ``row["col"]``, ``row[0]``, ``row[1:]`` (a tuple),
+    ``len(row)``, iteration over values, ``value in row``, ``row.keys()``,
+    ``row._asdict()``, ``row._mapping``, ``row._fields``. Compares (``==``, ``<``, ...)
+    and hashes as the tuple of its values.
 
-    _fields: tuple[str, ...]
+    Not a registered ``collections.abc.Sequence`` at runtime, and the core does not
+    implement ``index()`` or ``count()`` yet (the Sequence mixins this stub inherits);
+    ``reversed(row)`` works through ``len`` and ``row[i]``."""
+
+    @property
+    def _fields(self) -> tuple[str, ...]: ...
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        """A new dict of column name -> value (as ``_asdict()``)."""
     def keys(self) -> list[str]: ...
     def _asdict(self) -> dict[str, Any]: ...
-    def __getitem__(self, key: int | str | slice) -> Any: ...
-    def __getattr__(self, name: str) -> Any: ...
+    @overload
+    def __getitem__(self, key: SupportsIndex | str) -> Any: ...
+    @overload
+    def __getitem__(self, key: slice) -> tuple[Any, ...]: ...
+    def __getattr__(self, name: str) -> Any:
+        """A column's value (the core looks columns up before other attributes)."""
     def __len__(self) -> int: ...
     def __iter__(self) -> Iterator[Any]: ...
+    def __contains__(self, value: object) -> bool: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __ne__(self, other: object) -> bool: ...
+    def __lt__(self, other: Row | tuple[Any, ...]) -> bool: ...
+    def __le__(self, other: Row | tuple[Any, ...]) -> bool: ...
+    def __gt__(self, other: Row | tuple[Any, ...]) -> bool: ...
+    def __ge__(self, other: Row | tuple[Any, ...]) -> bool: ...
+    def __hash__(self) -> int: ...
 
-class RowMapping:
+class RowMapping(Mapping[str, Any]):
     """A result row as a read-only mapping (``Result.mappings()``; what
     ``LocalTracer.get_experiments()`` returns, as the original did): ``row["col"]``,
     iteration over the column names, ``name in row``, ``len(row)``, ``dict(row)``,
     ``keys()``/``values()``/``items()``/``get()``, ``row.col``. Equal to a dict with
-    the same items; registered as a ``collections.abc.Mapping``."""
+    the same items; unhashable; registered as a ``collections.abc.Mapping`` by
+    ``promptlab.sqlite``."""
 
-    def keys(self) -> list[str]: ...
-    def values(self) -> list[Any]: ...
-    def items(self) -> list[tuple[str, Any]]: ...
-    def get(self, key: str, default: Any = None) -> Any: ...
+    # The core returns lists, not views: indexable, but without the set operations of
+    # KeysView/ItemsView.
+    def keys(self) -> list[str]: ...  # type: ignore[override]
+    def values(self) -> list[Any]: ...  # type: ignore[override]
+    def items(self) -> list[tuple[str, Any]]: ...  # type: ignore[override]
     def __getitem__(self, key: str) -> Any: ...
-    def __getattr__(self, name: str) -> Any: ...
+    def __getattr__(self, name: str) -> Any:
+        """A column's value (the core looks columns up before other attributes)."""
     def __len__(self) -> int: ...
     def __iter__(self) -> Iterator[str]: ...
     def __contains__(self, key: object) -> bool: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __ne__(self, other: object) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]
 
-class Result:
-    """The outcome of ``Session.execute``: the rows are fetched when the statement runs."""
+_R = TypeVar("_R", Row, RowMapping, default=Row)
 
-    columns: tuple[str, ...]
-    rowcount: int
-    """Rows changed by an INSERT/UPDATE/DELETE (summed by executemany); -1 for a query."""
-    lastrowid: int | None
-    def __iter__(self) -> Iterator[Row]: ...
-    def __next__(self) -> Row: ...
-    def __len__(self) -> int: ...
-    def fetchone(self) -> Row | None: ...
-    def fetchall(self) -> list[Row]: ...
-    def all(self) -> list[Row]: ...
-    def first(self) -> Row | None: ...
-    def one(self) -> Row:
+class Result(Iterator[_R]):
+    """The outcome of ``Session.execute``: the rows are fetched when the statement runs.
+
+    ``Result[Row]`` from ``execute``; ``Result[RowMapping]`` from ``mappings()`` and
+    ``execute_nested(..., mappings=True)``. Generic in this stub only: the class is not
+    subscriptable at runtime, so write ``Result[Row]`` in annotations that are not
+    evaluated (``from __future__ import annotations`` or quotes)."""
+
+    @property
+    def columns(self) -> tuple[str, ...]: ...
+    @property
+    def rowcount(self) -> int:
+        """Rows changed by an INSERT/UPDATE/DELETE (summed by executemany); -1 for a query."""
+    @property
+    def lastrowid(self) -> int | None: ...
+    def __iter__(self) -> Result[_R]: ...
+    def __next__(self) -> _R: ...
+    def __len__(self) -> int:
+        """The rows not read yet."""
+    def fetchone(self) -> _R | None: ...
+    def fetchall(self) -> list[_R]: ...
+    def all(self) -> list[_R]: ...
+    def first(self) -> _R | None: ...
+    def one(self) -> _R:
         """The only row; ProgrammingError when there are none or several."""
-    def mappings(self) -> "Result":
+    def mappings(self) -> Result[RowMapping]:
         """The unread rows as RowMappings, in a new Result (they count as read here)."""
     def scalar(self) -> Any:
         """First column of the first row, or None when there is no row."""
@@ -118,23 +169,36 @@ class Session:
     threads; concurrent calls on one session are serialized.
     """
 
-    path: str
-    closed: bool
-    in_transaction: bool
+    @property
+    def path(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def in_transaction(self) -> bool: ...
     statement_timeout: float | None
     """Seconds a statement (or an executemany batch) may run; None for no limit.
     Starts at ``PROMPTLAB_STATEMENT_TIMEOUT_MS``."""
-    def execute(self, sql: str, params: Params = None) -> Result: ...
-    def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> Result:
+    def execute(self, sql: str, params: Params = None) -> Result[Row]: ...
+    def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> Result[Row]:
         """Run one statement once per parameter set; the sets are converted
         before the statement runs, then bound and stepped without the GIL."""
+    @overload
     def execute_nested(self, parents_sql: str, children_sql: str,
-                       columns: Tuple[str, ...], *, mappings: bool = False) -> Result:
+                       columns: tuple[str, ...], *,
+                       mappings: Literal[False] = False) -> Result[Row]:
         """A one-to-many join as two queries in one read snapshot, joined in C.
         Both return an integer join key first; children come grouped by parent,
         in the parents' order. One row per child, with the named columns from
         its parent or itself; parents without children give none. The rows are
         RowMappings with ``mappings=True`` (no conversion step)."""
+    @overload
+    def execute_nested(self, parents_sql: str, children_sql: str,
+                       columns: tuple[str, ...], *,
+                       mappings: Literal[True]) -> Result[RowMapping]: ...
+    @overload
+    def execute_nested(self, parents_sql: str, children_sql: str,
+                       columns: tuple[str, ...], *,
+                       mappings: bool) -> Result[Any]: ...
     def begin(self) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
@@ -176,9 +240,17 @@ def _lock_check_self_test(which: str) -> None:
     in builds with assertions (``_debug_checks``)."""
 
 _debug_checks: bool
+"""True when the C assertions (lock order, locks held, no GIL in the engine) are built in."""
 _sanitize: str
 """The sanitizers the core was built with ("thread", "address,undefined"), or ""."""
-"""True when the C assertions (lock order, locks held, no GIL in the engine) are built in."""
+
+def _close_idle_connections() -> None:
+    """Close the pooled connections no session is using (registered with
+    ``os.register_at_fork(before=...)`` and ``atexit``)."""
+
+def _rebuild_row(is_mapping: bool, fields: tuple[str, ...],
+                 values: tuple[Any, ...]) -> Row | RowMapping:
+    """A Row or RowMapping again (pickle)."""
 
 def verify_password(password: str, password_hash: str) -> bool:
     """True when ``password`` matches the bcrypt hash; False for any other hash
