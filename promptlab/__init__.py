@@ -11,6 +11,13 @@ __version__ = "0.2.0"
 
 __all__ = ["PromptLab", "Model", "__version__"]
 
+# What __getattr__ returns, for type checkers (without it they see ``object``); a
+# constant rather than typing.TYPE_CHECKING, which would import typing.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from promptlab.core import PromptLab
+    from promptlab.model.model import Model
+
 
 def __getattr__(name: str) -> object:
     if name == "PromptLab":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from promptlab.commands import db, demo, studio
 
@@ -41,7 +41,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        command: Callable[[argparse.Namespace], int] = args.func
+        return command(args)
     except DatabaseError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

@@ -313,6 +313,9 @@ class _Model:
     Subclasses are declared with ``@_model``; ``_checks`` maps each field to its check,
     ``_after`` to a check of the class's own run after it (a field validator)."""
 
+    # Set on each subclass by @_model (a dataclass); declared here for type checkers,
+    # which do not see through @_model, so that dataclasses.fields() accepts a _Model.
+    __dataclass_fields__: ClassVar[Dict[str, dataclasses.Field[Any]]]
     _checks: ClassVar[Dict[str, _Check]] = {}
     _after: ClassVar[Dict[str, _Check]] = {}
     _required: ClassVar[Tuple[str, ...]] = ()

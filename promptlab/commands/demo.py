@@ -17,7 +17,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: "argparse._SubParsersAction") -> None:
+def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add the ``demo`` command."""
     text = ("store a prompt template (2 versions) and a sample dataset in FILE, run both "
             "versions with a deterministic offline baseline (not an LLM), score them with "

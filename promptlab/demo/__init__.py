@@ -57,7 +57,7 @@ class KeywordBaseline(Model):
 # same names and meaning as the original's exact_match and f1_score.
 class _ExactMatch:
     def evaluate(self, data: Mapping[str, Any]) -> bool:
-        return data["response"] == data["reference"]
+        return bool(data["response"] == data["reference"])
 
 
 class _F1:
@@ -121,12 +121,15 @@ def run_demo(db_file: str, out: TextIO) -> Dict[int, Dict[str, float]]:
 
     pl = PromptLab({"type": "local", "db_file": db_file})
     templates = _assets(pl, db_file)
-    dataset = pl.asset.get(DATASET, pl.tracer.get_latest_asset(DATASET).asset_version)
+    latest = pl.tracer.get_latest_asset(DATASET)
+    if latest is None:  # _assets() stored it
+        raise RuntimeError(f"the demo dataset {DATASET!r} is missing from {db_file}")
+    dataset = pl.asset.get(DATASET, latest.asset_version)
     model = KeywordBaseline(ModelConfig(name=MODEL_NAME, type="completion"))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     results: Dict[int, Dict[str, float]] = {}
-    print(f"PromptLab demo on {pl.tracer.db_file}: template {TEMPLATE!r} (2 versions), "
-          f"dataset {DATASET!r}.", file=out)
+    print(f"PromptLab demo on {getattr(pl.tracer, 'db_file', db_file)}: "
+          f"template {TEMPLATE!r} (2 versions), dataset {DATASET!r}.", file=out)
     print(f"Model: {MODEL_NAME}, a deterministic keyword baseline that copies a word from "
           "the prompt. It runs offline and is not an LLM.", file=out)
     for template in templates:

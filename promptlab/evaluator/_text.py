@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from itertools import pairwise
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence, Tuple
 
 # --- sentences ---------------------------------------------------------------
 
@@ -169,7 +169,7 @@ def _m_above_1(stem: str) -> bool:
     return _measure(stem) > 1
 
 
-def _first_suffix(word: str, rules: Sequence[tuple]) -> str:
+def _first_suffix(word: str, rules: Sequence[Tuple[str, str, Callable[[str], bool]]]) -> str:
     """Apply the rule of the first listed suffix ``word`` ends with, if its stem qualifies.
 
     Rules are (suffix, replacement, condition on the stem); only the first suffix that

@@ -130,7 +130,9 @@ class Judge(Evaluator):
             values[key] = require(self.metric, data, key) if key in data else "(not given)"
         return values
 
-    def evaluate(self, data: Dict[str, Any]) -> Optional[int]:
+    def evaluate(self, data: Dict[str, Any]) -> Optional[float]:
+        """An integer score on ``scale`` (Faithfulness: the fraction of supported
+        claims), or None when the judge's reply holds none."""
         values = self._values(data)
         reply = complete(self._model(), self.system_prompt, _fill(self.user_prompt, values),
                          self.metric)

@@ -18,7 +18,7 @@ from promptlab.evaluator.evaluator import Evaluator, require
 # --- pure functions -------------------------------------------------------------
 
 
-def _ngrams(tokens: Sequence[str], n: int) -> Counter:
+def _ngrams(tokens: Sequence[str], n: int) -> Counter[Tuple[str, ...]]:
     return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
 
 

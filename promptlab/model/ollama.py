@@ -46,7 +46,7 @@ def _post(url: str, body: Dict[str, Any]) -> Dict[str, Any]:
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return json.loads(response.read())
+            answer = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:300].decode("utf-8", "replace")
         message = f"Ollama at {url} answered {exc.code}: {detail}"
@@ -65,6 +65,10 @@ def _post(url: str, body: Dict[str, Any]) -> Dict[str, Any]:
         raise ConnectionError(f"cannot reach Ollama at {url}: {reason} (is `ollama serve` "
                               "running? set OLLAMA_HOST or the model config's endpoint)"
                               ) from None
+    if not isinstance(answer, dict):
+        raise RuntimeError(f"Ollama at {url} answered {type(answer).__name__} JSON, "
+                           "not an object")
+    return answer
 
 
 class Ollama(Model):
@@ -109,7 +113,7 @@ class Ollama_Embedding(EmbeddingModel):
         embeddings = data.get("embeddings") or []
         if not embeddings:
             raise RuntimeError(f"Ollama at {self.url} returned no embedding")
-        return embeddings[0]
+        return [float(x) for x in embeddings[0]]
 
 
 # The original's factory names: <prefix>_<type>.

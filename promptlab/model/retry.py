@@ -14,7 +14,7 @@ import asyncio
 import os
 import random
 import time
-from typing import Awaitable, Callable, Optional, TypeVar
+from typing import Awaitable, Callable, Optional, Tuple, TypeVar
 
 _T = TypeVar("_T")
 
@@ -42,7 +42,7 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
         return None
 
 
-def _settings() -> tuple:
+def _settings() -> Tuple[int, float]:
     def number(name: str, default: float) -> float:
         try:
             return max(0.0, float(os.environ.get(name, "") or default))
@@ -55,7 +55,7 @@ def _delay(attempt: int, base: float, error: TransientModelError) -> float:
     if error.retry_after is not None:
         return min(error.retry_after, MAX_DELAY)
     # Full jitter keeps many concurrent workers from retrying in step.
-    return min(base * (2 ** attempt), MAX_DELAY) * (0.5 + random.random() / 2)
+    return min(base * (2.0 ** attempt), MAX_DELAY) * (0.5 + random.random() / 2)
 
 
 def call(fn: Callable[[], _T]) -> _T:

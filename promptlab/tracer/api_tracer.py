@@ -26,7 +26,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from promptlab.jsonvalues import finite
 from promptlab.sqlite.models import Asset, User, parse_timestamp
@@ -91,8 +91,9 @@ def _json_body(data: Any) -> bytes:
 def _detail(data: Any, fallback: str) -> str:
     if isinstance(data, dict):
         for key in ("detail", "message"):
-            if isinstance(data.get(key), str) and data[key]:
-                return data[key]
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                return value
     return fallback
 
 
@@ -101,11 +102,12 @@ def login(endpoint: str, username: str, password: str, timeout: float = DEFAULT_
     tracer = ApiTracer(TracerConfig(type="remote", endpoint=endpoint), timeout=timeout)
     status, data, _ = tracer._request("POST", "/login",
                                       {"username": username, "password": password})
-    if status != 200 or not isinstance(data, dict) or not data.get("access_token"):
+    token = data.get("access_token") if isinstance(data, dict) else None
+    if status != 200 or not isinstance(token, str) or not token:
         raise RemoteTracerError(f"{tracer.endpoint}/login: signing in as {username!r} failed "
                                 f"({status}: {_detail(data, 'no token')})", status,
                                 _detail(data, ""))
-    return data["access_token"]
+    return token
 
 
 class ApiTracer(Tracer):
@@ -241,10 +243,10 @@ class ApiTracer(Tracer):
 
     def _asset_json(self, name: str, version: int) -> Optional[Dict[str, Any]]:
         status, data = self._get("/assets", {"asset_name": name, "asset_version": version})
-        if status == 404 or not isinstance(data, dict) or not isinstance(data.get("asset"),
-                                                                          dict):
+        asset = data.get("asset") if isinstance(data, dict) else None
+        if status == 404 or not isinstance(asset, dict):
             return None
-        return data["asset"]
+        return asset
 
     def _same_asset(self, name: str, version: int, asset_type: str,
                     description: Optional[str]) -> Callable[[], bool]:
@@ -313,7 +315,7 @@ class ApiTracer(Tracer):
         return data
 
     def _same_records(self, experiment_id: str,
-                      summary: List[Mapping[str, Any]]) -> Callable[[], bool]:
+                      summary: Sequence[Mapping[str, Any]]) -> Callable[[], bool]:
         """Whether the studio holds exactly these records under ``experiment_id``."""
         def stored() -> bool:
             sent = [(str(r.get("dataset_record_id")), r.get("completion")) for r in summary]

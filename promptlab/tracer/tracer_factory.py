@@ -25,12 +25,15 @@ class TracerFactory:
             config = TracerConfig(**{name: getattr(tracer_config, name)
                                      for name in TracerConfig.model_fields
                                      if hasattr(tracer_config, name)})
+        # TracerConfig.type holds the member's value ("local"), as the original's
+        # use_enum_values did, though it is declared a TracerType: compare members.
+        kind = TracerType(config.type)
         # Imported here: each pulls in what only it needs (the C core, urllib).
-        if config.type == TracerType.REMOTE.value:
+        if kind is TracerType.REMOTE:
             from promptlab.tracer.api_tracer import ApiTracer
 
             return ApiTracer(config)
-        if config.type == TracerType.LOCAL.value:
+        if kind is TracerType.LOCAL:
             from promptlab.tracer.local_tracer import LocalTracer
 
             return LocalTracer(config)
