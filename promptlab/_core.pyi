@@ -117,6 +117,7 @@ class RowMapping(Mapping[str, Any]):
     def keys(self) -> list[str]: ...  # type: ignore[override]
     def values(self) -> list[Any]: ...  # type: ignore[override]
     def items(self) -> list[tuple[str, Any]]: ...  # type: ignore[override]
+    def get(self, name: str, default: Any = None, /) -> Any: ...
     def __getitem__(self, key: str) -> Any: ...
     def __getattr__(self, name: str) -> Any:
         """A column's value (the core looks columns up before other attributes)."""
