@@ -32,11 +32,6 @@ def _stub() -> ast.Module:
     return ast.parse(STUB.read_text(), filename=str(STUB))
 
 
-def _is_alias(node: ast.stmt) -> bool:
-    """``StrPath = Union[...]``, ``_R = TypeVar(...)``: names for the checker only."""
-    return isinstance(node, ast.Assign)
-
-
 def _declared(body: List[ast.stmt]) -> Dict[str, ast.stmt]:
     """Names a module or class body declares: classes, functions, annotated names."""
     names: Dict[str, ast.stmt] = {}
@@ -53,8 +48,9 @@ def _module_names() -> Dict[str, ast.stmt]:
 
 
 def _aliases() -> Set[str]:
-    return {t.id for n in _stub().body if _is_alias(n)
-            for t in n.targets if isinstance(t, ast.Name)}  # type: ignore[attr-defined]
+    """``StrPath = Union[...]``, ``_R = TypeVar(...)``: names for the checker only."""
+    return {t.id for n in _stub().body if isinstance(n, ast.Assign)
+            for t in n.targets if isinstance(t, ast.Name)}
 
 
 def _classes() -> Dict[str, ast.ClassDef]:
