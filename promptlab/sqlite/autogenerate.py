@@ -247,7 +247,7 @@ def plan(old: Schema, new: Schema, force_rebuild: bool = False) -> Plan:
             result.statements.append("")
         else:
             _plan_table(before, table, result, force_rebuild)
-    for name, table in reversed(list(old.tables.items())):
+    for name in reversed(list(old.tables)):
         if new.table(name) is None and not is_legacy(name):
             result.changes.append(f"- table {name}")
             result.statements.append(f"-- The rows of {name} are lost.")

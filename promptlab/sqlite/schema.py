@@ -215,7 +215,7 @@ class Schema:
             key = name.lower()
             autoinc = bool(sql and _AUTOINCREMENT.search(sql))
             cols = []
-            for cid, cname, sql_type, notnull, dflt, pk in sorted(columns.get(key, [])):
+            for _cid, cname, sql_type, notnull, dflt, pk in sorted(columns.get(key, [])):
                 cols.append(ColumnSpec(
                     name=cname, sql_type=sql_type or "", primary_key=pk, nullable=not notnull,
                     default_sql=dflt, references=single_fk.get(key, {}).get(cname.lower()),

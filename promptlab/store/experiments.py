@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Sequence
 
 from promptlab.sqlite import RowMapping
 from promptlab.sqlite.database_manager import db_manager
+
 # ASSET_KEYS starts with the prompt template's name and version (the JOIN below).
 from promptlab.store.formats import ASSET_KEYS, MODEL_PATHS
 from promptlab.store.users import DbFile, user_id

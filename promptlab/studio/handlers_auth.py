@@ -12,7 +12,14 @@ from promptlab import _core
 from promptlab.sqlite.models import User
 from promptlab.studio.auth import TokenError, decode_token, issue_token, password_version
 from promptlab.studio.config import DEFAULT_TOKEN_MINUTES
-from promptlab.studio.http import ApiError, Principal, Request, Response, error_response, json_response
+from promptlab.studio.http import (
+    ApiError,
+    Principal,
+    Request,
+    Response,
+    error_response,
+    json_response,
+)
 from promptlab.studio.state import StudioState
 from promptlab.studio.validation import new_password
 

@@ -27,7 +27,7 @@ def load_page() -> Tuple[bytes, str]:
     def hashes(tag: bytes) -> str:
         blocks = re.findall(rb"<" + tag + rb"(?:\s[^>]*)?>(.*?)</" + tag + rb">", page,
                             re.DOTALL)
-        return " ".join("'sha256-%s'" % base64.b64encode(hashlib.sha256(b).digest()).decode()
+        return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b).digest()).decode()}'"
                         for b in blocks)
 
     csp = (f"default-src 'none'; script-src {hashes(b'script')}; "

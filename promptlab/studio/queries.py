@@ -315,7 +315,7 @@ class DatasetFiles:
 
     @staticmethod
     def _parse(path: str) -> Dict[str, Any]:
-        with open(path, "r", encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle:
             text = handle.read()
         items: List[Any] = []
         stripped = text.lstrip()

@@ -42,9 +42,9 @@ from urllib.parse import unquote
 
 from promptlab import __version__
 from promptlab.studio.app import StudioApp
+from promptlab.studio.auth import StudioError
 from promptlab.studio.config import StudioConfig
 from promptlab.studio.http import Response, json_bytes
-from promptlab.studio.auth import StudioError
 from promptlab.studio.limits import DeadlineSocketIO
 from promptlab.studio.wsgi import StudioWSGI
 

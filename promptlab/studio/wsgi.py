@@ -21,9 +21,9 @@ from http import HTTPStatus
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from promptlab.studio.app import StudioApp
+from promptlab.studio.auth import StudioError
 from promptlab.studio.config import StudioConfig
 from promptlab.studio.http import Request, Response, error_response
-from promptlab.studio.auth import StudioError
 from promptlab.studio.limits import BodyBudget, read_body
 from promptlab.studio.proxies import client_address
 
