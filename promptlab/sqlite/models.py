@@ -90,19 +90,19 @@ _NOW_UTC = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
 
 USERS = Table(
     "users",
-    columns=[
+    columns=(
         Column("id", "INTEGER", primary_key=True, autoincrement=True),
         Column("username", "VARCHAR", nullable=False, unique=True),
         Column("password_hash", "VARCHAR", nullable=False),
         Column("role", "VARCHAR", nullable=False),
         Column("status", "INTEGER", default_sql="1"),
         Column("created_at", "DATETIME", default_sql=_NOW_UTC),
-    ],
+    ),
 )
 
 ASSETS = Table(
     "assets",
-    columns=[
+    columns=(
         Column("asset_name", "VARCHAR", primary_key=True, nullable=False),
         Column("asset_version", "INTEGER", primary_key=True, nullable=False),
         Column("asset_description", "TEXT"),
@@ -113,26 +113,26 @@ ASSETS = Table(
         Column("status", "INTEGER", default_sql="1"),
         Column("created_at", "DATETIME", default_sql=_NOW_UTC),
         Column("user_id", "INTEGER", references="users.id"),
-    ],
-    indexes=[Index("ix_assets_asset_type", ["asset_type"])],
+    ),
+    indexes=(Index("ix_assets_asset_type", ("asset_type",)),),
 )
 
 EXPERIMENTS = Table(
     "experiments",
-    columns=[
+    columns=(
         Column("experiment_id", "VARCHAR", primary_key=True, nullable=False),
         Column("model", "TEXT"),
         Column("asset", "TEXT"),
         Column("status", "INTEGER", default_sql="1"),
         Column("created_at", "DATETIME", default_sql=_NOW_UTC),
         Column("user_id", "INTEGER", references="users.id"),
-    ],
-    indexes=[Index("ix_experiments_created_at", ["created_at"])],
+    ),
+    indexes=(Index("ix_experiments_created_at", ("created_at",)),),
 )
 
 EXPERIMENT_RESULT = Table(
     "experiment_result",
-    columns=[
+    columns=(
         Column("id", "INTEGER", primary_key=True),
         Column("experiment_id", "VARCHAR", references="experiments.experiment_id"),
         Column("dataset_record_id", "VARCHAR"),
@@ -142,8 +142,8 @@ EXPERIMENT_RESULT = Table(
         Column("latency_ms", "FLOAT"),
         Column("evaluation", "TEXT"),
         Column("created_at", "DATETIME", default_sql=_NOW_UTC),
-    ],
-    indexes=[Index("ix_experiment_result_experiment_id", ["experiment_id"])],
+    ),
+    indexes=(Index("ix_experiment_result_experiment_id", ("experiment_id",)),),
 )
 
 TABLES: Tuple[Table, ...] = (USERS, ASSETS, EXPERIMENTS, EXPERIMENT_RESULT)

@@ -214,16 +214,17 @@ class Schema:
                 continue
             key = name.lower()
             autoinc = bool(sql and _AUTOINCREMENT.search(sql))
-            cols = []
+            table_cols: List[ColumnSpec] = []
             for _cid, cname, sql_type, notnull, dflt, pk in sorted(columns.get(key, [])):
-                cols.append(ColumnSpec(
+                table_cols.append(ColumnSpec(
                     name=cname, sql_type=sql_type or "", primary_key=pk, nullable=not notnull,
                     default_sql=dflt, references=single_fk.get(key, {}).get(cname.lower()),
                     unique=cname.lower() in unique_single.get(key, set()),
                     autoincrement=autoinc and pk == 1 and normalize_type(sql_type) == "INTEGER"))
             constraints = tuple(f"UNIQUE ({_quoted(c)})" for c in unique_multi.get(key, []))
             constraints += tuple(multi_fk.get(key, []))
-            tables[name] = TableSpec(name, tuple(cols), tuple(named.get(key, [])), constraints)
+            tables[name] = TableSpec(name, tuple(table_cols), tuple(named.get(key, [])),
+                                     constraints)
         return cls(tables, others)
 
     @classmethod
