@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
 from promptlab import _core
 from promptlab.sqlite.schema import (
@@ -167,8 +167,11 @@ def _plan_table(old: TableSpec, new: TableSpec, plan: Plan, force_rebuild: bool)
     new_names = {c.name.lower() for c in new.columns}
     removed = [c for c in old.columns if c.name.lower() not in new_names]
     added = [c for c in new.columns if c.name.lower() not in old_names]
+    old_by_name: Dict[str, ColumnSpec] = {}  # as old.column() finds them: the first
+    for c in old.columns:
+        old_by_name.setdefault(c.name.lower(), c)
     changed = [c for c in new.columns
-               if c.name.lower() in old_names and old.column(c.name).key() != c.key()]
+               if c.name.lower() in old_by_name and old_by_name[c.name.lower()].key() != c.key()]
     kept_old = [c.name.lower() for c in old.columns if c.name.lower() in new_names]
     kept_new = [c.name.lower() for c in new.columns if c.name.lower() in old_names]
     appended = [c.name.lower() for c in new.columns[len(new.columns) - len(added):]]
@@ -176,7 +179,7 @@ def _plan_table(old: TableSpec, new: TableSpec, plan: Plan, force_rebuild: bool)
     reasons = []
     for col in changed:
         reasons.append(f"column {col.name} becomes {col.describe()} "
-                       f"(was {old.column(col.name).describe()})")
+                       f"(was {old_by_name[col.name.lower()].describe()})")
     if [c.lower() for c in old.primary_key] != [c.lower() for c in new.primary_key]:
         reasons.append(f"primary key ({', '.join(old.primary_key)}) becomes "
                        f"({', '.join(new.primary_key)})")
@@ -201,8 +204,8 @@ def _plan_table(old: TableSpec, new: TableSpec, plan: Plan, force_rebuild: bool)
     for col in removed:
         plan.changes.append(f"- column {t}.{col.name}")
     for col in changed:
-        plan.changes.append(f"~ column {t}.{col.name}: {old.column(col.name).describe()} -> "
-                            f"{col.describe()}")
+        was = old_by_name[col.name.lower()]
+        plan.changes.append(f"~ column {t}.{col.name}: {was.describe()} -> {col.describe()}")
     for idx in drop_idx:
         plan.changes.append(f"- index {idx.name} on {t}")
     for idx in make_idx:
@@ -280,10 +283,14 @@ def load_tables(models: Any = None) -> Sequence[Any]:
                                        "Python file that declares TABLES.")
         name = f"_promptlab_models_{abs(hash(str(path.resolve())))}"
         spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            # No loader for the file's suffix (a path without ".py").
+            raise _core.MigrationError(f"{path}: cannot load the models file: not a Python "
+                                       "source file; pass a .py file that declares TABLES.")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # dataclasses look their module up while it runs
         try:
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
+            spec.loader.exec_module(module)
         except Exception as exc:
             sys.modules.pop(name, None)
             raise _core.MigrationError(f"{path}: cannot load the models file: "
