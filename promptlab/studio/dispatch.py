@@ -6,16 +6,25 @@ becomes an answer here; nothing raises out of the application."""
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Tuple, TypeVar, Union
 
 from promptlab import _core
 from promptlab.studio.handlers_auth import AuthHandlers
-from promptlab.studio.http import ApiError, Request, Response, error_response, json_response
+from promptlab.studio.http import (
+    ApiError,
+    Principal,
+    Request,
+    Response,
+    error_response,
+    json_response,
+)
 from promptlab.studio.page import PAGE_PATHS
 
 log = logging.getLogger("promptlab.studio")
 
 SMALL_BODY = 64 * 1024  # login and the routes that take no body
+
+_T = TypeVar("_T", Response, Optional[Response])
 
 
 class Dispatcher(AuthHandlers):
@@ -34,7 +43,7 @@ class Dispatcher(AuthHandlers):
 
     def handle(self, request: Request) -> Response:
         """The response to ``request`` (admitted or not yet); never raises."""
-        response = None
+        response: Optional[Response] = None
         if request.route is None:
             response = self._guard(request, self._admit)
         if response is None:
@@ -49,8 +58,8 @@ class Dispatcher(AuthHandlers):
             return self.config.max_body_bytes
         return SMALL_BODY
 
-    def _guard(self, request: Request, step: Callable[[Request], Optional[Response]]
-               ) -> Optional[Response]:
+    def _guard(self, request: Request, step: Callable[[Request], _T]) -> Union[_T, Response]:
+        """What ``step`` returns, or the error response for what it raised."""
         try:
             return step(request)
         except ApiError as exc:
@@ -94,7 +103,7 @@ class Dispatcher(AuthHandlers):
             allowed.append(method)
             if method != request.method:
                 continue
-            principal = None
+            principal: Optional[Principal] = None
             if who is not None:
                 principal = self.authenticate(request)
                 if who == "admin" and principal.role != "admin":

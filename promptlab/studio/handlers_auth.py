@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Literal, Optional, overload
 
 from promptlab import _core
 from promptlab.sqlite.models import User
@@ -34,6 +34,12 @@ class AuthHandlers(StudioState):
     Part of ``StudioApp`` (``promptlab.studio.app``).
     """
 
+    @overload
+    def authenticate(self, request: Request, optional: Literal[False] = False) -> Principal: ...
+
+    @overload
+    def authenticate(self, request: Request, optional: bool) -> Optional[Principal]: ...
+
     def authenticate(self, request: Request, optional: bool = False) -> Optional[Principal]:
         """The user a bearer token names, still active, with the role the database holds
         now, whose password has not changed since the token was issued; ApiError 401
@@ -55,17 +61,16 @@ class AuthHandlers(StudioState):
                            [("WWW-Authenticate", 'Bearer error="invalid_token"')]) from None
         username = claims.get("sub")
         user = self._user(username) if isinstance(username, str) else None
-        problem = None
         if user is None or user.status != 1:
             problem = "the user does not exist or was deactivated"
         elif claims.get("pwv") != password_version(user.password_hash, self.secret):
             problem = "the password changed since it was issued; sign in again"
-        if problem is not None:
-            if optional:
-                return None
-            raise ApiError(401, f"Invalid token: {problem}",
-                           [("WWW-Authenticate", 'Bearer error="invalid_token"')])
-        return Principal(user.username, user.role)
+        else:
+            return Principal(user.username, user.role)
+        if optional:
+            return None
+        raise ApiError(401, f"Invalid token: {problem}",
+                       [("WWW-Authenticate", 'Bearer error="invalid_token"')])
 
     def _user(self, username: str) -> Optional[User]:
         try:
@@ -102,7 +107,7 @@ class AuthHandlers(StudioState):
         else:  # spend the same time, so the answer does not tell which users exist
             _core.verify_password(password, self._dummy())
             ok = False
-        if not ok:
+        if user is None or not ok:  # ok is False whenever user is None
             log.info("failed login for %r from %s", username, request.client)
             return json_response({"success": False, "message": "Invalid credentials"}, 401)
         self.throttle.success(keys)
