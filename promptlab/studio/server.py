@@ -295,9 +295,14 @@ class StudioServer(ThreadingHTTPServer):
                                        flags=socket.AI_PASSIVE)
         except (socket.gaierror, UnicodeError) as exc:
             raise StudioError(f"cannot listen on {host}: {exc}") from None
-        self.address_family = infos[0][0]
+        family, _, _, _, sockaddr = infos[0]
+        ip, ip_port = sockaddr[0], sockaddr[1]
+        if not isinstance(ip, str) or not isinstance(ip_port, int):
+            # Not an AF_INET/AF_INET6 (host, port[, flowinfo, scope_id]) address.
+            raise StudioError(f"cannot listen on {host}: not an IP address ({sockaddr!r})")
+        self.address_family = family
         try:
-            super().__init__(infos[0][4][:2], StudioHandler)
+            super().__init__((ip, ip_port), StudioHandler)
         except OSError as exc:
             hint = ""
             if exc.errno == errno.EADDRINUSE:
@@ -309,15 +314,17 @@ class StudioServer(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks up the host's FQDN, which can hang on DNS.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        # server_address is now the socket's getsockname(): (host, port[, ...]) with a
+        # str host (the stub's type also allows the bytes a constructor may be given).
+        self.server_name, self.server_port = self.socket.getsockname()[:2]
 
     @property
     def host(self) -> str:
-        return self.server_address[0]
+        return self.server_name
 
     @property
     def port(self) -> int:
-        return self.server_address[1]
+        return self.server_port
 
     @property
     def is_loopback(self) -> bool:
