@@ -67,6 +67,8 @@ class ViewHandlers(StudioState):
         out = []
         for d in self.tracer.get_assets_by_type(AssetType.DATASET):
             path = d.file_path
+            records: Dict[str, Any]
+            note: Optional[str]
             if path is None:
                 records, note = {}, "the dataset names no file"
             else:

@@ -91,7 +91,9 @@ class ReadModel:
             with self._metrics_lock:
                 for i, metrics in fresh.items():
                     self._metrics[i] = (stamps[i], metrics)
-        return {i: fresh[i] if i in fresh else c[1] for i, c in cached.items()}
+        # c is None only for a stale experiment, which fresh holds
+        return {i: c[1] if c is not None and i not in fresh else fresh[i]
+                for i, c in cached.items()}
 
     @staticmethod
     def _summaries(rows: Sequence[Any], by_experiment: Dict[str, Dict[str, Any]]
@@ -132,7 +134,8 @@ class ReadModel:
         (``promptlab.store.results.COMPARE_FILTERS``) pick."""
         ids = [e["experiment_id"] for e in experiments]
         total, page, rows = result_store.compared_page(self.db_file, ids, offset, limit, only)
-        inputs, note = {}, None
+        inputs: Dict[str, Any] = {}
+        note: Optional[str] = None
         for e in experiments:  # the first experiment whose dataset file can be read
             inputs, note = self.inputs_of(e)
             if inputs:
