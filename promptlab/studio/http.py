@@ -7,7 +7,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs
 
 from promptlab.jsonvalues import finite
@@ -38,7 +38,8 @@ class Request:
     path: str
     query_string: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
+    body: Union[bytes, bytearray] = b""
+    """The bytearray ``limits.read_body`` filled in place (not copied) once admitted."""
     client: str = ""
     shared: bool = True
     content_length: int = 0

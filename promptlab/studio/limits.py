@@ -15,7 +15,10 @@ import io
 import socket
 import threading
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 
 class BodyBudget:
@@ -54,7 +57,7 @@ class DeadlineSocketIO(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer) -> int:
         remaining = self._deadline() - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("the request did not arrive in time")
