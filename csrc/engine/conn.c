@@ -5,6 +5,7 @@
 #include "settings.h"
 #include "fork.h"
 #include "paths.h"
+#include "query.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -270,8 +271,13 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
     sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_progress_handler(c->db, PROGRESS_STEPS, past_deadline, c);
-    sqlite3_create_function_v2(c->db, "promptlab_now", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, NULL,
-                               sql_now, NULL, NULL, NULL);
+    rc = sqlite3_create_function_v2(c->db, "promptlab_now", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, NULL,
+                                    sql_now, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        pl_err_from_sqlite(err, rc, c->db, path, "registering promptlab_now()");
+        pl_conn_close(c);
+        return NULL;
+    }
     /* foreign_keys is per connection; synchronous=FULL makes each commit durable
      * through power loss too, at one fsync of the WAL per commit. */
     if (pl_conn_exec(c, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;",
@@ -288,26 +294,21 @@ int pl_conn_enable_wal(pl_conn *c, pl_err *err)
     int pause = 1;
 
     for (;;) {
-        sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
-        if (rc == SQLITE_OK) {
-            rc = sqlite3_step(st);
-            if (rc == SQLITE_ROW) {
-                const char *mode = (const char *)sqlite3_column_text(st, 0);
-                int is_wal = mode != NULL && strcmp(mode, "wal") == 0;
-                sqlite3_finalize(st);
-                if (is_wal)
-                    return 0;
-                /* Answered without switching: another connection is mid-change. */
-                rc = SQLITE_BUSY;
-            } else {
-                sqlite3_finalize(st);
-            }
+        char mode[PL_JOURNAL_MODE_MAX];
+        int found = 0, rc;
+        if (pl_query_text(c, "PRAGMA journal_mode=WAL", mode, sizeof mode, &found,
+                          "switching to WAL mode", err) == 0) {
+            if (found && strcmp(mode, "wal") == 0)
+                return 0;
+            /* Answered without switching: another connection is mid-change. */
+            rc = SQLITE_BUSY;
+        } else {
+            rc = err->sqlite_rc;
         }
         /* Changing the journal mode can answer BUSY at once, without the busy
          * handler, while another process holds a lock: wait and retry. */
         if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
-            return pl_err_from_sqlite(err, rc, c->db, c->path, "switching to WAL mode");
+            return -1;
         if (waited >= limit)
             return pl_err_from_sqlite(err, rc, c->db, c->path, "switching to WAL mode");
         pl_sleep_ms(pause);

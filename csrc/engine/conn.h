@@ -12,6 +12,9 @@
 
 #define PL_STMT_CACHE_SIZE 32
 
+/* Room for a journal mode's name ("truncate", "wal", ...) and its NUL. */
+#define PL_JOURNAL_MODE_MAX 16
+
 typedef struct pl_stmt_entry {
     unsigned long hash;
     char *sql; /* owned copy of the statement text */

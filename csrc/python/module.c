@@ -124,7 +124,7 @@ PyObject *pl_raise_kind(pl_state *st, pl_errkind kind, const char *path, const c
 
 /* A database named by URL: "sqlite:///path" (and "sqlite:///:memory:") is the
  * path; a URL of another backend is refused by name, never taken as a folder
- * named "postgresql:". Moves *s/*n past the prefix. Returns 0, or -1 with
+ * named "postgresql:". Moves *s and *n past the prefix. Returns 0, or -1 with
  * DatabasePathError set. */
 static int url_to_path(pl_state *st, const char **s, Py_ssize_t *n)
 {
