@@ -417,22 +417,31 @@ void pl_conn_close(pl_conn *c)
     free(c);
 }
 
-void pl_sql_first_keyword(const char *sql, char *buf, size_t size)
+const char *pl_sql_skip_trivia(const char *p, const char *end, int semicolons)
 {
-    size_t n = 0;
-    for (;;) {
-        while (isspace((unsigned char)*sql))
-            sql++;
-        if (sql[0] == '-' && sql[1] == '-') {
-            while (*sql && *sql != '\n')
-                sql++;
-        } else if (sql[0] == '/' && sql[1] == '*') {
-            const char *end = strstr(sql + 2, "*/");
-            sql = end ? end + 2 : sql + strlen(sql);
+    while (p < end) {
+        if (isspace((unsigned char)*p) || (semicolons && *p == ';')) {
+            p++;
+        } else if (end - p >= 2 && p[0] == '-' && p[1] == '-') {
+            while (p < end && *p != '\n')
+                p++;
+        } else if (end - p >= 2 && p[0] == '/' && p[1] == '*') {
+            const char *q = p + 2;
+            while (q + 1 < end && !(q[0] == '*' && q[1] == '/'))
+                q++;
+            p = q + 1 < end ? q + 2 : end; /* an unterminated comment runs to the end */
         } else {
             break;
         }
     }
+    return p;
+}
+
+void pl_sql_first_keyword(const char *sql, char *buf, size_t size)
+{
+    size_t n = 0;
+
+    sql = pl_sql_skip_trivia(sql, sql + strlen(sql), 0);
     while (n + 1 < size && isalpha((unsigned char)sql[n])) {
         buf[n] = (char)toupper((unsigned char)sql[n]);
         n++;

@@ -18,7 +18,6 @@
 #include "settings.h"
 #include "rowbuf.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,27 +82,6 @@ static int ensure_conn(SessionObject *s, pl_err *err)
     return 0;
 }
 
-/* True when the text after a statement holds only spaces, comments and ';'. */
-static int only_trivia(const char *p, const char *end)
-{
-    while (p < end) {
-        if (isspace((unsigned char)*p) || *p == ';') {
-            p++;
-        } else if (p + 1 < end && p[0] == '-' && p[1] == '-') {
-            while (p < end && *p != '\n')
-                p++;
-        } else if (p + 1 < end && p[0] == '/' && p[1] == '*') {
-            const char *q = p + 2;
-            while (q + 1 < end && !(q[0] == '*' && q[1] == '/'))
-                q++;
-            p = q + 2;
-        } else {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* Whether running `stmt` outside a transaction should first open one with
  * BEGIN IMMEDIATE: writes, except statements SQLite refuses in a transaction
  * or that manage transactions themselves. */
@@ -144,7 +122,7 @@ static int run_locked(SessionObject *s, const char *sql, Py_ssize_t len, const p
         return pl_err_set(err, PL_E_PROGRAMMING, s->db->path, "the SQL text is too long");
     if (pl_conn_prepare(s->conn, sql, (int)len, &stmt, &tail, err) < 0)
         return -1;
-    if (!only_trivia(sql + tail, sql + len)) {
+    if (pl_sql_skip_trivia(sql + tail, sql + len, 1) != sql + len) {
         pl_err_set(err, PL_E_PROGRAMMING, s->db->path,
                    "execute() runs one statement at a time; split the SQL text or call "
                    "execute() once per statement.");
