@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from promptlab.sqlite import ProgrammingError, get_session
+from promptlab.sqlite import IntegrityError, ProgrammingError, get_session
 from promptlab.sqlite.database_manager import db_manager
 
 
@@ -65,3 +65,34 @@ def test_admin_user_written_once(db_path):
     finally:
         con.close()
     assert rows == [("admin", "!")]
+
+
+def test_json_error_quotes_the_encoders_reason(session):
+    """params.c takes the encoder's exception (compat.h, pl_exc_take) to quote it."""
+    circular: list = []
+    circular.append(circular)
+    with pytest.raises(ProgrammingError, match=r"cannot be stored as JSON: maximum recursion"):
+        session.execute("SELECT ?", (circular,))
+    with pytest.raises(ProgrammingError, match=r"cannot be stored as JSON: .*not JSON serializable"):
+        session.execute("SELECT ?", ({"key": {1, 2}},))
+    assert session.execute("SELECT 1").scalar() == 1  # no exception left behind
+
+
+def test_a_failed_commit_at_exit_is_raised_and_the_session_closed(db_path):
+    """Session.__exit__ keeps the commit's error (compat.h, pl_exc_take/pl_exc_give)
+    while it closes the session, and raises that error with its traceback."""
+    db_manager.initialize_database(db_path)
+    s = get_session()
+    with pytest.raises(IntegrityError, match="FOREIGN KEY") as info:
+        with s:
+            s.execute("PRAGMA defer_foreign_keys=ON")
+            s.execute("INSERT INTO experiment_result (experiment_id) VALUES ('missing')")
+    assert info.value.__traceback__ is not None
+    assert s.closed
+    with pytest.raises(ProgrammingError, match="closed"):
+        s.execute("SELECT 1")
+    con = sqlite3.connect(db_path)
+    try:
+        assert con.execute("SELECT count(*) FROM experiment_result").fetchone()[0] == 0
+    finally:
+        con.close()

@@ -293,19 +293,30 @@ static PyObject *py_close_idle_connections(PyObject *module, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* Register the module's _close_idle_connections with
- * `module_name.function_name`, as its one positional argument or, when
- * `keyword` is given, as that named argument. */
-static int register_close_hook(PyObject *module, const char *module_name, const char *function_name,
-                               const char *keyword)
+/* At interpreter exit: from now on sessions close their connections instead
+ * of pooling them (pl_exiting), and the idle ones close now. */
+static PyObject *py_at_exit(PyObject *module, PyObject *unused)
 {
-    PyObject *target = PyImport_ImportModule(module_name), *hook, *register_fn = NULL;
+    pl_state *st = PyModule_GetState(module);
+
+    st->exiting = 1;
+    return py_close_idle_connections(module, unused);
+}
+
+/* Not in the module's method table: only atexit calls it. */
+static PyMethodDef at_exit_def = {"_at_exit", py_at_exit, METH_NOARGS,
+                                  "Close idle connections at interpreter exit."};
+
+/* Register `hook` with `module_name.function_name`, as its one positional
+ * argument or, when `keyword` is given, as that named argument. */
+static int register_hook(PyObject *hook, const char *module_name, const char *function_name,
+                         const char *keyword)
+{
+    PyObject *target = PyImport_ImportModule(module_name), *register_fn = NULL;
     PyObject *args = NULL, *kwargs = NULL, *r = NULL;
     if (target == NULL)
         return -1;
-    hook = PyObject_GetAttrString(module, "_close_idle_connections");
-    if (hook != NULL)
-        register_fn = PyObject_GetAttrString(target, function_name);
+    register_fn = PyObject_GetAttrString(target, function_name);
     if (register_fn != NULL) {
         args = keyword ? PyTuple_New(0) : PyTuple_Pack(1, hook);
         kwargs = keyword ? Py_BuildValue("{s:O}", keyword, hook) : NULL;
@@ -315,7 +326,6 @@ static int register_close_hook(PyObject *module, const char *module_name, const 
     Py_XDECREF(args);
     Py_XDECREF(kwargs);
     Py_XDECREF(register_fn);
-    Py_XDECREF(hook);
     Py_DECREF(target);
     if (r == NULL)
         return -1;
@@ -333,9 +343,16 @@ static int register_close_hook(PyObject *module, const char *module_name, const 
  *   would miss them). */
 static int register_close_hooks(PyObject *module)
 {
-    if (register_close_hook(module, "os", "register_at_fork", "before") < 0)
-        return -1;
-    return register_close_hook(module, "atexit", "register", NULL);
+    PyObject *before_fork = PyObject_GetAttrString(module, "_close_idle_connections");
+    PyObject *at_exit = PyCFunction_NewEx(&at_exit_def, module, NULL);
+    int rc = -1;
+
+    if (before_fork != NULL && at_exit != NULL &&
+        register_hook(before_fork, "os", "register_at_fork", "before") == 0)
+        rc = register_hook(at_exit, "atexit", "register", NULL);
+    Py_XDECREF(before_fork);
+    Py_XDECREF(at_exit);
+    return rc;
 }
 
 #ifndef PL_SANITIZE

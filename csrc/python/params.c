@@ -1,5 +1,6 @@
 /* params.c: parameter conversion (with the GIL) and binding (without it). */
 #include "params.h"
+#include "compat.h"
 
 #include <math.h>
 #include <string.h>
@@ -213,15 +214,12 @@ static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py
             if (PyErr_ExceptionMatches(PyExc_ValueError) ||
                 PyErr_ExceptionMatches(PyExc_TypeError) ||
                 PyErr_ExceptionMatches(PyExc_RecursionError)) {
-                PyObject *type, *value, *tb;
-                PyErr_Fetch(&type, &value, &tb);
+                PyObject *why = pl_exc_take();
                 pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
                               "parameter %zd (parameter set %zd, a %s) cannot be stored as "
                               "JSON: %S.",
-                              index, b->nrows + 1, Py_TYPE(v)->tp_name, value ? value : Py_None);
-                Py_XDECREF(type);
-                Py_XDECREF(value);
-                Py_XDECREF(tb);
+                              index, b->nrows + 1, Py_TYPE(v)->tp_name, why ? why : Py_None);
+                Py_XDECREF(why);
             }
             return -1;
         }

@@ -9,6 +9,7 @@
  * The mutex serializes threads that share one session.
  */
 #include "session.h"
+#include "compat.h"
 #include "lockorder.h"
 #include "fork.h"
 #include "nest.h"
@@ -442,18 +443,6 @@ static int tx_locked(SessionObject *s, tx_op op, pl_err *err)
     return 0;
 }
 
-/* Whether the interpreter is shutting down: the atexit hook that closes idle
- * connections (module.c) has run, so a connection given back now is closed at
- * once, and the last one to a file still checkpoints it. GIL held. */
-static int shutting_down(void)
-{
-#if PY_VERSION_HEX >= 0x030D0000
-    return Py_IsFinalizing();
-#else
-    return _Py_IsFinalizing();
-#endif
-}
-
 static PyObject *tx(SessionObject *self, tx_op op)
 {
     pl_err err;
@@ -467,7 +456,7 @@ static PyObject *tx(SessionObject *self, tx_op op)
         self->closed = 1;
         Py_RETURN_NONE;
     }
-    int close_idle = op == TX_CLOSE && shutting_down();
+    int close_idle = op == TX_CLOSE && pl_exiting(pl_state_of(Py_TYPE(self)));
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS
     pl_mutex_lock(&self->lock, PL_LOCK_SESSION);
@@ -520,12 +509,11 @@ static PyObject *session_exit(SessionObject *self, PyObject *args)
     r = tx(self, exc_type == Py_None ? TX_COMMIT : TX_ROLLBACK);
     if (r == NULL) {
         /* Commit failed: close (which rolls back) and report the commit error. */
-        PyObject *type, *value, *traceback;
-        PyErr_Fetch(&type, &value, &traceback);
+        PyObject *commit_error = pl_exc_take();
         PyObject *closed = tx(self, TX_CLOSE);
         Py_XDECREF(closed);
         PyErr_Clear();
-        PyErr_Restore(type, value, traceback);
+        pl_exc_give(commit_error);
         return NULL;
     }
     Py_DECREF(r);
@@ -626,7 +614,7 @@ static void session_dealloc(SessionObject *self)
     pl_conn *conn = self->conn;
     pl_database *db = self->db;
 
-    int close_idle = conn != NULL && shutting_down();
+    int close_idle = conn != NULL && pl_exiting(pl_state_of(tp));
     PyObject_GC_UnTrack(self);
     self->conn = NULL;
     self->db = NULL;
