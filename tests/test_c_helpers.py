@@ -96,3 +96,14 @@ def test_a_failed_commit_at_exit_is_raised_and_the_session_closed(db_path):
         assert con.execute("SELECT count(*) FROM experiment_result").fetchone()[0] == 0
     finally:
         con.close()
+
+
+def test_bcrypt_cost_bounds_are_named_and_enforced():
+    """password.h: PL_BCRYPT_MIN_ROUNDS..PL_BCRYPT_MAX_ROUNDS, checked before hashing."""
+    from promptlab import _core
+
+    for rounds in (3, 32):
+        with pytest.raises(ProgrammingError, match=f"between 4 and 31, not {rounds}"):
+            _core.hash_password("abcdefgh", rounds=rounds)
+    hashed = _core.hash_password("abcdefgh", rounds=4)
+    assert hashed.startswith("$2b$04$") and _core.verify_password("abcdefgh", hashed)

@@ -23,12 +23,14 @@
  * format of the schema's created_at DEFAULT, for statements that stamp many
  * rows: strftime() in the DEFAULT costs about 2 us a row. The part up to the
  * seconds is formatted once per second per thread; the milliseconds by hand. */
+#define NOW_SECONDS_LEN 19 /* "YYYY-MM-DD HH:MM:SS" */
+#define NOW_LEN 23         /* and ".fff" */
 static void sql_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     static _Thread_local time_t cached_second = (time_t)-1;
-    static _Thread_local char cached[20];
+    static _Thread_local char cached[NOW_SECONDS_LEN + 1];
     struct timespec ts;
-    char out[23];
+    char out[NOW_LEN];
 
     (void)argc;
     (void)argv;
@@ -41,12 +43,12 @@ static void sql_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         cached_second = ts.tv_sec;
     }
     long ms = ts.tv_nsec / 1000000L;
-    memcpy(out, cached, 19);
-    out[19] = '.';
-    out[20] = (char)('0' + ms / 100);
-    out[21] = (char)('0' + ms / 10 % 10);
-    out[22] = (char)('0' + ms % 10);
-    sqlite3_result_text(ctx, out, 23, SQLITE_TRANSIENT);
+    memcpy(out, cached, NOW_SECONDS_LEN);
+    out[NOW_SECONDS_LEN] = '.';
+    out[NOW_SECONDS_LEN + 1] = (char)('0' + ms / 100);
+    out[NOW_SECONDS_LEN + 2] = (char)('0' + ms / 10 % 10);
+    out[NOW_SECONDS_LEN + 3] = (char)('0' + ms % 10);
+    sqlite3_result_text(ctx, out, NOW_LEN, SQLITE_TRANSIENT);
 }
 
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -453,7 +455,7 @@ int pl_sql_controls_transaction(const char *sql)
 {
     static const char *const CONTROL[] = {"BEGIN",    "COMMIT",    "END",
                                           "ROLLBACK", "SAVEPOINT", "RELEASE"};
-    char kw[16];
+    char kw[PL_SQL_KEYWORD_MAX];
 
     pl_sql_first_keyword(sql, kw, sizeof kw);
     for (size_t i = 0; i < sizeof CONTROL / sizeof CONTROL[0]; i++)

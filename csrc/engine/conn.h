@@ -90,7 +90,8 @@ void pl_conn_close_readonly(pl_conn *c);
 const char *pl_sql_skip_trivia(const char *p, const char *end, int semicolons);
 
 /* The first keyword of a statement (after spaces and comments), upper-cased
- * into buf. */
+ * into buf (cut to fit: PL_SQL_KEYWORD_MAX holds every keyword compared). */
+#define PL_SQL_KEYWORD_MAX 16
 void pl_sql_first_keyword(const char *sql, char *buf, size_t size);
 
 /* 1 when the statement is BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT or RELEASE. */

@@ -9,6 +9,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* The database header (sqlite.org/fileformat.html): 100 bytes, starting with
+ * the 16 bytes "SQLite format 3\0". */
+#define SQLITE_HEADER_SIZE 100
+#define SQLITE_MAGIC_SIZE 16
+
 /* Triggers and views named in the refusal; the rest are counted. */
 #define FOREIGN_NAMES_SHOWN 5
 
@@ -63,8 +68,8 @@ static int read_head(const char *path, unsigned char *buf, int size, pl_err *err
 
 int pl_check_file(const char *path, int *exists, pl_err *err)
 {
-    static const char magic[16] = "SQLite format 3";
-    unsigned char hdr[100];
+    static const char magic[SQLITE_MAGIC_SIZE] = "SQLite format 3";
+    unsigned char hdr[SQLITE_HEADER_SIZE];
     struct stat st;
     long long got;
 

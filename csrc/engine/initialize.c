@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,7 +91,7 @@ static unsigned long long folder_signature(const char *dir)
         return 0;
     while ((e = readdir(d)) != NULL) {
         size_t n = strlen(e->d_name);
-        char path[4400];
+        char path[PATH_MAX + NAME_MAX + 2]; /* dir "/" name */
         struct stat st;
 
         if (n <= 4 || e->d_name[0] == '.' || strcmp(e->d_name + n - 4, ".sql") != 0)
@@ -110,7 +111,7 @@ static unsigned long long folder_signature(const char *dir)
 
 const pl_chain *pl_initialize_chain(pl_err *err)
 {
-    char dir[4096];
+    char dir[PATH_MAX];
     pl_chain *chain;
     unsigned long long sig;
 
@@ -214,7 +215,7 @@ fail:
 static int ensure_admin(pl_conn *c, int *checked, pl_err *err)
 {
     /* One byte more than the rule allows; env_len is the full length. */
-    char env[PL_PASSWORD_MAX_BYTES + 2], why[160];
+    char env[PL_PASSWORD_MAX_BYTES + 2], why[PL_PASSWORD_WHY_MAX];
     char current[PL_HASH_MAX + 8], hashed[PL_HASH_MAX] = PL_UNUSABLE_PASSWORD;
     long env_len = pl_settings_admin_password(env, sizeof env);
     int found = 0, rc = -1;

@@ -32,9 +32,10 @@ int pl_password_hash(const char *password, int rounds, char out[PL_HASH_MAX], pl
     const char *hashed;
 
     PL_ASSERT_NO_GIL();
-    if (rounds < 4 || rounds > 31)
+    if (rounds < PL_BCRYPT_MIN_ROUNDS || rounds > PL_BCRYPT_MAX_ROUNDS)
         return pl_err_set(err, PL_E_PROGRAMMING, NULL,
-                          "bcrypt rounds must be between 4 and 31, not %d", rounds);
+                          "bcrypt rounds must be between %d and %d, not %d", PL_BCRYPT_MIN_ROUNDS,
+                          PL_BCRYPT_MAX_ROUNDS, rounds);
     /* NULL random bytes: libxcrypt draws the salt from the OS. */
     if (crypt_gensalt_rn("$2b$", (unsigned long)rounds, NULL, 0, setting, sizeof setting) == NULL)
         return pl_err_set(err, PL_E_DATABASE, NULL,

@@ -246,7 +246,7 @@ static PyObject *py_check_password(PyObject *module, PyObject *args, PyObject *k
     static char *kwlist[] = {"password", "name", NULL};
     const char *password, *name = "The password";
     Py_ssize_t len;
-    char why[160];
+    char why[PL_PASSWORD_WHY_MAX];
 
     (void)module;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s#|s:check_password", kwlist, &password, &len,

@@ -89,7 +89,7 @@ static int ensure_conn(SessionObject *s, pl_err *err)
 static int needs_write_transaction(sqlite3_stmt *stmt)
 {
     static const char *const OWN[] = {"PRAGMA", "VACUUM", "ATTACH", "DETACH"};
-    char kw[16];
+    char kw[PL_SQL_KEYWORD_MAX];
 
     if (sqlite3_stmt_readonly(stmt) || pl_sql_controls_transaction(sqlite3_sql(stmt)))
         return 0;
