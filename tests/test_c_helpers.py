@@ -107,3 +107,28 @@ def test_bcrypt_cost_bounds_are_named_and_enforced():
             _core.hash_password("abcdefgh", rounds=rounds)
     hashed = _core.hash_password("abcdefgh", rounds=4)
     assert hashed.startswith("$2b$04$") and _core.verify_password("abcdefgh", hashed)
+
+
+def test_row_and_rowmapping_share_lookup_keys_dict_and_compare(session):
+    """Row and RowMapping (same layout) share pl_row_lookup, pl_row_keys,
+    pl_row_as_dict and the compare/apply helpers of pyutil.h."""
+    result = session.execute("SELECT 1 AS a, 'x' AS b")
+    row = result.first() if hasattr(result, "first") else list(result)[0]
+    assert row == (1, "x") and row != (1, "y") and (row == [1, "x"]) is False
+    assert row.a == 1 and row["b"] == "x" and row[1] == "x" and row[-2] == 1 and row[0:1] == (1,)
+    assert row.keys() == ["a", "b"] and row._asdict() == {"a": 1, "b": "x"}
+    assert list(row) == [1, "x"] and "x" in row and hash(row) == hash((1, "x"))
+    with pytest.raises(KeyError, match="no such column"):
+        row["missing"]
+    with pytest.raises(AttributeError):
+        row.missing
+    mapping = list(session.execute("SELECT 1 AS a, 'x' AS b").mappings())[0]
+    assert mapping == {"a": 1, "b": "x"} and mapping != {"a": 2, "b": "x"}
+    assert mapping == list(session.execute("SELECT 1 AS a, 'x' AS b").mappings())[0]
+    assert (mapping == (1, "x")) is False
+    assert repr(mapping) == repr({"a": 1, "b": "x"}) and mapping.keys() == ["a", "b"]
+    assert list(mapping) == ["a", "b"] and "a" in mapping and 1 not in mapping
+    assert mapping.get("b") == "x" and mapping.get("zz", 5) == 5 and mapping.get(3) is None
+    assert mapping.a == 1 and dict(mapping) == {"a": 1, "b": "x"}
+    with pytest.raises(KeyError):
+        mapping[0]

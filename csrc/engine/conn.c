@@ -71,24 +71,14 @@ static void track(pl_conn *c)
 {
     file_identity(c->path, &c->dev, &c->ino);
     pl_mutex_lock(&live_lock, PL_LOCK_LIVE);
-    c->live_prev = NULL;
-    c->live_next = live_head;
-    if (live_head != NULL)
-        live_head->live_prev = c;
-    live_head = c;
+    PL_DLIST_PUSH(live_head, c, live_prev, live_next);
     pl_mutex_unlock(&live_lock);
 }
 
 static void untrack(pl_conn *c)
 {
     pl_mutex_lock(&live_lock, PL_LOCK_LIVE);
-    if (c->live_prev != NULL)
-        c->live_prev->live_next = c->live_next;
-    else if (live_head == c)
-        live_head = c->live_next;
-    if (c->live_next != NULL)
-        c->live_next->live_prev = c->live_prev;
-    c->live_next = c->live_prev = NULL;
+    PL_DLIST_UNLINK(live_head, c, live_prev, live_next);
     pl_mutex_unlock(&live_lock);
 }
 

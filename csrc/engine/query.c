@@ -74,39 +74,42 @@ int pl_query_run_texts(pl_conn *c, const char *sql, const char *const *texts, in
     return rc;
 }
 
+/* Start `sql` and step once: 1 with the first row in q->st (end q after
+ * reading it), 0 when there is none, -1 with `err` set (q ended in both). */
+static int first_row(pl_query *q, pl_conn *c, const char *sql, const char *what, pl_err *err)
+{
+    int rc;
+
+    if (pl_query_start(q, c, sql, what, err) < 0)
+        return -1;
+    rc = pl_query_next(q, err);
+    if (rc <= 0)
+        pl_query_end(q);
+    return rc;
+}
+
 int pl_query_text(pl_conn *c, const char *sql, char *out, size_t size, int *found, const char *what,
                   pl_err *err)
 {
     pl_query q;
-    int rc;
+    int rc = first_row(&q, c, sql, what, err);
 
-    *found = 0;
-    if (pl_query_start(&q, c, sql, what, err) < 0)
-        return -1;
-    rc = pl_query_next(&q, err);
+    *found = rc > 0;
     if (rc > 0) {
         const char *v = (const char *)sqlite3_column_text(q.st, 0);
         snprintf(out, size, "%s", v ? v : "");
-        *found = 1;
-        rc = 0;
+        pl_query_end(&q);
     }
-    pl_query_end(&q);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 int pl_query_int(pl_conn *c, const char *sql, long long *out, const char *what, pl_err *err)
 {
     pl_query q;
-    int rc;
+    int rc = first_row(&q, c, sql, what, err);
 
-    *out = 0;
-    if (pl_query_start(&q, c, sql, what, err) < 0)
-        return -1;
-    rc = pl_query_next(&q, err);
-    if (rc > 0) {
-        *out = sqlite3_column_int64(q.st, 0);
-        rc = 0;
-    }
-    pl_query_end(&q);
-    return rc;
+    *out = rc > 0 ? sqlite3_column_int64(q.st, 0) : 0;
+    if (rc > 0)
+        pl_query_end(&q);
+    return rc < 0 ? -1 : 0;
 }

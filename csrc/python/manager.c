@@ -1,6 +1,7 @@
 /* manager.c: DatabaseManager: initialize_database, the default database, sessions. */
 #include "manager.h"
 #include "environ.h"
+#include "pyutil.h"
 #include "registry.h"
 #include "session.h"
 
@@ -213,10 +214,7 @@ static PyType_Spec manager_spec = {
 
 int pl_manager_register(PyObject *module, pl_state *st)
 {
-    st->manager_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &manager_spec, NULL);
-    if (st->manager_type == NULL)
-        return -1;
-    if (PyModule_AddType(module, st->manager_type) < 0)
+    if (pl_type_register(module, &manager_spec, &st->manager_type) < 0)
         return -1;
     st->manager = st->manager_type->tp_alloc(st->manager_type, 0);
     if (st->manager == NULL)

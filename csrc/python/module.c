@@ -14,6 +14,7 @@
 #include "rowmapping.h"
 #include "session.h"
 #include "initialize.h"
+#include "pyutil.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -443,7 +444,6 @@ static int add_errors(PyObject *module, pl_state *st)
 static int module_exec(PyObject *module)
 {
     pl_state *st = PyModule_GetState(module);
-    PyObject *datetime;
 
     if (sqlite3_libversion_number() < PL_SQLITE_MIN_VERSION) {
         PyErr_Format(PyExc_ImportError,
@@ -463,21 +463,13 @@ static int module_exec(PyObject *module)
     }
     if (add_errors(module, st) < 0)
         return -1;
-    datetime = PyImport_ImportModule("datetime");
-    if (datetime == NULL)
-        return -1;
-    st->date_type = PyObject_GetAttrString(datetime, "date");
-    Py_DECREF(datetime);
+    st->date_type = pl_import_attr("datetime", "date");
     if (st->date_type == NULL)
         return -1;
     st->columns_cache = PyDict_New();
     if (st->columns_cache == NULL)
         return -1;
-    PyObject *os = PyImport_ImportModule("os");
-    if (os == NULL)
-        return -1;
-    st->environ = PyObject_GetAttrString(os, "environ");
-    Py_DECREF(os);
+    st->environ = pl_import_attr("os", "environ");
     if (st->environ == NULL || pl_environ_refresh(st) < 0)
         return -1;
     pl_gil_held_hook = PyGILState_Check; /* for the engine's debug assertions */
@@ -503,34 +495,22 @@ static int module_exec(PyObject *module)
 static int module_traverse(PyObject *module, visitproc visit, void *arg)
 {
     pl_state *st = PyModule_GetState(module);
-    Py_VISIT(st->manager_type);
-    Py_VISIT(st->session_type);
-    Py_VISIT(st->result_type);
-    Py_VISIT(st->row_type);
-    Py_VISIT(st->rowmapping_type);
+#define VISIT(field) Py_VISIT(st->field);
+    PL_STATE_OBJECTS(VISIT)
+#undef VISIT
     for (int i = 0; i < PL_E_KIND_COUNT; i++)
         Py_VISIT(st->errors[i]);
-    Py_VISIT(st->manager);
-    Py_VISIT(st->date_type);
-    Py_VISIT(st->columns_cache);
-    Py_VISIT(st->environ);
     return 0;
 }
 
 static int module_clear(PyObject *module)
 {
     pl_state *st = PyModule_GetState(module);
-    Py_CLEAR(st->manager_type);
-    Py_CLEAR(st->session_type);
-    Py_CLEAR(st->result_type);
-    Py_CLEAR(st->row_type);
-    Py_CLEAR(st->rowmapping_type);
+#define CLEAR(field) Py_CLEAR(st->field);
+    PL_STATE_OBJECTS(CLEAR)
+#undef CLEAR
     for (int i = 0; i < PL_E_KIND_COUNT; i++)
         Py_CLEAR(st->errors[i]);
-    Py_CLEAR(st->manager);
-    Py_CLEAR(st->date_type);
-    Py_CLEAR(st->columns_cache);
-    Py_CLEAR(st->environ);
     return 0;
 }
 

@@ -30,6 +30,19 @@ typedef struct {
     int exiting;                       /* the atexit hook has run (module.c) */
 } pl_state;
 
+/* Every object reference of pl_state but `errors`, for the module's traverse
+ * and clear: a field added to the state is added here too. */
+#define PL_STATE_OBJECTS(X)                                                                        \
+    X(manager_type)                                                                                \
+    X(session_type)                                                                                \
+    X(result_type)                                                                                 \
+    X(row_type)                                                                                    \
+    X(rowmapping_type)                                                                             \
+    X(manager)                                                                                     \
+    X(date_type)                                                                                   \
+    X(columns_cache)                                                                               \
+    X(environ)
+
 extern PyModuleDef pl_module_def;
 
 static inline pl_state *pl_state_of(PyTypeObject *tp)

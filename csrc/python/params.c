@@ -1,6 +1,7 @@
 /* params.c: parameter conversion (with the GIL) and binding (without it). */
 #include "params.h"
 #include "compat.h"
+#include "pyutil.h"
 
 #include <math.h>
 #include <string.h>
@@ -219,15 +220,8 @@ static int convert_json(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py_
 {
     PyObject *text;
 
-    if (b->json_dumps == NULL) {
-        PyObject *json = PyImport_ImportModule("json");
-        if (json == NULL)
-            return -1;
-        b->json_dumps = PyObject_GetAttrString(json, "dumps");
-        Py_DECREF(json);
-        if (b->json_dumps == NULL)
-            return -1;
-    }
+    if (b->json_dumps == NULL && (b->json_dumps = pl_import_attr("json", "dumps")) == NULL)
+        return -1;
     text = json_text(b->json_dumps, v);
     if (text == NULL) {
         if (PyErr_ExceptionMatches(PyExc_ValueError) || PyErr_ExceptionMatches(PyExc_TypeError) ||

@@ -10,6 +10,7 @@
  */
 #include "session.h"
 #include "compat.h"
+#include "pyutil.h"
 #include "lockorder.h"
 #include "fork.h"
 #include "nest.h"
@@ -698,8 +699,5 @@ static PyType_Spec session_spec = {
 
 int pl_session_register(PyObject *module, pl_state *st)
 {
-    st->session_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &session_spec, NULL);
-    if (st->session_type == NULL)
-        return -1;
-    return PyModule_AddType(module, st->session_type);
+    return pl_type_register(module, &session_spec, &st->session_type);
 }
