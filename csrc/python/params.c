@@ -135,27 +135,18 @@ static PyObject *json_text(PyObject *dumps, PyObject *v)
     return text;
 }
 
-/* set_text/set_blob for a new reference `obj` made by the caller (NULL when
- * making it failed, with an exception set), which they consume. */
-static int set_text_new(pl_batch *b, pl_param *p, PyObject *text)
+/* set(b, p, obj) for a new reference `obj` made by the caller (NULL when
+ * making it failed, with an exception set), which this releases: `set`
+ * (set_text or set_blob) keeps what it needs. */
+static int set_new(int (*set)(pl_batch *, pl_param *, PyObject *, int), pl_batch *b, pl_param *p,
+                   PyObject *obj)
 {
     int rc;
 
-    if (text == NULL)
+    if (obj == NULL)
         return -1;
-    rc = set_text(b, p, text, 1);
-    Py_DECREF(text);
-    return rc;
-}
-
-static int set_blob_new(pl_batch *b, pl_param *p, PyObject *bytes)
-{
-    int rc;
-
-    if (bytes == NULL)
-        return -1;
-    rc = set_blob(b, p, bytes, 1);
-    Py_DECREF(bytes);
+    rc = set(b, p, obj, 1);
+    Py_DECREF(obj);
     return rc;
 }
 
@@ -241,7 +232,7 @@ static int convert_json(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py_
         Py_DECREF(text);
         return -1;
     }
-    return set_text_new(b, p, text);
+    return set_new(set_text, b, p, text);
 }
 
 /* A type SQLite cannot store: reported when bound (where the parameter's
@@ -280,13 +271,13 @@ static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py
     if (PyBytes_Check(v))
         return set_blob(b, p, v, !kept);
     if (PyByteArray_Check(v) || PyMemoryView_Check(v))
-        return set_blob_new(b, p, PyBytes_FromObject(v));
+        return set_new(set_blob, b, p, PyBytes_FromObject(v));
     if (PyDict_Check(v) || PyList_Check(v))
         return convert_json(st, b, p, v, index);
     /* str() of a datetime is "YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]", the form
      * SQLAlchemy stored and SQLite's date functions read. */
     if (st->date_type != NULL && PyObject_TypeCheck(v, (PyTypeObject *)st->date_type))
-        return set_text_new(b, p, PyObject_Str(v));
+        return set_new(set_text, b, p, PyObject_Str(v));
     return convert_unsupported(b, p, v);
 }
 
