@@ -1,5 +1,6 @@
 /* conn.c: opening connections with PromptLab's settings, and the statement cache. */
 #include "conn.h"
+#include "alloc.h"
 #include "util.h"
 #include "lockorder.h"
 #include "settings.h"
@@ -229,7 +230,7 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
         if (create_file(path, err) < 0)
             return NULL;
     }
-    c = calloc(1, sizeof *c);
+    c = pl_calloc(1, sizeof *c);
     if (c == NULL) {
         pl_err_set(err, PL_E_NOMEM, path, "out of memory opening the database");
         return NULL;
@@ -355,7 +356,7 @@ int pl_conn_prepare(pl_conn *c, const char *sql, int len, sqlite3_stmt **out, in
         free(victim->sql);
         victim->stmt = NULL;
     }
-    victim->sql = malloc(len > 0 ? (size_t)len : 1);
+    victim->sql = pl_malloc(len > 0 ? (size_t)len : 1);
     if (victim->sql == NULL) {
         sqlite3_finalize(st);
         return pl_err_set(err, PL_E_NOMEM, c->path, "out of memory preparing a statement");

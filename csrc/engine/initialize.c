@@ -1,5 +1,6 @@
 /* initialize.c: initializing a database file: checks, WAL, migrations, admin user. */
 #include "initialize.h"
+#include "alloc.h"
 #include "util.h"
 #include "lockorder.h"
 #include "settings.h"
@@ -38,7 +39,7 @@ void pl_initialize_set_default_dir(const char *dir)
 {
     pl_mutex_lock(&chain_lock, PL_LOCK_CHAIN);
     free(default_dir);
-    default_dir = strdup(dir);
+    default_dir = pl_strdup(dir);
     pl_mutex_unlock(&chain_lock);
 }
 
@@ -69,7 +70,7 @@ static void retire_chain_locked(void)
 
     if (current_chain == NULL)
         return;
-    node = malloc(sizeof *node);
+    node = pl_malloc(sizeof *node);
     if (node == NULL)
         return; /* keep using it: better stale than freed under a reader */
     node->chain = current_chain;

@@ -1,5 +1,6 @@
 /* password.c: bcrypt via crypt_gensalt_rn/crypt_rn (reentrant, thread safe). */
 #include "password.h"
+#include "alloc.h"
 #include "lockorder.h"
 
 #include <crypt.h>
@@ -41,7 +42,7 @@ int pl_password_hash(const char *password, int rounds, char out[PL_HASH_MAX], pl
         return pl_err_set(err, PL_E_DATABASE, NULL,
                           "cannot generate a bcrypt salt: this system's libcrypt lacks bcrypt "
                           "support");
-    data = calloc(1, sizeof *data);
+    data = pl_calloc(1, sizeof *data);
     if (data == NULL)
         return pl_err_set(err, PL_E_NOMEM, NULL, "out of memory hashing a password");
     hashed = crypt_rn(password, setting, data, (int)sizeof *data);
@@ -66,7 +67,7 @@ int pl_password_verify(const char *password, const char *hash)
     if (strncmp(hash, "$2b$", 4) != 0 && strncmp(hash, "$2a$", 4) != 0 &&
         strncmp(hash, "$2y$", 4) != 0)
         return 0;
-    data = calloc(1, sizeof *data);
+    data = pl_calloc(1, sizeof *data);
     if (data == NULL)
         return 0;
     got = crypt_rn(password, hash, data, (int)sizeof *data);

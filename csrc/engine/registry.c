@@ -1,5 +1,6 @@
 /* registry.c: the list of databases, the spelling cache and the default database. */
 #include "registry.h"
+#include "alloc.h"
 #include "util.h"
 #include "lockorder.h"
 #include "fork.h"
@@ -71,7 +72,7 @@ static void spelling_remember_locked(const char *s, unsigned long h, pl_database
         e->db = db;
         return;
     }
-    e->spelling = strdup(s);
+    e->spelling = pl_strdup(s);
     if (e->spelling == NULL)
         return;
     e->hash = h;

@@ -1,5 +1,6 @@
 /* settings.c: the PROMPTLAB_* settings copied from os.environ (see settings.h). */
 #include "settings.h"
+#include "alloc.h"
 #include "lockorder.h"
 
 #include <pthread.h>
@@ -62,7 +63,7 @@ static char *copy_value(const char *value, int *failed)
     *failed = 0;
     if (value == NULL || *value == '\0')
         return NULL;
-    copy = strdup(value);
+    copy = pl_strdup(value);
     if (copy == NULL)
         *failed = 1;
     return copy;

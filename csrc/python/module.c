@@ -1,6 +1,7 @@
 /* module.c: promptlab._core: module state, exceptions, import-time checks. */
 #include "module.h"
 #include "environ.h"
+#include "fault.h"
 #include "fork.h"
 #include "lockorder.h"
 #include "inspect.h"
@@ -479,6 +480,8 @@ static int module_exec(PyObject *module)
         return -1;
     if (set_migrations_dir(module) < 0 || PyModule_AddFunctions(module, pl_inspect_methods) < 0 ||
         PyModule_AddFunctions(module, pl_migcmd_methods) < 0)
+        return -1;
+    if (PyModule_AddFunctions(module, pl_fault_methods) < 0)
         return -1;
     if (register_close_hooks(module) < 0)
         return -1;

@@ -9,6 +9,7 @@
  * The mutex serializes threads that share one session.
  */
 #include "session.h"
+#include "alloc.h"
 #include "compat.h"
 #include "pyutil.h"
 #include "lockorder.h"
@@ -202,7 +203,7 @@ static int describe_locked(SessionObject *s, const char *sql, Py_ssize_t len, in
         const char *name = sqlite3_bind_parameter_name(stmt, i);
         total += (name ? strlen(name) : 1) + 1;
     }
-    *block = malloc(total + 1);
+    *block = pl_malloc(total + 1);
     if (*block == NULL)
         return pl_err_set(err, PL_E_NOMEM, s->db->path, "out of memory");
     char *p = *block;
