@@ -1,5 +1,6 @@
 /* query.c: one-shot statements on a pl_conn (see query.h). */
 #include "query.h"
+#include "lockorder.h"
 
 #include <stdio.h>
 
@@ -19,6 +20,7 @@ int pl_query_start(pl_query *q, pl_conn *c, const char *sql, const char *what, p
 {
     int rc;
 
+    PL_ASSERT_NO_GIL();
     q->c = c;
     q->st = NULL;
     q->what = what;
