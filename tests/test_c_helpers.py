@@ -1,7 +1,8 @@
 """The C core's shared helpers, seen from Python: the one SQL trivia scanner
 (csrc/engine/conn.c, pl_sql_skip_trivia) behind execute()'s one-statement rule
-and the transaction-control check, and the query helpers (csrc/engine/query.c)
-behind initialization."""
+and the first-keyword check, the query helpers (csrc/engine/query.c) behind
+initialization, the exception compat helpers (csrc/python/compat.h), the Row and
+RowMapping helpers they share (row.c, pyutil.h) and the bcrypt cost bounds."""
 
 from __future__ import annotations
 
@@ -11,14 +12,7 @@ import pytest
 
 from promptlab.sqlite import IntegrityError, ProgrammingError, get_session
 from promptlab.sqlite.database_manager import db_manager
-
-
-@pytest.fixture
-def session(db_path):
-    db_manager.initialize_database(db_path)
-    s = get_session()
-    yield s
-    s.close()
+from test_session import session  # noqa: F401  (the fixture: a session on a new database)
 
 
 @pytest.mark.parametrize(
