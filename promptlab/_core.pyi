@@ -243,6 +243,11 @@ def _lock_check_self_test(which: str) -> None:
     """For tests: break a lock rule ("order" or "gil") on purpose; aborts the process
     in builds with assertions (``_debug_checks``)."""
 
+def _fail_allocations_after(n: int) -> int:
+    """For tests, in builds with assertions only (absent from release builds): make
+    the n-th allocation of the C engine from now fail, once (0 disarms); returns
+    the number of engine allocations made since the previous call."""
+
 _debug_checks: bool
 """True when the C assertions (lock order, locks held, no GIL in the engine) are built in."""
 _sanitize: str

@@ -1,5 +1,6 @@
 /* bufpool.c: the reuse pool of large buffers (see bufpool.h). */
 #include "bufpool.h"
+#include "alloc.h"
 #include "lockorder.h"
 
 #include <pthread.h>
@@ -60,7 +61,7 @@ int pl_buf_grow(void **block, size_t *cap, size_t used, size_t need, size_t firs
             return 0;
         }
     }
-    void *grown = realloc(*block, new_cap);
+    void *grown = pl_realloc(*block, new_cap);
     if (grown == NULL)
         return -1;
     *block = grown;

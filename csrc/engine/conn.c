@@ -1,10 +1,12 @@
 /* conn.c: opening connections with PromptLab's settings, and the statement cache. */
 #include "conn.h"
+#include "alloc.h"
 #include "util.h"
 #include "lockorder.h"
 #include "settings.h"
 #include "fork.h"
 #include "paths.h"
+#include "query.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -22,12 +24,14 @@
  * format of the schema's created_at DEFAULT, for statements that stamp many
  * rows: strftime() in the DEFAULT costs about 2 us a row. The part up to the
  * seconds is formatted once per second per thread; the milliseconds by hand. */
+#define NOW_SECONDS_LEN 19 /* "YYYY-MM-DD HH:MM:SS" */
+#define NOW_LEN 23         /* and ".fff" */
 static void sql_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     static _Thread_local time_t cached_second = (time_t)-1;
-    static _Thread_local char cached[20];
+    static _Thread_local char cached[NOW_SECONDS_LEN + 1];
     struct timespec ts;
-    char out[23];
+    char out[NOW_LEN];
 
     (void)argc;
     (void)argv;
@@ -40,12 +44,12 @@ static void sql_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         cached_second = ts.tv_sec;
     }
     long ms = ts.tv_nsec / 1000000L;
-    memcpy(out, cached, 19);
-    out[19] = '.';
-    out[20] = (char)('0' + ms / 100);
-    out[21] = (char)('0' + ms / 10 % 10);
-    out[22] = (char)('0' + ms % 10);
-    sqlite3_result_text(ctx, out, 23, SQLITE_TRANSIENT);
+    memcpy(out, cached, NOW_SECONDS_LEN);
+    out[NOW_SECONDS_LEN] = '.';
+    out[NOW_SECONDS_LEN + 1] = (char)('0' + ms / 100);
+    out[NOW_SECONDS_LEN + 2] = (char)('0' + ms / 10 % 10);
+    out[NOW_SECONDS_LEN + 3] = (char)('0' + ms % 10);
+    sqlite3_result_text(ctx, out, NOW_LEN, SQLITE_TRANSIENT);
 }
 
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -68,24 +72,14 @@ static void track(pl_conn *c)
 {
     file_identity(c->path, &c->dev, &c->ino);
     pl_mutex_lock(&live_lock, PL_LOCK_LIVE);
-    c->live_prev = NULL;
-    c->live_next = live_head;
-    if (live_head != NULL)
-        live_head->live_prev = c;
-    live_head = c;
+    PL_DLIST_PUSH(live_head, c, live_prev, live_next);
     pl_mutex_unlock(&live_lock);
 }
 
 static void untrack(pl_conn *c)
 {
     pl_mutex_lock(&live_lock, PL_LOCK_LIVE);
-    if (c->live_prev != NULL)
-        c->live_prev->live_next = c->live_next;
-    else if (live_head == c)
-        live_head = c->live_next;
-    if (c->live_next != NULL)
-        c->live_next->live_prev = c->live_prev;
-    c->live_next = c->live_prev = NULL;
+    PL_DLIST_UNLINK(live_head, c, live_prev, live_next);
     pl_mutex_unlock(&live_lock);
 }
 
@@ -236,7 +230,7 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
         if (create_file(path, err) < 0)
             return NULL;
     }
-    c = calloc(1, sizeof *c);
+    c = pl_calloc(1, sizeof *c);
     if (c == NULL) {
         pl_err_set(err, PL_E_NOMEM, path, "out of memory opening the database");
         return NULL;
@@ -270,8 +264,13 @@ pl_conn *pl_conn_open(const char *path, int create, pl_err *err)
     sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_progress_handler(c->db, PROGRESS_STEPS, past_deadline, c);
-    sqlite3_create_function_v2(c->db, "promptlab_now", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, NULL,
-                               sql_now, NULL, NULL, NULL);
+    rc = sqlite3_create_function_v2(c->db, "promptlab_now", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, NULL,
+                                    sql_now, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        pl_err_from_sqlite(err, rc, c->db, path, "registering promptlab_now()");
+        pl_conn_close(c);
+        return NULL;
+    }
     /* foreign_keys is per connection; synchronous=FULL makes each commit durable
      * through power loss too, at one fsync of the WAL per commit. */
     if (pl_conn_exec(c, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;",
@@ -288,26 +287,21 @@ int pl_conn_enable_wal(pl_conn *c, pl_err *err)
     int pause = 1;
 
     for (;;) {
-        sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
-        if (rc == SQLITE_OK) {
-            rc = sqlite3_step(st);
-            if (rc == SQLITE_ROW) {
-                const char *mode = (const char *)sqlite3_column_text(st, 0);
-                int is_wal = mode != NULL && strcmp(mode, "wal") == 0;
-                sqlite3_finalize(st);
-                if (is_wal)
-                    return 0;
-                /* Answered without switching: another connection is mid-change. */
-                rc = SQLITE_BUSY;
-            } else {
-                sqlite3_finalize(st);
-            }
+        char mode[PL_JOURNAL_MODE_MAX];
+        int found = 0, rc;
+        if (pl_query_text(c, "PRAGMA journal_mode=WAL", mode, sizeof mode, &found,
+                          "switching to WAL mode", err) == 0) {
+            if (found && strcmp(mode, "wal") == 0)
+                return 0;
+            /* Answered without switching: another connection is mid-change. */
+            rc = SQLITE_BUSY;
+        } else {
+            rc = err->sqlite_rc;
         }
         /* Changing the journal mode can answer BUSY at once, without the busy
          * handler, while another process holds a lock: wait and retry. */
         if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
-            return pl_err_from_sqlite(err, rc, c->db, c->path, "switching to WAL mode");
+            return -1;
         if (waited >= limit)
             return pl_err_from_sqlite(err, rc, c->db, c->path, "switching to WAL mode");
         pl_sleep_ms(pause);
@@ -362,7 +356,7 @@ int pl_conn_prepare(pl_conn *c, const char *sql, int len, sqlite3_stmt **out, in
         free(victim->sql);
         victim->stmt = NULL;
     }
-    victim->sql = malloc(len > 0 ? (size_t)len : 1);
+    victim->sql = pl_malloc(len > 0 ? (size_t)len : 1);
     if (victim->sql == NULL) {
         sqlite3_finalize(st);
         return pl_err_set(err, PL_E_NOMEM, c->path, "out of memory preparing a statement");
@@ -416,22 +410,31 @@ void pl_conn_close(pl_conn *c)
     free(c);
 }
 
-void pl_sql_first_keyword(const char *sql, char *buf, size_t size)
+const char *pl_sql_skip_trivia(const char *p, const char *end, int semicolons)
 {
-    size_t n = 0;
-    for (;;) {
-        while (isspace((unsigned char)*sql))
-            sql++;
-        if (sql[0] == '-' && sql[1] == '-') {
-            while (*sql && *sql != '\n')
-                sql++;
-        } else if (sql[0] == '/' && sql[1] == '*') {
-            const char *end = strstr(sql + 2, "*/");
-            sql = end ? end + 2 : sql + strlen(sql);
+    while (p < end) {
+        if (isspace((unsigned char)*p) || (semicolons && *p == ';')) {
+            p++;
+        } else if (end - p >= 2 && p[0] == '-' && p[1] == '-') {
+            while (p < end && *p != '\n')
+                p++;
+        } else if (end - p >= 2 && p[0] == '/' && p[1] == '*') {
+            const char *q = p + 2;
+            while (q + 1 < end && !(q[0] == '*' && q[1] == '/'))
+                q++;
+            p = q + 1 < end ? q + 2 : end; /* an unterminated comment runs to the end */
         } else {
             break;
         }
     }
+    return p;
+}
+
+void pl_sql_first_keyword(const char *sql, char *buf, size_t size)
+{
+    size_t n = 0;
+
+    sql = pl_sql_skip_trivia(sql, sql + strlen(sql), 0);
     while (n + 1 < size && isalpha((unsigned char)sql[n])) {
         buf[n] = (char)toupper((unsigned char)sql[n]);
         n++;
@@ -443,7 +446,7 @@ int pl_sql_controls_transaction(const char *sql)
 {
     static const char *const CONTROL[] = {"BEGIN",    "COMMIT",    "END",
                                           "ROLLBACK", "SAVEPOINT", "RELEASE"};
-    char kw[16];
+    char kw[PL_SQL_KEYWORD_MAX];
 
     pl_sql_first_keyword(sql, kw, sizeof kw);
     for (size_t i = 0; i < sizeof CONTROL / sizeof CONTROL[0]; i++)

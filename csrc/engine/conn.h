@@ -12,6 +12,9 @@
 
 #define PL_STMT_CACHE_SIZE 32
 
+/* Room for a journal mode's name ("truncate", "wal", ...) and its NUL. */
+#define PL_JOURNAL_MODE_MAX 16
+
 typedef struct pl_stmt_entry {
     unsigned long hash;
     char *sql; /* owned copy of the statement text */
@@ -80,8 +83,15 @@ int pl_conn_check_not_tainted(const char *path, pl_err *err);
 int pl_conn_open_readonly(pl_conn *c, const char *path, pl_err *err);
 void pl_conn_close_readonly(pl_conn *c);
 
+/* The first byte of sql[p:end] that is not white space, a "--" or block
+ * comment, or (when `semicolons` is set) a ';'; `end` when there is none. An
+ * unterminated block comment runs to `end`. The one scanner for SQL
+ * trivia (migfile.c's pl_migration_reversible still has its own). */
+const char *pl_sql_skip_trivia(const char *p, const char *end, int semicolons);
+
 /* The first keyword of a statement (after spaces and comments), upper-cased
- * into buf. */
+ * into buf (cut to fit: PL_SQL_KEYWORD_MAX holds every keyword compared). */
+#define PL_SQL_KEYWORD_MAX 16
 void pl_sql_first_keyword(const char *sql, char *buf, size_t size);
 
 /* 1 when the statement is BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT or RELEASE. */

@@ -1,5 +1,6 @@
 /* database.c: the initialization state machine and the connection pool. */
 #include "database.h"
+#include "alloc.h"
 #include "lockorder.h"
 #include "filecheck.h"
 #include "fork.h"
@@ -44,10 +45,10 @@ static void close_all(pl_conn *list)
 
 pl_database *pl_database_new(const char *path)
 {
-    pl_database *db = calloc(1, sizeof *db);
+    pl_database *db = pl_calloc(1, sizeof *db);
     if (db == NULL)
         return NULL;
-    db->path = strdup(path);
+    db->path = pl_strdup(path);
     if (db->path == NULL) {
         free(db);
         return NULL;
@@ -150,7 +151,7 @@ int pl_database_ensure_ready(pl_database *db, pl_err *err)
         atomic_store_explicit(&db->state, PL_DB_READY, memory_order_release);
     } else {
         if (db->failure == NULL)
-            db->failure = malloc(sizeof *db->failure);
+            db->failure = pl_malloc(sizeof *db->failure);
         if (db->failure != NULL)
             *db->failure = *err;
         atomic_store(&db->state, PL_DB_FAILED);

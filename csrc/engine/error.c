@@ -151,12 +151,15 @@ static pl_errkind kind_for_io(int rc, int sys_errno)
     return kind_for(rc);
 }
 
+/* Room for " [OS error N: strerror text]". */
+#define OS_REASON_MAX 160
+
 int pl_err_from_sqlite(pl_err *err, int rc, struct sqlite3 *db, const char *path, const char *what)
 {
     const char *detail = NULL;
     int sys_errno = db != NULL ? sqlite3_system_errno(db) : 0;
     pl_errkind kind = kind_for_io(rc, sys_errno);
-    char os_reason[160] = "";
+    char os_reason[OS_REASON_MAX] = "";
 
     /* The connection's message is only meaningful when it describes `rc`. */
     if (db != NULL && sqlite3_extended_errcode(db) == rc)

@@ -1,12 +1,21 @@
 /* filecheck.c: checks on a database file before PromptLab writes to it. */
 #include "filecheck.h"
 #include "lockorder.h"
+#include "query.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+
+/* The database header (sqlite.org/fileformat.html): 100 bytes, starting with
+ * the 16 bytes "SQLite format 3\0". */
+#define SQLITE_HEADER_SIZE 100
+#define SQLITE_MAGIC_SIZE 16
+
+/* Triggers and views named in the refusal; the rest are counted. */
+#define FOREIGN_NAMES_SHOWN 5
 
 static unsigned long read_be(const unsigned char *p, int n)
 {
@@ -59,8 +68,8 @@ static int read_head(const char *path, unsigned char *buf, int size, pl_err *err
 
 int pl_check_file(const char *path, int *exists, pl_err *err)
 {
-    static const char magic[16] = "SQLite format 3";
-    unsigned char hdr[100];
+    static const char magic[SQLITE_MAGIC_SIZE] = "SQLite format 3";
+    unsigned char hdr[SQLITE_HEADER_SIZE];
     struct stat st;
     long long got;
 
@@ -113,27 +122,27 @@ int pl_check_file(const char *path, int *exists, pl_err *err)
 
 int pl_check_no_foreign_code(pl_conn *c, pl_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    sqlite3_str *names = sqlite3_str_new(NULL);
+    pl_query q;
+    sqlite3_str *names;
     int rc, found = 0;
 
-    rc = sqlite3_prepare_v2(c->db,
-                            "SELECT type, name FROM sqlite_schema WHERE type IN ('trigger', 'view')"
-                            " ORDER BY type, name",
-                            -1, &st, NULL);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (found < 5)
-            sqlite3_str_appendf(names, "%s%s \"%s\"", found ? ", " : "", sqlite3_column_text(st, 0),
-                                sqlite3_column_text(st, 1));
+    if (pl_query_start(&q, c,
+                       "SELECT type, name FROM sqlite_schema WHERE type IN ('trigger', 'view')"
+                       " ORDER BY type, name",
+                       "reading the schema", err) < 0)
+        return -1;
+    names = sqlite3_str_new(NULL);
+    while ((rc = pl_query_next(&q, err)) > 0) {
+        if (found < FOREIGN_NAMES_SHOWN)
+            sqlite3_str_appendf(names, "%s%s \"%s\"", found ? ", " : "",
+                                sqlite3_column_text(q.st, 0), sqlite3_column_text(q.st, 1));
         found++;
-        rc = SQLITE_OK;
     }
-    sqlite3_finalize(st);
+    pl_query_end(&q);
     char *list = sqlite3_str_finish(names);
-    if (rc != SQLITE_DONE) {
+    if (rc < 0) {
         sqlite3_free(list);
-        return pl_err_from_sqlite(err, sqlite3_extended_errcode(c->db), c->db, c->path,
-                                  "reading the schema");
+        return -1;
     }
     if (found > 0) {
         pl_err_set(err, PL_E_FOREIGN_SCHEMA, c->path,
@@ -141,7 +150,8 @@ int pl_check_no_foreign_code(pl_conn *c, pl_err *err)
                    "(%s%s), and PromptLab runs no such code inside its statements; nothing was "
                    "written. Inspect them with: sqlite3 %s .schema; drop the ones that are not "
                    "yours (DROP TRIGGER name), or use another database file.",
-                   found, list != NULL ? list : "", found > 5 ? ", ..." : "", c->path);
+                   found, list != NULL ? list : "", found > FOREIGN_NAMES_SHOWN ? ", ..." : "",
+                   c->path);
         sqlite3_free(list);
         return -1;
     }
@@ -151,19 +161,12 @@ int pl_check_no_foreign_code(pl_conn *c, pl_err *err)
 
 int pl_check_not_damaged(pl_conn *c, pl_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    char value[512] = "";
-    int rc = sqlite3_prepare_v2(c->db, "PRAGMA quick_check(1)", -1, &st, NULL);
+    char value[PL_CHECK_MESSAGE_MAX] = "";
+    int found = 0;
 
-    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *v = (const char *)sqlite3_column_text(st, 0);
-        snprintf(value, sizeof value, "%s", v ? v : "");
-        rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_OK)
-        return pl_err_from_sqlite(err, sqlite3_extended_errcode(c->db), c->db, c->path,
-                                  "checking the database (quick_check)");
+    if (pl_query_text(c, "PRAGMA quick_check(1)", value, sizeof value, &found,
+                      "checking the database (quick_check)", err) < 0)
+        return -1;
     for (char *p = value; *p != '\0'; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' '; /* the message stays one line */

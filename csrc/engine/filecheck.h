@@ -10,6 +10,9 @@
 #include "conn.h"
 #include "error.h"
 
+/* The longest quick_check answer quoted in a message (the rest is cut). */
+#define PL_CHECK_MESSAGE_MAX 512
+
 /* Before SQLite opens it: refuse a path that is not a regular file, a file
  * without the SQLite header, or one shorter than its header says (truncated,
  * when no WAL or hot journal could hold the missing pages). *exists tells

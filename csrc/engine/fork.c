@@ -1,5 +1,6 @@
 /* fork.c: the fork generation counter and the pthread_atfork handlers. */
 #include "fork.h"
+#include "alloc.h"
 #include "bufpool.h"
 #include "conn.h"
 #include "registry.h"
@@ -39,7 +40,7 @@ void pl_fork_taint(unsigned long long dev, unsigned long long ino)
         return;
     if (n_tainted == cap_tainted) {
         int cap = cap_tainted ? cap_tainted * 2 : 64;
-        file_id *grown = malloc((size_t)cap * sizeof *grown);
+        file_id *grown = pl_malloc((size_t)cap * sizeof *grown);
         if (grown == NULL) {
             taint_everything = 1;
             return;

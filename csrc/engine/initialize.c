@@ -1,5 +1,6 @@
 /* initialize.c: initializing a database file: checks, WAL, migrations, admin user. */
 #include "initialize.h"
+#include "alloc.h"
 #include "util.h"
 #include "lockorder.h"
 #include "settings.h"
@@ -7,9 +8,11 @@
 #include "migrate.h"
 #include "password.h"
 #include "paths.h"
+#include "query.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +39,7 @@ void pl_initialize_set_default_dir(const char *dir)
 {
     pl_mutex_lock(&chain_lock, PL_LOCK_CHAIN);
     free(default_dir);
-    default_dir = strdup(dir);
+    default_dir = pl_strdup(dir);
     pl_mutex_unlock(&chain_lock);
 }
 
@@ -67,7 +70,7 @@ static void retire_chain_locked(void)
 
     if (current_chain == NULL)
         return;
-    node = malloc(sizeof *node);
+    node = pl_malloc(sizeof *node);
     if (node == NULL)
         return; /* keep using it: better stale than freed under a reader */
     node->chain = current_chain;
@@ -89,7 +92,7 @@ static unsigned long long folder_signature(const char *dir)
         return 0;
     while ((e = readdir(d)) != NULL) {
         size_t n = strlen(e->d_name);
-        char path[4400];
+        char path[PATH_MAX + NAME_MAX + 2]; /* dir "/" name */
         struct stat st;
 
         if (n <= 4 || e->d_name[0] == '.' || strcmp(e->d_name + n - 4, ".sql") != 0)
@@ -109,7 +112,7 @@ static unsigned long long folder_signature(const char *dir)
 
 const pl_chain *pl_initialize_chain(pl_err *err)
 {
-    char dir[4096];
+    char dir[PATH_MAX];
     pl_chain *chain;
     unsigned long long sig;
 
@@ -175,68 +178,35 @@ void pl_initialize_reinit_in_child(void)
     pl_mutex_unlock(&chain_lock); /* taken by the forking thread */
 }
 
-/* Read one text value; *found tells whether a row came back. */
-static int query_text(pl_conn *c, const char *sql, char *out, size_t size, int *found, pl_err *err)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
-
-    *found = 0;
-    if (rc != SQLITE_OK)
-        return pl_err_from_sqlite(err, rc, c->db, c->path, "reading the database");
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const char *v = (const char *)sqlite3_column_text(st, 0);
-        snprintf(out, size, "%s", v ? v : "");
-        *found = 1;
-        rc = SQLITE_DONE;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return pl_err_from_sqlite(err, rc, c->db, c->path, "reading the database");
-    return 0;
-}
+/* The steps named in error messages. */
+#define ADMIN_STEP "creating the admin user"
+#define READ_STEP "reading the database"
 
 /* Insert the admin user with password hash `use` when it does not exist, and
  * set `use` on an admin without a usable password. Both statements are
  * no-ops when another process got there first. Returns 0 or -1 with `err`. */
 static int write_admin(pl_conn *c, const char *use, pl_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc;
+    const char *const args[] = {use, PL_UNUSABLE_PASSWORD};
 
-    if (pl_conn_exec(c, "BEGIN IMMEDIATE", "creating the admin user", err) < 0)
+    if (pl_conn_exec(c, "BEGIN IMMEDIATE", ADMIN_STEP, err) < 0)
         return -1;
-    rc = sqlite3_prepare_v2(c->db,
-                            "INSERT INTO users (username, password_hash, role, status)"
-                            " SELECT 'admin', ?1, 'admin', 1 WHERE NOT EXISTS"
-                            " (SELECT 1 FROM users WHERE username = 'admin')",
-                            -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, use, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        st = NULL;
-    }
-    if (rc == SQLITE_DONE && strcmp(use, PL_UNUSABLE_PASSWORD) != 0) {
-        rc = sqlite3_prepare_v2(c->db,
-                                "UPDATE users SET password_hash = ?1"
-                                " WHERE username = 'admin' AND password_hash = ?2",
-                                -1, &st, NULL);
-        if (rc == SQLITE_OK) {
-            sqlite3_bind_text(st, 1, use, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, PL_UNUSABLE_PASSWORD, -1, SQLITE_STATIC);
-            rc = sqlite3_step(st);
-            sqlite3_finalize(st);
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        pl_err_from_sqlite(err, sqlite3_extended_errcode(c->db), c->db, c->path,
-                           "creating the admin user");
-        pl_conn_rollback_quietly(c);
-        return -1;
-    }
-    return pl_conn_exec(c, "COMMIT", "creating the admin user", err);
+    if (pl_query_run_texts(c,
+                           "INSERT INTO users (username, password_hash, role, status)"
+                           " SELECT 'admin', ?1, 'admin', 1 WHERE NOT EXISTS"
+                           " (SELECT 1 FROM users WHERE username = 'admin')",
+                           args, 1, ADMIN_STEP, err) < 0)
+        goto fail;
+    if (strcmp(use, PL_UNUSABLE_PASSWORD) != 0 &&
+        pl_query_run_texts(c,
+                           "UPDATE users SET password_hash = ?1"
+                           " WHERE username = 'admin' AND password_hash = ?2",
+                           args, 2, ADMIN_STEP, err) < 0)
+        goto fail;
+    return pl_conn_exec(c, "COMMIT", ADMIN_STEP, err);
+fail:
+    pl_conn_rollback_quietly(c);
+    return -1;
 }
 
 /* Make sure the default admin exists; give it PROMPTLAB_ADMIN_PASSWORD while
@@ -246,20 +216,21 @@ static int write_admin(pl_conn *c, const char *use, pl_err *err)
 static int ensure_admin(pl_conn *c, int *checked, pl_err *err)
 {
     /* One byte more than the rule allows; env_len is the full length. */
-    char env[PL_PASSWORD_MAX_BYTES + 2], why[160];
+    char env[PL_PASSWORD_MAX_BYTES + 2], why[PL_PASSWORD_WHY_MAX];
     char current[PL_HASH_MAX + 8], hashed[PL_HASH_MAX] = PL_UNUSABLE_PASSWORD;
     long env_len = pl_settings_admin_password(env, sizeof env);
     int found = 0, rc = -1;
 
-    if (query_text(c, "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='users'",
-                   current, sizeof current, &found, err) < 0)
+    long long has_users = 0;
+    if (pl_query_int(c, "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='users'",
+                     &has_users, READ_STEP, err) < 0)
         goto done;
-    if (strcmp(current, "0") == 0) { /* a custom migration chain without users */
+    if (has_users == 0) { /* a custom migration chain without users */
         rc = 0;
         goto done;
     }
-    if (query_text(c, "SELECT password_hash FROM users WHERE username = 'admin'", current,
-                   sizeof current, &found, err) < 0)
+    if (pl_query_text(c, "SELECT password_hash FROM users WHERE username = 'admin'", current,
+                      sizeof current, &found, READ_STEP, err) < 0)
         goto done;
     int want_password = env_len > 0 && (!found || strcmp(current, PL_UNUSABLE_PASSWORD) == 0);
     if (found && !want_password) {
@@ -297,10 +268,10 @@ done:
  * Sets *checked when the check ran. */
 static int check_before_first_write(pl_conn *c, int up_to_date, int *checked, pl_err *err)
 {
-    char value[512];
+    char value[PL_JOURNAL_MODE_MAX] = "";
     int found = 0;
 
-    if (query_text(c, "PRAGMA journal_mode", value, sizeof value, &found, err) < 0)
+    if (pl_query_text(c, "PRAGMA journal_mode", value, sizeof value, &found, READ_STEP, err) < 0)
         return -1;
     if (up_to_date && strcmp(value, "wal") == 0)
         return 0;

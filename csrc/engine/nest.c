@@ -1,5 +1,6 @@
 /* nest.c: the parent/child row match (see nest.h). */
 #include "nest.h"
+#include "alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +33,9 @@ int pl_nest_map_build(pl_nest_map *map, const pl_rowbuf *parents, const pl_rowbu
         return pl_err_set(err, PL_E_PROGRAMMING, path,
                           "both queries must return the join key as their first column");
     map->ncols = n;
-    map->source = malloc((n > 0 ? (size_t)n : 1) * sizeof *map->source);
-    map->parent_of = malloc((children->nrows > 0 ? children->nrows : 1) * sizeof *map->parent_of);
+    map->source = pl_malloc((n > 0 ? (size_t)n : 1) * sizeof *map->source);
+    map->parent_of =
+        pl_malloc((children->nrows > 0 ? children->nrows : 1) * sizeof *map->parent_of);
     if (map->source == NULL || map->parent_of == NULL) {
         pl_err_set(err, PL_E_NOMEM, path, "out of memory joining query results");
         goto fail;

@@ -1,5 +1,6 @@
 /* password.c: bcrypt via crypt_gensalt_rn/crypt_rn (reentrant, thread safe). */
 #include "password.h"
+#include "alloc.h"
 #include "lockorder.h"
 
 #include <crypt.h>
@@ -32,15 +33,16 @@ int pl_password_hash(const char *password, int rounds, char out[PL_HASH_MAX], pl
     const char *hashed;
 
     PL_ASSERT_NO_GIL();
-    if (rounds < 4 || rounds > 31)
+    if (rounds < PL_BCRYPT_MIN_ROUNDS || rounds > PL_BCRYPT_MAX_ROUNDS)
         return pl_err_set(err, PL_E_PROGRAMMING, NULL,
-                          "bcrypt rounds must be between 4 and 31, not %d", rounds);
+                          "bcrypt rounds must be between %d and %d, not %d", PL_BCRYPT_MIN_ROUNDS,
+                          PL_BCRYPT_MAX_ROUNDS, rounds);
     /* NULL random bytes: libxcrypt draws the salt from the OS. */
     if (crypt_gensalt_rn("$2b$", (unsigned long)rounds, NULL, 0, setting, sizeof setting) == NULL)
         return pl_err_set(err, PL_E_DATABASE, NULL,
                           "cannot generate a bcrypt salt: this system's libcrypt lacks bcrypt "
                           "support");
-    data = calloc(1, sizeof *data);
+    data = pl_calloc(1, sizeof *data);
     if (data == NULL)
         return pl_err_set(err, PL_E_NOMEM, NULL, "out of memory hashing a password");
     hashed = crypt_rn(password, setting, data, (int)sizeof *data);
@@ -65,7 +67,7 @@ int pl_password_verify(const char *password, const char *hash)
     if (strncmp(hash, "$2b$", 4) != 0 && strncmp(hash, "$2a$", 4) != 0 &&
         strncmp(hash, "$2y$", 4) != 0)
         return 0;
-    data = calloc(1, sizeof *data);
+    data = pl_calloc(1, sizeof *data);
     if (data == NULL)
         return 0;
     got = crypt_rn(password, hash, data, (int)sizeof *data);

@@ -15,8 +15,16 @@
 
 #define PL_HASH_MAX 128
 
-/* bcrypt cost for stored passwords: about a quarter second here. */
+/* bcrypt cost (log2 of the rounds) for stored passwords: about a quarter
+ * second here. hash_password's docstring (module.c) says 12 too. */
 #define PL_PASSWORD_ROUNDS 12
+
+/* The costs bcrypt accepts. */
+#define PL_BCRYPT_MIN_ROUNDS 4
+#define PL_BCRYPT_MAX_ROUNDS 31
+
+/* Room for pl_password_check's reason (a clause of about 100 bytes). */
+#define PL_PASSWORD_WHY_MAX 160
 
 /* The rule for a password PromptLab stores (admin and studio users alike):
  * 8 to 72 bytes of UTF-8 and no NUL byte. bcrypt reads only the first 72
@@ -29,7 +37,8 @@
  * follow the name of the password's source. */
 int pl_password_check(const char *password, size_t len, char *why, size_t size);
 
-/* Hash `password` with a fresh salt at cost `rounds` (4..31) into out.
+/* Hash `password` with a fresh salt at cost `rounds` (PL_BCRYPT_MIN_ROUNDS to
+ * PL_BCRYPT_MAX_ROUNDS) into out.
  * Returns 0, or -1 with `err` set. */
 int pl_password_hash(const char *password, int rounds, char out[PL_HASH_MAX], pl_err *err);
 

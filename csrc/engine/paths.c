@@ -1,5 +1,6 @@
 /* paths.c: absolute and canonical database paths, and creating missing folders. */
 #include "paths.h"
+#include "alloc.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -90,7 +91,7 @@ char *pl_path_canonical(const char *abs, pl_err *err)
     struct stat st;
 
     if (pl_path_is_memory(abs)) {
-        result = strdup(abs);
+        result = pl_strdup(abs);
         if (result == NULL)
             pl_err_set(err, PL_E_NOMEM, abs, "out of memory");
         return result;
@@ -132,7 +133,7 @@ char *pl_path_canonical(const char *abs, pl_err *err)
         pl_err_set(err, PL_E_PATH, abs, "the path is too long; use a shorter path.");
         return NULL;
     }
-    result = malloc(PATH_MAX);
+    result = pl_malloc(PATH_MAX);
     if (result == NULL) {
         pl_err_set(err, PL_E_NOMEM, abs, "out of memory");
         return NULL;

@@ -1,5 +1,6 @@
 /* registry.c: the list of databases, the spelling cache and the default database. */
 #include "registry.h"
+#include "alloc.h"
 #include "util.h"
 #include "lockorder.h"
 #include "fork.h"
@@ -71,7 +72,7 @@ static void spelling_remember_locked(const char *s, unsigned long h, pl_database
         e->db = db;
         return;
     }
-    e->spelling = strdup(s);
+    e->spelling = pl_strdup(s);
     if (e->spelling == NULL)
         return;
     e->hash = h;
@@ -133,10 +134,7 @@ pl_database *pl_registry_get(const char *abs, pl_err *err)
         }
         db->next = databases;
         databases = db;
-        db->live_next = live;
-        if (live != NULL)
-            live->live_prev = db;
-        live = db;
+        PL_DLIST_PUSH(live, db, live_prev, live_next);
     }
     spelling_remember_locked(abs, h, db);
     pl_database_incref(db);
@@ -203,13 +201,7 @@ void pl_registry_reset(void)
 void pl_registry_unlink_live(pl_database *db)
 {
     pl_mutex_lock(&registry_lock, PL_LOCK_REGISTRY);
-    if (db->live_prev != NULL)
-        db->live_prev->live_next = db->live_next;
-    else if (live == db)
-        live = db->live_next;
-    if (db->live_next != NULL)
-        db->live_next->live_prev = db->live_prev;
-    db->live_next = db->live_prev = NULL;
+    PL_DLIST_UNLINK(live, db, live_prev, live_next);
     pl_mutex_unlock(&registry_lock);
 }
 

@@ -1,5 +1,6 @@
 /* rowbuf.c: growing buffers of copied SQLite values. */
 #include "rowbuf.h"
+#include "alloc.h"
 #include "bufpool.h"
 
 #include <stdlib.h>
@@ -30,8 +31,8 @@ int pl_rowbuf_columns(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_er
         const char *name = sqlite3_column_name(stmt, i);
         total += (name ? strlen(name) : 0) + 1;
     }
-    rb->names = calloc(n > 0 ? (size_t)n : 1, sizeof *rb->names);
-    rb->names_block = malloc(total > 0 ? total : 1);
+    rb->names = pl_calloc(n > 0 ? (size_t)n : 1, sizeof *rb->names);
+    rb->names_block = pl_malloc(total > 0 ? total : 1);
     if (rb->names == NULL || rb->names_block == NULL)
         return nomem(err, path);
     rb->ncols = n;

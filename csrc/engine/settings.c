@@ -1,5 +1,6 @@
 /* settings.c: the PROMPTLAB_* settings copied from os.environ (see settings.h). */
 #include "settings.h"
+#include "alloc.h"
 #include "lockorder.h"
 
 #include <pthread.h>
@@ -15,8 +16,11 @@ static int max_idle = PL_MAX_IDLE_DEFAULT;
 static char *migrations_dir; /* NULL: not set */
 static char *admin_password; /* NULL: not set */
 
-/* A whole number of milliseconds from 1 to one hour, else `fallback`. */
-static int parse_ms(const char *text, int fallback)
+/* The largest PROMPTLAB_MAX_IDLE_CONNECTIONS taken. */
+#define MAX_IDLE_LIMIT 100000
+
+/* A whole number from `min` to `max` written in decimal, else `fallback`. */
+static int parse_int(const char *text, long min, long max, int fallback)
 {
     char *end = NULL;
     long v;
@@ -24,23 +28,15 @@ static int parse_ms(const char *text, int fallback)
     if (text == NULL || *text == '\0')
         return fallback;
     v = strtol(text, &end, 10);
-    if (end == NULL || *end != '\0' || v <= 0 || v > PL_BUSY_TIMEOUT_MAX_MS)
+    if (end == NULL || *end != '\0' || v < min || v > max)
         return fallback;
     return (int)v;
 }
 
-/* A whole number from 0 to 100000, else `fallback`. */
-static int parse_count(const char *text, int fallback)
+/* A whole number of milliseconds from 1 to one hour, else `fallback`. */
+static int parse_ms(const char *text, int fallback)
 {
-    char *end = NULL;
-    long v;
-
-    if (text == NULL || *text == '\0')
-        return fallback;
-    v = strtol(text, &end, 10);
-    if (end == NULL || *end != '\0' || v < 0 || v > 100000)
-        return fallback;
-    return (int)v;
+    return parse_int(text, 1, PL_BUSY_TIMEOUT_MAX_MS, fallback);
 }
 
 /* An octal mode from 0600 to 0666 (the owner must read and write), else
@@ -67,7 +63,7 @@ static char *copy_value(const char *value, int *failed)
     *failed = 0;
     if (value == NULL || *value == '\0')
         return NULL;
-    copy = strdup(value);
+    copy = pl_strdup(value);
     if (copy == NULL)
         *failed = 1;
     return copy;
@@ -87,7 +83,7 @@ void pl_settings_store(const pl_settings_text *text)
     int timeout = parse_ms(text->busy_timeout_ms, PL_BUSY_TIMEOUT_DEFAULT_MS);
     int statement_timeout = parse_ms(text->statement_timeout_ms, 0);
     int mode = (int)parse_mode(text->file_mode);
-    int idle = parse_count(text->max_idle, PL_MAX_IDLE_DEFAULT);
+    int idle = parse_int(text->max_idle, 0, MAX_IDLE_LIMIT, PL_MAX_IDLE_DEFAULT);
     /* Allocate outside the lock: it stays a leaf that holds no allocator lock. */
     char *new_dir = copy_value(text->migrations_dir, &dir_failed);
     char *new_password = copy_value(text->admin_password, &password_failed);

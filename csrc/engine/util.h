@@ -25,6 +25,30 @@ static inline unsigned long long pl_fnv1a_mix(unsigned long long h, unsigned lon
     return (h ^ v) * PL_FNV_PRIME;
 }
 
+/* Intrusive doubly linked lists (every open connection in conn.c, every live
+ * database in registry.c): `head` is the list's first node, `prev` and `next`
+ * the names of a node's link fields. The caller holds the list's lock. */
+#define PL_DLIST_PUSH(head, node, prev, next)                                                      \
+    do {                                                                                           \
+        (node)->prev = NULL;                                                                       \
+        (node)->next = (head);                                                                     \
+        if ((head) != NULL)                                                                        \
+            (head)->prev = (node);                                                                 \
+        (head) = (node);                                                                           \
+    } while (0)
+
+/* Take `node` out of the list (when it is in it) and clear its links. */
+#define PL_DLIST_UNLINK(head, node, prev, next)                                                    \
+    do {                                                                                           \
+        if ((node)->prev != NULL)                                                                  \
+            (node)->prev->next = (node)->next;                                                     \
+        else if ((head) == (node))                                                                 \
+            (head) = (node)->next;                                                                 \
+        if ((node)->next != NULL)                                                                  \
+            (node)->next->prev = (node)->prev;                                                     \
+        (node)->next = (node)->prev = NULL;                                                        \
+    } while (0)
+
 /* Sleep for `ms` milliseconds (retry loops that wait out a lock). */
 static inline void pl_sleep_ms(int ms)
 {

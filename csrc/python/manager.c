@@ -1,6 +1,7 @@
 /* manager.c: DatabaseManager: initialize_database, the default database, sessions. */
 #include "manager.h"
 #include "environ.h"
+#include "pyutil.h"
 #include "registry.h"
 #include "session.h"
 
@@ -10,10 +11,11 @@ typedef struct {
     PyObject_HEAD
 } ManagerObject;
 
-/* Initialize the database named by `path_obj` and return it (a new C
- * reference), or NULL with an exception set. The already-initialized case
- * returns through the fast path without releasing the GIL when want_db is 0. */
-static pl_database *initialize(pl_state *st, PyObject *path_obj, int want_db)
+/* Initialize the database named by `path_obj`. Returns 0 with *out set to
+ * the database (a new C reference), or -1 with an exception set. When `out`
+ * is NULL the caller wants no reference: a database already initialized then
+ * returns through the fast path without releasing the GIL. */
+static int initialize(pl_state *st, PyObject *path_obj, pl_database **out)
 {
     char abs[PATH_MAX + 1];
     pl_database *db = NULL;
@@ -21,11 +23,11 @@ static pl_database *initialize(pl_state *st, PyObject *path_obj, int want_db)
     int rc = -1;
 
     if (pl_abs_path_from_object(st, path_obj, abs, sizeof abs) < 0)
-        return NULL;
-    if (!want_db && pl_registry_try_ready(abs) == 1)
-        return (pl_database *)Py_None; /* sentinel: ready, no reference taken */
+        return -1;
+    if (out == NULL && pl_registry_try_ready(abs) == 1)
+        return 0; /* ready: no reference taken */
     if (pl_environ_refresh(st) < 0)
-        return NULL;
+        return -1;
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS
     db = pl_registry_get(abs, &err);
@@ -41,23 +43,22 @@ static pl_database *initialize(pl_state *st, PyObject *path_obj, int want_db)
     Py_END_ALLOW_THREADS
     if (db == NULL) {
         pl_raise(st, &err);
-        return NULL;
+        return -1;
     }
-    return db;
-}
-
-static PyObject *manager_initialize_database(PyObject *self, PyObject *path)
-{
-    pl_state *st = pl_state_of(Py_TYPE(self));
-    pl_database *db = initialize(st, path, 0);
-
-    if (db == NULL)
-        return NULL;
-    if (db != (pl_database *)Py_None) {
+    if (out != NULL) {
+        *out = db;
+    } else {
         Py_BEGIN_ALLOW_THREADS
         pl_database_decref(db);
         Py_END_ALLOW_THREADS
     }
+    return 0;
+}
+
+static PyObject *manager_initialize_database(PyObject *self, PyObject *path)
+{
+    if (initialize(pl_state_of(Py_TYPE(self)), path, NULL) < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -77,8 +78,7 @@ static PyObject *manager_get_session(PyObject *self, PyObject *args, PyObject *k
             return NULL;
         }
     } else {
-        db = initialize(st, path, 1);
-        if (db == NULL)
+        if (initialize(st, path, &db) < 0)
             return NULL;
     }
     return pl_session_new(st, db); /* takes the reference */
@@ -214,10 +214,7 @@ static PyType_Spec manager_spec = {
 
 int pl_manager_register(PyObject *module, pl_state *st)
 {
-    st->manager_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &manager_spec, NULL);
-    if (st->manager_type == NULL)
-        return -1;
-    if (PyModule_AddType(module, st->manager_type) < 0)
+    if (pl_type_register(module, &manager_spec, &st->manager_type) < 0)
         return -1;
     st->manager = st->manager_type->tp_alloc(st->manager_type, 0);
     if (st->manager == NULL)

@@ -1,6 +1,7 @@
 /* module.c: promptlab._core: module state, exceptions, import-time checks. */
 #include "module.h"
 #include "environ.h"
+#include "fault.h"
 #include "fork.h"
 #include "lockorder.h"
 #include "inspect.h"
@@ -14,6 +15,7 @@
 #include "rowmapping.h"
 #include "session.h"
 #include "initialize.h"
+#include "pyutil.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -124,7 +126,7 @@ PyObject *pl_raise_kind(pl_state *st, pl_errkind kind, const char *path, const c
 
 /* A database named by URL: "sqlite:///path" (and "sqlite:///:memory:") is the
  * path; a URL of another backend is refused by name, never taken as a folder
- * named "postgresql:". Moves *s/*n past the prefix. Returns 0, or -1 with
+ * named "postgresql:". Moves *s and *n past the prefix. Returns 0, or -1 with
  * DatabasePathError set. */
 static int url_to_path(pl_state *st, const char **s, Py_ssize_t *n)
 {
@@ -246,7 +248,7 @@ static PyObject *py_check_password(PyObject *module, PyObject *args, PyObject *k
     static char *kwlist[] = {"password", "name", NULL};
     const char *password, *name = "The password";
     Py_ssize_t len;
-    char why[160];
+    char why[PL_PASSWORD_WHY_MAX];
 
     (void)module;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s#|s:check_password", kwlist, &password, &len,
@@ -293,19 +295,30 @@ static PyObject *py_close_idle_connections(PyObject *module, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* Register the module's _close_idle_connections with
- * `module_name.function_name`, as its one positional argument or, when
- * `keyword` is given, as that named argument. */
-static int register_close_hook(PyObject *module, const char *module_name, const char *function_name,
-                               const char *keyword)
+/* At interpreter exit: from now on sessions close their connections instead
+ * of pooling them (pl_exiting), and the idle ones close now. */
+static PyObject *py_at_exit(PyObject *module, PyObject *unused)
 {
-    PyObject *target = PyImport_ImportModule(module_name), *hook, *register_fn = NULL;
+    pl_state *st = PyModule_GetState(module);
+
+    st->exiting = 1;
+    return py_close_idle_connections(module, unused);
+}
+
+/* Not in the module's method table: only atexit calls it. */
+static PyMethodDef at_exit_def = {"_at_exit", py_at_exit, METH_NOARGS,
+                                  "Close idle connections at interpreter exit."};
+
+/* Register `hook` with `module_name.function_name`, as its one positional
+ * argument or, when `keyword` is given, as that named argument. */
+static int register_hook(PyObject *hook, const char *module_name, const char *function_name,
+                         const char *keyword)
+{
+    PyObject *target = PyImport_ImportModule(module_name), *register_fn = NULL;
     PyObject *args = NULL, *kwargs = NULL, *r = NULL;
     if (target == NULL)
         return -1;
-    hook = PyObject_GetAttrString(module, "_close_idle_connections");
-    if (hook != NULL)
-        register_fn = PyObject_GetAttrString(target, function_name);
+    register_fn = PyObject_GetAttrString(target, function_name);
     if (register_fn != NULL) {
         args = keyword ? PyTuple_New(0) : PyTuple_Pack(1, hook);
         kwargs = keyword ? Py_BuildValue("{s:O}", keyword, hook) : NULL;
@@ -315,7 +328,6 @@ static int register_close_hook(PyObject *module, const char *module_name, const 
     Py_XDECREF(args);
     Py_XDECREF(kwargs);
     Py_XDECREF(register_fn);
-    Py_XDECREF(hook);
     Py_DECREF(target);
     if (r == NULL)
         return -1;
@@ -333,9 +345,16 @@ static int register_close_hook(PyObject *module, const char *module_name, const 
  *   would miss them). */
 static int register_close_hooks(PyObject *module)
 {
-    if (register_close_hook(module, "os", "register_at_fork", "before") < 0)
-        return -1;
-    return register_close_hook(module, "atexit", "register", NULL);
+    PyObject *before_fork = PyObject_GetAttrString(module, "_close_idle_connections");
+    PyObject *at_exit = PyCFunction_NewEx(&at_exit_def, module, NULL);
+    int rc = -1;
+
+    if (before_fork != NULL && at_exit != NULL &&
+        register_hook(before_fork, "os", "register_at_fork", "before") == 0)
+        rc = register_hook(at_exit, "atexit", "register", NULL);
+    Py_XDECREF(before_fork);
+    Py_XDECREF(at_exit);
+    return rc;
 }
 
 #ifndef PL_SANITIZE
@@ -426,7 +445,6 @@ static int add_errors(PyObject *module, pl_state *st)
 static int module_exec(PyObject *module)
 {
     pl_state *st = PyModule_GetState(module);
-    PyObject *datetime;
 
     if (sqlite3_libversion_number() < PL_SQLITE_MIN_VERSION) {
         PyErr_Format(PyExc_ImportError,
@@ -446,21 +464,13 @@ static int module_exec(PyObject *module)
     }
     if (add_errors(module, st) < 0)
         return -1;
-    datetime = PyImport_ImportModule("datetime");
-    if (datetime == NULL)
-        return -1;
-    st->date_type = PyObject_GetAttrString(datetime, "date");
-    Py_DECREF(datetime);
+    st->date_type = pl_import_attr("datetime", "date");
     if (st->date_type == NULL)
         return -1;
     st->columns_cache = PyDict_New();
     if (st->columns_cache == NULL)
         return -1;
-    PyObject *os = PyImport_ImportModule("os");
-    if (os == NULL)
-        return -1;
-    st->environ = PyObject_GetAttrString(os, "environ");
-    Py_DECREF(os);
+    st->environ = pl_import_attr("os", "environ");
     if (st->environ == NULL || pl_environ_refresh(st) < 0)
         return -1;
     pl_gil_held_hook = PyGILState_Check; /* for the engine's debug assertions */
@@ -470,6 +480,8 @@ static int module_exec(PyObject *module)
         return -1;
     if (set_migrations_dir(module) < 0 || PyModule_AddFunctions(module, pl_inspect_methods) < 0 ||
         PyModule_AddFunctions(module, pl_migcmd_methods) < 0)
+        return -1;
+    if (PyModule_AddFunctions(module, pl_fault_methods) < 0)
         return -1;
     if (register_close_hooks(module) < 0)
         return -1;
@@ -486,34 +498,22 @@ static int module_exec(PyObject *module)
 static int module_traverse(PyObject *module, visitproc visit, void *arg)
 {
     pl_state *st = PyModule_GetState(module);
-    Py_VISIT(st->manager_type);
-    Py_VISIT(st->session_type);
-    Py_VISIT(st->result_type);
-    Py_VISIT(st->row_type);
-    Py_VISIT(st->rowmapping_type);
+#define VISIT(field) Py_VISIT(st->field);
+    PL_STATE_OBJECTS(VISIT)
+#undef VISIT
     for (int i = 0; i < PL_E_KIND_COUNT; i++)
         Py_VISIT(st->errors[i]);
-    Py_VISIT(st->manager);
-    Py_VISIT(st->date_type);
-    Py_VISIT(st->columns_cache);
-    Py_VISIT(st->environ);
     return 0;
 }
 
 static int module_clear(PyObject *module)
 {
     pl_state *st = PyModule_GetState(module);
-    Py_CLEAR(st->manager_type);
-    Py_CLEAR(st->session_type);
-    Py_CLEAR(st->result_type);
-    Py_CLEAR(st->row_type);
-    Py_CLEAR(st->rowmapping_type);
+#define CLEAR(field) Py_CLEAR(st->field);
+    PL_STATE_OBJECTS(CLEAR)
+#undef CLEAR
     for (int i = 0; i < PL_E_KIND_COUNT; i++)
         Py_CLEAR(st->errors[i]);
-    Py_CLEAR(st->manager);
-    Py_CLEAR(st->date_type);
-    Py_CLEAR(st->columns_cache);
-    Py_CLEAR(st->environ);
     return 0;
 }
 

@@ -27,13 +27,45 @@ typedef struct {
     PyObject *date_type;               /* datetime.date, for parameters */
     PyObject *columns_cache;           /* SQL text -> (field names, name index) */
     PyObject *environ;                 /* os.environ, read by environ.c */
+    int exiting;                       /* the atexit hook has run (module.c) */
 } pl_state;
+
+/* Every object reference of pl_state but `errors`, for the module's traverse
+ * and clear: a field added to the state is added here too. */
+#define PL_STATE_OBJECTS(X)                                                                        \
+    X(manager_type)                                                                                \
+    X(session_type)                                                                                \
+    X(result_type)                                                                                 \
+    X(row_type)                                                                                    \
+    X(rowmapping_type)                                                                             \
+    X(manager)                                                                                     \
+    X(date_type)                                                                                   \
+    X(columns_cache)                                                                               \
+    X(environ)
 
 extern PyModuleDef pl_module_def;
 
 static inline pl_state *pl_state_of(PyTypeObject *tp)
 {
     return (pl_state *)PyType_GetModuleState(tp);
+}
+
+/* Whether this interpreter is shutting down, for sessions given back then:
+ * their connections are closed at once, not pooled, so that the last one to
+ * a file checkpoints it. True once the module's atexit hook has run (it
+ * closes the idle connections; atexit callbacks run before the interpreter
+ * starts finalizing) and, on 3.13+, once Py_IsFinalizing() says so. Before
+ * 3.13 the only spelling of the latter is the private _Py_IsFinalizing(),
+ * and sys.is_finalizing() is a call into Python from deallocation: the flag
+ * is public API only and also covers sessions closed by atexit callbacks
+ * that run after ours. GIL held. */
+static inline int pl_exiting(pl_state *st)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    if (Py_IsFinalizing())
+        return 1;
+#endif
+    return st->exiting;
 }
 
 /* Raise the exception for `err` (path and SQLite code attached). Returns NULL. */

@@ -1,5 +1,7 @@
 /* params.c: parameter conversion (with the GIL) and binding (without it). */
 #include "params.h"
+#include "compat.h"
+#include "pyutil.h"
 
 #include <math.h>
 #include <string.h>
@@ -133,6 +135,125 @@ static PyObject *json_text(PyObject *dumps, PyObject *v)
     return text;
 }
 
+/* set(b, p, obj) for a new reference `obj` made by the caller (NULL when
+ * making it failed, with an exception set), which this releases: `set`
+ * (set_text or set_blob) keeps what it needs. */
+static int set_new(int (*set)(pl_batch *, pl_param *, PyObject *, int), pl_batch *b, pl_param *p,
+                   PyObject *obj)
+{
+    int rc;
+
+    if (obj == NULL)
+        return -1;
+    rc = set(b, p, obj, 1);
+    Py_DECREF(obj);
+    return rc;
+}
+
+/* An int: SQLite's 64 bits, or a ProgrammingError. */
+static int convert_int(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py_ssize_t index)
+{
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+
+    if (overflow != 0) {
+        pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
+                      "parameter %zd: the integer %R does not fit in SQLite's 64 bits; "
+                      "store it as text.",
+                      index, v);
+        return -1;
+    }
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    p->type = SQLITE_INTEGER;
+    p->v.i = x;
+    return 0;
+}
+
+/* A float: NaN is refused, since SQLite would store NULL without a word. */
+static int convert_float(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py_ssize_t index)
+{
+    p->type = SQLITE_FLOAT;
+    p->v.d = PyFloat_AS_DOUBLE(v);
+    if (isnan(p->v.d)) {
+        pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
+                      "parameter %zd (parameter set %zd) is NaN, which SQLite cannot store "
+                      "(it would become NULL); pass None, or a number.",
+                      index, b->nrows + 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* A str, as UTF-8; text with a lone surrogate is a ProgrammingError. */
+static int convert_str(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py_ssize_t index,
+                       int kept)
+{
+    if (set_text(b, p, v, !kept) == 0)
+        return 0;
+    if (PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+        PyErr_Clear(); /* a lone surrogate: not UTF-8 */
+        pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
+                      "parameter %zd (parameter set %zd) is text that cannot be stored as "
+                      "UTF-8 (it holds a lone surrogate, such as '\\ud800'); fix or drop "
+                      "that character.",
+                      index, b->nrows + 1);
+    }
+    return -1;
+}
+
+/* A dict or list as JSON text, as json.dumps() writes it: the columns
+ * PromptLab keeps structured data in (model, asset, evaluation) hold JSON.
+ * Strict JSON: NaN or Infinity would be written as bare words that SQLite's
+ * JSON functions reject, and the value would drop out of averages. A value
+ * json cannot encode is a ProgrammingError quoting json's reason. */
+static int convert_json(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py_ssize_t index)
+{
+    PyObject *text;
+
+    if (b->json_dumps == NULL && (b->json_dumps = pl_import_attr("json", "dumps")) == NULL)
+        return -1;
+    text = json_text(b->json_dumps, v);
+    if (text == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_ValueError) || PyErr_ExceptionMatches(PyExc_TypeError) ||
+            PyErr_ExceptionMatches(PyExc_RecursionError)) {
+            PyObject *why = pl_exc_take();
+            pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
+                          "parameter %zd (parameter set %zd, a %s) cannot be stored as "
+                          "JSON: %S.",
+                          index, b->nrows + 1, Py_TYPE(v)->tp_name, why ? why : Py_None);
+            Py_XDECREF(why);
+        }
+        return -1;
+    }
+    if (!PyUnicode_Check(text)) {
+        PyErr_Format(PyExc_TypeError, "json.dumps() returned %.100s, not str",
+                     Py_TYPE(text)->tp_name);
+        Py_DECREF(text);
+        return -1;
+    }
+    return set_new(set_text, b, p, text);
+}
+
+/* A type SQLite cannot store: reported when bound (where the parameter's
+ * name is known); the type's name is copied, since binding runs without the
+ * GIL. */
+static int convert_unsupported(pl_batch *b, pl_param *p, PyObject *v)
+{
+    PyObject *name = PyBytes_FromString(Py_TYPE(v)->tp_name);
+    int rc;
+
+    if (name == NULL)
+        return -1;
+    rc = keep(b, name);
+    Py_DECREF(name);
+    if (rc < 0)
+        return -1;
+    p->type = PL_PARAM_UNSUPPORTED;
+    p->v.s.p = PyBytes_AS_STRING(name);
+    return 0;
+}
+
 /* Convert one value. Returns 0, or -1 with an exception set. */
 static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py_ssize_t index,
                          int kept)
@@ -141,123 +262,23 @@ static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py
         p->type = SQLITE_NULL;
         return 0;
     }
-    if (PyLong_Check(v)) {
-        int overflow = 0;
-        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
-        if (overflow != 0) {
-            pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
-                          "parameter %zd: the integer %R does not fit in SQLite's 64 bits; "
-                          "store it as text.",
-                          index, v);
-            return -1;
-        }
-        if (x == -1 && PyErr_Occurred())
-            return -1;
-        p->type = SQLITE_INTEGER;
-        p->v.i = x;
-        return 0;
-    }
-    if (PyFloat_Check(v)) {
-        p->type = SQLITE_FLOAT;
-        p->v.d = PyFloat_AS_DOUBLE(v);
-        if (isnan(p->v.d)) { /* SQLite would store NULL without a word */
-            pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
-                          "parameter %zd (parameter set %zd) is NaN, which SQLite cannot store "
-                          "(it would become NULL); pass None, or a number.",
-                          index, b->nrows + 1);
-            return -1;
-        }
-        return 0;
-    }
-    if (PyUnicode_Check(v)) {
-        if (set_text(b, p, v, !kept) == 0)
-            return 0;
-        if (PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
-            PyErr_Clear(); /* a lone surrogate: not UTF-8 */
-            pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
-                          "parameter %zd (parameter set %zd) is text that cannot be stored as "
-                          "UTF-8 (it holds a lone surrogate, such as '\\ud800'); fix or drop "
-                          "that character.",
-                          index, b->nrows + 1);
-        }
-        return -1;
-    }
+    if (PyLong_Check(v))
+        return convert_int(st, b, p, v, index);
+    if (PyFloat_Check(v))
+        return convert_float(st, b, p, v, index);
+    if (PyUnicode_Check(v))
+        return convert_str(st, b, p, v, index, kept);
     if (PyBytes_Check(v))
         return set_blob(b, p, v, !kept);
-    if (PyByteArray_Check(v) || PyMemoryView_Check(v)) {
-        PyObject *copy = PyBytes_FromObject(v);
-        int rc;
-        if (copy == NULL)
-            return -1;
-        rc = set_blob(b, p, copy, 1);
-        Py_DECREF(copy);
-        return rc;
-    }
-    if (PyDict_Check(v) || PyList_Check(v)) {
-        /* JSON text, as json.dumps() writes it: the columns PromptLab keeps
-         * structured data in (model, asset, evaluation) hold JSON. Strict
-         * JSON: NaN or Infinity would be written as bare words that SQLite's
-         * JSON functions reject, and the value would drop out of averages. */
-        PyObject *text = NULL;
-        if (b->json_dumps == NULL) {
-            PyObject *json = PyImport_ImportModule("json");
-            if (json == NULL)
-                return -1;
-            b->json_dumps = PyObject_GetAttrString(json, "dumps");
-            Py_DECREF(json);
-            if (b->json_dumps == NULL)
-                return -1;
-        }
-        text = json_text(b->json_dumps, v);
-        if (text == NULL) {
-            if (PyErr_ExceptionMatches(PyExc_ValueError) ||
-                PyErr_ExceptionMatches(PyExc_TypeError) ||
-                PyErr_ExceptionMatches(PyExc_RecursionError)) {
-                PyObject *type, *value, *tb;
-                PyErr_Fetch(&type, &value, &tb);
-                pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
-                              "parameter %zd (parameter set %zd, a %s) cannot be stored as "
-                              "JSON: %S.",
-                              index, b->nrows + 1, Py_TYPE(v)->tp_name, value ? value : Py_None);
-                Py_XDECREF(type);
-                Py_XDECREF(value);
-                Py_XDECREF(tb);
-            }
-            return -1;
-        }
-        if (!PyUnicode_Check(text)) {
-            PyErr_Format(PyExc_TypeError, "json.dumps() returned %.100s, not str",
-                         Py_TYPE(text)->tp_name);
-            Py_DECREF(text);
-            return -1;
-        }
-        int rc = set_text(b, p, text, 1);
-        Py_DECREF(text);
-        return rc;
-    }
-    if (st->date_type != NULL && PyObject_TypeCheck(v, (PyTypeObject *)st->date_type)) {
-        /* str() of a datetime is "YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]", the
-         * form SQLAlchemy stored and SQLite's date functions read. */
-        PyObject *text = PyObject_Str(v);
-        int rc;
-        if (text == NULL)
-            return -1;
-        rc = set_text(b, p, text, 1);
-        Py_DECREF(text);
-        return rc;
-    }
-    /* Reported when bound (where the parameter's name is known); the type's
-     * name is copied, since binding runs without the GIL. */
-    PyObject *name = PyBytes_FromString(Py_TYPE(v)->tp_name);
-    if (name == NULL)
-        return -1;
-    int rc = keep(b, name);
-    Py_DECREF(name);
-    if (rc < 0)
-        return -1;
-    p->type = PL_PARAM_UNSUPPORTED;
-    p->v.s.p = PyBytes_AS_STRING(name);
-    return 0;
+    if (PyByteArray_Check(v) || PyMemoryView_Check(v))
+        return set_new(set_blob, b, p, PyBytes_FromObject(v));
+    if (PyDict_Check(v) || PyList_Check(v))
+        return convert_json(st, b, p, v, index);
+    /* str() of a datetime is "YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]", the form
+     * SQLAlchemy stored and SQLite's date functions read. */
+    if (st->date_type != NULL && PyObject_TypeCheck(v, (PyTypeObject *)st->date_type))
+        return set_new(set_text, b, p, PyObject_Str(v));
+    return convert_unsupported(b, p, v);
 }
 
 static int add_row_start(pl_batch *b)

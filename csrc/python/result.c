@@ -2,6 +2,7 @@
 #include "result.h"
 #include "row.h"
 #include "rowmapping.h"
+#include "pyutil.h"
 
 #include <string.h>
 
@@ -442,8 +443,5 @@ static PyType_Spec result_spec = {
 
 int pl_result_register(PyObject *module, pl_state *st)
 {
-    st->result_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &result_spec, NULL);
-    if (st->result_type == NULL)
-        return -1;
-    return PyModule_AddType(module, st->result_type);
+    return pl_type_register(module, &result_spec, &st->result_type);
 }

@@ -1,5 +1,6 @@
 /* row.c: Row: row.column, row["column"], row[0], len(row), row._asdict(). */
 #include "row.h"
+#include "pyutil.h"
 
 #include <stddef.h>
 
@@ -48,17 +49,24 @@ static PyObject *row_as_tuple(RowObject *self)
     return t;
 }
 
+PyObject *pl_row_lookup(RowObject *self, PyObject *key)
+{
+    PyObject *pos;
+
+    if (!PyUnicode_Check(key))
+        return NULL;
+    pos = PyDict_GetItemWithError(self->index, key);
+    return pos != NULL ? self->values[PyLong_AsSsize_t(pos)] : NULL;
+}
+
 static PyObject *row_subscript(RowObject *self, PyObject *key)
 {
     if (PyUnicode_Check(key)) {
-        PyObject *pos = PyDict_GetItemWithError(self->index, key);
-        if (pos == NULL) {
-            if (!PyErr_Occurred())
-                PyErr_Format(PyExc_KeyError, "%R: no such column; the columns are %R", key,
-                             self->fields);
-            return NULL;
-        }
-        return Py_NewRef(self->values[PyLong_AsSsize_t(pos)]);
+        PyObject *value = pl_row_lookup(self, key);
+        if (value == NULL && !PyErr_Occurred())
+            PyErr_Format(PyExc_KeyError, "%R: no such column; the columns are %R", key,
+                         self->fields);
+        return Py_XNewRef(value);
     }
     if (PyIndex_Check(key)) {
         Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
@@ -84,13 +92,12 @@ static PyObject *row_subscript(RowObject *self, PyObject *key)
 PyObject *pl_row_getattro(RowObject *self, PyObject *name)
 {
     /* Columns first: this is the hot path (asset.asset_name). */
-    if (PyUnicode_Check(name)) {
-        PyObject *pos = PyDict_GetItemWithError(self->index, name);
-        if (pos != NULL)
-            return Py_NewRef(self->values[PyLong_AsSsize_t(pos)]);
-        if (PyErr_Occurred())
-            return NULL;
-    }
+    PyObject *value = pl_row_lookup(self, name);
+
+    if (value != NULL)
+        return Py_NewRef(value);
+    if (PyErr_Occurred())
+        return NULL;
     return PyObject_GenericGetAttr((PyObject *)self, name);
 }
 
@@ -106,33 +113,28 @@ static int row_contains(RowObject *self, PyObject *value)
 
 static PyObject *row_iter(RowObject *self)
 {
-    PyObject *t = row_as_tuple(self), *it;
-    if (t == NULL)
-        return NULL;
-    it = PyObject_GetIter(t);
-    Py_DECREF(t);
-    return it;
+    return pl_apply_new(row_as_tuple(self), PyObject_GetIter);
 }
 
-static PyObject *row_keys(RowObject *self, PyObject *unused)
+PyObject *pl_row_keys(RowObject *self, PyObject *unused)
 {
     (void)unused;
     return PySequence_List(self->fields);
 }
 
-static PyObject *row_asdict(RowObject *self, PyObject *unused)
+PyObject *pl_row_as_dict(RowObject *self)
 {
     PyObject *d = PyDict_New();
-    (void)unused;
-    if (d == NULL)
-        return NULL;
-    for (Py_ssize_t i = 0; i < Py_SIZE(self); i++) {
-        if (PyDict_SetItem(d, PyTuple_GET_ITEM(self->fields, i), self->values[i]) < 0) {
-            Py_DECREF(d);
-            return NULL;
-        }
-    }
+    for (Py_ssize_t i = 0; d != NULL && i < Py_SIZE(self); i++)
+        if (PyDict_SetItem(d, PyTuple_GET_ITEM(self->fields, i), self->values[i]) < 0)
+            Py_CLEAR(d);
     return d;
+}
+
+static PyObject *row_asdict(RowObject *self, PyObject *unused)
+{
+    (void)unused;
+    return pl_row_as_dict(self);
 }
 
 static PyObject *row_get_fields(RowObject *self, void *closure)
@@ -149,7 +151,7 @@ static PyObject *row_get_mapping(RowObject *self, void *closure)
 
 static PyObject *row_richcompare(RowObject *self, PyObject *other, int op)
 {
-    PyObject *mine, *theirs, *result;
+    PyObject *theirs;
 
     if (Py_TYPE(other) == Py_TYPE(self))
         theirs = row_as_tuple((RowObject *)other);
@@ -159,15 +161,7 @@ static PyObject *row_richcompare(RowObject *self, PyObject *other, int op)
         Py_RETURN_NOTIMPLEMENTED;
     if (theirs == NULL)
         return NULL;
-    mine = row_as_tuple(self);
-    if (mine == NULL) {
-        Py_DECREF(theirs);
-        return NULL;
-    }
-    result = PyObject_RichCompare(mine, theirs, op);
-    Py_DECREF(mine);
-    Py_DECREF(theirs);
-    return result;
+    return pl_compare_new(row_as_tuple(self), theirs, op);
 }
 
 static Py_hash_t row_hash(RowObject *self)
@@ -286,7 +280,7 @@ PyMethodDef pl_row_module_methods[] = {
 
 static PyMethodDef row_methods[] = {
     {"__reduce__", (PyCFunction)pl_row_reduce, METH_NOARGS, "For pickle and copy."},
-    {"keys", (PyCFunction)row_keys, METH_NOARGS, "The column names, in order."},
+    {"keys", (PyCFunction)pl_row_keys, METH_NOARGS, "The column names, in order."},
     {"_asdict", (PyCFunction)row_asdict, METH_NOARGS, "A dict of column name -> value."},
     {NULL, NULL, 0, NULL},
 };
@@ -325,8 +319,7 @@ static PyType_Spec row_spec = {
 
 int pl_row_register(PyObject *module, pl_state *st)
 {
-    st->row_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &row_spec, NULL);
-    if (st->row_type == NULL || PyModule_AddFunctions(module, pl_row_module_methods) < 0)
+    if (pl_type_register(module, &row_spec, &st->row_type) < 0)
         return -1;
-    return PyModule_AddType(module, st->row_type);
+    return PyModule_AddFunctions(module, pl_row_module_methods);
 }

@@ -27,6 +27,16 @@ extern PyMethodDef pl_row_module_methods[];
 void pl_row_dealloc(RowObject *self);
 PyObject *pl_row_getattro(RowObject *self, PyObject *name);
 
+/* The value of column `key` (borrowed), or NULL: with an exception set only
+ * when the lookup itself failed (a key that is not a str is no column). */
+PyObject *pl_row_lookup(RowObject *self, PyObject *key);
+
+/* keys(): the column names as a new list. */
+PyObject *pl_row_keys(RowObject *self, PyObject *unused);
+
+/* A new dict of column name -> value, or NULL with an exception set. */
+PyObject *pl_row_as_dict(RowObject *self);
+
 int pl_row_register(PyObject *module, pl_state *st);
 
 #endif

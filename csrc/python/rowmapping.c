@@ -4,6 +4,7 @@
  * len(row), dict(row), keys()/values()/items()/get(), equality with a dict.
  * row.column works too. Same layout as Row (row.h). */
 #include "rowmapping.h"
+#include "pyutil.h"
 
 #include <stddef.h>
 
@@ -21,21 +22,9 @@ PyObject *pl_rowmapping_from_row(pl_state *st, RowObject *row)
     return (PyObject *)m;
 }
 
-/* The value of column `key` (borrowed), or NULL: with an exception set only
- * when the lookup itself failed. */
-static PyObject *lookup(RowObject *self, PyObject *key)
-{
-    PyObject *pos;
-
-    if (!PyUnicode_Check(key))
-        return NULL;
-    pos = PyDict_GetItemWithError(self->index, key);
-    return pos != NULL ? self->values[PyLong_AsSsize_t(pos)] : NULL;
-}
-
 static PyObject *mapping_subscript(RowObject *self, PyObject *key)
 {
-    PyObject *value = lookup(self, key);
+    PyObject *value = pl_row_lookup(self, key);
     if (value != NULL)
         return Py_NewRef(value);
     if (!PyErr_Occurred())
@@ -45,7 +34,7 @@ static PyObject *mapping_subscript(RowObject *self, PyObject *key)
 
 static int mapping_contains(RowObject *self, PyObject *key)
 {
-    if (lookup(self, key) != NULL)
+    if (pl_row_lookup(self, key) != NULL)
         return 1;
     return PyErr_Occurred() ? -1 : 0;
 }
@@ -58,12 +47,6 @@ static Py_ssize_t mapping_length(RowObject *self)
 static PyObject *mapping_iter(RowObject *self)
 {
     return PyObject_GetIter(self->fields);
-}
-
-static PyObject *mapping_keys(RowObject *self, PyObject *unused)
-{
-    (void)unused;
-    return PySequence_List(self->fields);
 }
 
 static PyObject *mapping_values(RowObject *self, PyObject *unused)
@@ -98,7 +81,7 @@ static PyObject *mapping_get(RowObject *self, PyObject *const *args, Py_ssize_t 
         PyErr_Format(PyExc_TypeError, "get expected 1 or 2 arguments, got %zd", nargs);
         return NULL;
     }
-    value = lookup(self, args[0]);
+    value = pl_row_lookup(self, args[0]);
     if (value != NULL)
         return Py_NewRef(value);
     if (PyErr_Occurred())
@@ -106,49 +89,28 @@ static PyObject *mapping_get(RowObject *self, PyObject *const *args, Py_ssize_t 
     return Py_NewRef(nargs == 2 ? args[1] : Py_None);
 }
 
-static PyObject *as_dict(RowObject *self)
-{
-    PyObject *d = PyDict_New();
-    for (Py_ssize_t i = 0; d != NULL && i < Py_SIZE(self); i++)
-        if (PyDict_SetItem(d, PyTuple_GET_ITEM(self->fields, i), self->values[i]) < 0)
-            Py_CLEAR(d);
-    return d;
-}
-
 /* Equal to a dict or a RowMapping with the same items, as dict equality. */
 static PyObject *mapping_richcompare(RowObject *self, PyObject *other, int op)
 {
-    PyObject *mine, *theirs, *result;
+    PyObject *mine;
 
     if ((op != Py_EQ && op != Py_NE) || !(PyDict_Check(other) || Py_TYPE(other) == Py_TYPE(self)))
         Py_RETURN_NOTIMPLEMENTED;
-    mine = as_dict(self);
+    mine = pl_row_as_dict(self);
     if (mine == NULL)
         return NULL;
-    theirs = PyDict_Check(other) ? Py_NewRef(other) : as_dict((RowObject *)other);
-    if (theirs == NULL) {
-        Py_DECREF(mine);
-        return NULL;
-    }
-    result = PyObject_RichCompare(mine, theirs, op);
-    Py_DECREF(mine);
-    Py_DECREF(theirs);
-    return result;
+    return pl_compare_new(
+        mine, PyDict_Check(other) ? Py_NewRef(other) : pl_row_as_dict((RowObject *)other), op);
 }
 
 static PyObject *mapping_repr(RowObject *self)
 {
-    PyObject *d = as_dict(self), *r;
-    if (d == NULL)
-        return NULL;
-    r = PyObject_Repr(d);
-    Py_DECREF(d);
-    return r;
+    return pl_apply_new(pl_row_as_dict(self), PyObject_Repr);
 }
 
 static PyMethodDef mapping_methods[] = {
     {"__reduce__", (PyCFunction)pl_row_reduce, METH_NOARGS, "For pickle and copy."},
-    {"keys", (PyCFunction)mapping_keys, METH_NOARGS, "The column names, in order."},
+    {"keys", (PyCFunction)pl_row_keys, METH_NOARGS, "The column names, in order."},
     {"values", (PyCFunction)mapping_values, METH_NOARGS, "The values, in column order."},
     {"items", (PyCFunction)mapping_items, METH_NOARGS, "(name, value) pairs, in order."},
     {"get", (PyCFunction)(void (*)(void))mapping_get, METH_FASTCALL,
@@ -183,8 +145,5 @@ static PyType_Spec mapping_spec = {
 
 int pl_rowmapping_register(PyObject *module, pl_state *st)
 {
-    st->rowmapping_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &mapping_spec, NULL);
-    if (st->rowmapping_type == NULL)
-        return -1;
-    return PyModule_AddType(module, st->rowmapping_type);
+    return pl_type_register(module, &mapping_spec, &st->rowmapping_type);
 }

@@ -9,6 +9,9 @@
  * The mutex serializes threads that share one session.
  */
 #include "session.h"
+#include "alloc.h"
+#include "compat.h"
+#include "pyutil.h"
 #include "lockorder.h"
 #include "fork.h"
 #include "nest.h"
@@ -18,7 +21,6 @@
 #include "settings.h"
 #include "rowbuf.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,34 +85,13 @@ static int ensure_conn(SessionObject *s, pl_err *err)
     return 0;
 }
 
-/* True when the text after a statement holds only spaces, comments and ';'. */
-static int only_trivia(const char *p, const char *end)
-{
-    while (p < end) {
-        if (isspace((unsigned char)*p) || *p == ';') {
-            p++;
-        } else if (p + 1 < end && p[0] == '-' && p[1] == '-') {
-            while (p < end && *p != '\n')
-                p++;
-        } else if (p + 1 < end && p[0] == '/' && p[1] == '*') {
-            const char *q = p + 2;
-            while (q + 1 < end && !(q[0] == '*' && q[1] == '/'))
-                q++;
-            p = q + 2;
-        } else {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* Whether running `stmt` outside a transaction should first open one with
  * BEGIN IMMEDIATE: writes, except statements SQLite refuses in a transaction
  * or that manage transactions themselves. */
 static int needs_write_transaction(sqlite3_stmt *stmt)
 {
     static const char *const OWN[] = {"PRAGMA", "VACUUM", "ATTACH", "DETACH"};
-    char kw[16];
+    char kw[PL_SQL_KEYWORD_MAX];
 
     if (sqlite3_stmt_readonly(stmt) || pl_sql_controls_transaction(sqlite3_sql(stmt)))
         return 0;
@@ -144,7 +125,7 @@ static int run_locked(SessionObject *s, const char *sql, Py_ssize_t len, const p
         return pl_err_set(err, PL_E_PROGRAMMING, s->db->path, "the SQL text is too long");
     if (pl_conn_prepare(s->conn, sql, (int)len, &stmt, &tail, err) < 0)
         return -1;
-    if (!only_trivia(sql + tail, sql + len)) {
+    if (pl_sql_skip_trivia(sql + tail, sql + len, 1) != sql + len) {
         pl_err_set(err, PL_E_PROGRAMMING, s->db->path,
                    "execute() runs one statement at a time; split the SQL text or call "
                    "execute() once per statement.");
@@ -222,7 +203,7 @@ static int describe_locked(SessionObject *s, const char *sql, Py_ssize_t len, in
         const char *name = sqlite3_bind_parameter_name(stmt, i);
         total += (name ? strlen(name) : 1) + 1;
     }
-    *block = malloc(total + 1);
+    *block = pl_malloc(total + 1);
     if (*block == NULL)
         return pl_err_set(err, PL_E_NOMEM, s->db->path, "out of memory");
     char *p = *block;
@@ -464,18 +445,6 @@ static int tx_locked(SessionObject *s, tx_op op, pl_err *err)
     return 0;
 }
 
-/* Whether the interpreter is shutting down: the atexit hook that closes idle
- * connections (module.c) has run, so a connection given back now is closed at
- * once, and the last one to a file still checkpoints it. GIL held. */
-static int shutting_down(void)
-{
-#if PY_VERSION_HEX >= 0x030D0000
-    return Py_IsFinalizing();
-#else
-    return _Py_IsFinalizing();
-#endif
-}
-
 static PyObject *tx(SessionObject *self, tx_op op)
 {
     pl_err err;
@@ -489,7 +458,7 @@ static PyObject *tx(SessionObject *self, tx_op op)
         self->closed = 1;
         Py_RETURN_NONE;
     }
-    int close_idle = op == TX_CLOSE && shutting_down();
+    int close_idle = op == TX_CLOSE && pl_exiting(pl_state_of(Py_TYPE(self)));
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS
     pl_mutex_lock(&self->lock, PL_LOCK_SESSION);
@@ -542,12 +511,11 @@ static PyObject *session_exit(SessionObject *self, PyObject *args)
     r = tx(self, exc_type == Py_None ? TX_COMMIT : TX_ROLLBACK);
     if (r == NULL) {
         /* Commit failed: close (which rolls back) and report the commit error. */
-        PyObject *type, *value, *traceback;
-        PyErr_Fetch(&type, &value, &traceback);
+        PyObject *commit_error = pl_exc_take();
         PyObject *closed = tx(self, TX_CLOSE);
         Py_XDECREF(closed);
         PyErr_Clear();
-        PyErr_Restore(type, value, traceback);
+        pl_exc_give(commit_error);
         return NULL;
     }
     Py_DECREF(r);
@@ -648,7 +616,7 @@ static void session_dealloc(SessionObject *self)
     pl_conn *conn = self->conn;
     pl_database *db = self->db;
 
-    int close_idle = conn != NULL && shutting_down();
+    int close_idle = conn != NULL && pl_exiting(pl_state_of(tp));
     PyObject_GC_UnTrack(self);
     self->conn = NULL;
     self->db = NULL;
@@ -732,8 +700,5 @@ static PyType_Spec session_spec = {
 
 int pl_session_register(PyObject *module, pl_state *st)
 {
-    st->session_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &session_spec, NULL);
-    if (st->session_type == NULL)
-        return -1;
-    return PyModule_AddType(module, st->session_type);
+    return pl_type_register(module, &session_spec, &st->session_type);
 }

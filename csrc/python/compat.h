@@ -1,0 +1,40 @@
+/* compat.h: one spelling for CPython APIs that changed between 3.11 and 3.13. */
+#ifndef PL_COMPAT_H
+#define PL_COMPAT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* Take the exception being raised (a new reference, its traceback attached),
+ * leaving none set; NULL when none is. PyErr_GetRaisedException on 3.12+,
+ * where PyErr_Fetch is deprecated; before, PyErr_Fetch normalized. */
+static inline PyObject *pl_exc_take(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value != NULL && tb != NULL)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#endif
+}
+
+/* Raise `exc` again (a reference taken by pl_exc_take; stolen). NULL clears
+ * nothing and raises nothing. */
+static inline void pl_exc_give(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    if (exc == NULL)
+        return;
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
+}
+
+#endif
