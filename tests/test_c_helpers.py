@@ -67,7 +67,8 @@ def test_json_error_quotes_the_encoders_reason(session):
     circular.append(circular)
     with pytest.raises(ProgrammingError, match=r"cannot be stored as JSON: maximum recursion"):
         session.execute("SELECT ?", (circular,))
-    with pytest.raises(ProgrammingError, match=r"cannot be stored as JSON: .*not JSON serializable"):
+    not_json = r"cannot be stored as JSON: .*not JSON serializable"
+    with pytest.raises(ProgrammingError, match=not_json):
         session.execute("SELECT ?", ({"key": {1, 2}},))
     assert session.execute("SELECT 1").scalar() == 1  # no exception left behind
 

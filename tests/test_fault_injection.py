@@ -14,12 +14,11 @@ from typing import Callable
 
 import pytest
 
+from factories import make_config, make_dataset, make_summary
 from promptlab import _core
 from promptlab.sqlite import DatabaseError, get_session
 from promptlab.sqlite.database_manager import db_manager
 from promptlab.sqlite.session import reset_initialization
-
-from factories import make_config, make_dataset, make_summary
 
 pytestmark = pytest.mark.skipif(
     not hasattr(_core, "_fail_allocations_after"),
