@@ -5,8 +5,8 @@ screen gives the install command and the test command that CI (.ci/run) runs."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List, Tuple
 
 import pytest
 
@@ -25,7 +25,7 @@ FENCE = re.compile(r"^\s*(```|~~~)")
 HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
 
 
-def prose(path: Path) -> Iterator[Tuple[int, str]]:
+def prose(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, line) outside fenced code blocks, inline code removed."""
     fenced = False
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -44,7 +44,7 @@ def slug(heading: str) -> str:
     return text.replace(" ", "-")
 
 
-def raw_heading_lines(path: Path) -> List[str]:
+def raw_heading_lines(path: Path) -> list[str]:
     """Headings with their inline code kept (prose() blanks it, slugs need it)."""
     fenced, out = False, []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -65,7 +65,7 @@ def heading_anchors(path: Path) -> set:
     return found
 
 
-def links(path: Path) -> Iterator[Tuple[int, str]]:
+def links(path: Path) -> Iterator[tuple[int, str]]:
     for number, line in prose(path):
         for match in LINK.finditer(line):
             yield number, match.group(1)
@@ -82,7 +82,7 @@ def test_the_documents_exist():
 def test_relative_links_resolve(path):
     checked, broken = 0, []
     for number, target in links(path):
-        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):  # http:, https:, mailto:
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.IGNORECASE):  # http:, https:, mailto:
             continue
         file_part, _, fragment = target.partition("#")
         dest = (path.parent / file_part).resolve() if file_part else path
