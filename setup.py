@@ -46,12 +46,16 @@ core = Extension(
 
 setup(
     ext_modules=[core],
-    packages=find_packages(include=["promptlab", "promptlab.*"]) + ["promptlab.migrations"],
+    # The data folders (studio/static, migrations/versions) are listed as packages of
+    # their own: setuptools warns about a data folder Python could import but
+    # `packages` leaves out.
+    packages=find_packages(include=["promptlab", "promptlab.*"])
+    + ["promptlab.studio.static", "promptlab.migrations", "promptlab.migrations.versions"],
     package_dir={"promptlab.migrations": "migrations"},
     package_data={
         "promptlab": ["py.typed", "_core.pyi"],
-        "promptlab.studio": ["static/*"],
-        "promptlab.migrations": ["versions/*.sql"],
+        "promptlab.studio.static": ["*"],
+        "promptlab.migrations.versions": ["*.sql"],
         "promptlab.demo": ["*.jsonl"],
     },
 )
