@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, List, Optional
 
 from promptlab.commands import db, demo, studio
+
+# Annotations only (they stay text): typing is not imported at start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, List, Optional
 
 PROG = "promptlab"
 GROUPS = (db, studio, demo)

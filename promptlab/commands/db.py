@@ -5,10 +5,13 @@ write new migrations. Each command calls one function of
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from typing import Callable
+
+# Annotations only (they stay text): typing is not imported at start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
 
 EXIT_PENDING = 3
 EXIT_DRIFT = 4
@@ -101,6 +104,8 @@ def _status(args: argparse.Namespace) -> int:
 
     state = status(args.db)
     if args.json:
+        import json
+
         print(json.dumps(state.to_json()))
     else:
         shown = os.path.normpath(state.path)  # not /work/./promptlab.db

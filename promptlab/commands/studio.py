@@ -5,9 +5,12 @@ for it until SIGINT/SIGTERM (``promptlab.studio.server``)."""
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from typing import Any, Optional, TextIO
+
+# Annotations only (they stay text): typing is not imported at start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, TextIO
 
 
 def prepare(config: Any, out: Optional[TextIO] = None) -> Any:
@@ -64,6 +67,8 @@ def run(config: Any, out: Optional[TextIO] = None) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
+    import logging
+
     from promptlab.studio.api import StudioConfig
     from promptlab.studio.auth import StudioError
 

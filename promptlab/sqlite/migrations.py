@@ -16,15 +16,22 @@ PromptLab. Files are read from disk at each call, so an edited file is seen.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Union
 
 from promptlab import _core
-from promptlab.sqlite.autogenerate import NewRevision, revision
 from promptlab.sqlite.database_manager import db_manager
-from promptlab.sqlite.schema import Schema, compare
 
-StrPath = Union[str, "os.PathLike[str]"]
+# Writing revisions (promptlab.sqlite.autogenerate) and comparing schemas field by
+# field (promptlab.sqlite.schema) load on first use: `promptlab db status` needs
+# neither when the database has not drifted. The values below are plain frozen
+# classes, not dataclasses, and typing is for type checkers only: `dataclasses`
+# (inspect, ast, ...) and `typing` cost more start-up than the rest of the command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Union
+
+    from promptlab.sqlite.autogenerate import NewRevision
+
+    StrPath = Union[str, "os.PathLike[str]"]
 
 __all__ = [
     "Applied", "Drift", "Migration", "MigrationRun", "NewRevision", "Status", "downgrade",
@@ -32,35 +39,88 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Migration:
-    """One migration file."""
+class _Frozen:
+    """A frozen value compared, hashed and shown by its ``_fields`` (in ``repr``,
+    those not in ``_hidden``), as ``@dataclass(frozen=True)`` would."""
 
+    __slots__ = ()
+    _fields: tuple = ()
+    _hidden: tuple = ()
+
+    def _set(self, **values: Any) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, _Frozen)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields
+                          if name not in self._hidden)
+        return f"{type(self).__name__}({shown})"
+
+
+class Migration(_Frozen):
+    """One migration file.
+
+    ``reversible`` is False when the down section is empty: the migration cannot be
+    undone."""
+
+    __slots__ = ("revision", "parent", "message", "created", "filename", "checksum", "up",
+                 "down", "reversible")
+    _fields = __slots__
+    _hidden = ("up", "down")
     revision: str
     parent: Optional[str]
     message: str
     created: str
     filename: str
     checksum: str
-    up: str = field(repr=False)
-    down: str = field(repr=False)
-    reversible: bool = True
-    """False when the down section is empty: the migration cannot be undone."""
+    up: str
+    down: str
+    reversible: bool
+
+    def __init__(self, revision: str, parent: Optional[str], message: str, created: str,
+                 filename: str, checksum: str, up: str, down: str,
+                 reversible: bool = True) -> None:
+        self._set(revision=revision, parent=parent, message=message, created=created,
+                  filename=filename, checksum=checksum, up=up, down=down,
+                  reversible=reversible)
 
 
-@dataclass(frozen=True)
-class Applied:
+class Applied(_Frozen):
     """A row of the history table ``promptlab_migrations``."""
 
+    __slots__ = ("revision", "checksum", "message", "applied_at", "duration_ms")
+    _fields = __slots__
     revision: str
     checksum: str
     message: str
     applied_at: str
     duration_ms: float
 
+    def __init__(self, revision: str, checksum: str, message: str, applied_at: str,
+                 duration_ms: float) -> None:
+        self._set(revision=revision, checksum=checksum, message=message,
+                  applied_at=applied_at, duration_ms=duration_ms)
 
-@dataclass(frozen=True)
-class Drift:
+
+class Drift(_Frozen):
     """One way a database differs from what its migrations say it should be.
 
     ``kind`` is ``"checksum"`` (an applied migration's file changed since),
@@ -69,28 +129,47 @@ class Drift:
     schema differs from what the migrations produce).
     """
 
+    __slots__ = ("kind", "detail", "revision")
+    _fields = __slots__
     kind: str
     detail: str
-    revision: Optional[str] = None
+    revision: Optional[str]
+
+    def __init__(self, kind: str, detail: str, revision: Optional[str] = None) -> None:
+        self._set(kind=kind, detail=detail, revision=revision)
 
     def __str__(self) -> str:
         return self.detail
 
 
-@dataclass(frozen=True)
-class Status:
-    """Where a database stands on the migration chain."""
+class Status(_Frozen):
+    """Where a database stands on the migration chain.
 
+    ``detected``: for a database made by an older PromptLab (tables, no revision),
+    the revision its layout matches, where the next upgrade marks it."""
+
+    __slots__ = ("path", "exists", "current", "head", "pending", "detected", "drift",
+                 "history")
+    _fields = __slots__
     path: str
     exists: bool
     current: Optional[str]
     head: Optional[str]
     pending: List[Migration]
-    detected: Optional[str] = None
-    """For a database made by an older PromptLab (tables, no revision): the revision
-    its layout matches, where the next upgrade marks it."""
-    drift: List[Drift] = field(default_factory=list)
-    history: List[Applied] = field(default_factory=list)
+    detected: Optional[str]
+    drift: List[Drift]
+    history: List[Applied]
+
+    def __init__(self, path: str, exists: bool, current: Optional[str], head: Optional[str],
+                 pending: List[Migration], detected: Optional[str] = None,
+                 drift: Optional[List[Drift]] = None,
+                 history: Optional[List[Applied]] = None) -> None:
+        self._set(path=path, exists=exists, current=current, head=head, pending=pending,
+                  detected=detected, drift=[] if drift is None else drift,
+                  history=[] if history is None else history)
+
+    # Lists inside: not hashable, as the dataclass was not.
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def up_to_date(self) -> bool:
@@ -115,21 +194,43 @@ class Status:
         }
 
 
-@dataclass(frozen=True)
-class MigrationRun:
-    """What ``upgrade`` or ``downgrade`` did to one database."""
+class MigrationRun(_Frozen):
+    """What ``upgrade`` or ``downgrade`` did to one database: its ``path``, the
+    revision ``before`` (None: base, or a database without a revision) and
+    ``current`` (now), the revision an older PromptLab's database was ``detected``
+    at and marked, the ``count`` of migrations applied (upgrade) or undone
+    (downgrade), and where the ``backup`` taken before the change is, if one was."""
 
+    __slots__ = ("path", "before", "current", "detected", "count", "backup")
+    _fields = __slots__
     path: str
     before: Optional[str]
-    """The revision before (None: base, or a database without a revision)."""
     current: Optional[str]
-    """The revision now."""
     detected: Optional[str]
-    """The revision an older PromptLab's database was recognised at and marked."""
     count: int
-    """Migrations applied (upgrade) or undone (downgrade)."""
     backup: Optional[str]
-    """Where the backup taken before the change is, if one was taken."""
+
+    def __init__(self, path: str, before: Optional[str], current: Optional[str],
+                 detected: Optional[str], count: int, backup: Optional[str]) -> None:
+        self._set(path=path, before=before, current=current, detected=detected,
+                  count=count, backup=backup)
+
+
+def __getattr__(name: str) -> object:
+    if name == "NewRevision":
+        from promptlab.sqlite.autogenerate import NewRevision
+
+        return NewRevision
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def revision(message: str, directory: Optional[StrPath] = None, empty: bool = False,
+             models: Any = None, db_file: Optional[StrPath] = None) -> NewRevision:
+    """Write a new migration file after the head (``promptlab.sqlite.autogenerate``,
+    which documents it); its ``path`` is None when there was nothing to write."""
+    from promptlab.sqlite.autogenerate import revision as write_revision
+
+    return write_revision(message, directory, empty=empty, models=models, db_file=db_file)
 
 
 def _dir(directory: Optional[StrPath]) -> Optional[str]:
@@ -197,10 +298,39 @@ def _drift(path: str, chain: List[Migration], current: Optional[str], history: L
                              f"as applied, but the database is at "
                              f"{current or 'base'}", m.revision))
     if detected is None:
-        expected = Schema.from_catalog(_core.chain_schema(current or "base", _dir(directory)))
-        live = Schema.from_catalog(_core.database_schema(path))
-        out.extend(Drift("schema", f"schema: {d}") for d in compare(expected, live))
+        expected_catalog = _chain_schema(chain, current, directory)
+        live_catalog = _core.database_schema(path)
+        if live_catalog != expected_catalog:  # the same catalog: the same schema
+            from promptlab.sqlite.schema import Schema, compare
+
+            expected = Schema.from_catalog(expected_catalog)
+            live = Schema.from_catalog(live_catalog)
+            out.extend(Drift("schema", f"schema: {d}") for d in compare(expected, live))
     return out
+
+
+# The schemas the migrations produce, by revision, folder and the checksums of the
+# files up to that revision (so an edited file is seen, as everywhere here).
+_CHAIN_SCHEMAS: Dict[Any, Any] = {}
+
+
+def _chain_schema(chain: List[Migration], current: Optional[str],
+                  directory: Optional[StrPath]) -> Any:
+    """``_core.chain_schema(current or "base", directory)``, computed once per process
+    for the same migration files (it runs the chain on an in-memory database)."""
+    upto = [m.checksum for m in chain]
+    if current is not None:
+        upto = upto[:[m.revision for m in chain].index(current) + 1]
+    else:
+        upto = []
+    key = (current, _dir(directory), tuple(upto))
+    catalog = _CHAIN_SCHEMAS.get(key)
+    if catalog is None:
+        catalog = _core.chain_schema(current or "base", _dir(directory))
+        if len(_CHAIN_SCHEMAS) >= 32:
+            _CHAIN_SCHEMAS.clear()
+        _CHAIN_SCHEMAS[key] = catalog
+    return catalog
 
 
 def upgrade(db_file: StrPath, to: Optional[str] = None, backup: bool = False,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from typing import Optional, Union
-
 from promptlab._core import Session, db_manager
+
+# Annotations only (they stay text): typing is not imported at start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import os
+    from typing import Optional, Union
 
 __all__ = ["Session", "get_session", "init_engine", "is_initialized", "reset_initialization"]
 
