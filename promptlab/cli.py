@@ -7,15 +7,16 @@ command groups live in ``promptlab.commands``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from promptlab.commands import db, demo, studio
 
-# Annotations only (they stay text): typing is not imported at start-up.
+# Annotations only (they stay text): typing is not imported at start-up, nor argparse
+# for ``db status`` (``promptlab.commands.db.parse_status``).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, List, Optional
+    import argparse
+    from typing import Any, Callable, List, Optional
 
 PROG = "promptlab"
 GROUPS = (db, studio, demo)
@@ -23,6 +24,8 @@ GROUPS = (db, studio, demo)
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog=PROG, description="PromptLab: a local experiment store for LLM prompts."
     )
@@ -43,9 +46,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line; returns the exit status."""
     from promptlab._core import DatabaseError
 
-    args = build_parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    args = db.parse_status(argv) or build_parser().parse_args(argv)
     try:
-        command: Callable[[argparse.Namespace], int] = args.func
+        command: Callable[[Any], int] = args.func  # a Namespace or a StatusArgs
         return command(args)
     except DatabaseError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -4,14 +4,15 @@ write new migrations. Each command calls one function of
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
-# Annotations only (they stay text): typing is not imported at start-up.
+# Annotations only (they stay text): typing and argparse are not imported at
+# start-up (``parse_status`` answers ``db status`` without argparse).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable
+    import argparse
+    from typing import Callable, List, Optional
 
 EXIT_PENDING = 3
 EXIT_DRIFT = 4
@@ -149,6 +150,48 @@ def _revision(args: argparse.Namespace) -> int:
     for change in made.changes:
         print(f"  {change}")
     return 0
+
+
+class StatusArgs:
+    """The namespace argparse would give ``db status`` (``parse_status``)."""
+
+    group = "db"
+    command = "status"
+
+    def __init__(self, db: str, json: bool, exit_code: bool) -> None:
+        self.db, self.json, self.exit_code = db, json, exit_code
+        self.func = _status
+
+
+def parse_status(argv: List[str]) -> Optional[StatusArgs]:
+    """``argv`` parsed as argparse parses it when it is exactly ``db status`` with
+    ``-d FILE`` or ``--db FILE`` once and ``--json``/``--exit-code`` at most once each
+    (FILE not starting with ``-``); None for anything else, which argparse parses.
+
+    Building the whole parser (argparse imports re, enum, gettext, locale, shutil)
+    costs more than the rest of ``db status``: this is the command scripts and
+    health checks run most often."""
+    if argv[:2] != ["db", "status"]:
+        return None
+    db: Optional[str] = None
+    flags = {"--json": False, "--exit-code": False}
+    rest = argv[2:]
+    i = 0
+    while i < len(rest):
+        token = rest[i]
+        if token in ("-d", "--db") and db is None and i + 1 < len(rest):
+            db = rest[i + 1]
+            if not db or db.startswith("-"):
+                return None
+            i += 2
+        elif token in flags and not flags[token]:
+            flags[token] = True
+            i += 1
+        else:
+            return None
+    if db is None:
+        return None
+    return StatusArgs(db, flags["--json"], flags["--exit-code"])
 
 
 def register(commands: "argparse._SubParsersAction") -> None:

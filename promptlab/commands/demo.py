@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -4,12 +4,12 @@ for it until SIGINT/SIGTERM (``promptlab.studio.server``)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-# Annotations only (they stay text): typing is not imported at start-up.
+# Annotations only (they stay text): typing and argparse are not imported at start-up.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from typing import Any, Optional, TextIO
 
 
@@ -83,6 +83,8 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _port(text: str) -> int:
+    import argparse
+
     try:
         value = int(text)
     except ValueError:
