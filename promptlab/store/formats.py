@@ -16,10 +16,11 @@ lives in ``promptlab.store`` beside the queries and names its paths from here.
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import fields
 from typing import Any, Dict, List, Optional, Tuple
+
+# json and dataclasses are imported by the functions that use them: opening a
+# tracer and reading experiments (which import this module) need neither.
 
 # --- prompt templates ------------------------------------------------------------
 
@@ -68,6 +69,8 @@ def display_prompt_template(text: Optional[str]) -> Tuple[str, str]:
 
 def encode_dataset(file_path: Optional[str]) -> str:
     """The stored text of a dataset asset: where its file is."""
+    import json
+
     return json.dumps({"file_path": file_path})
 
 
@@ -95,6 +98,8 @@ def _model_config(config: Any) -> Optional[Dict[str, Any]]:
     The API key is not stored (None): the original PromptLab wrote it in plain text
     into experiments.model, where anyone who can read the file or the studio sees it.
     """
+    from dataclasses import fields
+
     if config is None:
         return None
     data = {f.name: getattr(config, f.name) for f in fields(config)}
@@ -105,6 +110,8 @@ def _model_config(config: Any) -> Optional[Dict[str, Any]]:
 
 def encode_experiment(config: Any) -> Tuple[str, str]:
     """The ``model`` and ``asset`` texts of an ``ExperimentConfig``."""
+    import json
+
     model = {
         "completion_model_config": _model_config(config.completion_model_config),
         "embedding_model_config": _model_config(config.embedding_model_config),
@@ -150,6 +157,8 @@ def decode_evaluation(text: Any) -> List[Dict[str, Any]]:
 
 def _json(text: Any) -> Any:
     """Parsed JSON text, or None when it is not JSON."""
+    import json
+
     if not isinstance(text, str):
         return None
     try:

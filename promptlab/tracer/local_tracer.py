@@ -9,12 +9,10 @@ results in a single transaction.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Mapping, Optional, Union
+from collections.abc import Mapping
 
 from promptlab.enums import AssetType
-from promptlab.sqlite import RowMapping
 from promptlab.sqlite.database_manager import db_manager
-from promptlab.sqlite.models import Asset, User
 from promptlab.store import assets, experiments, users
 from promptlab.store.experiments import (  # noqa: F401 - names callers import from here
     EXPERIMENT_COLUMNS,
@@ -23,7 +21,16 @@ from promptlab.store.experiments import (  # noqa: F401 - names callers import f
 )
 from promptlab.store.formats import encode_dataset, encode_experiment, encode_prompt_template
 from promptlab.tracer.tracer import Tracer
-from promptlab.types import Dataset, ExperimentConfig, PromptTemplate, TracerConfig
+from promptlab.types import TracerConfig
+
+# Annotations only (they stay text).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Union
+
+    from promptlab.sqlite import RowMapping
+    from promptlab.sqlite.models import Asset, User
+    from promptlab.types import Dataset, ExperimentConfig, PromptTemplate
 
 CURRENT_USERNAME = "admin"  # as the original: there is no login yet
 _SQLITE_URL = "sqlite:///"

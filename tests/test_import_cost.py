@@ -1,0 +1,99 @@
+"""Start-up: which modules the two most common short runs load (structure, not time).
+
+Each run is a fresh interpreter; the test reads ``sys.modules`` at its end. Timings
+belong in benchmarks; what is checked here is that the modules each path does not
+need stay unloaded:
+
+- opening an existing database with ``LocalTracer`` and reading its experiments
+  loads neither the studio, nor migration writing/comparison, nor json or argparse;
+- ``promptlab db status -d FILE`` (through ``promptlab.cli.main``, as the console
+  script and ``python -m promptlab`` call it) loads neither the studio, nor
+  ``promptlab.sqlite.autogenerate``/``schema`` (an undrifted database), nor
+  argparse, dataclasses, typing or logging.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from promptlab.tracer.local_tracer import LocalTracer
+
+TRACER_READ = """
+import sys
+from promptlab.tracer.local_tracer import LocalTracer
+rows = LocalTracer({"type": "local", "db_file": sys.argv[1]}).get_experiments()
+loaded = sorted(sys.modules)
+import json
+print(json.dumps([len(rows), loaded]))
+"""
+
+DB_STATUS = """
+import sys
+from promptlab.cli import main
+code = main(["db", "status", "-d", sys.argv[1]] + sys.argv[2:])
+loaded = sorted(sys.modules)
+import json
+print(json.dumps([code, loaded]))
+"""
+
+
+def _run(script: str, *args: str) -> list:
+    out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
+                         text=True, check=True, timeout=120).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def _loaded(modules: list, *names: str) -> list:
+    """Those of ``names`` (or their submodules) in ``modules``."""
+    return [m for m in modules if any(m == n or m.startswith(n + ".") for n in names)]
+
+
+@pytest.fixture
+def db_file(tmp_path):
+    path = str(tmp_path / "startup.db")
+    LocalTracer({"type": "local", "db_file": path})  # created and migrated
+    return path
+
+
+def test_tracer_open_and_read_loads_only_what_it_needs(db_file):
+    rows, modules = _run(TRACER_READ, db_file)
+    assert rows == 0
+    assert "promptlab.tracer.local_tracer" in modules and "promptlab._core" in modules
+    assert _loaded(modules, "promptlab.studio", "promptlab.sqlite.autogenerate",
+                   "promptlab.sqlite.schema", "promptlab.sqlite.migrations",
+                   "promptlab.tracer.api_tracer", "promptlab.cli", "json", "argparse",
+                   "logging") == []
+
+
+@pytest.mark.parametrize("options", [[], ["--json"], ["--exit-code"]])
+def test_db_status_loads_only_what_it_needs(db_file, options):
+    code, modules = _run(DB_STATUS, db_file, *options)
+    assert code == 0
+    assert "promptlab.sqlite.migrations" in modules
+    assert _loaded(modules, "promptlab.studio", "promptlab.sqlite.autogenerate",
+                   "promptlab.sqlite.schema", "promptlab.tracer", "promptlab.types",
+                   "argparse", "dataclasses", "typing", "logging") == []
+
+
+def test_db_status_with_drift_still_compares_schemas(db_file):
+    from promptlab.sqlite import get_session
+
+    with get_session(db_file) as session:
+        session.execute("CREATE TABLE extra (x INTEGER)")
+    code, modules = _run(DB_STATUS, db_file, "--exit-code")
+    assert code == 4  # drift
+    assert "promptlab.sqlite.schema" in modules
+    assert _loaded(modules, "promptlab.studio", "promptlab.sqlite.autogenerate") == []
+
+
+def test_other_commands_still_parse_with_argparse(db_file):
+    out = subprocess.run([sys.executable, "-m", "promptlab", "db", "status", "-d", db_file,
+                          "--js"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and json.loads(out.stdout)["up_to_date"] is True
+    out = subprocess.run([sys.executable, "-m", "promptlab", "db", "status"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "-d/--db" in out.stderr
