@@ -18,7 +18,9 @@ request parsing reads with ``dataclasses.fields``. As in pydantic, assignment af
 construction is not validated.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: the fields' annotations are objects,
+# so the classes are built without compiling each one from text at import time
+# (typing.get_type_hints, dataclasses' ClassVar check), a few ms of start-up.
 
 import copy as _copy
 import dataclasses
@@ -26,6 +28,7 @@ import enum
 import os
 import typing
 from dataclasses import dataclass
+from reprlib import recursive_repr
 from typing import (
     Any,
     Callable,
@@ -417,6 +420,23 @@ class _Model:
             object.__setattr__(new, name, value)
         return new
 
+    # ``==`` and ``repr`` as a dataclass's (its generated ones are not made: @_model
+    # passes eq=False, repr=False, which saves compiling two methods per class).
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        names = [f.name for f in dataclasses.fields(self)]
+        return (tuple(getattr(self, n) for n in names)
+                == tuple(getattr(other, n) for n in names))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass with eq
+
+    @recursive_repr()
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}"
+                          for f in dataclasses.fields(self) if f.repr)
+        return f"{type(self).__qualname__}({shown})"
+
     # pydantic v1 names, which pydantic v2 keeps (deprecated) and PromptLab's users call.
     def dict(self, **kwargs: Any) -> Dict[str, Any]:
         return self.model_dump(**kwargs)
@@ -431,7 +451,7 @@ class _Model:
 def _model(cls: Type[_M]) -> Type[_M]:
     """Make ``cls`` a dataclass (for ``dataclasses.fields``, ``==`` and ``repr``) with
     ``_Model``'s validating ``__init__``, and compile the check of each field."""
-    cls = dataclass(init=False, kw_only=True)(cls)
+    cls = dataclass(init=False, repr=False, eq=False, kw_only=True)(cls)
     hints = typing.get_type_hints(cls)
     cls._checks = {f.name: _checker(hints[f.name]) for f in dataclasses.fields(cls)}
     cls.model_fields = {
