@@ -10,11 +10,14 @@ files stay the source that creates tables; change both together.
 the attribute names of the original SQLAlchemy models.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: the fields' annotations are objects
+# when the classes are built (a little less start-up work for dataclasses).
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
+from reprlib import recursive_repr
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 # ---------------------------------------------------------------------------
@@ -203,8 +206,29 @@ def _pick(row: Sequence[Any], table: Table, prefix: str = "") -> Sequence[Any]:
     return row if names is None else _getter(names, table, prefix)(row)
 
 
-@dataclass(kw_only=True)
-class User:
+class _Record:
+    """``==`` and ``repr`` as a dataclass's, shared by the records below (declared with
+    ``eq=False, repr=False``: two generated methods fewer to compile per class)."""
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        names = [f.name for f in dataclasses.fields(self)]  # type: ignore[arg-type]
+        return (tuple(getattr(self, n) for n in names)
+                == tuple(getattr(other, n) for n in names))
+
+    def __hash__(self) -> int:  # each record hashes by its primary key
+        raise NotImplementedError
+
+    @recursive_repr()
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}"
+                          for f in dataclasses.fields(self))  # type: ignore[arg-type]
+        return f"{type(self).__qualname__}({shown})"
+
+
+@dataclass(kw_only=True, eq=False, repr=False)
+class User(_Record):
     """A row of ``users``; ``status`` 1 is active, 0 inactive."""
 
     id: Optional[int] = None
@@ -228,8 +252,8 @@ class User:
                    status=status, created_at=parse_timestamp(created_at))
 
 
-@dataclass(kw_only=True)
-class Asset:
+@dataclass(kw_only=True, eq=False, repr=False)
+class Asset(_Record):
     """A row of ``assets``, with its owner in ``user`` when it was loaded."""
 
     asset_name: str
@@ -286,8 +310,8 @@ class Asset:
         return decode_prompt_template(self.asset_binary)
 
 
-@dataclass(kw_only=True)
-class Experiment:
+@dataclass(kw_only=True, eq=False, repr=False)
+class Experiment(_Record):
     """A row of ``experiments``: ``model`` and ``asset`` hold JSON text."""
 
     experiment_id: str
@@ -309,8 +333,8 @@ class Experiment:
                    created_at=parse_timestamp(created_at), user_id=user_id)
 
 
-@dataclass(kw_only=True)
-class ExperimentResult:
+@dataclass(kw_only=True, eq=False, repr=False)
+class ExperimentResult(_Record):
     """A row of ``experiment_result``: one dataset record's completion and evaluation."""
 
     id: Optional[int] = None
