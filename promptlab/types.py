@@ -46,31 +46,15 @@ from typing import (
 )
 
 from promptlab.enums import TracerType
+from promptlab.paths import sanitize_path
 
 _M = TypeVar("_M", bound="_Model")
-
-_INVALID_PATH_CHARS = '<>"|?*'
 
 __all__ = [
     "Dataset", "EmbeddingModel", "EvaluationConfig", "ExperimentConfig", "FieldInfo",
     "Model", "ModelConfig", "ModelResponse", "PromptTemplate", "TracerConfig",
     "ValidationError", "sanitize_path",
 ]
-
-
-def sanitize_path(value: Union[str, "os.PathLike[str]"]) -> str:
-    """Reject an empty path or one holding any of ``<>"|?*``; return it normalized.
-
-    Same checks as the original ``Utils.sanitize_path`` (ValueError on failure).
-    """
-    value = os.fspath(value)
-    if any(char in value for char in _INVALID_PATH_CHARS):
-        raise ValueError("Invalid characters in file path")
-    if not value:
-        raise ValueError("File path cannot be empty")
-    if "://" in value:
-        return value  # a database URL (sqlite:///path): normpath would eat a slash
-    return os.path.normpath(value)
 
 
 # --- validation -------------------------------------------------------------------

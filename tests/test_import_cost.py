@@ -4,8 +4,9 @@ Each run is a fresh interpreter; the test reads ``sys.modules`` at its end. Timi
 belong in benchmarks; what is checked here is that the modules each path does not
 need stay unloaded:
 
-- opening an existing database with ``LocalTracer`` and reading its experiments
-  loads neither the studio, nor migration writing/comparison, nor json or argparse;
+- opening an existing database with ``LocalTracer`` (the plain config dict) and reading
+  its experiments loads neither the studio, nor migration writing/comparison, nor json,
+  argparse, typing, dataclasses, ``promptlab.types`` or the record classes;
 - ``promptlab db status -d FILE`` (through ``promptlab.cli.main``, as the console
   script and ``python -m promptlab`` call it) loads neither the studio, nor
   ``promptlab.sqlite.autogenerate``/``schema`` (an undrifted database), nor
@@ -66,7 +67,17 @@ def test_tracer_open_and_read_loads_only_what_it_needs(db_file):
     assert _loaded(modules, "promptlab.studio", "promptlab.sqlite.autogenerate",
                    "promptlab.sqlite.schema", "promptlab.sqlite.migrations",
                    "promptlab.tracer.api_tracer", "promptlab.cli", "json", "argparse",
-                   "logging") == []
+                   "logging", "promptlab.types", "promptlab.sqlite.models", "dataclasses",
+                   "typing") == []
+
+
+def test_a_config_that_is_not_the_plain_dict_is_still_checked(tmp_path):
+    from promptlab.types import ValidationError
+
+    with pytest.raises(ValidationError, match="db_file"):
+        LocalTracer({"type": "local", "db_file": str(tmp_path / "a?.db")})
+    with pytest.raises(ValidationError, match="type"):
+        LocalTracer({"type": "nowhere", "db_file": str(tmp_path / "a.db")})
 
 
 @pytest.mark.parametrize("options", [[], ["--json"], ["--exit-code"]])

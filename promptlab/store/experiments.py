@@ -7,14 +7,18 @@ below reads inside it with the JSON paths named there.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
-
-from promptlab.sqlite import RowMapping
 from promptlab.sqlite.database_manager import db_manager
 
 # ASSET_KEYS starts with the prompt template's name and version (the JOIN below).
 from promptlab.store.formats import ASSET_KEYS, MODEL_PATHS
-from promptlab.store.users import DbFile, user_id
+from promptlab.store.users import user_id
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Sequence
+
+    from promptlab.sqlite import RowMapping
+    from promptlab.store.users import DbFile
 
 # promptlab_now() (a C function on every connection) stamps each row at insert
 # time in the format of the created_at DEFAULT, at a twentieth of strftime's cost.

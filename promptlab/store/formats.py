@@ -16,8 +16,9 @@ lives in ``promptlab.store`` beside the queries and names its paths from here.
 
 from __future__ import annotations
 
-import re
-from typing import Any, Dict, List, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 # json and dataclasses are imported by the functions that use them: opening a
 # tracer and reading experiments (which import this module) need neither.
@@ -28,8 +29,9 @@ from typing import Any, Dict, List, Optional, Tuple
 _HEAD = "\n            <<system>>\n                "
 _MIDDLE = "\n            <<user>>\n                "
 _TAIL = "\n        "
-# Any other spelling of the two markers (hand-written, or written by other tools).
-_LOOSE = re.compile(r"<<system>>\s*(.*?)\s*<<user>>\s*(.*?)\s*\Z", re.DOTALL)
+# Any other spelling of the two markers (hand-written, or written by other tools);
+# compiled on first use, so that importing this module does not load re.
+_LOOSE_PATTERN = r"<<system>>\s*(.*?)\s*<<user>>\s*(.*?)\s*\Z"
 
 
 def encode_prompt_template(system_prompt: Optional[str], user_prompt: Optional[str]) -> str:
@@ -46,7 +48,9 @@ def decode_prompt_template(text: Optional[str]) -> Tuple[str, str]:
     if text.startswith(_HEAD) and text.endswith(_TAIL) and _MIDDLE in text:
         system, user = text[len(_HEAD):len(text) - len(_TAIL)].split(_MIDDLE, 1)
         return system, user
-    match = _LOOSE.search(text)
+    import re
+
+    match = re.search(_LOOSE_PATTERN, text, re.DOTALL)  # re caches the compiled pattern
     if match is None:
         raise ValueError("The stored prompt template has no <<system>> and <<user>> parts.")
     return match.group(1), match.group(2)

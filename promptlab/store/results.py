@@ -14,7 +14,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from promptlab.sqlite.database_manager import db_manager
 from promptlab.sqlite.models import TABLES
-from promptlab.store.users import DbFile
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from promptlab.store.users import DbFile
 
 _SUMMARY = """
 SELECT e.experiment_id AS experiment_id, e.created_at AS created_at, e.model AS model,

@@ -8,14 +8,21 @@ that goes through here.
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Union
 
 from promptlab._core import UNUSABLE_PASSWORD
 from promptlab.sqlite import Session
 from promptlab.sqlite.database_manager import db_manager
-from promptlab.sqlite.models import User
 
-DbFile = Union[str, "os.PathLike[str]"]
+# Annotations only; records are built by functions that import their model, so that
+# reading experiments does not load the record classes (issue 16, start-up).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Union
+
+    from promptlab.sqlite.models import User
+
+    DbFile = Union[str, os.PathLike[str]]
+
 ADMIN = "admin"
 
 _COLUMNS = "id, username, password_hash, role, status, created_at"
@@ -45,6 +52,8 @@ def get_user(db_file: DbFile, username: str) -> Optional[User]:
     """The user called ``username`` (active or not), or None."""
     with db_manager.get_session(db_file) as session:
         row = session.execute(SELECT_USER_BY_USERNAME, (username,)).first()
+    from promptlab.sqlite.models import User
+
     return None if row is None else User.from_row(row)
 
 
@@ -52,6 +61,8 @@ def list_users(db_file: DbFile, active_only: bool = True) -> List[User]:
     """The users by id: the active ones (status 1), or every one."""
     with db_manager.get_session(db_file) as session:
         rows = session.execute(SELECT_ACTIVE_USERS if active_only else SELECT_ALL_USERS).all()
+    from promptlab.sqlite.models import User
+
     return [User.from_row(row) for row in rows]
 
 

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 
 from promptlab.enums import AssetType
+from promptlab.paths import sanitize_path
 from promptlab.sqlite.database_manager import db_manager
 from promptlab.store import assets, experiments, users
 from promptlab.store.experiments import (  # noqa: F401 - names callers import from here
@@ -21,7 +22,6 @@ from promptlab.store.experiments import (  # noqa: F401 - names callers import f
 )
 from promptlab.store.formats import encode_dataset, encode_experiment, encode_prompt_template
 from promptlab.tracer.tracer import Tracer
-from promptlab.types import TracerConfig
 
 # Annotations only (they stay text).
 TYPE_CHECKING = False
@@ -30,17 +30,34 @@ if TYPE_CHECKING:
 
     from promptlab.sqlite import RowMapping
     from promptlab.sqlite.models import Asset, User
-    from promptlab.types import Dataset, ExperimentConfig, PromptTemplate
+    from promptlab.types import Dataset, ExperimentConfig, PromptTemplate, TracerConfig
 
 CURRENT_USERNAME = "admin"  # as the original: there is no login yet
 _SQLITE_URL = "sqlite:///"
 
 
+def _plain_db_file(config: object) -> Optional[str]:
+    """The db_file of ``{"type": "local", "db_file": "<valid path>"}``, the config of most
+    scripts, as TracerConfig would store it, read without loading promptlab.types; None
+    for any other config, which TracerConfig then checks (and words the errors of)."""
+    if not (type(config) is dict and config.keys() == {"type", "db_file"}
+            and config["type"] == "local" and type(config["db_file"]) is str):
+        return None
+    try:
+        return sanitize_path(config["db_file"])
+    except ValueError:
+        return None
+
+
 def _db_file_of(config: Union[TracerConfig, Mapping[str, Any], Any]) -> str:
     """The absolute database path named by a config dict, TracerConfig or object."""
-    if isinstance(config, Mapping):
-        config = TracerConfig(**config)
-    db_file = getattr(config, "db_file", None)
+    db_file = _plain_db_file(config)
+    if db_file is None:
+        if isinstance(config, Mapping):
+            from promptlab.types import TracerConfig
+
+            config = TracerConfig(**config)
+        db_file = getattr(config, "db_file", None)
     if db_file is None:
         raise ValueError("LocalTracer needs a config with a db_file.")
     db_file = os.fspath(db_file)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Dict, List, Optional, Sequence
 
-from promptlab.sqlite.models import Asset, User
-from promptlab.types import Dataset, ExperimentConfig, PromptTemplate, TracerConfig
+# Annotations only: a script that opens a tracer need not load the types and models.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence
+
+    from promptlab.sqlite.models import Asset, User
+    from promptlab.types import Dataset, ExperimentConfig, PromptTemplate, TracerConfig
 
 
 class Tracer(ABC):
