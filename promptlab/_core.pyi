@@ -229,8 +229,24 @@ class DatabaseManager:
         """Forget every database (open sessions keep working); the next
         initialization checks its file again."""
 
-def hash_password(password: str, rounds: int = 12) -> str:
-    """bcrypt (``$2b$``) hash of ``password``; the GIL is released while hashing."""
+def hash_password(password: str, rounds: int | None = None) -> str:
+    """bcrypt (``$2b$``) hash of ``password`` at cost ``rounds`` (4 to 31; None: the cost
+    for stored passwords, unless ``_set_bcrypt_rounds_for_tests`` changed it); the GIL
+    is released while hashing."""
+
+def set_admin_password_if_unusable(db_file: StrPath, password: str) -> bool:
+    """Initialize ``db_file``, then give its admin user ``password`` (bcrypt-hashed in C,
+    the GIL released) while the admin has no usable password, through the same engine
+    function that applies ``PROMPTLAB_ADMIN_PASSWORD``. True when it was set; False when
+    the admin already had one (another process may have been first) or there is no
+    admin user. ValueError when ``password`` breaks the password rule."""
+
+def _set_bcrypt_rounds_for_tests(rounds: int) -> int:
+    """For test suites only, never for production: make ``rounds`` (4 to 31) the bcrypt
+    cost of new password hashes in this process (``hash_password`` without ``rounds``,
+    ``PROMPTLAB_ADMIN_PASSWORD``, generated admin passwords); returns the previous
+    cost. A hash carries its cost, so verification is unaffected. ValueError when out
+    of range. Present in every build."""
 
 def check_password(password: str, name: str = "The password") -> None:
     """ValueError, starting with ``name``, unless ``password`` is 8 to 72 bytes of UTF-8
