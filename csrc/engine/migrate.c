@@ -633,14 +633,86 @@ static void script_record_up(sqlite3_str *s, const pl_migration *m)
                         m->revision, m->revision, m->checksum, m->message);
 }
 
+/* Room for a file name or message in a comment line of the script (cut to fit). */
+#define SCRIPT_NAME_MAX 1024
+
+/* Append the steps of one migration of the script: chain step `i` towards
+ * `dir` (the migration after i going up, i itself going down), in its own
+ * transaction unless `open_adoption` (the transaction that marked a
+ * recognised database is still open: it closes after this step, with the
+ * rest of the adoption). Returns 0, or -1 when the migration cannot be undone
+ * (said in a comment: the script stops there). */
+static int script_migration(sqlite3_str *s, const pl_chain *chain, int i, int dir, int from,
+                            int detected, int open_adoption)
+{
+    const pl_migration *m = &chain->items[dir > 0 ? i + 1 : i];
+    const char *section = dir > 0 ? m->up : m->down;
+    char safe_file[SCRIPT_NAME_MAX], safe_msg[SCRIPT_NAME_MAX];
+
+    if (dir < 0 && !pl_migration_reversible(m)) {
+        sqlite3_str_appendf(s,
+                            "\n-- Migration %s (%s) has an empty down section: it cannot "
+                            "be undone,\n-- so the downgrade stops with an error here.\n",
+                            m->revision, one_line(m->filename, safe_file, sizeof safe_file));
+        return -1;
+    }
+    sqlite3_str_appendf(s, "\n-- %s %s -> %s: %s (%s)\n%s%s", dir > 0 ? "Upgrade" : "Downgrade",
+                        dir > 0 ? (i >= 0 ? chain->items[i].revision : "base") : m->revision,
+                        dir > 0 ? m->revision : (m->parent[0] ? m->parent : "base"),
+                        one_line(m->message, safe_msg, sizeof safe_msg),
+                        one_line(m->filename, safe_file, sizeof safe_file),
+                        open_adoption ? "" : "BEGIN IMMEDIATE;\n", BOOKKEEPING_SQL);
+    sqlite3_str_appendall(s, section);
+    if (section[0] != '\0' && section[strlen(section) - 1] != '\n')
+        sqlite3_str_appendchar(s, 1, '\n');
+    if (open_adoption)
+        adoption_sql(s, chain, from, detected, 1);
+    if (dir > 0) {
+        script_record_up(s, m);
+    } else {
+        sqlite3_str_appendall(s, "DELETE FROM alembic_version;\n");
+        if (m->parent[0] != '\0')
+            sqlite3_str_appendf(s, "INSERT INTO alembic_version (version_num) VALUES (%Q);\n",
+                                m->parent);
+        sqlite3_str_appendf(s, "DELETE FROM promptlab_migrations WHERE revision = %Q;\n",
+                            m->revision);
+    }
+    sqlite3_str_appendall(s, "COMMIT;\n");
+    return 0;
+}
+
+/* Append the marking and adoption of a database recognised at chain index
+ * `from` (as step() does it in the transaction of its first step). Returns 1
+ * when that transaction is left open for the first migration of an upgrade,
+ * 0 when it was committed here. */
+static int script_adoption(sqlite3_str *s, const pl_chain *chain, int from, int to, int detected)
+{
+    char safe_file[SCRIPT_NAME_MAX];
+
+    sqlite3_str_appendf(s,
+                        "\n-- The database has no revision; its tables match revision %s "
+                        "(%s):\n-- mark it there and adopt what the release that wrote it "
+                        "stored differently.\nBEGIN IMMEDIATE;\n%s",
+                        chain->items[from].revision,
+                        one_line(chain->items[from].filename, safe_file, sizeof safe_file),
+                        BOOKKEEPING_SQL);
+    for (int i = 0; i <= from; i++)
+        script_record_up(s, &chain->items[i]);
+    adoption_sql(s, chain, from, detected, 0);
+    if (to > from)
+        return 1;
+    sqlite3_str_appendall(s, "COMMIT;\n");
+    return 0;
+}
+
 char *pl_migrate_script(const pl_chain *chain, const char *path, int from, int to, int detected,
                         pl_err *err)
 {
     sqlite3_str *s = sqlite3_str_new(NULL);
     const char *from_rev = from >= 0 ? chain->items[from].revision : "base";
     const char *to_rev = to >= 0 ? chain->items[to].revision : "base";
-    int dir = to >= from ? 1 : -1;
-    char *text, safe_path[4096], safe_file[1024], safe_msg[1024];
+    int dir = to >= from ? 1 : -1, open_adoption = 0;
+    char safe_path[PL_ERR_PATH_MAX];
 
     sqlite3_str_appendf(s,
                         "-- PromptLab: the SQL that would %s %s from %s to %s.\n"
@@ -655,61 +727,14 @@ char *pl_migrate_script(const pl_chain *chain, const char *path, int from, int t
         early_users_refused(chain, from, path, err);
         return NULL;
     }
-    /* A recognised database is marked and adopted in the transaction of its
-     * first step, as step() does; the COMMIT comes after that step. */
-    int open_adoption = 0;
-    if (detected && from >= 0) {
-        sqlite3_str_appendf(s,
-                            "\n-- The database has no revision; its tables match revision %s "
-                            "(%s):\n-- mark it there and adopt what the release that wrote it "
-                            "stored differently.\nBEGIN IMMEDIATE;\n%s",
-                            from_rev,
-                            one_line(chain->items[from].filename, safe_file, sizeof safe_file),
-                            BOOKKEEPING_SQL);
-        for (int i = 0; i <= from; i++)
-            script_record_up(s, &chain->items[i]);
-        adoption_sql(s, chain, from, detected, 0);
-        if (dir > 0 && from != to)
-            open_adoption = 1;
-        else
-            sqlite3_str_appendall(s, "COMMIT;\n");
-    }
+    if (detected && from >= 0)
+        open_adoption = script_adoption(s, chain, from, to, detected);
     if (from == to)
         sqlite3_str_appendall(s, "\n-- Nothing to do: the database is already there.\n");
     for (int i = from; i != to; i += dir) {
-        const pl_migration *m = &chain->items[dir > 0 ? i + 1 : i];
-        const char *section = dir > 0 ? m->up : m->down;
-        if (dir < 0 && !pl_migration_reversible(m)) {
-            sqlite3_str_appendf(s,
-                                "\n-- Migration %s (%s) has an empty down section: it cannot "
-                                "be undone,\n-- so the downgrade stops with an error here.\n",
-                                m->revision, one_line(m->filename, safe_file, sizeof safe_file));
+        if (script_migration(s, chain, i, dir, from, detected, open_adoption) < 0)
             break;
-        }
-        sqlite3_str_appendf(s, "\n-- %s %s -> %s: %s (%s)\n%s%s", dir > 0 ? "Upgrade" : "Downgrade",
-                            dir > 0 ? (i >= 0 ? chain->items[i].revision : "base") : m->revision,
-                            dir > 0 ? m->revision : (m->parent[0] ? m->parent : "base"),
-                            one_line(m->message, safe_msg, sizeof safe_msg),
-                            one_line(m->filename, safe_file, sizeof safe_file),
-                            open_adoption ? "" : "BEGIN IMMEDIATE;\n", BOOKKEEPING_SQL);
-        sqlite3_str_appendall(s, section);
-        if (section[0] != '\0' && section[strlen(section) - 1] != '\n')
-            sqlite3_str_appendchar(s, 1, '\n');
-        if (open_adoption) {
-            adoption_sql(s, chain, from, detected, 1);
-            open_adoption = 0;
-        }
-        if (dir > 0) {
-            script_record_up(s, m);
-        } else {
-            sqlite3_str_appendall(s, "DELETE FROM alembic_version;\n");
-            if (m->parent[0] != '\0')
-                sqlite3_str_appendf(s, "INSERT INTO alembic_version (version_num) VALUES (%Q);\n",
-                                    m->parent);
-            sqlite3_str_appendf(s, "DELETE FROM promptlab_migrations WHERE revision = %Q;\n",
-                                m->revision);
-        }
-        sqlite3_str_appendall(s, "COMMIT;\n");
+        open_adoption = 0;
     }
     sqlite3_str_appendall(s, "\nPRAGMA foreign_keys=ON;\n");
     if (sqlite3_str_errcode(s) != SQLITE_OK) {
@@ -717,6 +742,5 @@ char *pl_migrate_script(const pl_chain *chain, const char *path, int from, int t
         pl_err_set(err, PL_E_NOMEM, path, "out of memory writing the migration SQL");
         return NULL;
     }
-    text = sqlite3_str_finish(s);
-    return text;
+    return sqlite3_str_finish(s);
 }
