@@ -76,9 +76,9 @@ class Row(Sequence[Any]):
     ``row._asdict()``, ``row._mapping``, ``row._fields``. Compares (``==``, ``<``, ...)
     and hashes as the tuple of its values.
 
-    Not a registered ``collections.abc.Sequence`` at runtime, and the core does not
-    implement ``index()`` or ``count()`` yet (the Sequence mixins this stub inherits);
-    ``reversed(row)`` works through ``len`` and ``row[i]``."""
+    ``row.index(value)`` and ``row.count(value)`` as a tuple's; ``reversed(row)`` works
+    through ``len`` and ``row[i]``. Registered as a ``collections.abc.Sequence`` by
+    ``promptlab.sqlite``."""
 
     @property
     def _fields(self) -> tuple[str, ...]: ...
@@ -87,6 +87,12 @@ class Row(Sequence[Any]):
         """A new dict of column name -> value (as ``_asdict()``)."""
     def keys(self) -> list[str]: ...
     def _asdict(self) -> dict[str, Any]: ...
+    def index(self, value: Any, start: SupportsIndex = 0, stop: SupportsIndex = ...,
+              /) -> int:
+        """The first position of ``value`` between ``start`` and ``stop``, as
+        ``tuple.index``; ValueError when it is not there."""
+    def count(self, value: Any, /) -> int:
+        """How many values equal ``value``, as ``tuple.count``."""
     @overload
     def __getitem__(self, key: SupportsIndex | str) -> Any: ...
     @overload
@@ -134,9 +140,9 @@ class Result(Iterator[_R]):
     """The outcome of ``Session.execute``: the rows are fetched when the statement runs.
 
     ``Result[Row]`` from ``execute``; ``Result[RowMapping]`` from ``mappings()`` and
-    ``execute_nested(..., mappings=True)``. Generic in this stub only: the class is not
-    subscriptable at runtime, so write ``Result[Row]`` in annotations that are not
-    evaluated (``from __future__ import annotations`` or quotes)."""
+    ``execute_nested(..., mappings=True)``. Subscriptable at runtime too
+    (``__class_getitem__``, a ``types.GenericAlias``), so ``Result[Row]`` works in
+    evaluated annotations and ``cast`` calls."""
 
     @property
     def columns(self) -> tuple[str, ...]: ...
@@ -229,8 +235,24 @@ class DatabaseManager:
         """Forget every database (open sessions keep working); the next
         initialization checks its file again."""
 
-def hash_password(password: str, rounds: int = 12) -> str:
-    """bcrypt (``$2b$``) hash of ``password``; the GIL is released while hashing."""
+def hash_password(password: str, rounds: int | None = None) -> str:
+    """bcrypt (``$2b$``) hash of ``password`` at cost ``rounds`` (4 to 31; None: the cost
+    for stored passwords, unless ``_set_bcrypt_rounds_for_tests`` changed it); the GIL
+    is released while hashing."""
+
+def set_admin_password_if_unusable(db_file: StrPath, password: str) -> bool:
+    """Initialize ``db_file``, then give its admin user ``password`` (bcrypt-hashed in C,
+    the GIL released) while the admin has no usable password, through the same engine
+    function that applies ``PROMPTLAB_ADMIN_PASSWORD``. True when it was set; False when
+    the admin already had one (another process may have been first) or there is no
+    admin user. ValueError when ``password`` breaks the password rule."""
+
+def _set_bcrypt_rounds_for_tests(rounds: int) -> int:
+    """For test suites only, never for production: make ``rounds`` (4 to 31) the bcrypt
+    cost of new password hashes in this process (``hash_password`` without ``rounds``,
+    ``PROMPTLAB_ADMIN_PASSWORD``, generated admin passwords); returns the previous
+    cost. A hash carries its cost, so verification is unaffected. ValueError when out
+    of range. Present in every build."""
 
 def check_password(password: str, name: str = "The password") -> None:
     """ValueError, starting with ``name``, unless ``password`` is 8 to 72 bytes of UTF-8

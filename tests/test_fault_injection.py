@@ -111,10 +111,35 @@ def trace(path: Path) -> None:
     assert tracer.get_experiments()
 
 
+def migration_status(path: Path) -> None:
+    """What `promptlab db migrate --to`, `db status` and `db migrate` do: each call reads
+    and parses the migration files again (migfile.c), then reads the revision."""
+    chain = _core.migrations()
+    assert len(chain) >= 2 and all(m["reversible"] in (True, False) for m in chain)
+    first, head = chain[0]["revision"], chain[-1]["revision"]
+    assert _core.migrate(path, first)["after"] == first
+    assert _core.database_revision(path)["revision"] == first
+    assert _core.migrate(path)["after"] == head
+    status = _core.database_revision(path)
+    assert status["revision"] == head and len(status["history"]) == len(chain)
+
+
+def admin_password(path: Path) -> None:
+    """The generated admin password: hashed and written by the C core."""
+    previous = _core._set_bcrypt_rounds_for_tests(4)
+    try:
+        db_manager.initialize_database(path)
+        assert _core.set_admin_password_if_unusable(path, "generated-password") is True
+        assert _core.set_admin_password_if_unusable(path, "another-password") is False
+    finally:
+        _core._set_bcrypt_rounds_for_tests(previous)
+
+
 @pytest.mark.parametrize(
     "scenario, fresh_file",
-    [(initialize, True), (session_work, False), (nested, False)],
-    ids=["initialize", "session", "nested"],
+    [(initialize, True), (session_work, False), (nested, False), (migration_status, True),
+     (admin_password, True)],
+    ids=["initialize", "session", "nested", "migration-status", "admin-password"],
 )
 def test_every_engine_allocation_failure_is_clean(tmp_path, scenario, fresh_file):
     injected = walk(scenario, tmp_path, fresh_file)

@@ -25,7 +25,7 @@ HOW = "; update promptlab/_core.pyi (see csrc/python/ for the C definitions)"
 
 # Sequence mixins the stub's Row inherits but the C type does not implement yet: remove
 # a name here when csrc/python/row.c gains it (the test says so).
-ROW_NOT_YET = {"index", "count"}
+ROW_NOT_YET: Set[str] = set()
 
 # Names the module has only in builds with assertions (PROMPTLAB_DEBUG, the sanitizer
 # builds): the stub declares them, a release build lacks them.

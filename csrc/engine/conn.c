@@ -410,26 +410,6 @@ void pl_conn_close(pl_conn *c)
     free(c);
 }
 
-const char *pl_sql_skip_trivia(const char *p, const char *end, int semicolons)
-{
-    while (p < end) {
-        if (isspace((unsigned char)*p) || (semicolons && *p == ';')) {
-            p++;
-        } else if (end - p >= 2 && p[0] == '-' && p[1] == '-') {
-            while (p < end && *p != '\n')
-                p++;
-        } else if (end - p >= 2 && p[0] == '/' && p[1] == '*') {
-            const char *q = p + 2;
-            while (q + 1 < end && !(q[0] == '*' && q[1] == '/'))
-                q++;
-            p = q + 1 < end ? q + 2 : end; /* an unterminated comment runs to the end */
-        } else {
-            break;
-        }
-    }
-    return p;
-}
-
 void pl_sql_first_keyword(const char *sql, char *buf, size_t size)
 {
     size_t n = 0;

@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 #include "error.h"
+#include "sqltext.h" /* pl_sql_skip_trivia */
 
 #define PL_STMT_CACHE_SIZE 32
 
@@ -82,12 +83,6 @@ int pl_conn_check_not_tainted(const char *path, pl_err *err);
  * Close it with pl_conn_close_readonly. Returns 0 or -1 with `err` set. */
 int pl_conn_open_readonly(pl_conn *c, const char *path, pl_err *err);
 void pl_conn_close_readonly(pl_conn *c);
-
-/* The first byte of sql[p:end] that is not white space, a "--" or block
- * comment, or (when `semicolons` is set) a ';'; `end` when there is none. An
- * unterminated block comment runs to `end`. The one scanner for SQL
- * trivia (migfile.c's pl_migration_reversible still has its own). */
-const char *pl_sql_skip_trivia(const char *p, const char *end, int semicolons);
 
 /* The first keyword of a statement (after spaces and comments), upper-cased
  * into buf (cut to fit: PL_SQL_KEYWORD_MAX holds every keyword compared). */

@@ -8,6 +8,7 @@
 #include "registry.h"
 #include "settings.h"
 #include "initialize.h"
+#include "password.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -239,6 +240,29 @@ int pl_database_check_before_write(pl_database *db, pl_conn *c, pl_err *err)
         return -1;
     atomic_store_explicit(&db->checked, 1, memory_order_release);
     return 0;
+}
+
+int pl_database_set_first_admin_password(pl_database *db, const char *password, int *set,
+                                         pl_err *err)
+{
+    char hashed[PL_HASH_MAX];
+    pl_conn *c;
+    int rc = -1;
+
+    PL_ASSERT_NO_GIL();
+    *set = 0;
+    /* Slow: hashed before a connection or the write lock is taken. */
+    if (pl_password_hash(password, pl_password_rounds(), hashed, err) < 0)
+        return -1;
+    c = pl_database_checkout(db, err);
+    if (c == NULL)
+        goto done;
+    if (pl_database_check_before_write(db, c, err) == 0)
+        rc = pl_initialize_write_admin(c, hashed, 0, set, err);
+    pl_database_checkin(db, c);
+done:
+    explicit_bzero(hashed, sizeof hashed);
+    return rc;
 }
 
 int pl_database_idle_total(void)

@@ -83,6 +83,15 @@ void pl_database_forget(pl_database *db);
  * that write. Returns 0 or -1 with `err`. GIL released. */
 int pl_database_check_before_write(pl_database *db, pl_conn *c, pl_err *err);
 
+/* Hash `password` (bcrypt, pl_password_rounds()) and give it to the admin
+ * user of the ready database `db` while the admin has no usable password
+ * (pl_initialize_write_admin, without creating an admin). *set tells whether
+ * it was set: 0 when the admin already had a password (another process may
+ * have been first) or there is no admin row. Returns 0, or -1 with `err` set.
+ * GIL released. */
+int pl_database_set_first_admin_password(pl_database *db, const char *password, int *set,
+                                         pl_err *err);
+
 /* Fork support, called by the registry from the atfork handlers. Before
  * fork() the idle connections are closed, so that the child inherits no SQLite
  * file state (SQLite keeps per-file lock bookkeeping in process memory, and a

@@ -182,28 +182,36 @@ void pl_initialize_reinit_in_child(void)
 #define ADMIN_STEP "creating the admin user"
 #define READ_STEP "reading the database"
 
-/* Insert the admin user with password hash `use` when it does not exist, and
- * set `use` on an admin without a usable password. Both statements are
- * no-ops when another process got there first. Returns 0 or -1 with `err`. */
-static int write_admin(pl_conn *c, const char *use, pl_err *err)
+int pl_initialize_write_admin(pl_conn *c, const char *use, int create, int *set, pl_err *err)
 {
     const char *const args[] = {use, PL_UNUSABLE_PASSWORD};
+    int changed = 0;
 
+    PL_ASSERT_NO_GIL();
     if (pl_conn_exec(c, "BEGIN IMMEDIATE", ADMIN_STEP, err) < 0)
         return -1;
-    if (pl_query_run_texts(c,
-                           "INSERT INTO users (username, password_hash, role, status)"
-                           " SELECT 'admin', ?1, 'admin', 1 WHERE NOT EXISTS"
-                           " (SELECT 1 FROM users WHERE username = 'admin')",
-                           args, 1, ADMIN_STEP, err) < 0)
+    if (create) {
+        if (pl_query_run_texts(c,
+                               "INSERT INTO users (username, password_hash, role, status)"
+                               " SELECT 'admin', ?1, 'admin', 1 WHERE NOT EXISTS"
+                               " (SELECT 1 FROM users WHERE username = 'admin')",
+                               args, 1, ADMIN_STEP, err) < 0)
+            goto fail;
+        changed = sqlite3_changes(c->db) > 0;
+    }
+    if (strcmp(use, PL_UNUSABLE_PASSWORD) != 0) {
+        if (pl_query_run_texts(c,
+                               "UPDATE users SET password_hash = ?1"
+                               " WHERE username = 'admin' AND password_hash = ?2",
+                               args, 2, ADMIN_STEP, err) < 0)
+            goto fail;
+        changed = changed || sqlite3_changes(c->db) > 0;
+    }
+    if (pl_conn_exec(c, "COMMIT", ADMIN_STEP, err) < 0)
         goto fail;
-    if (strcmp(use, PL_UNUSABLE_PASSWORD) != 0 &&
-        pl_query_run_texts(c,
-                           "UPDATE users SET password_hash = ?1"
-                           " WHERE username = 'admin' AND password_hash = ?2",
-                           args, 2, ADMIN_STEP, err) < 0)
-        goto fail;
-    return pl_conn_exec(c, "COMMIT", ADMIN_STEP, err);
+    if (set != NULL)
+        *set = changed;
+    return 0;
 fail:
     pl_conn_rollback_quietly(c);
     return -1;
@@ -245,7 +253,7 @@ static int ensure_admin(pl_conn *c, int *checked, pl_err *err)
                        why);
             goto done;
         }
-        if (pl_password_hash(env, PL_PASSWORD_ROUNDS, hashed, err) < 0) {
+        if (pl_password_hash(env, pl_password_rounds(), hashed, err) < 0) {
             pl_err_prefix(err, "hashing PROMPTLAB_ADMIN_PASSWORD");
             goto done;
         }
@@ -254,7 +262,7 @@ static int ensure_admin(pl_conn *c, int *checked, pl_err *err)
     if (!*checked && pl_check_not_damaged(c, err) < 0)
         goto done;
     *checked = 1;
-    rc = write_admin(c, hashed, err);
+    rc = pl_initialize_write_admin(c, hashed, 1, NULL, err);
 done:
     explicit_bzero(env, sizeof env);
     return rc;

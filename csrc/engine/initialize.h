@@ -19,6 +19,16 @@
  * new; when 0, its first write must check it (pl_database_check_before_write). */
 int pl_initialize_database(const char *path, pl_conn **out, int *checked, pl_err *err);
 
+/* The one writer of the admin's password hash `use` (initialization's
+ * PROMPTLAB_ADMIN_PASSWORD and the generated password of `promptlab db init`
+ * alike), in one BEGIN IMMEDIATE transaction on `c`: with `create`, insert the
+ * admin with `use` when there is no admin row; then, unless `use` is the
+ * unusable marker, give it `use` while its hash is the unusable marker. Both
+ * statements are no-ops when another process got there first. *set (may be
+ * NULL) tells whether a row changed. Returns 0, or -1 with `err` set and the
+ * transaction rolled back. GIL released. */
+int pl_initialize_write_admin(pl_conn *c, const char *use, int create, int *set, pl_err *err);
+
 /* The folder of shipped migrations, set once by the module at import. */
 void pl_initialize_set_default_dir(const char *dir);
 

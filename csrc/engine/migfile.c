@@ -1,9 +1,12 @@
 /* migfile.c: the migration file parser and chain validation. */
 #include "migfile.h"
+#include "alloc.h"
+#include "sqltext.h"
 #include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,26 +27,17 @@ int pl_revision_valid(const char *s, size_t len)
 
 int pl_migration_reversible(const pl_migration *m)
 {
-    const char *p = m->down;
+    const char *end;
 
-    while (p != NULL && *p != '\0') {
-        if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == ';') {
-            p++;
-        } else if (p[0] == '-' && p[1] == '-') {
-            p = strchr(p, '\n');
-        } else if (p[0] == '/' && p[1] == '*') {
-            const char *end = strstr(p + 2, "*/");
-            p = end ? end + 2 : NULL;
-        } else {
-            return 1;
-        }
-    }
-    return 0;
+    if (m->down == NULL)
+        return 0;
+    end = m->down + strlen(m->down);
+    return pl_sql_skip_trivia(m->down, end, 1) != end;
 }
 
 static char *dup_range(const char *s, size_t n)
 {
-    char *p = malloc(n + 1);
+    char *p = pl_malloc(n + 1);
     if (p != NULL) {
         memcpy(p, s, n);
         p[n] = '\0';
@@ -118,12 +112,127 @@ static int parse_error(pl_migration *m, pl_err *err, const char *fmt, ...)
     return pl_err_set(err, PL_E_MIGRATION, NULL, "%s", text);
 }
 
+/* Out of memory while parsing: free what was parsed and record it. Returns -1. */
+static int parse_nomem(pl_migration *m, const char *filename, pl_err *err)
+{
+    pl_migration_free(m);
+    return pl_err_set(err, PL_E_NOMEM, NULL, "out of memory reading migration file %s", filename);
+}
+
+/* What the parser has seen so far of one file. */
+typedef struct {
+    const char *filename;
+    int line_no, have_rev, have_parent;
+    const char *up_start, *up_end, *down_start; /* NULL until seen */
+} parse_state;
+
+/* A "-- key: value" header line: revision, parent, message or created (other
+ * keys are comments). Returns 0, or -1 with `err` set and `out` freed. */
+static int parse_header_field(pl_migration *out, parse_state *ps, const char *key, size_t klen,
+                              const char *val, size_t vlen, pl_err *err)
+{
+    if (klen == 8 && memcmp(key, "revision", 8) == 0) {
+        if (ps->have_rev || !pl_revision_valid(val, vlen))
+            return parse_error(out, err,
+                               "migration file %s, line %d: %s; a revision id is 1 to 32 "
+                               "letters, digits or '_'.",
+                               ps->filename, ps->line_no,
+                               ps->have_rev ? "a second 'revision:' line" : "invalid revision id");
+        memcpy(out->revision, val, vlen);
+        out->revision[vlen] = '\0';
+        ps->have_rev = 1;
+    } else if (klen == 6 && memcmp(key, "parent", 6) == 0) {
+        int root = (vlen == 4 && (memcmp(val, "base", 4) == 0 || memcmp(val, "none", 4) == 0));
+        if (ps->have_parent || (!root && !pl_revision_valid(val, vlen)))
+            return parse_error(out, err,
+                               "migration file %s, line %d: %s; write a revision id, or 'base' "
+                               "for the first migration.",
+                               ps->filename, ps->line_no,
+                               ps->have_parent ? "a second 'parent:' line"
+                                               : "invalid parent revision");
+        if (!root) {
+            memcpy(out->parent, val, vlen);
+            out->parent[vlen] = '\0';
+        }
+        ps->have_parent = 1;
+    } else if (klen == 7 && memcmp(key, "message", 7) == 0 && out->message == NULL) {
+        out->message = dup_range(val, vlen);
+        if (out->message == NULL)
+            return parse_nomem(out, ps->filename, err);
+    } else if (klen == 7 && memcmp(key, "created", 7) == 0 && out->created == NULL) {
+        out->created = dup_range(val, vlen);
+        if (out->created == NULL)
+            return parse_nomem(out, ps->filename, err);
+    }
+    return 0;
+}
+
+/* One line, line[0:n]; `next` is where the following line starts. Before
+ * '-- migrate:up' it is a header line or the marker; after it, only the
+ * markers matter. Returns 0, or -1 with `err` set and `out` freed. */
+static int parse_line(pl_migration *out, parse_state *ps, const char *line, size_t n,
+                      const char *next, pl_err *err)
+{
+    const char *key, *val;
+    size_t klen, vlen;
+
+    if (ps->up_start == NULL) {
+        if (is_marker(line, n, "migrate:up")) {
+            ps->up_start = next;
+        } else if (is_marker(line, n, "migrate:down")) {
+            return parse_error(out, err,
+                               "migration file %s, line %d: '-- migrate:down' comes before "
+                               "'-- migrate:up'.",
+                               ps->filename, ps->line_no);
+        } else if (header_field(line, n, &key, &klen, &val, &vlen)) {
+            return parse_header_field(out, ps, key, klen, val, vlen, err);
+        }
+    } else if (ps->down_start == NULL && is_marker(line, n, "migrate:down")) {
+        ps->up_end = line;
+        ps->down_start = next;
+    } else if (is_marker(line, n, "migrate:up") || is_marker(line, n, "migrate:down")) {
+        return parse_error(out, err, "migration file %s, line %d: a second '%.*s' marker.",
+                           ps->filename, ps->line_no, (int)n, line);
+    }
+    return 0;
+}
+
+/* After the last line: check that the header and both sections were there,
+ * and copy the sections, file name and defaults into `out`. Returns 0, or -1
+ * with `err` set and `out` freed. */
+static int parse_finish(pl_migration *out, const parse_state *ps, const char *end, pl_err *err)
+{
+    if (!ps->have_rev || !ps->have_parent || ps->up_start == NULL || ps->down_start == NULL) {
+        return parse_error(out, err,
+                           "migration file %s lacks %s; every migration needs '-- revision:', "
+                           "'-- parent:', '-- migrate:up' and '-- migrate:down' lines.",
+                           ps->filename,
+                           !ps->have_rev      ? "a '-- revision:' line"
+                           : !ps->have_parent ? "a '-- parent:' line"
+                           : !ps->up_start    ? "a '-- migrate:up' section"
+                                              : "a '-- migrate:down' section");
+    }
+    if (strcmp(out->revision, out->parent) == 0) {
+        return parse_error(out, err, "migration file %s names itself (%s) as its parent.",
+                           ps->filename, out->revision);
+    }
+    out->up = dup_range(ps->up_start, (size_t)(ps->up_end - ps->up_start));
+    out->down = dup_range(ps->down_start, (size_t)(end - ps->down_start));
+    out->filename = pl_strdup(ps->filename);
+    if (out->message == NULL)
+        out->message = pl_strdup("");
+    if (out->created == NULL)
+        out->created = pl_strdup("");
+    if (!out->up || !out->down || !out->filename || !out->message || !out->created)
+        return parse_nomem(out, ps->filename, err);
+    return 0;
+}
+
 int pl_migration_parse(const char *text, size_t len, const char *filename, pl_migration *out,
                        pl_err *err)
 {
     const char *p = text, *end = text + len;
-    const char *up_start = NULL, *up_end = NULL, *down_start = NULL;
-    int have_rev = 0, have_parent = 0, line_no = 0;
+    parse_state ps = {filename, 0, 0, 0, NULL, NULL, NULL};
 
     memset(out, 0, sizeof *out);
     if (memchr(text, '\0', len) != NULL)
@@ -132,94 +241,17 @@ int pl_migration_parse(const char *text, size_t len, const char *filename, pl_mi
                            filename);
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = nl ? nl : end;
-        size_t n = (size_t)(line_end - p);
-        const char *key, *val;
-        size_t klen, vlen;
+        const char *next = nl ? nl + 1 : end;
 
-        line_no++;
-        if (up_start == NULL) {
-            if (is_marker(p, n, "migrate:up")) {
-                up_start = nl ? nl + 1 : end;
-            } else if (is_marker(p, n, "migrate:down")) {
-                return parse_error(out, err,
-                                   "migration file %s, line %d: '-- migrate:down' comes before "
-                                   "'-- migrate:up'.",
-                                   filename, line_no);
-            } else if (header_field(p, n, &key, &klen, &val, &vlen)) {
-                if (klen == 8 && memcmp(key, "revision", 8) == 0) {
-                    if (have_rev || !pl_revision_valid(val, vlen))
-                        return parse_error(out, err,
-                                           "migration file %s, line %d: %s; a revision id is 1 "
-                                           "to 32 letters, digits or '_'.",
-                                           filename, line_no,
-                                           have_rev ? "a second 'revision:' line"
-                                                    : "invalid revision id");
-                    memcpy(out->revision, val, vlen);
-                    out->revision[vlen] = '\0';
-                    have_rev = 1;
-                } else if (klen == 6 && memcmp(key, "parent", 6) == 0) {
-                    int root =
-                        (vlen == 4 && (memcmp(val, "base", 4) == 0 || memcmp(val, "none", 4) == 0));
-                    if (have_parent || (!root && !pl_revision_valid(val, vlen)))
-                        return parse_error(out, err,
-                                           "migration file %s, line %d: %s; write a revision "
-                                           "id, or 'base' for the first migration.",
-                                           filename, line_no,
-                                           have_parent ? "a second 'parent:' line"
-                                                       : "invalid parent revision");
-                    if (!root) {
-                        memcpy(out->parent, val, vlen);
-                        out->parent[vlen] = '\0';
-                    }
-                    have_parent = 1;
-                } else if (klen == 7 && memcmp(key, "message", 7) == 0 && out->message == NULL) {
-                    out->message = dup_range(val, vlen);
-                    if (out->message == NULL)
-                        goto nomem;
-                } else if (klen == 7 && memcmp(key, "created", 7) == 0 && out->created == NULL) {
-                    out->created = dup_range(val, vlen);
-                    if (out->created == NULL)
-                        goto nomem;
-                }
-            }
-        } else if (down_start == NULL && is_marker(p, n, "migrate:down")) {
-            up_end = p;
-            down_start = nl ? nl + 1 : end;
-        } else if (is_marker(p, n, "migrate:up") || is_marker(p, n, "migrate:down")) {
-            return parse_error(out, err, "migration file %s, line %d: a second '%.*s' marker.",
-                               filename, line_no, (int)n, p);
-        }
-        p = nl ? nl + 1 : end;
+        ps.line_no++;
+        if (parse_line(out, &ps, p, (size_t)((nl ? nl : end) - p), next, err) < 0)
+            return -1;
+        p = next;
     }
-    if (!have_rev || !have_parent || up_start == NULL || down_start == NULL) {
-        return parse_error(out, err,
-                           "migration file %s lacks %s; every migration needs '-- revision:', "
-                           "'-- parent:', '-- migrate:up' and '-- migrate:down' lines.",
-                           filename,
-                           !have_rev      ? "a '-- revision:' line"
-                           : !have_parent ? "a '-- parent:' line"
-                           : !up_start    ? "a '-- migrate:up' section"
-                                          : "a '-- migrate:down' section");
-    }
-    if (strcmp(out->revision, out->parent) == 0) {
-        return parse_error(out, err, "migration file %s names itself (%s) as its parent.", filename,
-                           out->revision);
-    }
-    out->up = dup_range(up_start, (size_t)(up_end - up_start));
-    out->down = dup_range(down_start, (size_t)(end - down_start));
-    out->filename = strdup(filename);
-    if (out->message == NULL)
-        out->message = strdup("");
-    if (out->created == NULL)
-        out->created = strdup("");
-    if (!out->up || !out->down || !out->filename || !out->message || !out->created)
-        goto nomem;
+    if (parse_finish(out, &ps, end, err) < 0)
+        return -1;
     checksum_hex(text, len, out->checksum);
     return 0;
-nomem:
-    pl_migration_free(out);
-    return pl_err_set(err, PL_E_NOMEM, NULL, "out of memory reading migration file %s", filename);
 }
 
 void pl_migration_free(pl_migration *m)
@@ -260,62 +292,57 @@ static void free_items(pl_migration *items, int n)
     free(items);
 }
 
-pl_chain *pl_chain_build(const char *dir, pl_migration *items, int n, pl_err *err)
+/* The links between items[0:n]: no two files with one revision or one
+ * parent (two heads), every parent declared, and a first migration (root).
+ * Sets *root (-1 when n is 0). Returns 0, or -1 with `err` set. */
+static int check_links(const char *dir, const pl_migration *items, int n, int *root, pl_err *err)
 {
-    pl_chain *chain = NULL;
-    pl_migration *ordered = NULL;
-    int root = -1;
-
+    *root = -1;
     for (int i = 0; i < n; i++) {
         for (int j = i + 1; j < n; j++) {
-            if (strcmp(items[i].revision, items[j].revision) == 0) {
-                pl_err_set(err, PL_E_MIGRATION, NULL,
-                           "migration files %s and %s both declare revision %s; give one of "
-                           "them a new id.",
-                           items[i].filename, items[j].filename, items[i].revision);
-                goto fail;
-            }
-            if (strcmp(items[i].parent, items[j].parent) == 0) {
-                pl_err_set(err, PL_E_MIGRATION, NULL,
-                           "migration files %s and %s both follow %s, which makes two heads; "
-                           "make one of them follow the other.",
-                           items[i].filename, items[j].filename,
-                           items[i].parent[0] ? items[i].parent : "base");
-                goto fail;
-            }
+            if (strcmp(items[i].revision, items[j].revision) == 0)
+                return pl_err_set(err, PL_E_MIGRATION, NULL,
+                                  "migration files %s and %s both declare revision %s; give one "
+                                  "of them a new id.",
+                                  items[i].filename, items[j].filename, items[i].revision);
+            if (strcmp(items[i].parent, items[j].parent) == 0)
+                return pl_err_set(err, PL_E_MIGRATION, NULL,
+                                  "migration files %s and %s both follow %s, which makes two "
+                                  "heads; make one of them follow the other.",
+                                  items[i].filename, items[j].filename,
+                                  items[i].parent[0] ? items[i].parent : "base");
         }
     }
     for (int i = 0; i < n; i++) {
         if (items[i].parent[0] == '\0') {
-            root = i;
-        } else if (pl_chain_index(&(pl_chain){NULL, n, items}, items[i].parent) < 0) {
-            pl_err_set(err, PL_E_MIGRATION, NULL,
-                       "migration file %s follows revision %s, which no file in %s declares.",
-                       items[i].filename, items[i].parent, dir);
-            goto fail;
+            *root = i;
+        } else if (pl_chain_index(&(pl_chain){NULL, n, (pl_migration *)items}, items[i].parent) <
+                   0) {
+            return pl_err_set(err, PL_E_MIGRATION, NULL,
+                              "migration file %s follows revision %s, which no file in %s "
+                              "declares.",
+                              items[i].filename, items[i].parent, dir);
         }
     }
-    if (n > 0 && root < 0) {
-        pl_err_set(err, PL_E_MIGRATION, NULL,
-                   "the migrations in %s form a cycle (no file has 'parent: base'), starting "
-                   "with %s.",
-                   dir, items[0].filename);
-        goto fail;
-    }
-    ordered = calloc(n > 0 ? (size_t)n : 1, sizeof *ordered);
-    chain = calloc(1, sizeof *chain);
-    if (ordered == NULL || chain == NULL) {
-        pl_err_set(err, PL_E_NOMEM, NULL, "out of memory loading migrations");
-        goto fail;
-    }
-    /* Each parent has at most one child (checked above), so following children
-     * from the root visits a line; files left over are on a cycle. */
-    int count = 0, cur = root;
-    char *used = calloc(n > 0 ? (size_t)n : 1, 1);
-    if (used == NULL) {
-        pl_err_set(err, PL_E_NOMEM, NULL, "out of memory loading migrations");
-        goto fail;
-    }
+    if (n > 0 && *root < 0)
+        return pl_err_set(err, PL_E_MIGRATION, NULL,
+                          "the migrations in %s form a cycle (no file has 'parent: base'), "
+                          "starting with %s.",
+                          dir, items[0].filename);
+    return 0;
+}
+
+/* Copy items[0:n] into ordered[0:n] (shallow), from `root` following each
+ * migration's one child (check_links saw to that). Files left over are on a
+ * cycle: an error naming one. Returns 0, or -1 with `err` set. */
+static int order_items(const pl_migration *items, int n, int root, pl_migration *ordered,
+                       pl_err *err)
+{
+    int count = 0, cur = root, rc = 0;
+    char *used = pl_calloc(n > 0 ? (size_t)n : 1, 1);
+
+    if (used == NULL)
+        return pl_err_set(err, PL_E_NOMEM, NULL, "out of memory loading migrations");
     while (cur >= 0) {
         ordered[count++] = items[cur];
         used[cur] = 1;
@@ -329,19 +356,34 @@ pl_chain *pl_chain_build(const char *dir, pl_migration *items, int n, pl_err *er
         int stray = 0;
         while (used[stray])
             stray++;
-        pl_err_set(err, PL_E_MIGRATION, NULL,
-                   "migration file %s is on a cycle of revisions that never reaches the first "
-                   "migration; fix its 'parent:' line.",
-                   items[stray].filename);
-        /* ordered[] holds shallow copies of some items: free only through items. */
-        free(used);
-        free(ordered);
-        ordered = NULL;
-        goto fail;
+        rc = pl_err_set(err, PL_E_MIGRATION, NULL,
+                        "migration file %s is on a cycle of revisions that never reaches the "
+                        "first migration; fix its 'parent:' line.",
+                        items[stray].filename);
     }
     free(used);
+    return rc;
+}
+
+pl_chain *pl_chain_build(const char *dir, pl_migration *items, int n, pl_err *err)
+{
+    pl_chain *chain = NULL;
+    pl_migration *ordered = NULL;
+    int root;
+
+    if (check_links(dir, items, n, &root, err) < 0)
+        goto fail;
+    ordered = pl_calloc(n > 0 ? (size_t)n : 1, sizeof *ordered);
+    chain = pl_calloc(1, sizeof *chain);
+    if (ordered == NULL || chain == NULL) {
+        pl_err_set(err, PL_E_NOMEM, NULL, "out of memory loading migrations");
+        goto fail;
+    }
+    /* On error ordered[] holds shallow copies of some items: free only through items. */
+    if (order_items(items, n, root, ordered, err) < 0)
+        goto fail;
     free(items);
-    chain->dir = strdup(dir);
+    chain->dir = pl_strdup(dir);
     chain->count = n;
     chain->items = ordered;
     if (chain->dir == NULL) {
@@ -356,6 +398,10 @@ fail:
     free_items(items, n);
     return NULL;
 }
+
+/* Room for the path of one migration file: the longest path the system
+ * opens, and its NUL. */
+#define PL_MIGRATION_PATH_MAX PATH_MAX
 
 static int has_sql_suffix(const char *name)
 {
@@ -385,7 +431,7 @@ static char *read_file(const char *path, size_t *len_out)
     for (;;) {
         if (len == cap) {
             size_t ncap = cap ? cap * 2 : 8192;
-            char *nb = realloc(buf, ncap + 1);
+            char *nb = pl_realloc(buf, ncap + 1);
             if (nb == NULL) {
                 free(buf);
                 fclose(f);
@@ -427,17 +473,23 @@ pl_chain *pl_chain_load(const char *dir, pl_err *err)
                    dir, strerror(errno));
         return NULL;
     }
-    items = calloc(n > 0 ? (size_t)n : 1, sizeof *items);
+    items = pl_calloc(n > 0 ? (size_t)n : 1, sizeof *items);
     if (items == NULL) {
         pl_err_set(err, PL_E_NOMEM, NULL, "out of memory loading migrations");
         goto fail;
     }
     for (; parsed < n; parsed++) {
-        char path[4096];
+        char path[PL_MIGRATION_PATH_MAX];
         size_t len = 0;
         char *text;
 
-        snprintf(path, sizeof path, "%s/%s", dir, names[parsed]->d_name);
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[parsed]->d_name) >= (int)sizeof path) {
+            pl_err_set(err, PL_E_MIGRATION, NULL,
+                       "the path of migration file %s in %s is longer than %d bytes; move the "
+                       "migrations to a shorter path.",
+                       names[parsed]->d_name, dir, PL_MIGRATION_PATH_MAX - 1);
+            goto fail;
+        }
         text = read_file(path, &len);
         if (text == NULL) {
             pl_err_set(err, PL_E_MIGRATION, NULL, "cannot read migration file %s (%s).", path,

@@ -4,6 +4,7 @@
 #include "lockorder.h"
 #include "settings.h"
 #include "schema.h"
+#include "query.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -167,47 +168,54 @@ static int early_users_refused(const pl_chain *chain, int idx, const char *path,
                       chain->items[idx + 1].revision);
 }
 
+/* Count the tables of `c` into `out` (other_tables) and report whether
+ * alembic_version is one of them. Returns 0 or -1 with `err` set. */
+static int read_tables(pl_conn *c, pl_db_version *out, int *has_version_table, pl_err *err)
+{
+    pl_query q;
+    int rc;
+
+    *has_version_table = 0;
+    if (pl_query_start(&q, c,
+                       "SELECT name FROM sqlite_schema WHERE type = 'table'"
+                       " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+                       "reading the schema", err) < 0)
+        return -1;
+    while ((rc = pl_query_next(&q, err)) > 0) {
+        const char *name = (const char *)sqlite3_column_text(q.st, 0);
+        if (name != NULL && strcmp(name, "alembic_version") == 0)
+            *has_version_table = 1;
+        else if (name != NULL && strcmp(name, "promptlab_migrations") != 0)
+            out->other_tables++;
+    }
+    pl_query_end(&q);
+    return rc;
+}
+
 int pl_read_version(pl_conn *c, pl_db_version *out, pl_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    pl_query q;
     int rc, has_version_table = 0;
 
     memset(out, 0, sizeof *out);
     out->version_rows = -1;
-    rc = sqlite3_prepare_v2(c->db,
-                            "SELECT name FROM sqlite_schema WHERE type = 'table'"
-                            " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return pl_err_from_sqlite(err, sqlite3_extended_errcode(c->db), c->db, c->path,
-                                  "reading the schema");
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(st, 0);
-        if (name != NULL && strcmp(name, "alembic_version") == 0)
-            has_version_table = 1;
-        else if (name != NULL && strcmp(name, "promptlab_migrations") != 0)
-            out->other_tables++;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return pl_err_from_sqlite(err, rc, c->db, c->path, "reading the schema");
+    if (read_tables(c, out, &has_version_table, err) < 0)
+        return -1;
     if (!has_version_table)
         return 0;
     out->version_rows = 0;
-    rc = sqlite3_prepare_v2(c->db, "SELECT version_num FROM alembic_version", -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return pl_err_from_sqlite(err, rc, c->db, c->path, "reading alembic_version");
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *v = (const char *)sqlite3_column_text(st, 0);
+    if (pl_query_start(&q, c, "SELECT version_num FROM alembic_version", "reading alembic_version",
+                       err) < 0)
+        return -1;
+    while ((rc = pl_query_next(&q, err)) > 0) {
+        const char *v = (const char *)sqlite3_column_text(q.st, 0);
         if (out->version_rows++ == 0)
             snprintf(out->revision, sizeof out->revision, "%s", v ? v : "");
         if (v != NULL && strlen(v) > PL_REVISION_MAX)
             out->revision_too_long = 1; /* no revision of ours is that long */
     }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return pl_err_from_sqlite(err, rc, c->db, c->path, "reading alembic_version");
-    return 0;
+    pl_query_end(&q);
+    return rc;
 }
 
 int pl_migrate_check(const pl_db_version *v, const pl_chain *chain, const char *path, pl_err *err)
@@ -314,45 +322,38 @@ static int run_script(pl_conn *c, const char *sql, const pl_migration *m, const 
 /* Rows returned by PRAGMA foreign_key_check: 0, a count, or -1 on error. */
 static int foreign_key_violations(pl_conn *c, pl_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    pl_query q;
     int rc, n = 0;
 
-    rc = sqlite3_prepare_v2(c->db, "PRAGMA foreign_key_check", -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return pl_err_from_sqlite(err, rc, c->db, c->path, "checking foreign keys");
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    if (pl_query_start(&q, c, "PRAGMA foreign_key_check", "checking foreign keys", err) < 0)
+        return -1;
+    while ((rc = pl_query_next(&q, err)) > 0)
         n++;
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return pl_err_from_sqlite(err, rc, c->db, c->path, "checking foreign keys");
-    return n;
+    pl_query_end(&q);
+    return rc < 0 ? -1 : n;
 }
 
 /* Run one statement `sql` binding, as far as it has parameters, the texts a, b,
  * t (static: they must outlive the call) and the double d. Returns 0 or -1 with
- * `err` naming `what`. */
+ * `err` naming `what` (also when a bind fails). */
 static int exec_bound(pl_conn *c, const char *sql, const char *a, const char *b, const char *t,
                       double d, const char *what, pl_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    const char *const texts[] = {a, b, t};
+    pl_query q;
+    int rc = 0, n;
 
-    if (rc == SQLITE_OK) {
-        int n = sqlite3_bind_parameter_count(st);
-        if (n >= 1)
-            sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-        if (n >= 2)
-            sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-        if (n >= 3)
-            sqlite3_bind_text(st, 3, t, -1, SQLITE_STATIC);
-        if (n >= 4)
-            sqlite3_bind_double(st, 4, d);
-        rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-    }
-    if (rc != SQLITE_OK && rc != SQLITE_DONE)
-        return pl_err_from_sqlite(err, sqlite3_extended_errcode(c->db), c->db, c->path, what);
-    return 0;
+    if (pl_query_start(&q, c, sql, what, err) < 0)
+        return -1;
+    n = sqlite3_bind_parameter_count(q.st);
+    for (int i = 0; i < 3 && i < n && rc == 0; i++)
+        rc = pl_query_bind_text(&q, i + 1, texts[i], err);
+    if (rc == 0 && n >= 4)
+        rc = pl_query_bind_double(&q, 4, d, err);
+    if (rc == 0 && pl_query_next(&q, err) < 0)
+        rc = -1;
+    pl_query_end(&q);
+    return rc;
 }
 
 /* Make `revision` ("" for base) the one row of alembic_version. */
@@ -404,79 +405,109 @@ static int irreversible(const pl_migration *m, const char *path, const char *at,
                       m->revision, m->filename, at);
 }
 
+/* Inside the step's write transaction: find the revision (re-read under the
+ * lock: another process may have migrated), refuse a database that cannot
+ * stop where this step would leave it, and mark and adopt a recognised
+ * layout. Sets *idx and *detected. Returns 0 or -1 with `err` set. */
+static int locate_under_lock(pl_conn *c, const pl_chain *chain, int target, int dir, int *idx,
+                             int *detected, pl_err *err)
+{
+    pl_db_version v;
+
+    if (pl_migrate_locate(c, chain, &v, idx, detected, err) < 0)
+        return -1;
+    if ((*detected & PL_DETECTED_EARLY_USERS) && (dir < 0 || *idx >= target))
+        return early_users_refused(chain, *idx, c->path, err);
+    if (*detected &&
+        (stamp(c, chain, *idx, err) < 0 || adopt(c, chain, *idx, *detected, 0, err) < 0))
+        return -1;
+    return 0;
+}
+
+/* Inside the step's write transaction: run the `section` ("up" or "down") of
+ * `m`, moving the database from chain index `idx`, and record it. A
+ * migration may not add rows that break foreign keys: rows that already broke
+ * one (older PromptLab never enforced them) are kept. Returns 0 or -1 with
+ * `err` set. */
+static int apply_migration(pl_conn *c, const pl_chain *chain, const pl_migration *m, int idx,
+                           int detected, int dir, pl_err *err)
+{
+    const char *section = dir > 0 ? "up" : "down";
+    double started = now_ms();
+    int before, after;
+
+    if (pl_conn_exec(c, BOOKKEEPING_SQL, "creating the version tables", err) < 0)
+        return -1;
+    before = foreign_key_violations(c, err);
+    if (before < 0 || run_script(c, dir > 0 ? m->up : m->down, m, section, err) < 0)
+        return -1;
+    if (detected && adopt(c, chain, idx, detected, 1, err) < 0)
+        return -1;
+    after = foreign_key_violations(c, err);
+    if (after < 0)
+        return -1;
+    if (after > before)
+        return pl_err_set(err, PL_E_MIGRATION, c->path,
+                          "the %s section of migration %s (%s) left %d more row(s) violating "
+                          "foreign keys (PRAGMA foreign_key_check); it was rolled back and the "
+                          "database stays at revision %s.",
+                          section, m->revision, m->filename, after - before,
+                          idx >= 0 ? chain->items[idx].revision : "base");
+    return dir > 0 ? record_up(c, m, now_ms() - started, err) : record_down(c, m, err);
+}
+
+/* After a failed step: roll back and switch foreign keys on again. The step's
+ * error stays the one reported; when foreign keys cannot be switched back on,
+ * the message says so (the connection must not be reused then: the callers
+ * close it after a failed migration). Returns -1. */
+static int step_failed(pl_conn *c, pl_err *err)
+{
+    pl_err restore;
+    size_t len;
+
+    pl_conn_rollback_quietly(c);
+    if (pl_conn_exec(c, "PRAGMA foreign_keys=ON", "switching foreign keys back on", &restore) < 0) {
+        len = strlen(err->msg);
+        snprintf(err->msg + len, sizeof err->msg - len, " (Then: %s)", restore.msg);
+    }
+    return -1;
+}
+
 /* One transaction that moves the database one migration towards `target`:
  * up (dir > 0) applies the migration after the current revision, down
  * (dir < 0) undoes the current one. The revision is re-read under the lock.
  * Sets *done when the database already was at `target` (a recognised legacy
  * layout is still marked then). On error everything of this step is rolled
- * back. */
+ * back, and a connection whose foreign keys could not be switched back on is
+ * left so (see step_failed): close it. */
 static int step(pl_conn *c, const pl_chain *chain, int target, int dir, int *done, pl_err *err)
 {
-    pl_db_version v;
     const pl_migration *m;
-    const char *section = dir > 0 ? "up" : "down";
-    double started;
-    int idx, detected = 0, before, after;
+    int idx, detected = 0;
 
     *done = 0;
     /* Rebuilding a table (the documented ALTER TABLE procedure) needs foreign
      * keys off; the pragma is ignored inside a transaction. */
     if (pl_conn_exec(c, "PRAGMA foreign_keys=OFF", "preparing a migration", err) < 0)
-        return -1;
-    if (pl_conn_exec(c, "BEGIN IMMEDIATE", "locking the database for a migration", err) < 0)
-        goto fail;
-    /* Re-read after taking the lock: another process may have migrated. */
-    if (pl_migrate_locate(c, chain, &v, &idx, &detected, err) < 0)
-        goto fail;
-    if ((detected & PL_DETECTED_EARLY_USERS) && (dir < 0 || idx >= target)) {
-        early_users_refused(chain, idx, c->path, err);
-        goto fail;
-    }
-    if (detected && (stamp(c, chain, idx, err) < 0 || adopt(c, chain, idx, detected, 0, err) < 0))
-        goto fail;
+        return step_failed(c, err);
+    if (pl_conn_exec(c, "BEGIN IMMEDIATE", "locking the database for a migration", err) < 0 ||
+        locate_under_lock(c, chain, target, dir, &idx, &detected, err) < 0)
+        return step_failed(c, err);
     if (dir > 0 ? idx >= target : idx <= target) {
         *done = 1;
         if (pl_conn_exec(c, "COMMIT", "finishing the migration check", err) < 0)
-            goto fail;
-        goto out;
+            return step_failed(c, err);
+    } else {
+        m = dir > 0 ? &chain->items[idx + 1] : &chain->items[idx];
+        if (dir < 0 && !pl_migration_reversible(m)) {
+            irreversible(m, c->path, m->revision, err);
+            return step_failed(c, err);
+        }
+        if (apply_migration(c, chain, m, idx, detected, dir, err) < 0 ||
+            pl_conn_exec(c, "COMMIT", "committing the migration", err) < 0)
+            return step_failed(c, err);
     }
-    m = dir > 0 ? &chain->items[idx + 1] : &chain->items[idx];
-    if (dir < 0 && !pl_migration_reversible(m)) {
-        irreversible(m, c->path, m->revision, err);
-        goto fail;
-    }
-    started = now_ms();
-    if (pl_conn_exec(c, BOOKKEEPING_SQL, "creating the version tables", err) < 0)
-        goto fail;
-    /* Rows that already broke a foreign key (older PromptLab never enforced
-     * them) are kept; a migration may not add to them. */
-    before = foreign_key_violations(c, err);
-    if (before < 0 || run_script(c, dir > 0 ? m->up : m->down, m, section, err) < 0)
-        goto fail;
-    if (detected && adopt(c, chain, idx, detected, 1, err) < 0)
-        goto fail;
-    after = foreign_key_violations(c, err);
-    if (after < 0)
-        goto fail;
-    if (after > before) {
-        pl_err_set(err, PL_E_MIGRATION, c->path,
-                   "the %s section of migration %s (%s) left %d more row(s) violating "
-                   "foreign keys (PRAGMA foreign_key_check); it was rolled back and the "
-                   "database stays at revision %s.",
-                   section, m->revision, m->filename, after - before,
-                   idx >= 0 ? chain->items[idx].revision : "base");
-        goto fail;
-    }
-    if ((dir > 0 ? record_up(c, m, now_ms() - started, err) : record_down(c, m, err)) < 0)
-        goto fail;
-    if (pl_conn_exec(c, "COMMIT", "committing the migration", err) < 0)
-        goto fail;
-out:
     return pl_conn_exec(c, "PRAGMA foreign_keys=ON", "finishing a migration", err);
-fail:
-    pl_conn_rollback_quietly(c);
-    sqlite3_exec(c->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
-    return -1;
 }
 
 /* Step towards `target` until there; *count receives the steps taken. */
@@ -602,14 +633,86 @@ static void script_record_up(sqlite3_str *s, const pl_migration *m)
                         m->revision, m->revision, m->checksum, m->message);
 }
 
+/* Room for a file name or message in a comment line of the script (cut to fit). */
+#define SCRIPT_NAME_MAX 1024
+
+/* Append the steps of one migration of the script: chain step `i` towards
+ * `dir` (the migration after i going up, i itself going down), in its own
+ * transaction unless `open_adoption` (the transaction that marked a
+ * recognised database is still open: it closes after this step, with the
+ * rest of the adoption). Returns 0, or -1 when the migration cannot be undone
+ * (said in a comment: the script stops there). */
+static int script_migration(sqlite3_str *s, const pl_chain *chain, int i, int dir, int from,
+                            int detected, int open_adoption)
+{
+    const pl_migration *m = &chain->items[dir > 0 ? i + 1 : i];
+    const char *section = dir > 0 ? m->up : m->down;
+    char safe_file[SCRIPT_NAME_MAX], safe_msg[SCRIPT_NAME_MAX];
+
+    if (dir < 0 && !pl_migration_reversible(m)) {
+        sqlite3_str_appendf(s,
+                            "\n-- Migration %s (%s) has an empty down section: it cannot "
+                            "be undone,\n-- so the downgrade stops with an error here.\n",
+                            m->revision, one_line(m->filename, safe_file, sizeof safe_file));
+        return -1;
+    }
+    sqlite3_str_appendf(s, "\n-- %s %s -> %s: %s (%s)\n%s%s", dir > 0 ? "Upgrade" : "Downgrade",
+                        dir > 0 ? (i >= 0 ? chain->items[i].revision : "base") : m->revision,
+                        dir > 0 ? m->revision : (m->parent[0] ? m->parent : "base"),
+                        one_line(m->message, safe_msg, sizeof safe_msg),
+                        one_line(m->filename, safe_file, sizeof safe_file),
+                        open_adoption ? "" : "BEGIN IMMEDIATE;\n", BOOKKEEPING_SQL);
+    sqlite3_str_appendall(s, section);
+    if (section[0] != '\0' && section[strlen(section) - 1] != '\n')
+        sqlite3_str_appendchar(s, 1, '\n');
+    if (open_adoption)
+        adoption_sql(s, chain, from, detected, 1);
+    if (dir > 0) {
+        script_record_up(s, m);
+    } else {
+        sqlite3_str_appendall(s, "DELETE FROM alembic_version;\n");
+        if (m->parent[0] != '\0')
+            sqlite3_str_appendf(s, "INSERT INTO alembic_version (version_num) VALUES (%Q);\n",
+                                m->parent);
+        sqlite3_str_appendf(s, "DELETE FROM promptlab_migrations WHERE revision = %Q;\n",
+                            m->revision);
+    }
+    sqlite3_str_appendall(s, "COMMIT;\n");
+    return 0;
+}
+
+/* Append the marking and adoption of a database recognised at chain index
+ * `from` (as step() does it in the transaction of its first step). Returns 1
+ * when that transaction is left open for the first migration of an upgrade,
+ * 0 when it was committed here. */
+static int script_adoption(sqlite3_str *s, const pl_chain *chain, int from, int to, int detected)
+{
+    char safe_file[SCRIPT_NAME_MAX];
+
+    sqlite3_str_appendf(s,
+                        "\n-- The database has no revision; its tables match revision %s "
+                        "(%s):\n-- mark it there and adopt what the release that wrote it "
+                        "stored differently.\nBEGIN IMMEDIATE;\n%s",
+                        chain->items[from].revision,
+                        one_line(chain->items[from].filename, safe_file, sizeof safe_file),
+                        BOOKKEEPING_SQL);
+    for (int i = 0; i <= from; i++)
+        script_record_up(s, &chain->items[i]);
+    adoption_sql(s, chain, from, detected, 0);
+    if (to > from)
+        return 1;
+    sqlite3_str_appendall(s, "COMMIT;\n");
+    return 0;
+}
+
 char *pl_migrate_script(const pl_chain *chain, const char *path, int from, int to, int detected,
                         pl_err *err)
 {
     sqlite3_str *s = sqlite3_str_new(NULL);
     const char *from_rev = from >= 0 ? chain->items[from].revision : "base";
     const char *to_rev = to >= 0 ? chain->items[to].revision : "base";
-    int dir = to >= from ? 1 : -1;
-    char *text, safe_path[4096], safe_file[1024], safe_msg[1024];
+    int dir = to >= from ? 1 : -1, open_adoption = 0;
+    char safe_path[PL_ERR_PATH_MAX];
 
     sqlite3_str_appendf(s,
                         "-- PromptLab: the SQL that would %s %s from %s to %s.\n"
@@ -624,61 +727,14 @@ char *pl_migrate_script(const pl_chain *chain, const char *path, int from, int t
         early_users_refused(chain, from, path, err);
         return NULL;
     }
-    /* A recognised database is marked and adopted in the transaction of its
-     * first step, as step() does; the COMMIT comes after that step. */
-    int open_adoption = 0;
-    if (detected && from >= 0) {
-        sqlite3_str_appendf(s,
-                            "\n-- The database has no revision; its tables match revision %s "
-                            "(%s):\n-- mark it there and adopt what the release that wrote it "
-                            "stored differently.\nBEGIN IMMEDIATE;\n%s",
-                            from_rev,
-                            one_line(chain->items[from].filename, safe_file, sizeof safe_file),
-                            BOOKKEEPING_SQL);
-        for (int i = 0; i <= from; i++)
-            script_record_up(s, &chain->items[i]);
-        adoption_sql(s, chain, from, detected, 0);
-        if (dir > 0 && from != to)
-            open_adoption = 1;
-        else
-            sqlite3_str_appendall(s, "COMMIT;\n");
-    }
+    if (detected && from >= 0)
+        open_adoption = script_adoption(s, chain, from, to, detected);
     if (from == to)
         sqlite3_str_appendall(s, "\n-- Nothing to do: the database is already there.\n");
     for (int i = from; i != to; i += dir) {
-        const pl_migration *m = &chain->items[dir > 0 ? i + 1 : i];
-        const char *section = dir > 0 ? m->up : m->down;
-        if (dir < 0 && !pl_migration_reversible(m)) {
-            sqlite3_str_appendf(s,
-                                "\n-- Migration %s (%s) has an empty down section: it cannot "
-                                "be undone,\n-- so the downgrade stops with an error here.\n",
-                                m->revision, one_line(m->filename, safe_file, sizeof safe_file));
+        if (script_migration(s, chain, i, dir, from, detected, open_adoption) < 0)
             break;
-        }
-        sqlite3_str_appendf(s, "\n-- %s %s -> %s: %s (%s)\n%s%s", dir > 0 ? "Upgrade" : "Downgrade",
-                            dir > 0 ? (i >= 0 ? chain->items[i].revision : "base") : m->revision,
-                            dir > 0 ? m->revision : (m->parent[0] ? m->parent : "base"),
-                            one_line(m->message, safe_msg, sizeof safe_msg),
-                            one_line(m->filename, safe_file, sizeof safe_file),
-                            open_adoption ? "" : "BEGIN IMMEDIATE;\n", BOOKKEEPING_SQL);
-        sqlite3_str_appendall(s, section);
-        if (section[0] != '\0' && section[strlen(section) - 1] != '\n')
-            sqlite3_str_appendchar(s, 1, '\n');
-        if (open_adoption) {
-            adoption_sql(s, chain, from, detected, 1);
-            open_adoption = 0;
-        }
-        if (dir > 0) {
-            script_record_up(s, m);
-        } else {
-            sqlite3_str_appendall(s, "DELETE FROM alembic_version;\n");
-            if (m->parent[0] != '\0')
-                sqlite3_str_appendf(s, "INSERT INTO alembic_version (version_num) VALUES (%Q);\n",
-                                    m->parent);
-            sqlite3_str_appendf(s, "DELETE FROM promptlab_migrations WHERE revision = %Q;\n",
-                                m->revision);
-        }
-        sqlite3_str_appendall(s, "COMMIT;\n");
+        open_adoption = 0;
     }
     sqlite3_str_appendall(s, "\nPRAGMA foreign_keys=ON;\n");
     if (sqlite3_str_errcode(s) != SQLITE_OK) {
@@ -686,6 +742,5 @@ char *pl_migrate_script(const pl_chain *chain, const char *path, int from, int t
         pl_err_set(err, PL_E_NOMEM, path, "out of memory writing the migration SQL");
         return NULL;
     }
-    text = sqlite3_str_finish(s);
-    return text;
+    return sqlite3_str_finish(s);
 }

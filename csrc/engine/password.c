@@ -4,6 +4,7 @@
 #include "lockorder.h"
 
 #include <crypt.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,20 @@ int pl_password_check(const char *password, size_t len, char *why, size_t size)
         return -1;
     }
     return 0;
+}
+
+static atomic_int rounds_in_use = PL_PASSWORD_ROUNDS;
+
+int pl_password_rounds(void)
+{
+    return atomic_load(&rounds_in_use);
+}
+
+int pl_password_set_rounds_for_tests(int rounds)
+{
+    if (rounds < PL_BCRYPT_MIN_ROUNDS || rounds > PL_BCRYPT_MAX_ROUNDS)
+        return -1;
+    return atomic_exchange(&rounds_in_use, rounds);
 }
 
 int pl_password_hash(const char *password, int rounds, char out[PL_HASH_MAX], pl_err *err)

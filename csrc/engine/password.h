@@ -16,8 +16,13 @@
 #define PL_HASH_MAX 128
 
 /* bcrypt cost (log2 of the rounds) for stored passwords: about a quarter
- * second here. hash_password's docstring (module.c) says 12 too. */
+ * second here. The cost in use is pl_password_rounds() (a test suite may
+ * lower it); hash_password's docstring (module.c) quotes this value. */
 #define PL_PASSWORD_ROUNDS 12
+
+/* A numeric constant as a string literal (for docstrings). */
+#define PL_STRINGIFY_(x) #x
+#define PL_STRINGIFY(x) PL_STRINGIFY_(x)
 
 /* The costs bcrypt accepts. */
 #define PL_BCRYPT_MIN_ROUNDS 4
@@ -41,6 +46,16 @@ int pl_password_check(const char *password, size_t len, char *why, size_t size);
  * PL_BCRYPT_MAX_ROUNDS) into out.
  * Returns 0, or -1 with `err` set. */
 int pl_password_hash(const char *password, int rounds, char out[PL_HASH_MAX], pl_err *err);
+
+/* The bcrypt cost for new stored hashes: PL_PASSWORD_ROUNDS unless a test
+ * suite set another one. Lock-free (an atomic load). */
+int pl_password_rounds(void);
+
+/* For test suites only: make `rounds` (PL_BCRYPT_MIN_ROUNDS to
+ * PL_BCRYPT_MAX_ROUNDS) the cost of new hashes, process-wide. A hash carries
+ * its cost, so verification is unaffected. Returns the previous cost, or -1
+ * (nothing changed) when `rounds` is out of range. */
+int pl_password_set_rounds_for_tests(int rounds);
 
 /* 1 when `password` matches bcrypt hash `hash`, 0 otherwise (also for any
  * hash that is not bcrypt, such as the unusable marker). */

@@ -7,40 +7,70 @@
 /* Report `rc` from a call on q's connection. The connection's extended code
  * is kept when it is the same error (a connection opened read-only does not
  * return extended codes from every call). Returns -1. */
-static int fail(pl_conn *c, int rc, const char *what, pl_err *err)
+static int fail(const pl_query *q, int rc, pl_err *err)
 {
-    int code = sqlite3_extended_errcode(c->db);
+    int code = sqlite3_extended_errcode(q->db);
 
     if ((code & 0xff) != (rc & 0xff))
         code = rc;
-    return pl_err_from_sqlite(err, code, c->db, c->path, what);
+    return pl_err_from_sqlite(err, code, q->db, q->path, q->what);
 }
 
-int pl_query_start(pl_query *q, pl_conn *c, const char *sql, const char *what, pl_err *err)
+int pl_query_start_db(pl_query *q, sqlite3 *db, const char *path, const char *sql, const char *what,
+                      pl_err *err)
 {
     int rc;
 
     PL_ASSERT_NO_GIL();
-    q->c = c;
+    q->db = db;
+    q->path = path;
     q->st = NULL;
     q->what = what;
-    rc = sqlite3_prepare_v2(c->db, sql, -1, &q->st, NULL);
+    rc = sqlite3_prepare_v2(db, sql, -1, &q->st, NULL);
     if (rc != SQLITE_OK) {
         sqlite3_finalize(q->st);
         q->st = NULL;
-        return fail(c, rc, what, err);
+        return fail(q, rc, err);
     }
     if (q->st == NULL)
-        return pl_err_set(err, PL_E_PROGRAMMING, c->path, "%s: the SQL text holds no statement",
-                          what);
+        return pl_err_set(err, PL_E_PROGRAMMING, path, "%s: the SQL text holds no statement", what);
     return 0;
+}
+
+int pl_query_start(pl_query *q, pl_conn *c, const char *sql, const char *what, pl_err *err)
+{
+    return pl_query_start_db(q, c->db, c->path, sql, what, err);
+}
+
+/* The outcome of a sqlite3_bind_* call: 0, or -1 with `err` set. */
+static int bound(pl_query *q, int rc, pl_err *err)
+{
+    return rc == SQLITE_OK ? 0 : fail(q, rc, err);
 }
 
 int pl_query_bind_text(pl_query *q, int i, const char *value, pl_err *err)
 {
-    int rc = sqlite3_bind_text(q->st, i, value, -1, SQLITE_STATIC);
+    return bound(q, sqlite3_bind_text(q->st, i, value, -1, SQLITE_STATIC), err);
+}
 
-    return rc == SQLITE_OK ? 0 : fail(q->c, rc, q->what, err);
+int pl_query_bind_int(pl_query *q, int i, int value, pl_err *err)
+{
+    return bound(q, sqlite3_bind_int(q->st, i, value), err);
+}
+
+int pl_query_bind_double(pl_query *q, int i, double value, pl_err *err)
+{
+    return bound(q, sqlite3_bind_double(q->st, i, value), err);
+}
+
+int pl_query_bind_value(pl_query *q, int i, const sqlite3_value *value, pl_err *err)
+{
+    return bound(q, sqlite3_bind_value(q->st, i, value), err);
+}
+
+void pl_query_reset(pl_query *q)
+{
+    sqlite3_reset(q->st);
 }
 
 int pl_query_next(pl_query *q, pl_err *err)
@@ -51,7 +81,7 @@ int pl_query_next(pl_query *q, pl_err *err)
         return 1;
     if (rc == SQLITE_DONE)
         return 0;
-    return fail(q->c, rc, q->what, err);
+    return fail(q, rc, err);
 }
 
 void pl_query_end(pl_query *q)

@@ -27,7 +27,8 @@
 #include "error.h"
 
 typedef struct pl_query {
-    pl_conn *c;
+    sqlite3 *db;
+    const char *path; /* the file named in errors (borrowed; may be NULL) */
     sqlite3_stmt *st; /* NULL once ended (or when the prepare failed) */
     const char *what; /* the step, for error messages (static) */
 } pl_query;
@@ -36,9 +37,24 @@ typedef struct pl_query {
  * `err` set (and q->st NULL: pl_query_end is still allowed). */
 int pl_query_start(pl_query *q, pl_conn *c, const char *sql, const char *what, pl_err *err);
 
+/* The same on a handle that is no pl_conn (the in-memory schema catalog, a
+ * database being catalogued); errors name `path` (may be NULL). */
+int pl_query_start_db(pl_query *q, sqlite3 *db, const char *path, const char *sql, const char *what,
+                      pl_err *err);
+
 /* Bind text parameter i (1-based), SQLITE_STATIC: `value` must outlive the
  * query. Returns 0, or -1 with `err` set. */
 int pl_query_bind_text(pl_query *q, int i, const char *value, pl_err *err);
+
+/* Bind an integer, a double, or a copy of `value` (a column of another
+ * statement) to parameter i. Return 0, or -1 with `err` set. */
+int pl_query_bind_int(pl_query *q, int i, int value, pl_err *err);
+int pl_query_bind_double(pl_query *q, int i, double value, pl_err *err);
+int pl_query_bind_value(pl_query *q, int i, const sqlite3_value *value, pl_err *err);
+
+/* Rewind a statement that ran to its end (its bindings stay), to run it again.
+ * Its errors were reported by pl_query_next. */
+void pl_query_reset(pl_query *q);
 
 /* Step: 1 when a row is ready in q->st, 0 when the statement is done, -1 with
  * `err` set on an error. */

@@ -1,5 +1,6 @@
 /* schema.c: the schema catalog, and recognising the layout of a database. */
 #include "schema.h"
+#include "query.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -188,43 +189,40 @@ sqlite3 *pl_catalog_open(pl_err *err)
     return cat;
 }
 
+/* Insert the current row of `from` into the catalog with `ins`: ?1 = src,
+ * then its columns. Returns 0 or -1 with `err` set. */
+static int copy_row(pl_query *ins, const pl_query *from, int src, pl_err *err)
+{
+    int n = sqlite3_column_count(from->st), rc;
+
+    if (pl_query_bind_int(ins, 1, src, err) < 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (pl_query_bind_value(ins, i + 2, sqlite3_column_value(from->st, i), err) < 0)
+            return -1;
+    rc = pl_query_next(ins, err);
+    pl_query_reset(ins);
+    return rc < 0 ? -1 : 0;
+}
+
 int pl_catalog_copy(sqlite3 *cat, sqlite3 *db, const char *path, const char *query,
                     const char *insert, int src, pl_err *err)
 {
-    sqlite3_stmt *q = NULL, *ins = NULL;
-    int rc;
+    pl_query q = {0}, ins = {0};
+    int rc = -1;
 
-    rc = sqlite3_prepare_v2(db, query, -1, &q, NULL);
-    if (rc != SQLITE_OK) {
-        pl_err_from_sqlite(err, sqlite3_extended_errcode(db), db, path, "reading the schema");
+    if (pl_query_start_db(&q, db, path, query, "reading the schema", err) < 0 ||
+        pl_query_start_db(&ins, cat, NULL, insert, "recording the schema", err) < 0)
         goto done;
-    }
-    rc = sqlite3_prepare_v2(cat, insert, -1, &ins, NULL);
-    if (rc != SQLITE_OK) {
-        pl_err_from_sqlite(err, rc, cat, NULL, "recording the schema");
-        goto done;
-    }
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        int n = sqlite3_column_count(q);
-        sqlite3_bind_int(ins, 1, src);
-        for (int i = 0; i < n; i++)
-            sqlite3_bind_value(ins, i + 2, sqlite3_column_value(q, i));
-        rc = sqlite3_step(ins);
-        sqlite3_reset(ins);
-        if (rc != SQLITE_DONE) {
-            pl_err_from_sqlite(err, rc, cat, NULL, "recording the schema");
-            goto done;
+    while ((rc = pl_query_next(&q, err)) > 0)
+        if (copy_row(&ins, &q, src, err) < 0) {
+            rc = -1;
+            break;
         }
-    }
-    if (rc != SQLITE_DONE) {
-        pl_err_from_sqlite(err, sqlite3_extended_errcode(db), db, path, "reading the schema");
-        goto done;
-    }
-    rc = SQLITE_OK;
 done:
-    sqlite3_finalize(q);
-    sqlite3_finalize(ins);
-    return rc == SQLITE_OK ? 0 : -1;
+    pl_query_end(&q);
+    pl_query_end(&ins);
+    return rc < 0 ? -1 : 0;
 }
 
 int pl_catalog_add(sqlite3 *cat, sqlite3 *db, const char *path, int src, pl_err *err)
@@ -336,6 +334,50 @@ static const char EARLY_TABLES_SQL[] =
     " + (SELECT count(*) FROM (SELECT s FROM sig WHERE src = -1"
     "                          EXCEPT SELECT s FROM sig WHERE src = ?2))";
 
+/* Append the description of the loose difference in st's current row (kind,
+ * table, detail, detail2) to `text`, after "; " unless it is the first. */
+static void describe_difference(sqlite3_stmt *st, int first, sqlite3_str *text)
+{
+    const char *tbl = (const char *)sqlite3_column_text(st, 1);
+    const char *a = (const char *)sqlite3_column_text(st, 2);
+    const char *b = (const char *)sqlite3_column_text(st, 3);
+
+    if (!first)
+        sqlite3_str_appendall(text, "; ");
+    switch (sqlite3_column_int(st, 0)) {
+    case 1:
+        sqlite3_str_appendf(text, "no table %s", tbl);
+        break;
+    case 2:
+        sqlite3_str_appendf(text, "table %s is not part of it", tbl);
+        break;
+    case 3:
+        sqlite3_str_appendf(text, "table %s lacks column %s", tbl, a);
+        break;
+    case 4:
+        sqlite3_str_appendf(text, "table %s has an unexpected column %s", tbl, a);
+        break;
+    default:
+        sqlite3_str_appendf(text, "table %s has primary key (%s) instead of (%s)", tbl,
+                            a ? a : "rowid", b ? b : "rowid");
+        break;
+    }
+}
+
+/* Start `sql` on the catalog with ?1 = r and, when it has a second
+ * parameter, ?2 = r2. Returns 0 or -1 with `err` set (q ended). */
+static int start_diff(pl_query *q, sqlite3 *cat, const char *sql, int r, int r2, pl_err *err)
+{
+    if (pl_query_start_db(q, cat, NULL, sql, "comparing schemas", err) < 0)
+        return -1;
+    if (pl_query_bind_int(q, 1, r, err) < 0 ||
+        (sqlite3_bind_parameter_count(q->st) >= 2 && pl_query_bind_int(q, 2, r2, err) < 0)) {
+        pl_query_end(q);
+        return -1;
+    }
+    return 0;
+}
+
 /* Run `sql` with ?1 = r and ?2 = r2 (-2: no revision). With `text` NULL, count
  * the rows (or return the first column of the first row when `scalar`);
  * otherwise also describe the loose differences into `text`. Returns the
@@ -343,77 +385,45 @@ static const char EARLY_TABLES_SQL[] =
 static int run_diff(sqlite3 *cat, const char *sql, int r, int r2, int scalar, sqlite3_str *text,
                     pl_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    pl_query q;
     int rc, n = 0;
 
-    rc = sqlite3_prepare_v2(cat, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return pl_err_from_sqlite(err, rc, cat, NULL, "comparing schemas");
-    sqlite3_bind_int(st, 1, r);
-    if (sqlite3_bind_parameter_count(st) >= 2)
-        sqlite3_bind_int(st, 2, r2);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (start_diff(&q, cat, sql, r, r2, err) < 0)
+        return -1;
+    while ((rc = pl_query_next(&q, err)) > 0) {
         if (scalar) {
-            n = sqlite3_column_int(st, 0);
+            n = sqlite3_column_int(q.st, 0);
             continue;
         }
-        if (text != NULL) {
-            const char *tbl = (const char *)sqlite3_column_text(st, 1);
-            const char *a = (const char *)sqlite3_column_text(st, 2);
-            const char *b = (const char *)sqlite3_column_text(st, 3);
-            if (n > 0)
-                sqlite3_str_appendall(text, "; ");
-            switch (sqlite3_column_int(st, 0)) {
-            case 1:
-                sqlite3_str_appendf(text, "no table %s", tbl);
-                break;
-            case 2:
-                sqlite3_str_appendf(text, "table %s is not part of it", tbl);
-                break;
-            case 3:
-                sqlite3_str_appendf(text, "table %s lacks column %s", tbl, a);
-                break;
-            case 4:
-                sqlite3_str_appendf(text, "table %s has an unexpected column %s", tbl, a);
-                break;
-            default:
-                sqlite3_str_appendf(text, "table %s has primary key (%s) instead of (%s)", tbl,
-                                    a ? a : "rowid", b ? b : "rowid");
-                break;
-            }
-        }
+        if (text != NULL)
+            describe_difference(q.st, n == 0, text);
         n++;
     }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return pl_err_from_sqlite(err, rc, cat, NULL, "comparing schemas");
-    return n;
+    pl_query_end(&q);
+    return rc < 0 ? -1 : n;
 }
 
 /* The live tables named like a table of the chain: their count, and their
  * names into `names` (may be NULL). Returns the count or -1. */
 static int our_live_tables(sqlite3 *cat, sqlite3_str *names, pl_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    pl_query q;
     int rc, n = 0;
 
-    rc = sqlite3_prepare_v2(cat,
-                            "SELECT name FROM cat_objects WHERE src = -1 AND type = 'table'"
-                            " AND name IN (SELECT name FROM cat_objects WHERE src >= 0"
-                            " AND type = 'table' AND NOT pl_legacy(name))"
-                            " ORDER BY name",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return pl_err_from_sqlite(err, rc, cat, NULL, "comparing schemas");
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (pl_query_start_db(&q, cat, NULL,
+                          "SELECT name FROM cat_objects WHERE src = -1 AND type = 'table'"
+                          " AND name IN (SELECT name FROM cat_objects WHERE src >= 0"
+                          " AND type = 'table' AND NOT pl_legacy(name))"
+                          " ORDER BY name",
+                          "comparing schemas", err) < 0)
+        return -1;
+    while ((rc = pl_query_next(&q, err)) > 0) {
         if (names != NULL)
-            sqlite3_str_appendf(names, "%s%s", n ? ", " : "", sqlite3_column_text(st, 0));
+            sqlite3_str_appendf(names, "%s%s", n ? ", " : "", sqlite3_column_text(q.st, 0));
         n++;
     }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return pl_err_from_sqlite(err, rc, cat, NULL, "comparing schemas");
-    return n;
+    pl_query_end(&q);
+    return rc < 0 ? -1 : n;
 }
 
 /* Fill `err` with the refusal of a layout that matches no revision: the
@@ -453,27 +463,23 @@ static int refuse_layout(sqlite3 *cat, const pl_chain *chain, const char *path, 
  * column by column. Returns 0 or -1 with `err` set. */
 static int early_tables(sqlite3 *cat, int r, int *yes, pl_err *err)
 {
-    sqlite3_stmt *st = NULL;
+    pl_query q;
     int rc, present = 0, differ = 1;
 
     *yes = 0;
     int n = run_diff(cat, LOOSE_DIFF_SQL, r, r + 1, 0, NULL, err);
     if (n != 0)
         return n < 0 ? -1 : 0;
-    rc = sqlite3_prepare_v2(cat, EARLY_TABLES_SQL, -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return pl_err_from_sqlite(err, rc, cat, NULL, "comparing schemas");
-    sqlite3_bind_int(st, 1, r);
-    sqlite3_bind_int(st, 2, r + 1);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        present = sqlite3_column_int(st, 0);
-        differ = sqlite3_column_int(st, 1);
-        rc = SQLITE_DONE;
+    if (start_diff(&q, cat, EARLY_TABLES_SQL, r, r + 1, err) < 0)
+        return -1;
+    rc = pl_query_next(&q, err);
+    if (rc > 0) {
+        present = sqlite3_column_int(q.st, 0);
+        differ = sqlite3_column_int(q.st, 1);
     }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return pl_err_from_sqlite(err, rc, cat, NULL, "comparing schemas");
+    pl_query_end(&q);
+    if (rc < 0)
+        return -1;
     *yes = present > 0 && differ == 0;
     return 0;
 }

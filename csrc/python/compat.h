@@ -37,4 +37,23 @@ static inline void pl_exc_give(PyObject *exc)
 #endif
 }
 
+/* `obj` as a C int: -1 with an exception set (OverflowError, TypeError) when
+ * it is no int or out of range. PyLong_AsInt is public from 3.13 on. */
+static inline int pl_long_as_int(PyObject *obj)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyLong_AsInt(obj);
+#else
+    int overflow = 0;
+    long v = PyLong_AsLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow != 0 || v > INT_MAX || v < INT_MIN) {
+        PyErr_SetString(PyExc_OverflowError, "Python int too large to convert to C int");
+        return -1;
+    }
+    return (int)v;
+#endif
+}
+
 #endif

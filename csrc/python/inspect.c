@@ -128,7 +128,12 @@ static PyObject *catalog_rows(pl_state *st, sqlite3 *cat, const char *sql, int s
         pl_err_from_sqlite(&err, rc, cat, NULL, "reading the schema catalog");
         return pl_raise(st, &err);
     }
-    sqlite3_bind_int(q, 1, src);
+    rc = sqlite3_bind_int(q, 1, src);
+    if (rc != SQLITE_OK) {
+        pl_err_from_sqlite(&err, rc, cat, NULL, "reading the schema catalog");
+        pl_raise(st, &err);
+        goto fail;
+    }
     list = PyList_New(0);
     if (list == NULL)
         goto fail;

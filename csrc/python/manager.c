@@ -1,6 +1,7 @@
 /* manager.c: DatabaseManager: initialize_database, the default database, sessions. */
 #include "manager.h"
 #include "environ.h"
+#include "password.h"
 #include "pyutil.h"
 #include "registry.h"
 #include "session.h"
@@ -53,6 +54,33 @@ static int initialize(pl_state *st, PyObject *path_obj, pl_database **out)
         Py_END_ALLOW_THREADS
     }
     return 0;
+}
+
+PyObject *pl_manager_set_admin_password_if_unusable(PyObject *module, PyObject *args)
+{
+    pl_state *st = PyModule_GetState(module);
+    PyObject *path;
+    const char *password;
+    Py_ssize_t len;
+    char why[PL_PASSWORD_WHY_MAX];
+    pl_database *db = NULL;
+    pl_err err;
+    int rc, set = 0;
+
+    if (!PyArg_ParseTuple(args, "Os#:set_admin_password_if_unusable", &path, &password, &len))
+        return NULL;
+    if (pl_password_check(password, (size_t)len, why, sizeof why) < 0)
+        return PyErr_Format(PyExc_ValueError, "The admin password %s.", why);
+    if (initialize(st, path, &db) < 0)
+        return NULL;
+    pl_err_clear(&err);
+    Py_BEGIN_ALLOW_THREADS
+    rc = pl_database_set_first_admin_password(db, password, &set, &err);
+    pl_database_decref(db);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        return pl_raise(st, &err);
+    return PyBool_FromLong(set);
 }
 
 static PyObject *manager_initialize_database(PyObject *self, PyObject *path)

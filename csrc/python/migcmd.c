@@ -104,10 +104,14 @@ static int resolve_target(const pl_chain *chain, const mig_job *j, int current, 
     return 0;
 }
 
+/* Room for a backup's UTC time stamp, "YYYYMMDDTHHMMSSZ" (16 characters for
+ * any four-digit year) and its NUL, with some to spare. */
+#define BACKUP_STAMP_MAX 32
+
 /* A new file name next to the database for a backup at `rev`. */
 static void backup_name(const mig_job *j, const char *rev, int attempt, char *out, size_t size)
 {
-    char stamp[32];
+    char stamp[BACKUP_STAMP_MAX];
     time_t now = time(NULL);
     struct tm tm;
 

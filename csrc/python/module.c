@@ -16,6 +16,7 @@
 #include "session.h"
 #include "initialize.h"
 #include "pyutil.h"
+#include "compat.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -224,23 +225,49 @@ int pl_refuse_memory(pl_state *st, const char *abs)
     return -1;
 }
 
+/* hash_password(password, rounds=None): rounds None is the cost in use
+ * (pl_password_rounds). */
 static PyObject *py_hash_password(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"password", "rounds", NULL};
     pl_state *st = PyModule_GetState(module);
     const char *password;
-    int rounds = PL_PASSWORD_ROUNDS, rc;
+    PyObject *rounds_obj = Py_None;
+    int rounds, rc;
     char out[PL_HASH_MAX];
     pl_err err;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|i:hash_password", kwlist, &password, &rounds))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|O:hash_password", kwlist, &password,
+                                     &rounds_obj))
         return NULL;
+    if (rounds_obj == Py_None) {
+        rounds = pl_password_rounds();
+    } else {
+        rounds = pl_long_as_int(rounds_obj);
+        if (rounds == -1 && PyErr_Occurred())
+            return NULL;
+    }
     Py_BEGIN_ALLOW_THREADS
     rc = pl_password_hash(password, rounds, out, &err);
     Py_END_ALLOW_THREADS
     if (rc < 0)
         return pl_raise(st, &err);
     return PyUnicode_FromString(out);
+}
+
+/* _set_bcrypt_rounds_for_tests(n): see pl_password_set_rounds_for_tests. */
+static PyObject *py_set_bcrypt_rounds_for_tests(PyObject *module, PyObject *arg)
+{
+    int rounds = pl_long_as_int(arg), previous;
+
+    (void)module;
+    if (rounds == -1 && PyErr_Occurred())
+        return NULL;
+    previous = pl_password_set_rounds_for_tests(rounds);
+    if (previous < 0)
+        return PyErr_Format(PyExc_ValueError, "bcrypt rounds must be between %d and %d, not %d",
+                            PL_BCRYPT_MIN_ROUNDS, PL_BCRYPT_MAX_ROUNDS, rounds);
+    return PyLong_FromLong(previous);
 }
 
 static PyObject *py_check_password(PyObject *module, PyObject *args, PyObject *kwargs)
@@ -369,7 +396,23 @@ static int register_close_hooks(PyObject *module)
 
 static PyMethodDef module_methods[] = {
     {"hash_password", (PyCFunction)(void (*)(void))py_hash_password, METH_VARARGS | METH_KEYWORDS,
-     "hash_password(password, rounds=12)\n--\n\nbcrypt ($2b$) hash of password."},
+     "hash_password(password, rounds=None)\n--\n\n"
+     "bcrypt ($2b$) hash of password at cost rounds (None: the cost for stored\n"
+     "passwords, " PL_STRINGIFY(
+         PL_PASSWORD_ROUNDS) ", unless _set_bcrypt_rounds_for_tests changed it)."},
+    {"_set_bcrypt_rounds_for_tests", py_set_bcrypt_rounds_for_tests, METH_O,
+     "_set_bcrypt_rounds_for_tests(rounds)\n--\n\n"
+     "For test suites only: make rounds (" PL_STRINGIFY(PL_BCRYPT_MIN_ROUNDS) " to " PL_STRINGIFY(
+         PL_BCRYPT_MAX_ROUNDS) ") the bcrypt cost of new password\n"
+                               "hashes in this process; returns the previous cost. Hashes carry "
+                               "their cost,\n"
+                               "so verification is unaffected."},
+    {"set_admin_password_if_unusable", pl_manager_set_admin_password_if_unusable, METH_VARARGS,
+     "set_admin_password_if_unusable(db_file, password)\n--\n\n"
+     "Initialize db_file, then give its admin user password (bcrypt-hashed, the GIL\n"
+     "released) while the admin has no usable password. Returns whether it was set:\n"
+     "False when the admin already had one (another process may have been first) or\n"
+     "there is no admin user. ValueError when password breaks the password rule."},
     {"_close_idle_connections", py_close_idle_connections, METH_NOARGS,
      "_close_idle_connections()\n--\n\n"
      "Close idle pooled connections (run before os.fork() and at exit)."},

@@ -399,6 +399,8 @@ static PyObject *result_get_columns(ResultObject *self, void *closure)
 }
 
 static PyMethodDef result_methods[] = {
+    {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS,
+     "Result[Row], Result[RowMapping]: a generic alias for annotations (PEP 585)."},
     {"fetchone", (PyCFunction)result_fetchone, METH_NOARGS, "The next row, or None."},
     {"fetchall", (PyCFunction)result_fetchall, METH_NOARGS, "The rows not read yet."},
     {"all", (PyCFunction)result_fetchall, METH_NOARGS, "The rows not read yet."},

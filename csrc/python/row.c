@@ -111,6 +111,64 @@ static int row_contains(RowObject *self, PyObject *value)
     return 0;
 }
 
+/* A start or stop argument of index(), as tuple.index reads it: an int (or
+ * an object with __index__), clamped to the Py_ssize_t range. Returns 0, or
+ * -1 with an exception set. */
+static int slice_bound(PyObject *obj, Py_ssize_t *out)
+{
+    if (!PyIndex_Check(obj)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "slice indices must be integers or have an __index__ method");
+        return -1;
+    }
+    *out = PyNumber_AsSsize_t(obj, NULL); /* NULL: clamp instead of raising */
+    return *out == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* row.index(value, start=0, stop=sys.maxsize, /): as tuple.index. */
+static PyObject *row_index(RowObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t n = Py_SIZE(self), start = 0, stop = PY_SSIZE_T_MAX;
+
+    if (nargs < 1 || nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "index expected 1 to 3 arguments, got %zd", nargs);
+        return NULL;
+    }
+    if ((nargs >= 2 && slice_bound(args[1], &start) < 0) ||
+        (nargs >= 3 && slice_bound(args[2], &stop) < 0))
+        return NULL;
+    if (start < 0) {
+        start += n;
+        if (start < 0)
+            start = 0;
+    }
+    if (stop < 0)
+        stop += n;
+    for (Py_ssize_t i = start; i < stop && i < n; i++) {
+        int eq = PyObject_RichCompareBool(self->values[i], args[0], Py_EQ);
+        if (eq > 0)
+            return PyLong_FromSsize_t(i);
+        if (eq < 0)
+            return NULL;
+    }
+    PyErr_SetString(PyExc_ValueError, "row.index(x): x not in row");
+    return NULL;
+}
+
+/* row.count(value): as tuple.count. */
+static PyObject *row_count(RowObject *self, PyObject *value)
+{
+    Py_ssize_t count = 0;
+
+    for (Py_ssize_t i = 0; i < Py_SIZE(self); i++) {
+        int eq = PyObject_RichCompareBool(self->values[i], value, Py_EQ);
+        if (eq < 0)
+            return NULL;
+        count += eq;
+    }
+    return PyLong_FromSsize_t(count);
+}
+
 static PyObject *row_iter(RowObject *self)
 {
     return pl_apply_new(row_as_tuple(self), PyObject_GetIter);
@@ -282,6 +340,12 @@ static PyMethodDef row_methods[] = {
     {"__reduce__", (PyCFunction)pl_row_reduce, METH_NOARGS, "For pickle and copy."},
     {"keys", (PyCFunction)pl_row_keys, METH_NOARGS, "The column names, in order."},
     {"_asdict", (PyCFunction)row_asdict, METH_NOARGS, "A dict of column name -> value."},
+    {"index", (PyCFunction)(void (*)(void))row_index, METH_FASTCALL,
+     "index($self, value, start=0, stop=sys.maxsize, /)\n--\n\n"
+     "The first position of value (between start and stop), as tuple.index;\n"
+     "ValueError when it is not there."},
+    {"count", (PyCFunction)row_count, METH_O,
+     "count($self, value, /)\n--\n\nHow many values equal value, as tuple.count."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,6 +1,6 @@
 """PromptLab's database layer: the C core, re-exported under its public names."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from promptlab._core import (
     DatabaseBusyError,
@@ -55,3 +55,5 @@ __all__ = [
 
 # RowMapping is a read-only mapping (isinstance checks, pandas, json helpers).
 Mapping.register(RowMapping)
+# Row is a read-only sequence of its values (index, count, reversed, isinstance).
+Sequence.register(Row)

@@ -20,7 +20,13 @@ import os
 import secrets
 from typing import Optional, Union
 
-from promptlab._core import UNUSABLE_PASSWORD, check_password, hash_password, verify_password
+from promptlab._core import (
+    UNUSABLE_PASSWORD,
+    check_password,
+    hash_password,
+    set_admin_password_if_unusable,
+    verify_password,
+)
 from promptlab.store import users
 
 # The password the original PromptLab gave every admin it created.
@@ -92,5 +98,6 @@ def generate_admin_password(db_file: Union[str, "os.PathLike[str]"]) -> Optional
     if admin_has_password(db_file):
         return None
     password = secrets.token_urlsafe(15)
-    hashed = hash_password(password)  # slow: done before the write lock is taken
-    return password if users.set_first_admin_password_hash(db_file, hashed) else None
+    # The C core hashes it (GIL released) and writes it only while the admin has no
+    # usable password, as initialization does for PROMPTLAB_ADMIN_PASSWORD.
+    return password if set_admin_password_if_unusable(db_file, password) else None

@@ -1,15 +1,15 @@
 """The ``users`` table: every statement over it, and the admin's password hash.
 
 The C core creates the ``admin`` row when it initializes a file (and gives it
-``PROMPTLAB_ADMIN_PASSWORD`` then, csrc/engine/initialize.c); everything after
-that goes through here.
+``PROMPTLAB_ADMIN_PASSWORD`` then, csrc/engine/initialize.c), and it alone gives a
+password to an admin that has none (``_core.set_admin_password_if_unusable``, used by
+``promptlab.store.admin``); everything else goes through here.
 """
 
 from __future__ import annotations
 
 import os
 
-from promptlab._core import UNUSABLE_PASSWORD
 from promptlab.sqlite import Session
 from promptlab.sqlite.database_manager import db_manager
 
@@ -34,10 +34,6 @@ INSERT_USER = "INSERT INTO users (username, password_hash, role, status) VALUES 
 SET_USER_STATUS = "UPDATE users SET status = ? WHERE username = ?"
 SET_USER_ROLE = "UPDATE users SET role = ? WHERE username = ?"
 SET_USER_PASSWORD_HASH = "UPDATE users SET password_hash = ? WHERE username = ?"
-# Only while the admin has no usable password: of two processes racing to give it
-# one, only the first changes the row (the C core's write_admin uses the same
-# condition for PROMPTLAB_ADMIN_PASSWORD; a generated password has no C entry point).
-SET_FIRST_ADMIN_HASH = SET_USER_PASSWORD_HASH + " AND password_hash = ?"
 
 
 def user_id(session: Session, username: str) -> int:
@@ -104,9 +100,3 @@ def admin_password_hash(db_file: DbFile) -> Optional[str]:
     when there is no admin row."""
     admin = get_user(db_file, ADMIN)
     return None if admin is None else admin.password_hash
-
-
-def set_first_admin_password_hash(db_file: DbFile, password_hash: str) -> bool:
-    """Give the admin ``password_hash`` if it has no usable password yet; False when
-    it had one (another process may have been first)."""
-    return _update(db_file, SET_FIRST_ADMIN_HASH, (password_hash, ADMIN, UNUSABLE_PASSWORD))
