@@ -5,6 +5,7 @@
  * sanitizer report or leak is a bug. Build and run: fuzz/run.sh.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -22,7 +22,8 @@ mkdir -p fuzz/build fuzz/crashes fuzz/corpus/migfile fuzz/corpus/params
 cp -n migrations/versions/*.sql fuzz/corpus/migfile/ 2>/dev/null || true
 
 "$clang" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -D_GNU_SOURCE -Icsrc/engine fuzz/fuzz_migfile.c csrc/engine/migfile.c csrc/engine/error.c -lsqlite3 \
+    -D_GNU_SOURCE -Icsrc/engine fuzz/fuzz_migfile.c csrc/engine/migfile.c csrc/engine/error.c \
+    csrc/engine/alloc.c -lsqlite3 \
     -o fuzz/build/fuzz_migfile
 echo "== fuzz_migfile for ${seconds}s"
 fuzz/build/fuzz_migfile -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 \
