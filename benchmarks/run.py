@@ -86,6 +86,7 @@ FULL = {
     "distinct_repeats": {"get_experiments_100k": 2, "get_experiments_1m": 1},
     "distinct_experiments": 200,
     "summary_rows": 1_000_000,
+    "summary_repeats": 1,  # timed calls per process after the first (~seconds each)
     "filler_users": 200,
     "big_trace_rows": {"trace_100k": 100_000, "trace_300k": 300_000},
     "big_trace_repeats": {"trace_100k": 5, "trace_300k": 3},
@@ -112,6 +113,7 @@ QUICK = {
     "distinct_repeats": {"get_experiments_100k": 1, "get_experiments_1m": 1},
     "distinct_experiments": 200,
     "summary_rows": 4_000,
+    "summary_repeats": 1,
     "filler_users": 20,
     "big_trace_rows": {"trace_100k": 1_000, "trace_300k": 3_000},
     "big_trace_repeats": {"trace_100k": 1, "trace_300k": 1},
@@ -679,7 +681,8 @@ class Runner:
         cold = self.read_workload("summaries", rows, 0, ["seconds", "peak_bytes"],
                                   lambda path, per: ("query", path, per, LIMIT_SUMMARY), check,
                                   reference_args=lambda path, per: ("query", path, per, *sql),
-                                  sides=["ours"], shape=shape, cache="cold")
+                                  sides=["ours"], per=self.size["summary_repeats"], shape=shape,
+                                  cache="cold")
         warm = self.read_workload("summaries", rows, 0, ["seconds"], None, check, sides=["ours"],
                                   shape=shape, stdlib=False, cache="warm")["seconds"]
         reference = cold["seconds"].pop("reference", None)
@@ -728,8 +731,7 @@ class Runner:
             wheel_py = wheel_venv(self.env)
         except (OSError, subprocess.SubprocessError) as exc:
             wheel_error = WorkloadError(f"the wheel venv could not be made: {tail(str(exc), 300)}")
-        scripts = {"ours": STARTUP_SCRIPT, "original": STARTUP_SCRIPT}
-        script, script_rss, cli, imports, bare_all = {}, {}, {}, {}, []
+        script, script_rss, cli, imports, bare_by = {}, {}, {}, {}, {}
         counts = {"ours": self.size["process_repeats"], "original": self.size["repeats"]}
 
         def net(py, argv, store, col, rss=None):
@@ -743,7 +745,7 @@ class Runner:
                 if rss is not None:
                     rss[col] = exc
                 return
-            bare_all.append(bare.wall)
+            bare_by.setdefault(py, []).append(bare.wall)
             store.setdefault(col, []).append(p.wall - bare.wall)
             if rss is not None:
                 rss.setdefault(col, []).append(vm_hwm(p.out) - vm_hwm(bare.out))
@@ -755,7 +757,7 @@ class Runner:
                 if isinstance(files[side], Exception):
                     script[side] = script_rss[side] = files[side]
                     continue
-                net(self.pythons[side], ["-c", scripts[side] + HWM, files[side]], script, side, script_rss)
+                net(self.pythons[side], ["-c", STARTUP_SCRIPT + HWM, files[side]], script, side, script_rss)
                 if side == "ours":
                     net(sys.executable, ["-c", STDLIB_SCRIPT + HWM, files[side], *ours_sql], script,
                         "stdlib", script_rss)
@@ -765,10 +767,11 @@ class Runner:
                         imports["regular"] = wheel_error
                     else:
                         net(wheel_py, ["-c", "import promptlab.sqlite.database_manager"], imports, "regular")
-        bare = f"`python -c pass` ({cell_of(bare_all)})" if bare_all else "`python -c pass`"
+        def bare_note(py):
+            return f"`python -c pass` ({cell_of(bare_by[py])})" if py in bare_by else "`python -c pass`"
         self.add("start-up script: import `LocalTracer`, open an existing file, one small "
                  "`get_experiments()`; wall time over a bare interpreter", "s", script,
-                 f"fresh process, {bare} subtracted; 1 experiment of 10 rows; stdlib: the "
+                 f"fresh process, {bare_note(sys.executable)} subtracted; 1 experiment of 10 rows; stdlib: the "
                  "same script with `sqlite3` (connect, the C core's PRAGMAs, ours' two "
                  "SELECTs, fetchall)")
         self.add("start-up script: peak RSS over a bare interpreter", "bytes", script_rss,
@@ -778,9 +781,12 @@ class Runner:
         self.add("import `promptlab.sqlite.database_manager` from a regular (wheel) install, "
                  "over a bare interpreter", "s", {"ours": imports.get("regular")},
                  f"fresh process in {os.path.relpath(WHEEL_VENV, ROOT)} (`pip wheel --no-deps .`, "
-                 "installed there); the editable install, measured in turn with it: "
+                 f"installed there), {bare_note(wheel_py)} there subtracted; the editable install, "
+                 "measured in turn with it: "
                  + (cell_of(imports["editable"]) if isinstance(imports.get("editable"), list)
-                    else "error"))
+                    else "error")
+                 + f", {bare_note(sys.executable)} of its venv subtracted (whose `site` already "
+                   "imports the editable install's finder)")
 
     def w_trace_big(self, step):
         rows, repeats = self.size["big_trace_rows"][step], self.size["big_trace_repeats"][step]
