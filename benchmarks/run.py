@@ -636,6 +636,7 @@ class Runner:
         calls, filler = self.size["asset_calls"], self.size["filler_assets"]
         data = self.read_workload("get_asset", 1000, filler, ["seconds_per_call"],
                                   lambda path, per: ("asset", path, "bench-pt", 0, calls, per),
+                                  shape=dict(filler_users=self.size["filler_users"]),  # the lookups' file
                                   calls=calls)["seconds_per_call"]
         self.add("`get_asset` latency, per call", "s", data,
                  f"{calls:,} calls per timed run, {filler + 2} assets; limit: one prepared SELECT")
