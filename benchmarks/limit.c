@@ -11,9 +11,11 @@
  *                                           SELECT_EXPERIMENTS_QUERY) in one read
  *                                           transaction, every column of every row read
  *                                           (one untimed warm-up)
- *   limit asset  DB NAME VERSION CALLS REPEATS   one prepared SELECT, bind/step/reset per call
- *   limit lookup DB CALLS REPEATS SQL [PARAM...]  the same with any one-row SELECT; a
- *                                           PARAM made of digits is bound as an integer
+ *   limit lookup DB CALLS REPEATS {NAME SQL NPARAMS PARAM...}...
+ *                                           point lookups, each one prepared one-row
+ *                                           SELECT, bind/step/reset per call; a PARAM made
+ *                                           of digits is bound as an integer; the seconds
+ *                                           per call are reported under each NAME
  *   limit writer DB TRANSACTIONS ROWS INDEX one of the concurrent writers: prints READY,
  *                                           waits for a line on stdin, then commits
  *                                           TRANSACTIONS experiments of ROWS results each
@@ -71,10 +73,6 @@ static const char *SELECT_EXPERIMENTS =
     "LEFT JOIN users u ON e.user_id = u.id "
     "ORDER BY e.created_at DESC";
 
-static const char *SELECT_ASSET =
-    "SELECT asset_name, asset_version, asset_description, asset_type, asset_binary, "
-    "is_deployed, deployment_time, status, created_at, user_id FROM assets "
-    "WHERE asset_name = ? AND asset_version = ? LIMIT 1";
 
 typedef struct {
     char record_id[32];
@@ -330,29 +328,41 @@ static void bind_params(sqlite3_stmt *st, int nparams, char **params)
     }
 }
 
-/* `calls` times per timed run: bind the params, step the one row, reset. */
-static int mode_lookup(const char *path, const char *sql, int nparams, char **params, int calls,
-                       int repeats)
+/* `calls` times per timed run: bind the params, step the one row, reset; for each
+ * group NAME SQL NPARAMS PARAM... of `args`, in turn. */
+static int mode_lookup(const char *path, int calls, int repeats, int argc, char **args)
 {
     sqlite3 *db = open_db(path);
-    sqlite3_stmt *st;
     unsigned long long sink = 0;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        die(db, "prepare lookup");
-    printf("@@RESULT {\"seconds_per_call\": [");
-    for (int r = 0; r < repeats; r++) {
-        double t0 = now();
-        for (int i = 0; i < calls; i++) {
-            bind_params(st, nparams, params);
-            if (read_all(st, &sink) != 1)
-                die(db, "row not found");
-            sqlite3_reset(st);
+    printf("@@RESULT {");
+    for (int g = 0; g + 3 <= argc;) {
+        const char *name = args[g], *sql = args[g + 1];
+        int nparams = atoi(args[g + 2]);
+        char **params = args + g + 3;
+        sqlite3_stmt *st;
+        if (nparams < 0 || g + 3 + nparams > argc) {
+            fprintf(stderr, "limit: lookup %s: %d parameters missing\n", name, nparams);
+            exit(2);
         }
-        double t1 = now();
-        printf("%s%.12f", r ? ", " : "", (t1 - t0) / calls);
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+            die(db, "prepare lookup");
+        printf("%s\"%s\": [", g ? ", " : "", name);
+        for (int r = 0; r < repeats; r++) {
+            double t0 = now();
+            for (int i = 0; i < calls; i++) {
+                bind_params(st, nparams, params);
+                if (read_all(st, &sink) != 1)
+                    die(db, "row not found");
+                sqlite3_reset(st);
+            }
+            double t1 = now();
+            printf("%s%.12f", r ? ", " : "", (t1 - t0) / calls);
+        }
+        printf("]");
+        sqlite3_finalize(st);
+        g += 3 + nparams;
     }
-    printf("], \"sink\": %llu}\n", sink % 1000);
-    sqlite3_finalize(st);
+    printf(", \"sink\": %llu}\n", sink % 1000);
     sqlite3_close(db);
     return 0;
 }
@@ -399,16 +409,12 @@ int main(int argc, char **argv)
         return argc == 4 ? mode_query(argv[2], atoi(argv[3]), 1, original)
                          : mode_query(argv[2], atoi(argv[3]), argc - 4, argv + 4);
     }
-    if (argc == 7 && strcmp(argv[1], "asset") == 0) {
-        char *params[] = {argv[3], argv[4]};
-        return mode_lookup(argv[2], SELECT_ASSET, 2, params, atoi(argv[5]), atoi(argv[6]));
-    }
-    if (argc >= 6 && strcmp(argv[1], "lookup") == 0)
-        return mode_lookup(argv[2], argv[5], argc - 6, argv + 6, atoi(argv[3]), atoi(argv[4]));
+    if (argc >= 8 && strcmp(argv[1], "lookup") == 0)
+        return mode_lookup(argv[2], atoi(argv[3]), atoi(argv[4]), argc - 5, argv + 5);
     if (argc == 6 && strcmp(argv[1], "writer") == 0)
         return mode_writer(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     fprintf(stderr, "usage: limit version | trace DB ROWS EXP_ID | query DB REPEATS [SQL...] | "
-                    "asset DB NAME VERSION CALLS REPEATS | lookup DB CALLS REPEATS SQL [PARAM...] | "
+                    "lookup DB CALLS REPEATS {NAME SQL NPARAMS PARAM...}... | "
                     "writer DB TRANSACTIONS ROWS INDEX\n");
     return 2;
 }

@@ -633,13 +633,27 @@ class Runner:
                      f"API in one read transaction, every column read{original_sql}")
 
     def w_get_asset(self):
-        calls, filler = self.size["asset_calls"], self.size["filler_assets"]
-        data = self.read_workload("get_asset", 1000, filler, ["seconds_per_call"],
-                                  lambda path, per: ("asset", path, "bench-pt", 0, calls, per),
-                                  shape=dict(filler_users=self.size["filler_users"]),  # the lookups' file
-                                  calls=calls)["seconds_per_call"]
-        self.add("`get_asset` latency, per call", "s", data,
-                 f"{calls:,} calls per timed run, {filler + 2} assets; limit: one prepared SELECT")
+        self.lookups(["get_asset"])
+
+    def lookups(self, names):
+        """Point lookups through the tracer, one after the other in each process; the
+        limit and stdlib run one SELECT of the same row (worker.LOOKUPS)."""
+        calls, filler, users = self.size["asset_calls"], self.size["filler_assets"], self.size["filler_users"]
+        lookups = self.worker("ours", "read_queries")["lookups"]
+
+        def limit_args(path, per):
+            argv = ["lookup", path, calls, per]
+            for name in names:
+                args, sql = lookups[name]
+                argv += [name, sql, len(args), *args]
+            return argv
+        data = self.read_workload("get_asset", 1000, filler, names, limit_args,
+                                  shape=dict(filler_users=users), calls=calls, lookups=names)
+        for name in names:
+            args = ", ".join(map(repr, lookups[name][0]))
+            self.add(f"`{name}({args})` latency, per call", "s", data[name],
+                     f"{calls:,} calls per timed run, {filler + 2} assets, {users + 1} users; "
+                     "limit and stdlib: one SELECT of the same row")
 
     def w_get_experiments_big(self, step):
         """Issue 16: get_experiments over many rows with distinct text in 200
@@ -705,17 +719,7 @@ class Runner:
                  "query does not")
 
     def w_lookups(self):
-        calls, filler, users = self.size["asset_calls"], self.size["filler_assets"], self.size["filler_users"]
-        lookups = self.worker("ours", "read_queries")["lookups"]
-        for name in ("get_latest_asset", "get_user_by_username"):
-            args, sql = lookups[name]
-            data = self.read_workload(
-                "get_asset", 1000, filler, ["seconds_per_call"],
-                lambda path, per: ("lookup", path, calls, per, sql, *map(str, args)),
-                shape=dict(filler_users=users), calls=calls, lookup=name)["seconds_per_call"]
-            self.add(f"`{name}({', '.join(map(repr, args))})` latency, per call", "s", data,
-                     f"{calls:,} calls per timed run, {filler + 2} assets, {users + 1} users; "
-                     "limit and stdlib: one SELECT of the same row")
+        self.lookups(["get_latest_asset", "get_user_by_username"])
 
     def w_startup(self):
         """Fresh processes: a typical script, the CLI, and the import from a regular
