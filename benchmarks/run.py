@@ -635,10 +635,16 @@ class Runner:
     def w_get_asset(self):
         self.lookups(["get_asset"])
 
+    def small_file(self):
+        """(rows, filler assets, shape) of the file the lookups and the start-up read:
+        one experiment of 10 rows, the filler assets and users (one file per side)."""
+        return 10, self.size["filler_assets"], dict(experiments=1, filler_users=self.size["filler_users"])
+
     def lookups(self, names):
         """Point lookups through the tracer, one after the other in each process; the
         limit and stdlib run one SELECT of the same row (worker.LOOKUPS)."""
-        calls, filler, users = self.size["asset_calls"], self.size["filler_assets"], self.size["filler_users"]
+        calls, users = self.size["asset_calls"], self.size["filler_users"]
+        rows, filler, shape = self.small_file()
         lookups = self.worker("ours", "read_queries")["lookups"]
 
         def limit_args(path, per):
@@ -647,8 +653,8 @@ class Runner:
                 args, sql = lookups[name]
                 argv += [name, sql, len(args), *args]
             return argv
-        data = self.read_workload("get_asset", 1000, filler, names, limit_args,
-                                  shape=dict(filler_users=users), calls=calls, lookups=names)
+        data = self.read_workload("get_asset", rows, filler, names, limit_args, shape=shape,
+                                  calls=calls, lookups=names)
         for name in names:
             args = ", ".join(map(repr, lookups[name][0]))
             self.add(f"`{name}({args})` latency, per call", "s", data[name],
@@ -728,7 +734,8 @@ class Runner:
         files = {}
         for side in self.sides():
             try:
-                files[side] = self.read_file(side, 10, 0, experiments=1)
+                rows, filler, shape = self.small_file()
+                files[side] = self.read_file(side, rows, filler, **shape)
             except WorkloadError as exc:
                 files[side] = exc
         wheel_py = None
