@@ -739,8 +739,12 @@ class Runner:
             except WorkloadError as exc:
                 files[side] = exc
         wheel_py = None
+        where = self.measure([sys.executable, "-c", "import promptlab; print(promptlab.__file__)"],
+                             check=False).out.strip()
+        editable = os.path.realpath(where).startswith(os.path.join(ROOT, "promptlab") + os.sep)
         try:
-            wheel_py = wheel_venv(self.env)
+            # ours may itself be a regular install (CI's is): no wheel venv is needed then
+            wheel_py = wheel_venv(self.env) if editable else sys.executable
         except (OSError, subprocess.SubprocessError) as exc:
             wheel_error = WorkloadError(f"the wheel venv could not be made: {tail(str(exc), 300)}")
         script, script_rss, cli, imports, bare_by = {}, {}, {}, {}, {}
@@ -774,7 +778,9 @@ class Runner:
                     net(sys.executable, ["-c", STDLIB_SCRIPT + HWM, files[side], *ours_sql], script,
                         "stdlib", script_rss)
                     net(sys.executable, ["-m", "promptlab", "db", "status", "-d", files[side]], cli, side)
-                    net(sys.executable, ["-c", "import promptlab.sqlite.database_manager"], imports, "editable")
+                    if editable:
+                        net(sys.executable, ["-c", "import promptlab.sqlite.database_manager"], imports,
+                            "editable")
                     if wheel_py is None:
                         imports["regular"] = wheel_error
                     else:
@@ -790,15 +796,19 @@ class Runner:
                  "VmHWM of the process")
         self.add("`python -m promptlab db status -d FILE` over a bare interpreter", "s", cli,
                  "fresh process on an up-to-date file; the original has no `db status`")
+        if not editable:
+            note = (f"ours is itself a regular install ({where}), so no wheel is built; "
+                    f"{bare_note(sys.executable)} subtracted")
+        else:
+            note = (f"fresh process in {os.path.relpath(WHEEL_VENV, ROOT)} (`pip wheel --no-deps .`, "
+                    f"installed there), {bare_note(wheel_py)} there subtracted; the editable install, "
+                    "measured in turn with it: "
+                    + (cell_of(imports["editable"]) if isinstance(imports.get("editable"), list)
+                       else "error")
+                    + f", {bare_note(sys.executable)} of its venv subtracted (whose `site` already "
+                      "imports the editable install's finder)")
         self.add("import `promptlab.sqlite.database_manager` from a regular (wheel) install, "
-                 "over a bare interpreter", "s", {"ours": imports.get("regular")},
-                 f"fresh process in {os.path.relpath(WHEEL_VENV, ROOT)} (`pip wheel --no-deps .`, "
-                 f"installed there), {bare_note(wheel_py)} there subtracted; the editable install, "
-                 "measured in turn with it: "
-                 + (cell_of(imports["editable"]) if isinstance(imports.get("editable"), list)
-                    else "error")
-                 + f", {bare_note(sys.executable)} of its venv subtracted (whose `site` already "
-                   "imports the editable install's finder)")
+                 "over a bare interpreter", "s", {"ours": imports.get("regular")}, note)
 
     def w_trace_big(self, step):
         rows, repeats = self.size["big_trace_rows"][step], self.size["big_trace_repeats"][step]
