@@ -533,8 +533,12 @@ def ours_read_queries():
 
 
 def ours_summary_queries():
-    """The two queries of the studio's experiment list (ReadModel.summaries)."""
-    from promptlab.studio import queries
+    """The two queries of the studio's experiment list (ReadModel.summaries): in
+    promptlab.store.results where the package has a store, else in the studio."""
+    try:
+        from promptlab.store import results as queries
+    except ImportError:
+        from promptlab.studio import queries
 
     return queries.SELECT_SUMMARIES, queries.SELECT_METRICS
 
