@@ -592,8 +592,8 @@ class Runner:
                 if isinstance(out[keys[0]].get(col), Exception):
                     continue
                 try:
-                    path = self.read_file("ours" if col in ("limit", "reference", "stdlib") else col,
-                                          rows, filler, **shape)
+                    owner = "ours" if col in ("limit", "reference", "stdlib") else col
+                    path = self.read_file(owner, rows, filler, **shape)
                     if col == "limit":
                         res = self.limit(*limit_args(path, per))
                     elif col == "reference":
@@ -609,7 +609,8 @@ class Runner:
                 for key in keys:
                     if key in res:
                         value = res[key]
-                        out[key].setdefault(col, []).extend(value if isinstance(value, list) else [value])
+                        samples = value if isinstance(value, list) else [value]
+                        out[key].setdefault(col, []).extend(samples)
         return out
 
     def w_get_experiments(self):
@@ -621,7 +622,8 @@ class Runner:
                     raise WorkloadError(f"returned {res['rows']} rows instead of {rows}")
             data = self.read_workload("get_experiments", rows, 0, ["seconds"],
                                       lambda path, per: ("query", path, per, *ours_sql), check,
-                                      reference_args=lambda path, per: ("query", path, per))["seconds"]
+                                      reference_args=lambda path, per: ("query", path, per)
+                                      )["seconds"]
             reference = data.pop("reference", None)
             original_sql = ("" if not isinstance(reference, list) else
                             "; the original's own SELECT through the C API: "
@@ -638,7 +640,8 @@ class Runner:
     def small_file(self):
         """(rows, filler assets, shape) of the file the lookups and the start-up read:
         one experiment of 10 rows, the filler assets and users (one file per side)."""
-        return 10, self.size["filler_assets"], dict(experiments=1, filler_users=self.size["filler_users"])
+        return (10, self.size["filler_assets"],
+                dict(experiments=1, filler_users=self.size["filler_users"]))
 
     def lookups(self, names):
         """Point lookups through the tracer, one after the other in each process; the
@@ -672,15 +675,19 @@ class Runner:
         def check(res):
             if res["rows"] != rows:
                 raise WorkloadError(f"returned {res['rows']} rows instead of {rows}")
-        out = self.read_workload("get_experiments", rows, 0, ["seconds", "peak_bytes", "value_bytes"],
+        out = self.read_workload("get_experiments", rows, 0,
+                                 ["seconds", "peak_bytes", "value_bytes"],
                                  lambda path, per: ("query", path, per, *ours_sql), check,
                                  sides=sides, per=self.size["distinct_repeats"][step],
                                  shape=dict(experiments=n_exp, distinct=True))
         skipped = ("; original: not run at this size (through SQLAlchemy it takes minutes; "
-                   "see the 100,000-row row)" if "original" in self.pythons and "original" not in sides else "")
+                   "see the 100,000-row row)"
+                   if "original" in self.pythons and "original" not in sides else "")
         values = out["value_bytes"].get("limit")
-        size = f"; the rows' values: {fmt_num(values[0] / 2**20)} MiB of text" if isinstance(values, list) else ""
-        what = f"`get_experiments` over {rows:,} result rows with distinct text, {n_exp} experiments"
+        size = (f"; the rows' values: {fmt_num(values[0] / 2**20)} MiB of text"
+                if isinstance(values, list) else "")
+        what = (f"`get_experiments` over {rows:,} result rows with distinct text, "
+                f"{n_exp} experiments")
         self.add(f"{what}: time per call", "s", out["seconds"],
                  f"timed calls in {plural(self.size['rounds'], 'process')} per side, after the "
                  "first call; limit: ours' two SELECTs through the C API, every column read; "
@@ -713,7 +720,8 @@ class Runner:
         original = ("; original: its studio lists experiments with GET /experiments, i.e. "
                     "`get_experiments()` of every row (see those rows), not run here"
                     if "original" in self.pythons else "")
-        what = f"studio experiment list (`ReadModel.summaries`), {n_exp} experiments, {rows:,} results"
+        what = (f"studio experiment list (`ReadModel.summaries`), {n_exp} experiments, "
+                f"{rows:,} results")
         self.add(f"{what}, first call (metric cache empty): time", "s", cold["seconds"],
                  "ours: GET /api/studio/experiments' function on a fresh ReadModel; stdlib: its "
                  "two SELECTs (summaries, metric averages over every evaluation's JSON), fetchall; "
@@ -773,24 +781,27 @@ class Runner:
                 if isinstance(files[side], Exception):
                     script[side] = script_rss[side] = files[side]
                     continue
-                net(self.pythons[side], ["-c", STARTUP_SCRIPT + HWM, files[side]], script, side, script_rss)
+                net(self.pythons[side], ["-c", STARTUP_SCRIPT + HWM, files[side]], script, side,
+                    script_rss)
                 if side == "ours":
                     net(sys.executable, ["-c", STDLIB_SCRIPT + HWM, files[side], *ours_sql], script,
                         "stdlib", script_rss)
-                    net(sys.executable, ["-m", "promptlab", "db", "status", "-d", files[side]], cli, side)
+                    net(sys.executable, ["-m", "promptlab", "db", "status", "-d", files[side]], cli,
+                        side)
                     if editable:
-                        net(sys.executable, ["-c", "import promptlab.sqlite.database_manager"], imports,
-                            "editable")
+                        net(sys.executable, ["-c", IMPORT_CODE], imports, "editable")
                     if wheel_py is None:
                         imports["regular"] = wheel_error
                     else:
-                        net(wheel_py, ["-c", "import promptlab.sqlite.database_manager"], imports, "regular")
+                        net(wheel_py, ["-c", IMPORT_CODE], imports, "regular")
         def bare_note(py):
-            return f"`python -c pass` ({cell_of(bare_by[py])})" if py in bare_by else "`python -c pass`"
+            if py not in bare_by:
+                return "`python -c pass`"
+            return f"`python -c pass` ({cell_of(bare_by[py])})"
         self.add("start-up script: import `LocalTracer`, open an existing file, one small "
                  "`get_experiments()`; wall time over a bare interpreter", "s", script,
-                 f"fresh process, {bare_note(sys.executable)} subtracted; 1 experiment of 10 rows; stdlib: the "
-                 "same script with `sqlite3` (connect, the C core's PRAGMAs, ours' two "
+                 f"fresh process, {bare_note(sys.executable)} subtracted; 1 experiment of 10 "
+                 "rows; stdlib: the same script with `sqlite3` (connect, the C core's PRAGMAs, ours' two "
                  "SELECTs, fetchall)")
         self.add("start-up script: peak RSS over a bare interpreter", "bytes", script_rss,
                  "VmHWM of the process")
@@ -800,9 +811,9 @@ class Runner:
             note = (f"ours is itself a regular install ({where}), so no wheel is built; "
                     f"{bare_note(sys.executable)} subtracted")
         else:
-            note = (f"fresh process in {os.path.relpath(WHEEL_VENV, ROOT)} (`pip wheel --no-deps .`, "
-                    f"installed there), {bare_note(wheel_py)} there subtracted; the editable install, "
-                    "measured in turn with it: "
+            note = (f"fresh process in {os.path.relpath(WHEEL_VENV, ROOT)} (`pip wheel "
+                    f"--no-deps .`, installed there), {bare_note(wheel_py)} there subtracted; "
+                    "the editable install, measured in turn with it: "
                     + (cell_of(imports["editable"]) if isinstance(imports.get("editable"), list)
                        else "error")
                     + f", {bare_note(sys.executable)} of its venv subtracted (whose `site` already "
@@ -946,6 +957,7 @@ STDLIB_SCRIPT = (
     "assert len([conn.execute(sql).fetchall() for sql in sys.argv[2:]][-1]) == 10\n"
 )
 
+IMPORT_CODE = "import promptlab.sqlite.database_manager"
 WHEEL_DIR = os.path.join(BUILD, "wheel")
 WHEEL_VENV = os.path.join(BUILD, "venv-wheel")
 PACKAGE_SOURCES = ("promptlab", "csrc", "migrations", "setup.py", "pyproject.toml")
@@ -978,15 +990,18 @@ def wheel_venv(env):
         f"{os.path.relpath(WHEEL_VENV, ROOT)}")
     shutil.rmtree(WHEEL_DIR, ignore_errors=True)
     try:
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", ".", "-w", WHEEL_DIR],
-                       cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-        wheels = [f for f in os.listdir(WHEEL_DIR) if f.startswith("promptlab-") and f.endswith(".whl")]
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", ".", "-w",
+                        WHEEL_DIR], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+        wheels = [f for f in os.listdir(WHEEL_DIR)
+                  if f.startswith("promptlab-") and f.endswith(".whl")]
         if len(wheels) != 1:
             raise OSError(f"expected one promptlab wheel in {WHEEL_DIR}, found {wheels}")
         subprocess.run([sys.executable, "-m", "venv", "--clear", WHEEL_VENV], check=True,
                        capture_output=True, text=True)
-        subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", os.path.join(WHEEL_DIR, wheels[0])],
-                       cwd=tempfile.gettempdir(), env=env, check=True, capture_output=True, text=True)
+        subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps",
+                        os.path.join(WHEEL_DIR, wheels[0])],
+                       cwd=tempfile.gettempdir(), env=env, check=True, capture_output=True,
+                       text=True)
     except subprocess.CalledProcessError as exc:
         raise OSError(f"{' '.join(exc.cmd[:4])}...: {exc.stderr or exc.stdout}") from None
     with open(stamp_file, "w") as f:

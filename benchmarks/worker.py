@@ -431,7 +431,10 @@ def prepare_read(side, a):
         created = f"2026-01-01T{e // 3600 % 24:02d}:{e // 60 % 60:02d}:{e % 60:02d}.000000"
         conn.execute(INSERT_EXPERIMENT, (exp_id, MODEL_JSON, ASSET_JSON, created, uid))
         count = per if e < n_exp - 1 else n - per * (n_exp - 1)
-        rows = distinct_row_tuples(e, exp_id, count) if a.get("distinct") else row_tuples(exp_id, count)
+        if a.get("distinct"):
+            rows = distinct_row_tuples(e, exp_id, count)
+        else:
+            rows = row_tuples(exp_id, count)
         conn.executemany(INSERT_RESULT, rows)
     conn.execute("COMMIT")
     conn.close()
