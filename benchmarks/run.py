@@ -801,8 +801,8 @@ class Runner:
         self.add("start-up script: import `LocalTracer`, open an existing file, one small "
                  "`get_experiments()`; wall time over a bare interpreter", "s", script,
                  f"fresh process, {bare_note(sys.executable)} subtracted; 1 experiment of 10 "
-                 "rows; stdlib: the same script with `sqlite3` (connect, the C core's PRAGMAs, ours' two "
-                 "SELECTs, fetchall)")
+                 "rows; stdlib: the same script with `sqlite3` (connect, the C core's PRAGMAs, "
+                 "ours' two SELECTs, fetchall)")
         self.add("start-up script: peak RSS over a bare interpreter", "bytes", script_rss,
                  "VmHWM of the process")
         self.add("`python -m promptlab db status -d FILE` over a bare interpreter", "s", cli,
