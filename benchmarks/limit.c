@@ -11,13 +11,19 @@
  *                                           SELECT_EXPERIMENTS_QUERY) in one read
  *                                           transaction, every column of every row read
  *                                           (one untimed warm-up)
- *   limit asset  DB NAME VERSION CALLS REPEATS   one prepared SELECT, bind/step/reset per call
+ *   limit lookup DB CALLS REPEATS {NAME SQL NPARAMS PARAM...}...
+ *                                           point lookups, each one prepared one-row
+ *                                           SELECT, bind/step/reset per call; a PARAM made
+ *                                           of digits is bound as an integer; the seconds
+ *                                           per call are reported under each NAME
  *   limit writer DB TRANSACTIONS ROWS INDEX one of the concurrent writers: prints READY,
  *                                           waits for a line on stdin, then commits
  *                                           TRANSACTIONS experiments of ROWS results each
  *
  * The rows are the ones benchmarks/worker.py builds (same strings, same numbers),
- * generated before the clock starts. Output: one line "@@RESULT {json}".
+ * generated before the clock starts. Output: one line "@@RESULT {json}". trace and
+ * query also report "peak_bytes": the extra peak RSS of the insert (of the warm-up
+ * read), VmHWM after it minus VmRSS before it, the peak reset first (clear_refs).
  * Built by the runner: gcc -O2 -o benchmarks/build/limit benchmarks/limit.c -lsqlite3
  */
 #define _POSIX_C_SOURCE 200809L
@@ -67,10 +73,6 @@ static const char *SELECT_EXPERIMENTS =
     "LEFT JOIN users u ON e.user_id = u.id "
     "ORDER BY e.created_at DESC";
 
-static const char *SELECT_ASSET =
-    "SELECT asset_name, asset_version, asset_description, asset_type, asset_binary, "
-    "is_deployed, deployment_time, status, created_at, user_id FROM assets "
-    "WHERE asset_name = ? AND asset_version = ? LIMIT 1";
 
 typedef struct {
     char record_id[32];
@@ -85,6 +87,34 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A field of /proc/self/status in bytes ("VmRSS:", "VmHWM:"), or 0. */
+static long long status_bytes(const char *field)
+{
+    char line[256];
+    long long kib = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, field, strlen(field)) == 0) {
+            kib = atoll(line + strlen(field));
+            break;
+        }
+    fclose(f);
+    return kib * 1024;
+}
+
+/* Resets VmHWM to the current RSS (Linux 4.0+) and returns that RSS in bytes. */
+static long long peak_reset(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f != NULL) {
+        fputs("5", f);
+        fclose(f);
+    }
+    return status_bytes("VmRSS:");
 }
 
 static void die(sqlite3 *db, const char *what)
@@ -181,16 +211,21 @@ static int mode_trace(const char *path, int n, const char *exp_id)
     sqlite3 *db = open_db(path);
     row_t *rows = make_rows(n);
     sqlite3_int64 uid = admin_id(db);
+    long long rss = peak_reset();
     double t0 = now();
     int rc = insert_experiment(db, exp_id, rows, n, uid);
     double t1 = now();
+    long long peak = status_bytes("VmHWM:") - rss;
     if (rc != SQLITE_OK)
         die(db, "trace insert");
-    printf("@@RESULT {\"seconds\": %.9f, \"rows\": %d}\n", t1 - t0, n);
+    printf("@@RESULT {\"seconds\": %.9f, \"rows\": %d, \"peak_bytes\": %lld}\n", t1 - t0, n,
+           peak);
     free(rows);
     sqlite3_close(db);
     return 0;
 }
+
+static long long value_bytes; /* the text and blob bytes read_all read, in all */
 
 /* Reads every column of every row, as a client building result rows must. */
 static long long read_all(sqlite3_stmt *st, unsigned long long *sink)
@@ -209,12 +244,16 @@ static long long read_all(sqlite3_stmt *st, unsigned long long *sink)
                 break;
             case SQLITE_TEXT: {
                 const unsigned char *t = sqlite3_column_text(st, c);
-                *sink += (unsigned long long)sqlite3_column_bytes(st, c) + (t ? t[0] : 0);
+                int len = sqlite3_column_bytes(st, c);
+                *sink += (unsigned long long)len + (t ? t[0] : 0);
+                value_bytes += len;
                 break;
             }
             case SQLITE_BLOB: {
                 const void *b = sqlite3_column_blob(st, c);
-                *sink += (unsigned long long)sqlite3_column_bytes(st, c) + (b != NULL);
+                int len = sqlite3_column_bytes(st, c);
+                *sink += (unsigned long long)len + (b != NULL);
+                value_bytes += len;
                 break;
             }
             default:
@@ -235,14 +274,20 @@ static int mode_query(const char *path, int repeats, int nsql, char **sqls)
     sqlite3 *db = open_db(path);
     sqlite3_stmt *st[8];
     unsigned long long sink = 0;
-    long long count = 0;
+    long long count = 0, rss = 0, peak = 0, bytes = 0;
     if (nsql > 8)
         nsql = 8;
     for (int i = 0; i < nsql; i++)
         if (sqlite3_prepare_v2(db, sqls[i], -1, &st[i], NULL) != SQLITE_OK)
             die(db, "prepare query");
     printf("@@RESULT {\"seconds\": [");
-    for (int r = -1; r < repeats; r++) { /* r = -1: warm-up, untimed */
+    for (int r = -1; r < repeats; r++) { /* r = -1: warm-up, untimed, peak RSS measured */
+        if (r == -1)
+            rss = peak_reset();
+        else if (r == 0) {
+            peak = status_bytes("VmHWM:") - rss;
+            bytes = value_bytes;
+        }
         double t0 = now();
         if (nsql > 1 && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
             die(db, "begin");
@@ -258,35 +303,66 @@ static int mode_query(const char *path, int repeats, int nsql, char **sqls)
         if (r >= 0)
             printf("%s%.9f", r ? ", " : "", t1 - t0);
     }
-    printf("], \"rows\": %lld, \"sink\": %llu}\n", count, sink % 1000);
+    if (repeats <= 0) {
+        peak = status_bytes("VmHWM:") - rss;
+        bytes = value_bytes;
+    }
+    printf("], \"rows\": %lld, \"peak_bytes\": %lld, \"value_bytes\": %lld, \"sink\": %llu}\n",
+           count, peak, bytes, sink % 1000);
     for (int i = 0; i < nsql; i++)
         sqlite3_finalize(st[i]);
     sqlite3_close(db);
     return 0;
 }
 
-static int mode_asset(const char *path, const char *name, int version, int calls, int repeats)
+/* Binds PARAM i as an integer when it is made of digits, else as text. */
+static void bind_params(sqlite3_stmt *st, int nparams, char **params)
+{
+    for (int p = 0; p < nparams; p++) {
+        const char *v = params[p];
+        size_t digits = strspn(v, "0123456789");
+        if (digits > 0 && v[digits] == '\0')
+            sqlite3_bind_int64(st, p + 1, atoll(v));
+        else
+            sqlite3_bind_text(st, p + 1, v, -1, SQLITE_STATIC);
+    }
+}
+
+/* `calls` times per timed run: bind the params, step the one row, reset; for each
+ * group NAME SQL NPARAMS PARAM... of `args`, in turn. */
+static int mode_lookup(const char *path, int calls, int repeats, int argc, char **args)
 {
     sqlite3 *db = open_db(path);
-    sqlite3_stmt *st;
     unsigned long long sink = 0;
-    if (sqlite3_prepare_v2(db, SELECT_ASSET, -1, &st, NULL) != SQLITE_OK)
-        die(db, "prepare asset");
-    printf("@@RESULT {\"seconds_per_call\": [");
-    for (int r = 0; r < repeats; r++) {
-        double t0 = now();
-        for (int i = 0; i < calls; i++) {
-            sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-            sqlite3_bind_int(st, 2, version);
-            if (read_all(st, &sink) != 1)
-                die(db, "asset not found");
-            sqlite3_reset(st);
+    printf("@@RESULT {");
+    for (int g = 0; g + 3 <= argc;) {
+        const char *name = args[g], *sql = args[g + 1];
+        int nparams = atoi(args[g + 2]);
+        char **params = args + g + 3;
+        sqlite3_stmt *st;
+        if (nparams < 0 || g + 3 + nparams > argc) {
+            fprintf(stderr, "limit: lookup %s: %d parameters missing\n", name, nparams);
+            exit(2);
         }
-        double t1 = now();
-        printf("%s%.12f", r ? ", " : "", (t1 - t0) / calls);
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+            die(db, "prepare lookup");
+        printf("%s\"%s\": [", g ? ", " : "", name);
+        for (int r = 0; r < repeats; r++) {
+            double t0 = now();
+            for (int i = 0; i < calls; i++) {
+                bind_params(st, nparams, params);
+                if (read_all(st, &sink) != 1)
+                    die(db, "row not found");
+                sqlite3_reset(st);
+            }
+            double t1 = now();
+            printf("%s%.12f", r ? ", " : "", (t1 - t0) / calls);
+        }
+        printf("]");
+        sqlite3_finalize(st);
+        g += 3 + nparams;
     }
-    printf("], \"sink\": %llu}\n", sink % 1000);
-    sqlite3_finalize(st);
+    printf(", \"sink\": %llu}\n", sink % 1000);
     sqlite3_close(db);
     return 0;
 }
@@ -333,11 +409,12 @@ int main(int argc, char **argv)
         return argc == 4 ? mode_query(argv[2], atoi(argv[3]), 1, original)
                          : mode_query(argv[2], atoi(argv[3]), argc - 4, argv + 4);
     }
-    if (argc == 7 && strcmp(argv[1], "asset") == 0)
-        return mode_asset(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
+    if (argc >= 8 && strcmp(argv[1], "lookup") == 0)
+        return mode_lookup(argv[2], atoi(argv[3]), atoi(argv[4]), argc - 5, argv + 5);
     if (argc == 6 && strcmp(argv[1], "writer") == 0)
         return mode_writer(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     fprintf(stderr, "usage: limit version | trace DB ROWS EXP_ID | query DB REPEATS [SQL...] | "
-                    "asset DB NAME VERSION CALLS REPEATS | writer DB TRANSACTIONS ROWS INDEX\n");
+                    "lookup DB CALLS REPEATS {NAME SQL NPARAMS PARAM...}... | "
+                    "writer DB TRANSACTIONS ROWS INDEX\n");
     return 2;
 }

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -80,6 +81,15 @@ FULL = {
     "writer_transactions": 25,
     "writer_rows": 100,
     "writer_trials": 3,
+    # issue 16: the big reads, summaries, lookups, start-up, big traces
+    "distinct_rows": {"get_experiments_100k": 100_000, "get_experiments_1m": 1_000_000},
+    "distinct_repeats": {"get_experiments_100k": 2, "get_experiments_1m": 1},
+    "distinct_experiments": 200,
+    "summary_rows": 1_000_000,
+    "summary_repeats": 1,  # timed calls per process after the first (~seconds each)
+    "filler_users": 200,
+    "big_trace_rows": {"trace_100k": 100_000, "trace_300k": 300_000},
+    "big_trace_repeats": {"trace_100k": 5, "trace_300k": 3},
 }
 QUICK = {
     "repeats": 1,
@@ -99,6 +109,14 @@ QUICK = {
     "writer_transactions": 3,
     "writer_rows": 20,
     "writer_trials": 1,
+    "distinct_rows": {"get_experiments_100k": 2_000, "get_experiments_1m": 4_000},
+    "distinct_repeats": {"get_experiments_100k": 1, "get_experiments_1m": 1},
+    "distinct_experiments": 200,
+    "summary_rows": 4_000,
+    "summary_repeats": 1,
+    "filler_users": 20,
+    "big_trace_rows": {"trace_100k": 1_000, "trace_300k": 3_000},
+    "big_trace_repeats": {"trace_100k": 1, "trace_300k": 1},
 }
 
 
@@ -142,6 +160,7 @@ class Runner:
         self.rows = []
         self.info = {}
         self.counter = 0
+        self.files = {}  # read_file: (side, rows, filler, shape) -> a filled file
         os.makedirs(BUILD, exist_ok=True)
         self.tmp = tempfile.mkdtemp(prefix="run-", dir=BUILD)
         self.logdir = os.path.join(self.tmp, "logs")
@@ -509,84 +528,101 @@ class Runner:
 
     def w_trace(self):
         for rows in self.size["trace_rows"]:
-            runs = [(side, lambda side=side, rows=rows: self.checked_rows(
-                self.worker(side, "trace", path=self.new_path(f"trace-{side}"), rows=rows), rows))
-                for side in self.sides()]
-            if "limit" not in self.skipped:
-                runs.append(("limit", lambda rows=rows: self.limit(
-                    "trace", self.ours_initialized("trace-limit"), rows, "bench-trace")["seconds"]))
-            runs.append(("stdlib", lambda rows=rows: self.worker(
-                "stdlib", "trace", path=self.ours_initialized("trace-stdlib"),
-                rows=rows)["seconds"]))
-            data = {}
-            for i in range(self.size["trace_repeats"]):
-                # Each repeat starts with the next side: no side always runs right
-                # after the same neighbour (whose file writes may still be settling).
-                for side, run in runs[i % len(runs):] + runs[:i % len(runs)]:
-                    self.attempt(data, side, run)
+            data = self.trace_runs(rows, self.size["trace_repeats"], self.sides())["seconds"]
             self.add(f"`trace_experiment`, {rows:,} result rows", "s", data,
                      "one call in a fresh process on a fresh file; "
                      "limit: one prepared INSERT, one transaction")
 
-    def checked_rows(self, res, expected):
-        if res.get("rows") != expected:
-            raise WorkloadError(f"stored {res.get('rows')} rows instead of {expected}")
-        return res["seconds"]
+    def trace_runs(self, rows, repeats, sides):
+        """{"seconds": {column: samples}, "peak_bytes": {...}} of one trace_experiment
+        (or the same rows inserted by stdlib and the limit) per fresh process."""
+        def checked(res):
+            if res.get("rows") != rows:
+                raise WorkloadError(f"stored {res.get('rows')} rows instead of {rows}")
+            return res
+        runs = [(side, lambda side=side: checked(
+            self.worker(side, "trace", path=self.new_path(f"trace-{side}"), rows=rows)))
+            for side in sides]
+        if "limit" not in self.skipped:
+            runs.append(("limit", lambda: self.limit(
+                "trace", self.ours_initialized("trace-limit"), rows, "bench-trace")))
+        runs.append(("stdlib", lambda: self.worker(
+            "stdlib", "trace", path=self.ours_initialized("trace-stdlib"), rows=rows)))
+        data = {"seconds": {}, "peak_bytes": {}}
+        for i in range(repeats):
+            # Each repeat starts with the next side: no side always runs right
+            # after the same neighbour (whose file writes may still be settling).
+            for side, run in runs[i % len(runs):] + runs[:i % len(runs)]:
+                res = self.attempt(data["seconds"], side, run)
+                if res is not None:
+                    data["seconds"][side][-1] = res["seconds"]
+                    data["peak_bytes"].setdefault(side, []).append(res["peak_bytes"])
+                elif isinstance(data["seconds"].get(side), Exception):
+                    data["peak_bytes"][side] = data["seconds"][side]
+        return data
 
     def ours_initialized(self, tag):
         path = self.new_path(tag)
         self.worker("ours", "init", path=path)
         return path
 
-    def prepared(self, side, tag, rows, filler=0):
+    def prepared(self, side, tag, rows, filler=0, **shape):
         path = self.new_path(f"{tag}-{side}")
-        self.worker(side, "prepare_read", path=path, rows=rows,
-                    experiments=self.size["read_experiments"], filler_assets=filler)
+        shape.setdefault("experiments", self.size["read_experiments"])
+        self.worker(side, "prepare_read", path=path, rows=rows, filler_assets=filler, **shape)
         return path
 
-    def read_workload(self, task, tag, rows, filler, key, limit_args, check=None,
-                      reference_args=None, **args):
+    def read_file(self, side, rows, filler=0, **shape):
+        """A file the side initialized and filled (prepare_read, in a process of its
+        own, untimed), made once per run for each side and shape and then only read."""
+        key = (side, rows, filler, tuple(sorted(shape.items())))
+        if key not in self.files:
+            self.files[key] = self.prepared(side, "read", rows, filler, **shape)
+        return self.files[key]
+
+    def read_workload(self, task, rows, filler, keys, limit_args, check=None,
+                      reference_args=None, sides=None, per=None, shape=None, stdlib=True,
+                      **args):
         """Each side fills its own file once (its own initialization, then the same rows
         through stdlib sqlite3, untimed) and measures it in a few rounds of fresh
         processes, the sides taking turns so that a disturbance of the machine falls on
         all of them; the C limit and stdlib read the file ours filled. reference_args,
-        when given, is a second limit run (samples under "reference", for the notes)."""
-        data, paths = {}, {}
+        when given, is a second limit run (samples under "reference", for the notes);
+        limit_args None leaves the limit out. Returns {key: {column: samples}} for the
+        result keys `keys` (a column lacking a key has no samples for it)."""
+        shape = shape or {}
+        out = {key: {} for key in keys}
         rounds = self.size["rounds"]
-        per = max(1, -(-self.size["repeats"] // rounds))
+        per = per or max(1, -(-self.size["repeats"] // rounds))
+        columns = list(self.sides() if sides is None else sides)
+        if "limit" not in self.skipped and limit_args is not None:
+            columns += ["limit"] + (["reference"] if reference_args is not None else [])
+        columns += ["stdlib"] if stdlib else []
         for _ in range(rounds):
-            for side in self.sides():
-                first = side not in paths
-                if first:
-                    paths[side] = self.new_path(f"{tag}-{side}")
-
-                def run(side=side, first=first):
-                    res = self.worker(side, task, path=paths[side], prepare=first, rows=rows,
-                                      filler_assets=filler,
-                                      experiments=self.size["read_experiments"],
-                                      repeats=per, **args)
-                    if check is not None:
+            for col in columns:
+                if isinstance(out[keys[0]].get(col), Exception):
+                    continue
+                try:
+                    owner = "ours" if col in ("limit", "reference", "stdlib") else col
+                    path = self.read_file(owner, rows, filler, **shape)
+                    if col == "limit":
+                        res = self.limit(*limit_args(path, per))
+                    elif col == "reference":
+                        res = self.limit(*reference_args(path, per))
+                    else:
+                        res = self.worker(col, task, path=path, repeats=per, **args)
+                    if check is not None and col != "reference":
                         check(res)
-                    return res[key]
-                self.attempt(data, side, run)
-            if "ours_ready" not in paths:
-                if isinstance(data.get("ours"), Exception):
-                    try:
-                        paths["ours"] = self.prepared("ours", tag, rows, filler)
-                    except WorkloadError as exc:
-                        data["limit"] = data["stdlib"] = exc
-                        return data
-                paths["ours_ready"] = paths["ours"]
-            path = paths["ours_ready"]
-            if "limit" not in self.skipped:
-                self.attempt(data, "limit",
-                             lambda path=path: self.limit(*limit_args(path, per))[key])
-                if reference_args is not None:
-                    self.attempt(data, "reference",
-                                 lambda path=path: self.limit(*reference_args(path, per))[key])
-            self.attempt(data, "stdlib", lambda path=path: self.worker(
-                "stdlib", task, path=path, repeats=per, **args)[key])
-        return data
+                except WorkloadError as exc:
+                    for key in keys:
+                        out[key][col] = exc
+                    continue
+                for key in keys:
+                    if key in res:
+                        value = res[key]
+                        samples = value if isinstance(value, list) else [value]
+                        out[key].setdefault(col, []).extend(samples)
+        return out
 
     def w_get_experiments(self):
         # From a worker: the runner does not import the package it measures.
@@ -595,13 +631,14 @@ class Runner:
             def check(res, rows=rows):
                 if res["rows"] != rows:
                     raise WorkloadError(f"returned {res['rows']} rows instead of {rows}")
-            data = self.read_workload("get_experiments", "read", rows, 0, "seconds",
+            data = self.read_workload("get_experiments", rows, 0, ["seconds"],
                                       lambda path, per: ("query", path, per, *ours_sql), check,
-                                      reference_args=lambda path, per: ("query", path, per))
+                                      reference_args=lambda path, per: ("query", path, per)
+                                      )["seconds"]
             reference = data.pop("reference", None)
             original_sql = ("" if not isinstance(reference, list) else
                             "; the original's own SELECT through the C API: "
-                            + cell({"samples": {"c": reference}, "errors": {}, "unit": "s"}, "c"))
+                            + cell_of(reference))
             self.add(f"`get_experiments` over {rows:,} result rows", "s", data,
                      f"{self.size['read_experiments']} experiments; timed calls in "
                      f"{plural(self.size['rounds'], 'process')} per side, each after an untimed "
@@ -609,12 +646,203 @@ class Runner:
                      f"API in one read transaction, every column read{original_sql}")
 
     def w_get_asset(self):
-        calls, filler = self.size["asset_calls"], self.size["filler_assets"]
-        data = self.read_workload("get_asset", "asset", 1000, filler, "seconds_per_call",
-                                  lambda path, per: ("asset", path, "bench-pt", 0, calls, per),
-                                  calls=calls)
-        self.add("`get_asset` latency, per call", "s", data,
-                 f"{calls:,} calls per timed run, {filler + 2} assets; limit: one prepared SELECT")
+        self.lookups(["get_asset"])
+
+    def small_file(self):
+        """(rows, filler assets, shape) of the file the lookups and the start-up read:
+        one experiment of 10 rows, the filler assets and users (one file per side)."""
+        return (10, self.size["filler_assets"],
+                dict(experiments=1, filler_users=self.size["filler_users"]))
+
+    def lookups(self, names):
+        """Point lookups through the tracer, one after the other in each process; the
+        limit and stdlib run one SELECT of the same row (worker.LOOKUPS)."""
+        calls, users = self.size["asset_calls"], self.size["filler_users"]
+        rows, filler, shape = self.small_file()
+        lookups = self.worker("ours", "read_queries")["lookups"]
+
+        def limit_args(path, per):
+            argv = ["lookup", path, calls, per]
+            for name in names:
+                args, sql = lookups[name]
+                argv += [name, sql, len(args), *args]
+            return argv
+        data = self.read_workload("get_asset", rows, filler, names, limit_args, shape=shape,
+                                  calls=calls, lookups=names)
+        for name in names:
+            args = ", ".join(map(repr, lookups[name][0]))
+            self.add(f"`{name}({args})` latency, per call", "s", data[name],
+                     f"{calls:,} calls per timed run, {filler + 2} assets, {users + 1} users; "
+                     "limit and stdlib: one SELECT of the same row")
+
+    def w_get_experiments_big(self, step):
+        """Issue 16: get_experiments over many rows with distinct text in 200
+        experiments, time and extra peak RSS per call."""
+        rows, n_exp = self.size["distinct_rows"][step], self.size["distinct_experiments"]
+        ours_sql = self.worker("ours", "read_queries")["sql"]
+        # The original reads 1M rows through SQLAlchemy in minutes: not run there.
+        sides = [s for s in self.sides() if s == "ours" or step != "get_experiments_1m"]
+
+        def check(res):
+            if res["rows"] != rows:
+                raise WorkloadError(f"returned {res['rows']} rows instead of {rows}")
+        out = self.read_workload("get_experiments", rows, 0,
+                                 ["seconds", "peak_bytes", "value_bytes"],
+                                 lambda path, per: ("query", path, per, *ours_sql), check,
+                                 sides=sides, per=self.size["distinct_repeats"][step],
+                                 shape=dict(experiments=n_exp, distinct=True))
+        skipped = ("; original: not run at this size (through SQLAlchemy it takes minutes; "
+                   "see the 100,000-row row)"
+                   if "original" in self.pythons and "original" not in sides else "")
+        values = out["value_bytes"].get("limit")
+        size = (f"; the rows' values: {fmt_num(values[0] / 2**20)} MiB of text"
+                if isinstance(values, list) else "")
+        what = (f"`get_experiments` over {rows:,} result rows with distinct text, "
+                f"{n_exp} experiments")
+        self.add(f"{what}: time per call", "s", out["seconds"],
+                 f"timed calls in {plural(self.size['rounds'], 'process')} per side, after the "
+                 "first call; limit: ours' two SELECTs through the C API, every column read; "
+                 "stdlib: the same two SELECTs, joined in Python into tuples" + skipped)
+        self.add(f"{what}: extra peak RSS of a call", "bytes", out["peak_bytes"],
+                 "the first call of each process: VmHWM after it minus VmRSS before it (peak "
+                 "reset first); limit: reads every value and keeps none (SQLite's page cache "
+                 f"only){size}" + skipped)
+
+    def w_summaries(self):
+        """The studio's experiment list (ReadModel.summaries) over the 1M-row file."""
+        rows, n_exp = self.size["summary_rows"], self.size["distinct_experiments"]
+        sql = self.worker("ours", "read_queries")["summary_sql"]
+        shape = dict(experiments=n_exp, distinct=True)
+
+        def check(res):
+            if res["rows"] != n_exp:
+                raise WorkloadError(f"returned {res['rows']} experiments instead of {n_exp}")
+        cold = self.read_workload("summaries", rows, 0, ["seconds", "peak_bytes"],
+                                  lambda path, per: ("query", path, per, LIMIT_SUMMARY), check,
+                                  reference_args=lambda path, per: ("query", path, per, *sql),
+                                  sides=["ours"], per=self.size["summary_repeats"], shape=shape,
+                                  cache="cold")
+        warm = self.read_workload("summaries", rows, 0, ["seconds"], None, check, sides=["ours"],
+                                  shape=shape, stdlib=False, cache="warm")["seconds"]
+        reference = cold["seconds"].pop("reference", None)
+        cold["peak_bytes"].pop("reference", None)
+        ref = ("" if not isinstance(reference, list) else
+               "; the studio's two SELECTs through the C API: " + cell_of(reference))
+        original = ("; original: its studio lists experiments with GET /experiments, i.e. "
+                    "`get_experiments()` of every row (see those rows), not run here"
+                    if "original" in self.pythons else "")
+        what = (f"studio experiment list (`ReadModel.summaries`), {n_exp} experiments, "
+                f"{rows:,} results")
+        self.add(f"{what}, first call (metric cache empty): time", "s", cold["seconds"],
+                 "ours: GET /api/studio/experiments' function on a fresh ReadModel; stdlib: its "
+                 "two SELECTs (summaries, metric averages over every evaluation's JSON), fetchall; "
+                 f"limit: `{LIMIT_SUMMARY}`{ref}{original}")
+        self.add(f"{what}, first call: extra peak RSS", "bytes", cold["peak_bytes"],
+                 "VmHWM after the call minus VmRSS before it (peak reset first)")
+        self.add(f"{what}, repeated call (metric averages cached): time", "s", warm,
+                 "ours: one ReadModel called again; its summary SELECT still runs, the metrics "
+                 "query does not")
+
+    def w_lookups(self):
+        self.lookups(["get_latest_asset", "get_user_by_username"])
+
+    def w_startup(self):
+        """Fresh processes: a typical script, the CLI, and the import from a regular
+        (wheel) install beside the editable one; each net of `python -c pass`."""
+        ours_sql = self.worker("ours", "read_queries")["sql"]
+        files = {}
+        for side in self.sides():
+            try:
+                rows, filler, shape = self.small_file()
+                files[side] = self.read_file(side, rows, filler, **shape)
+            except WorkloadError as exc:
+                files[side] = exc
+        wheel_py = None
+        where = self.measure([sys.executable, "-c", "import promptlab; print(promptlab.__file__)"],
+                             check=False).out.strip()
+        editable = os.path.realpath(where).startswith(os.path.join(ROOT, "promptlab") + os.sep)
+        try:
+            # ours may itself be a regular install (CI's is): no wheel venv is needed then
+            wheel_py = wheel_venv(self.env) if editable else sys.executable
+        except (OSError, subprocess.SubprocessError) as exc:
+            wheel_error = WorkloadError(f"the wheel venv could not be made: {tail(str(exc), 300)}")
+        script, script_rss, cli, imports, bare_by = {}, {}, {}, {}, {}
+        counts = {"ours": self.size["process_repeats"], "original": self.size["repeats"]}
+
+        def net(py, argv, store, col, rss=None):
+            if isinstance(store.get(col), Exception):
+                return
+            try:
+                bare = self.measure([py, "-c", HWM])
+                p = self.measure([py, *argv])
+            except WorkloadError as exc:
+                store[col] = exc
+                if rss is not None:
+                    rss[col] = exc
+                return
+            bare_by.setdefault(py, []).append(bare.wall)
+            store.setdefault(col, []).append(p.wall - bare.wall)
+            if rss is not None:
+                rss.setdefault(col, []).append(vm_hwm(p.out) - vm_hwm(bare.out))
+
+        for r in range(max(counts.values())):
+            for side in self.sides():
+                if r >= counts[side]:
+                    continue
+                if isinstance(files[side], Exception):
+                    script[side] = script_rss[side] = files[side]
+                    continue
+                net(self.pythons[side], ["-c", STARTUP_SCRIPT + HWM, files[side]], script, side,
+                    script_rss)
+                if side == "ours":
+                    net(sys.executable, ["-c", STDLIB_SCRIPT + HWM, files[side], *ours_sql], script,
+                        "stdlib", script_rss)
+                    net(sys.executable, ["-m", "promptlab", "db", "status", "-d", files[side]], cli,
+                        side)
+                    if editable:
+                        net(sys.executable, ["-c", IMPORT_CODE], imports, "editable")
+                    if wheel_py is None:
+                        imports["regular"] = wheel_error
+                    else:
+                        net(wheel_py, ["-c", IMPORT_CODE], imports, "regular")
+        def bare_note(py):
+            if py not in bare_by:
+                return "`python -c pass`"
+            return f"`python -c pass` ({cell_of(bare_by[py])})"
+        self.add("start-up script: import `LocalTracer`, open an existing file, one small "
+                 "`get_experiments()`; wall time over a bare interpreter", "s", script,
+                 f"fresh process, {bare_note(sys.executable)} subtracted; 1 experiment of 10 "
+                 "rows; stdlib: the same script with `sqlite3` (connect, the C core's PRAGMAs, "
+                 "ours' two SELECTs, fetchall)")
+        self.add("start-up script: peak RSS over a bare interpreter", "bytes", script_rss,
+                 "VmHWM of the process")
+        self.add("`python -m promptlab db status -d FILE` over a bare interpreter", "s", cli,
+                 "fresh process on an up-to-date file; the original has no `db status`")
+        if not editable:
+            note = (f"ours is itself a regular install ({where}), so no wheel is built; "
+                    f"{bare_note(sys.executable)} subtracted")
+        else:
+            note = (f"fresh process in {os.path.relpath(WHEEL_VENV, ROOT)} (`pip wheel "
+                    f"--no-deps .`, installed there), {bare_note(wheel_py)} there subtracted; "
+                    "the editable install, measured in turn with it: "
+                    + (cell_of(imports["editable"]) if isinstance(imports.get("editable"), list)
+                       else "error")
+                    + f", {bare_note(sys.executable)} of its venv subtracted (whose `site` already "
+                      "imports the editable install's finder)")
+        self.add("import `promptlab.sqlite.database_manager` from a regular (wheel) install, "
+                 "over a bare interpreter", "s", {"ours": imports.get("regular")}, note)
+
+    def w_trace_big(self, step):
+        rows, repeats = self.size["big_trace_rows"][step], self.size["big_trace_repeats"][step]
+        data = self.trace_runs(rows, repeats, ["ours"])
+        original = ("; original: not run at this size (10,000 rows take it ~1 s)"
+                    if "original" in self.pythons else "")
+        self.add(f"`trace_experiment`, {rows:,} result rows: time", "s", data["seconds"],
+                 "one call in a fresh process on a fresh file; stdlib: `executemany` in one "
+                 "transaction; limit: one prepared INSERT, one transaction" + original)
+        self.add(f"`trace_experiment`, {rows:,} result rows: extra peak RSS", "bytes",
+                 data["peak_bytes"], "VmHWM after the call minus VmRSS before it (peak reset "
+                 "first), the summary dicts (stdlib: tuples) built before")
 
     def w_writers(self):
         n, k = self.size["writers"], self.size["writer_transactions"]
@@ -685,6 +913,13 @@ class Runner:
             ("get_experiments", self.w_get_experiments),
             ("get_asset", self.w_get_asset),
             ("writers", self.w_writers),
+            ("get_experiments_100k", lambda: self.w_get_experiments_big("get_experiments_100k")),
+            ("get_experiments_1m", lambda: self.w_get_experiments_big("get_experiments_1m")),
+            ("summaries", self.w_summaries),
+            ("lookups", self.w_lookups),
+            ("startup", self.w_startup),
+            ("trace_100k", lambda: self.w_trace_big("trace_100k")),
+            ("trace_300k", lambda: self.w_trace_big("trace_300k")),
         ]
         only = set(self.opts.only.split(",")) if self.opts.only else None
         for key, step in steps:
@@ -714,6 +949,80 @@ def vm_hwm(out):
             return int(line.split()[1]) * 1024
     raise WorkloadError("the process did not report its peak RSS (no /proc/self/status?)")
 
+
+
+# The studio's experiment list as SQLite computes it at least (the C limit's query).
+LIMIT_SUMMARY = ("SELECT experiment_id, count(*), avg(latency_ms), sum(prompt_tokens), "
+                 "sum(completion_tokens), avg(prompt_tokens), avg(completion_tokens) "
+                 "FROM experiment_result GROUP BY experiment_id")
+
+# A typical script's start: the tracer on an existing file, one small read
+# (argv[1] is the file); the same with stdlib sqlite3 (argv[2:] are ours' SELECTs).
+STARTUP_SCRIPT = (
+    "import sys\n"
+    "from promptlab.tracer.local_tracer import LocalTracer\n"
+    "from promptlab.types import TracerConfig\n"
+    "tracer = LocalTracer(TracerConfig(type='local', db_file=sys.argv[1]))\n"
+    "assert len(tracer.get_experiments()) == 10\n"
+)
+STDLIB_SCRIPT = (
+    "import sqlite3, sys\n"
+    "conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10.0)\n"
+    "for pragma in ('journal_mode=WAL', 'synchronous=FULL', 'foreign_keys=ON'):\n"
+    "    conn.execute('PRAGMA ' + pragma)\n"
+    "assert len([conn.execute(sql).fetchall() for sql in sys.argv[2:]][-1]) == 10\n"
+)
+
+IMPORT_CODE = "import promptlab.sqlite.database_manager"
+WHEEL_DIR = os.path.join(BUILD, "wheel")
+WHEEL_VENV = os.path.join(BUILD, "venv-wheel")
+PACKAGE_SOURCES = ("promptlab", "csrc", "migrations", "setup.py", "pyproject.toml")
+
+
+def source_stamp():
+    """What the package is built from: the staged blobs and the diff of its sources."""
+    digest = hashlib.sha256()
+    for argv in (["ls-files", "-s", "--"], ["diff", "HEAD", "--"]):
+        out = subprocess.run(["git", "-C", ROOT, *argv, *PACKAGE_SOURCES], capture_output=True,
+                             timeout=60)
+        digest.update(out.stdout)
+    return digest.hexdigest()
+
+
+def wheel_venv(env):
+    """The python of benchmarks/build/venv-wheel, where this package is installed from
+    a wheel (a regular install, not an editable one). Built on first use and again
+    when the package's sources change, else reused."""
+    py = os.path.join(WHEEL_VENV, "bin", "python")
+    stamp_file = os.path.join(WHEEL_VENV, "source-stamp")
+    stamp = source_stamp()
+    try:
+        with open(stamp_file) as f:
+            if f.read() == stamp and os.path.exists(py):
+                return py
+    except OSError:
+        pass
+    log(f"building a wheel into {os.path.relpath(WHEEL_DIR, ROOT)} and installing it in "
+        f"{os.path.relpath(WHEEL_VENV, ROOT)}")
+    shutil.rmtree(WHEEL_DIR, ignore_errors=True)
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", ".", "-w",
+                        WHEEL_DIR], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+        wheels = [f for f in os.listdir(WHEEL_DIR)
+                  if f.startswith("promptlab-") and f.endswith(".whl")]
+        if len(wheels) != 1:
+            raise OSError(f"expected one promptlab wheel in {WHEEL_DIR}, found {wheels}")
+        subprocess.run([sys.executable, "-m", "venv", "--clear", WHEEL_VENV], check=True,
+                       capture_output=True, text=True)
+        subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps",
+                        os.path.join(WHEEL_DIR, wheels[0])],
+                       cwd=tempfile.gettempdir(), env=env, check=True, capture_output=True,
+                       text=True)
+    except subprocess.CalledProcessError as exc:
+        raise OSError(f"{' '.join(exc.cmd[:4])}...: {exc.stderr or exc.stdout}") from None
+    with open(stamp_file, "w") as f:
+        f.write(stamp)
+    return py
 
 
 def admin_count(path):
@@ -872,6 +1181,11 @@ def stats(samples):
     return statistics.median(samples), min(samples), max(samples)
 
 
+def cell_of(samples, unit="s"):
+    """The cell of samples that are not a row's (a note's median (min–max))."""
+    return cell({"samples": {"c": samples}, "errors": {}, "unit": unit}, "c")
+
+
 def cell(row, col, skipped=()):
     if col in row["errors"]:
         return "error"
@@ -980,7 +1294,9 @@ def main(argv=None):
     ap.add_argument("--trials", type=int,
                     help="trials of the 8-process initialization (default 20; quick: 1)")
     ap.add_argument("--only", help="comma-separated steps: process,fastpath,threads,procs,trace,"
-                                   "get_experiments,get_asset,writers")
+                                   "get_experiments,get_asset,writers,get_experiments_100k,"
+                                   "get_experiments_1m,summaries,lookups,startup,trace_100k,"
+                                   "trace_300k")
     ap.add_argument("--readme", dest="readme", action="store_true", default=None,
                     help="write the table into benchmarks/README.md (default for a full run)")
     ap.add_argument("--no-readme", dest="readme", action="store_false",

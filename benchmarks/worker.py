@@ -11,6 +11,7 @@ The result is printed as one line ``@@RESULT {json}``; anything else a side prin
 """
 
 import json
+import math
 import os
 import sqlite3
 import sys
@@ -54,10 +55,15 @@ PT_BINARY = f"""
                 {USER_PROMPT}
         """
 
-SELECT_ASSET = (
+_ASSET_COLUMNS = (
     "SELECT asset_name, asset_version, asset_description, asset_type, asset_binary, "
     "is_deployed, deployment_time, status, created_at, user_id FROM assets "
-    "WHERE asset_name = ? AND asset_version = ? LIMIT 1"
+)
+SELECT_ASSET = _ASSET_COLUMNS + "WHERE asset_name = ? AND asset_version = ? LIMIT 1"
+SELECT_LATEST_ASSET = _ASSET_COLUMNS + "WHERE asset_name = ? ORDER BY asset_version DESC LIMIT 1"
+SELECT_USER = (
+    "SELECT id, username, password_hash, role, status, created_at FROM users "
+    "WHERE username = ? LIMIT 1"
 )
 INSERT_EXPERIMENT = (
     "INSERT INTO experiments (experiment_id, model, asset, status, created_at, user_id) "
@@ -103,6 +109,28 @@ def row_tuples(experiment_id, n):
     ]
 
 
+def distinct_row_tuples(e, exp_id, n):
+    """Rows of experiment number `e` whose record id, completion and created_at differ
+    from those of every other row of the table (the text carries the experiment id),
+    so that no two rows share a text value; the evaluation has a second metric whose
+    value (almost always) differs; the numbers are those of make_rows."""
+    return [
+        (
+            exp_id,
+            f"{exp_id}-rec-{i:06d}",
+            f"Completion {exp_id}/{i}: {LOREM}",
+            100 + i % 50,
+            20 + i % 30,
+            100.0 + i % 400,
+            json.dumps([{"metric": "exact_match", "result": i % 2},
+                        {"metric": "similarity",
+                         "result": round(0.5 + 0.5 * math.sin(e * 1_000_000 + i), 6)}]),
+            f"2026-01-01T00:{i // 1_000_000 % 60:02d}:00.{i % 1_000_000:06d}",
+        )
+        for i in range(n)
+    ]
+
+
 def emit(**result):
     sys.stdout.write(RESULT_MARK + json.dumps(result) + "\n")
     sys.stdout.flush()
@@ -120,6 +148,49 @@ def stdlib_connect(path):
 def admin_id(conn):
     row = conn.execute("SELECT id FROM users WHERE username = 'admin'").fetchone()
     return row[0] if row else None
+
+
+def _status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+class PeakMemory:
+    """The extra peak RSS of a block: VmHWM after it minus VmRSS before it, with the
+    peak reset to the current RSS first (Linux: ``5`` into /proc/self/clear_refs), so
+    that what the process did before (building rows, a bigger earlier call) does not
+    count. ``extra`` is in bytes."""
+
+    def __enter__(self):
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        self.before = _status_kib("VmRSS:")
+        return self
+
+    def __exit__(self, *exc):
+        self.extra = (_status_kib("VmHWM:") - self.before) * 1024
+        return False
+
+
+def measure_calls(call, repeats):
+    """The first call untimed, with its extra peak RSS measured, then `repeats` timed
+    calls. Only a call is timed: its rows are freed after the clock stops (a
+    `result = ...` rebinding would free the previous call's rows inside it)."""
+    with PeakMemory() as peak:
+        result = call()
+    rows = len(result)
+    del result
+    seconds = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = call()
+        seconds.append(time.perf_counter() - t0)
+        rows = len(result)
+        del result
+    return dict(seconds=seconds, rows=rows, peak_bytes=peak.extra)
 
 
 # --- the two PromptLab sides -------------------------------------------------------
@@ -318,19 +389,21 @@ def task_trace(side, a):
     exp_id = "bench-trace"
     config = side.experiment_config(exp_id)
     summary = make_rows(exp_id, n)
-    t0 = time.perf_counter()
-    tracer.trace_experiment(config, summary)
-    seconds = time.perf_counter() - t0
+    with PeakMemory() as peak:
+        t0 = time.perf_counter()
+        tracer.trace_experiment(config, summary)
+        seconds = time.perf_counter() - t0
     with sqlite3.connect(path) as conn:
         stored = conn.execute(
             "SELECT count(*) FROM experiment_result WHERE experiment_id = ?", (exp_id,)
         ).fetchone()[0]
-    emit(seconds=seconds, rows=stored)
+    emit(seconds=seconds, rows=stored, peak_bytes=peak.extra)
 
 
 def prepare_read(side, a):
     """Initialize with the side's own db_manager, then fill the file through stdlib
-    sqlite3 (untimed): the assets and ``rows`` results spread over ``experiments``."""
+    sqlite3 (untimed): the assets, ``filler_users`` users and ``rows`` results spread
+    over ``experiments`` (``distinct``: no two rows with the same text)."""
     path, n, n_exp = a["path"], a["rows"], a["experiments"]
     side.initialize(path)
     conn = stdlib_connect(path)
@@ -348,13 +421,22 @@ def prepare_read(side, a):
         f"VALUES (?, ?, ?, ?, ?, 0, 1, '{CREATED_AT}', {int(uid)})",
         assets,
     )
+    conn.executemany(
+        "INSERT INTO users (username, password_hash, role, status, created_at) "
+        f"VALUES (?, 'not-a-hash', 'user', 1, '{CREATED_AT}')",
+        [(f"user-{i:04d}",) for i in range(a.get("filler_users", 0))],
+    )
     per = n // n_exp if n_exp else 0
     for e in range(n_exp):
         exp_id = f"exp-{e:04d}"
         created = f"2026-01-01T{e // 3600 % 24:02d}:{e // 60 % 60:02d}:{e % 60:02d}.000000"
         conn.execute(INSERT_EXPERIMENT, (exp_id, MODEL_JSON, ASSET_JSON, created, uid))
         count = per if e < n_exp - 1 else n - per * (n_exp - 1)
-        conn.executemany(INSERT_RESULT, row_tuples(exp_id, count))
+        if a.get("distinct"):
+            rows = distinct_row_tuples(e, exp_id, count)
+        else:
+            rows = row_tuples(exp_id, count)
+        conn.executemany(INSERT_RESULT, rows)
     conn.execute("COMMIT")
     conn.close()
 
@@ -368,34 +450,39 @@ def task_get_experiments(side, a):
     if a.get("prepare"):
         prepare_read(side, a)
     tracer = side.tracer(a["path"])
-    rows = len(tracer.get_experiments())  # warm-up, untimed
-    seconds = []
-    for _ in range(a["repeats"]):
-        # Only the call is timed: the rows are freed after the clock stops (a
-        # `result = ...` rebinding would free the previous call's rows inside it).
+    emit(**measure_calls(tracer.get_experiments, a["repeats"]))
+
+
+# The point lookups: LocalTracer method -> its arguments, and the SELECT of the same
+# row that the stdlib side and the C limit (limit lookup) run.
+LOOKUPS = {
+    "get_asset": ((PT_NAME, 0), SELECT_ASSET),
+    "get_latest_asset": ((PT_NAME,), SELECT_LATEST_ASSET),
+    "get_user_by_username": (("admin",), SELECT_USER),
+}
+
+
+def per_call(call, args, calls, repeats):
+    """Seconds per call of call(*args), `calls` calls per timed run."""
+    if call(*args) is None:  # warm-up
+        raise RuntimeError(f"{args} not found")
+    out = []
+    for _ in range(repeats):
         t0 = time.perf_counter()
-        result = tracer.get_experiments()
-        seconds.append(time.perf_counter() - t0)
-        rows = len(result)
-        del result
-    emit(seconds=seconds, rows=rows)
+        for _ in range(calls):
+            call(*args)
+        out.append((time.perf_counter() - t0) / calls)
+    return out
 
 
 def task_get_asset(side, a):
+    """The point lookups named in a["lookups"] through the side's tracer, one after
+    the other in this process: {name: seconds per call}."""
     if a.get("prepare"):
         prepare_read(side, a)
     tracer = side.tracer(a["path"])
-    get = tracer.get_asset
-    asset = get(PT_NAME, 0)  # warm-up
-    if asset is None:
-        raise RuntimeError("get_asset returned None")
-    per_call = []
-    for _ in range(a["repeats"]):
-        t0 = time.perf_counter()
-        for _ in range(a["calls"]):
-            get(PT_NAME, 0)
-        per_call.append((time.perf_counter() - t0) / a["calls"])
-    emit(seconds_per_call=per_call)
+    emit(**{name: per_call(getattr(tracer, name), LOOKUPS[name][0], a["calls"], a["repeats"])
+            for name in a["lookups"]})
 
 
 def task_writer(side, a):
@@ -432,13 +519,14 @@ def stdlib_trace(a):
     uid = admin_id(conn)
     exp_id = "bench-trace"
     rows = row_tuples(exp_id, n)
-    t0 = time.perf_counter()
-    conn.execute("BEGIN IMMEDIATE")
-    conn.execute(INSERT_EXPERIMENT, (exp_id, MODEL_JSON, ASSET_JSON, CREATED_AT, uid))
-    conn.executemany(INSERT_RESULT, rows)
-    conn.execute("COMMIT")
-    seconds = time.perf_counter() - t0
-    emit(seconds=seconds, rows=n)
+    with PeakMemory() as peak:
+        t0 = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(INSERT_EXPERIMENT, (exp_id, MODEL_JSON, ASSET_JSON, CREATED_AT, uid))
+        conn.executemany(INSERT_RESULT, rows)
+        conn.execute("COMMIT")
+        seconds = time.perf_counter() - t0
+    emit(seconds=seconds, rows=n, peak_bytes=peak.extra)
 
 
 def ours_read_queries():
@@ -448,9 +536,55 @@ def ours_read_queries():
     return lt.SELECT_EXPERIMENT_PARENTS, lt.SELECT_EXPERIMENT_RESULTS, lt.EXPERIMENT_COLUMNS
 
 
+def ours_summary_queries():
+    """The two queries of the studio's experiment list (ReadModel.summaries): in
+    promptlab.store.results where the package has a store, else in the studio."""
+    try:
+        from promptlab.store import results as queries
+    except ImportError:
+        from promptlab.studio import queries
+
+    return queries.SELECT_SUMMARIES, queries.SELECT_METRICS
+
+
 def task_read_queries(side, a):
     parents, results, _ = ours_read_queries()
-    emit(sql=[parents, results])
+    emit(sql=[parents, results], summary_sql=list(ours_summary_queries()),
+         lookups={name: [list(args), sql] for name, (args, sql) in LOOKUPS.items()})
+
+
+def task_summaries(side, a):
+    """The studio's experiment list (GET /api/studio/experiments: ReadModel.summaries)
+    on a fresh ReadModel (``cold``: its metric cache empty, as on the studio's first
+    page load), or on one ReadModel again and again (``warm``: the metric averages
+    come from its cache)."""
+    from promptlab.studio.queries import DatasetFiles, ReadModel
+
+    if a.get("prepare"):
+        prepare_read(side, a)
+    tracer = side.tracer(a["path"])
+    files = DatasetFiles()
+    if a["cache"] == "cold":
+        emit(**measure_calls(lambda: ReadModel(tracer, files).summaries(), a["repeats"]))
+    else:
+        model = ReadModel(tracer, files)
+        emit(**measure_calls(model.summaries, a["repeats"]))
+
+
+def stdlib_summaries(a):
+    """The studio's two summary queries through sqlite3, fetchall, in one read
+    transaction: the SQL part of the cold studio list, without building the dicts."""
+    summaries_sql, metrics_sql = ours_summary_queries()
+    conn = stdlib_connect(a["path"])
+
+    def read():
+        conn.execute("BEGIN")
+        rows = conn.execute(summaries_sql).fetchall()
+        conn.execute(metrics_sql).fetchall()
+        conn.execute("COMMIT")
+        return rows
+
+    emit(**measure_calls(read, a["repeats"]))
 
 
 def stdlib_get_experiments(a):
@@ -471,27 +605,18 @@ def stdlib_get_experiments(a):
         conn.execute("COMMIT")
         return rows
 
-    rows = len(read())
-    seconds = []
-    for _ in range(a["repeats"]):
-        t0 = time.perf_counter()  # only the call is timed, as for the other sides
-        result = read()
-        seconds.append(time.perf_counter() - t0)
-        rows = len(result)
-        del result
-    emit(seconds=seconds, rows=rows)
+    emit(**measure_calls(read, a["repeats"]))
 
 
 def stdlib_get_asset(a):
     conn = stdlib_connect(a["path"])
     execute = conn.execute
-    per_call = []
-    for _ in range(a["repeats"]):
-        t0 = time.perf_counter()
-        for _ in range(a["calls"]):
-            execute(SELECT_ASSET, (PT_NAME, 0)).fetchone()
-        per_call.append((time.perf_counter() - t0) / a["calls"])
-    emit(seconds_per_call=per_call)
+    result = {}
+    for name in a["lookups"]:
+        args, sql = LOOKUPS[name]
+        result[name] = per_call(lambda *args, sql=sql: execute(sql, args).fetchone(), args,
+                                a["calls"], a["repeats"])
+    emit(**result)
 
 
 def stdlib_writer(a):
@@ -531,12 +656,14 @@ TASKS = {
     "get_experiments": task_get_experiments,
     "read_queries": task_read_queries,
     "get_asset": task_get_asset,
+    "summaries": task_summaries,
     "writer": task_writer,
 }
 STDLIB_TASKS = {
     "trace": stdlib_trace,
     "get_experiments": stdlib_get_experiments,
     "get_asset": stdlib_get_asset,
+    "summaries": stdlib_summaries,
     "writer": stdlib_writer,
 }
 
