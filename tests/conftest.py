@@ -13,6 +13,10 @@ from typing import Dict, Optional
 
 import pytest
 
+# The helper modules here (helpers.py, fakes.py, ...) are imported by their names.
+sys.path.insert(0, str(Path(__file__).parent))
+
+from helpers import NEUTRAL_CWD  # noqa: F401 - also imported from here by the tests
 from promptlab.sqlite.session import reset_initialization
 
 HEAD = "28f160511eaa"
@@ -71,9 +75,6 @@ def file_digest(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-# Child interpreters run outside the source tree, so that `python -c` imports the
-# installed package (with its compiled core), not the source folder.
-NEUTRAL_CWD = tempfile.gettempdir()
 
 
 def run_python(code: str, env: Optional[Dict[str, str]] = None, cwd=None,
@@ -90,6 +91,3 @@ def pytest_report_header(config):
 
     return f"promptlab._core: {_core.__file__} (SQLite {_core.sqlite_version})"
 
-
-# tests/fakes.py (fake model servers) is imported by its name.
-sys.path.insert(0, str(Path(__file__).parent))

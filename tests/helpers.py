@@ -13,22 +13,28 @@ import subprocess
 import sys
 import time
 import traceback
+import tempfile
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from conftest import NEUTRAL_CWD
+# Child interpreters run outside the source tree, so that `python -c` imports the
+# installed package (with its compiled core), not the source folder.
+NEUTRAL_CWD = tempfile.gettempdir()
 
 
 def cli(*args, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
     """``promptlab ARGS`` run in this process through ``promptlab.cli.main(argv)``, as a
     fresh interpreter would run it: in NEUTRAL_CWD, with this process's PROMPTLAB_*
-    variables replaced by ``env``, and with no database known before or after (the
-    registry is reset on both sides, so the test's own later calls check the file again,
-    as they would after another process changed it). Returns what ``subprocess.run``
-    would: the exit status, and stdout and stderr as text. Tests that need a real
-    process (signals, fork, locks held by another process, the interpreter's own exit)
-    start one with ``subprocess`` instead."""
+    variables replaced by ``env`` (the core reads them at each call). Returns what
+    ``subprocess.run`` would: the exit status, and stdout and stderr as text.
+
+    It shares this process's registry of databases, as any library caller does (resetting
+    it would close the test's own connections, and the last close checkpoints the WAL).
+    Variables other than PROMPTLAB_* (PYTHONPATH, TZ) act at an interpreter's start-up:
+    with those, the command runs in a fresh interpreter (``cli_process``), as do tests
+    that need a real process (signals, fork, locks held by another process)."""
+    if any(not name.startswith("PROMPTLAB_") for name in env or {}):
+        return cli_process(*args, env=env)
     from promptlab.cli import main
-    from promptlab.sqlite.session import reset_initialization
 
     argv = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in args]
     saved = dict(os.environ)
@@ -37,7 +43,6 @@ def cli(*args, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProc
     os.environ.update(env or {})
     cwd = os.getcwd()
     out, err = io.StringIO(), io.StringIO()
-    reset_initialization()
     try:
         os.chdir(NEUTRAL_CWD)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -50,8 +55,8 @@ def cli(*args, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProc
                 code = 1
     finally:
         os.chdir(cwd)
-        reset_initialization()
-        os.environ.clear()
+        for name in [k for k in os.environ if k not in saved]:
+            del os.environ[name]
         os.environ.update(saved)
     return subprocess.CompletedProcess(["promptlab", *argv], code, out.getvalue(),
                                        err.getvalue())
