@@ -21,9 +21,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 NEUTRAL_CWD = tempfile.gettempdir()
 
 
-def cli(*args, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+def cli(*args, env: Optional[Dict[str, str]] = None, cwd=None) -> subprocess.CompletedProcess:
     """``promptlab ARGS`` run in this process through ``promptlab.cli.main(argv)``, as a
-    fresh interpreter would run it: in NEUTRAL_CWD, with this process's PROMPTLAB_*
+    fresh interpreter would run it: in ``cwd`` (NEUTRAL_CWD by default), with this process's PROMPTLAB_*
     variables replaced by ``env`` (the core reads them at each call). Returns what
     ``subprocess.run`` would: the exit status, and stdout and stderr as text.
 
@@ -33,7 +33,7 @@ def cli(*args, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProc
     with those, the command runs in a fresh interpreter (``cli_process``), as do tests
     that need a real process (signals, fork, locks held by another process)."""
     if any(not name.startswith("PROMPTLAB_") for name in env or {}):
-        return cli_process(*args, env=env)
+        return cli_process(*args, env=env, cwd=cwd)
     from promptlab.cli import main
 
     argv = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in args]
@@ -41,10 +41,10 @@ def cli(*args, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProc
     for name in [k for k in os.environ if k.startswith("PROMPTLAB_")]:
         del os.environ[name]
     os.environ.update(env or {})
-    cwd = os.getcwd()
+    here = os.getcwd()
     out, err = io.StringIO(), io.StringIO()
     try:
-        os.chdir(NEUTRAL_CWD)
+        os.chdir(cwd or NEUTRAL_CWD)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 code = main(argv)
@@ -54,7 +54,7 @@ def cli(*args, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProc
                 traceback.print_exc()
                 code = 1
     finally:
-        os.chdir(cwd)
+        os.chdir(here)
         for name in [k for k in os.environ if k not in saved]:
             del os.environ[name]
         os.environ.update(saved)
@@ -72,15 +72,15 @@ def _exit_status(code, err: io.StringIO) -> int:
     return 1
 
 
-def cli_process(*args, env: Optional[Dict[str, str]] = None,
+def cli_process(*args, env: Optional[Dict[str, str]] = None, cwd=None,
                 timeout: float = 180) -> subprocess.CompletedProcess:
     """``python -m promptlab ARGS`` in a fresh interpreter (for what needs a real process);
     PROMPTLAB_* variables of this process are not passed on unless given in ``env``."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTLAB_")}
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "promptlab", *map(str, args)],
-                          capture_output=True, text=True, cwd=NEUTRAL_CWD, env=full_env,
-                          timeout=timeout)
+                          capture_output=True, text=True, cwd=cwd or NEUTRAL_CWD,
+                          env=full_env, timeout=timeout)
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 60, interval: float = 0.002,

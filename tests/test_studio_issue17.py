@@ -12,12 +12,12 @@ import shutil
 import socket
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import NEUTRAL_CWD
+from helpers import cli
 from promptlab import _core
 from promptlab.studio import auth
 from promptlab.studio.auth import decode_token
@@ -315,10 +315,7 @@ def test_invalid_token_is_said_once(studio: Studio):
 
 
 def test_db_status_prints_a_normalized_path(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTLAB_")}
-    out = subprocess.run([sys.executable, "-m", "promptlab", "db", "status", "-d",
-                          "./promptlab.db"], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=60)
+    out = cli("db", "status", "-d", "./promptlab.db", cwd=tmp_path)
     first = out.stdout.splitlines()[0]
     assert first.startswith(f"Database:  {os.path.realpath(tmp_path)}{os.sep}promptlab.db") \
         or first.startswith(f"Database:  {tmp_path}{os.sep}promptlab.db"), out.stdout
