@@ -40,6 +40,26 @@ def _fresh_registry():
 
 
 @pytest.fixture
+def config_home(tmp_path: Path, monkeypatch) -> Path:
+    """The per-user config folder (where generated studio secrets go), in tmp_path."""
+    folder = tmp_path / "config-home"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    return folder
+
+
+@pytest.fixture
+def studio(tmp_path: Path):
+    """A studio serving a new database from a thread (studiotools.Studio), with one admin,
+    "root" (password studiotools.ROOT_PASSWORD)."""
+    from studiotools import ROOT_PASSWORD, Studio
+
+    s = Studio(tmp_path / "lab.db")
+    s.add_user("root", ROOT_PASSWORD, "admin")
+    yield s
+    s.stop()
+
+
+@pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     """A path for a database that does not exist yet."""
     return tmp_path / "promptlab.db"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from test_studio_api import ROOT_PASSWORD, Studio, experiment_payload, seed
+from studiotools import ROOT_PASSWORD, Studio, experiment_payload, seed
 
 RECORDS = 1500
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -69,12 +69,10 @@ def browser(tmp_path: Path):
 
 
 @pytest.fixture
-def studio(tmp_path: Path):
-    s = Studio(tmp_path / "lab.db")
-    s.add_user("root", ROOT_PASSWORD, "admin")
-    s.add_user("eng", "eng-password", "engineer")
-    yield s
-    s.stop()
+def studio(studio: Studio) -> Studio:
+    """conftest's studio, with an engineer, "eng", beside the admin."""
+    studio.add_user("eng", "eng-password", "engineer")
+    return studio
 
 
 def _errors(browser):

@@ -18,8 +18,7 @@ import pytest
 from promptlab.studio import auth
 from promptlab.tracer.local_tracer import LocalTracer
 from promptlab.types import Dataset
-from test_studio_api import studio  # noqa: F401 - the fixture, shared
-from test_studio_api import ROOT_PASSWORD, SECRET, Studio, experiment_payload
+from studiotools import ROOT_PASSWORD, SECRET, Studio, experiment_payload
 
 
 def _connect(studio: Studio, timeout: float = 5.0) -> socket.socket:

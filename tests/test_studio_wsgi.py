@@ -17,7 +17,7 @@ from promptlab.sqlite.models import User
 from promptlab.studio.auth import StudioError
 from promptlab.studio.server import StudioServer
 from promptlab.studio.wsgi import make_app
-from test_studio_api import ORIGINAL_ADMIN_HASH, ROOT_PASSWORD, SECRET, experiment_payload
+from studiotools import ORIGINAL_ADMIN_HASH, ROOT_PASSWORD, SECRET, experiment_payload
 
 
 class Client:
