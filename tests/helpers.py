@@ -150,3 +150,18 @@ def experiment_counts(con: sqlite3.Connection) -> Tuple[Dict[str, int], int]:
         "SELECT count(*) FROM experiment_result r WHERE NOT EXISTS "
         "(SELECT 1 FROM experiments e WHERE e.experiment_id = r.experiment_id)").fetchone()[0]
     return counts, orphans
+
+
+NEWER_REVISION = "ffffffffffff"
+
+
+def write_newer_database(path) -> None:
+    """A database written by a newer PromptLab: a revision this one does not know, and a
+    table with a column it does not know."""
+    con = sqlite3.connect(path)
+    con.executescript(
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY);"
+        f"INSERT INTO alembic_version VALUES ('{NEWER_REVISION}');"
+        "CREATE TABLE assets (asset_name TEXT, asset_version INTEGER, future_column TEXT);"
+        "INSERT INTO assets VALUES ('a', 1, 'from the future');")
+    con.close()

@@ -34,6 +34,32 @@ ORIGINAL_ADMIN_HASH = "$2b$12$WBIbhfTqtQQhpVKjbxOWxuL1PLZcCxmoTyHvkhqM3sGPzv9E8Z
 ROOT_PASSWORD = "root-password"
 
 
+def http_request(port: int, method: str, path: str, body: Any = None,
+                 token: Optional[str] = None, headers: Optional[Dict[str, str]] = None,
+                 raw: Optional[bytes] = None) -> Tuple[int, Dict[str, str], Any]:
+    """One request to 127.0.0.1:``port``: ``body`` sent as JSON (else ``raw`` bytes), a
+    bearer ``token``; returns the status, the headers (lower-case names) and the body,
+    parsed when it is JSON."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        hdrs = dict(headers or {})
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        conn.request(method, path, body=data, headers=hdrs)
+        resp = conn.getresponse()
+        payload = resp.read()
+        ctype = resp.getheader("Content-Type", "")
+        parsed = (json.loads(payload) if payload and ctype.startswith("application/json")
+                  else payload)
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, parsed
+    finally:
+        conn.close()
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -73,24 +99,7 @@ class Studio:
     def request(self, method: str, path: str, body: Any = None, token: Optional[str] = None,
                 headers: Optional[Dict[str, str]] = None, raw: Optional[bytes] = None
                 ) -> Tuple[int, Dict[str, str], Any]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            hdrs = dict(headers or {})
-            data = raw
-            if body is not None:
-                data = json.dumps(body).encode()
-                hdrs.setdefault("Content-Type", "application/json")
-            if token:
-                hdrs["Authorization"] = f"Bearer {token}"
-            conn.request(method, path, body=data, headers=hdrs)
-            resp = conn.getresponse()
-            payload = resp.read()
-            ctype = resp.getheader("Content-Type", "")
-            parsed = (json.loads(payload) if payload and ctype.startswith("application/json")
-                      else payload)
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, parsed
-        finally:
-            conn.close()
+        return http_request(self.port, method, path, body, token, headers, raw)
 
     def login(self, username: str = "root", password: str = ROOT_PASSWORD) -> str:
         status, _, data = self.request("POST", "/api/login",

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import HEAD, NEUTRAL_CWD, assert_healthy, file_digest
-from helpers import start_together
+from helpers import start_together, write_newer_database
 from migtools import (
     CHAIN,
     ENV,
@@ -259,23 +259,13 @@ def test_migration_that_breaks_a_foreign_key_is_rolled_back(chain_dir, db_path):
 # --- databases that are not ours, or from the future -------------------------------------
 
 
-def _newer_database(path):
-    con = sqlite3.connect(path)
-    con.executescript(
-        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY);"
-        "INSERT INTO alembic_version VALUES ('ffffffffffff');"
-        "CREATE TABLE assets (asset_name TEXT, asset_version INTEGER, future_column TEXT);"
-        "INSERT INTO assets VALUES ('a', 1, 'from the future');")
-    con.close()
-
-
 @pytest.mark.parametrize("command", [
     ["migrate"], ["migrate", "--backup"], ["migrate", "--sql"], ["migrate", "--to", HEAD],
     ["downgrade", "-r", "-1"], ["downgrade", "-r", "base", "--backup"], ["status"],
 ])
 def test_newer_database_is_refused_untouched_by_every_command(tmp_path, command):
     path = tmp_path / "newer.db"
-    _newer_database(path)
+    write_newer_database(path)
     digest, names = file_digest(path), sorted(p.name for p in tmp_path.iterdir())
     result = cli("db", command[0], "-d", path, *command[1:])
     assert result.returncode == 1, result.stdout
@@ -287,7 +277,7 @@ def test_newer_database_is_refused_untouched_by_every_command(tmp_path, command)
 
 def test_newer_database_is_refused_by_the_library(tmp_path):
     path = tmp_path / "newer.db"
-    _newer_database(path)
+    write_newer_database(path)
     digest = file_digest(path)
     for call in (lambda: upgrade(path), lambda: sql(path), lambda: status(path)):
         with pytest.raises(UnknownRevisionError):
