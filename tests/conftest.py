@@ -1,4 +1,19 @@
-"""Shared fixtures: every test gets its own database path and a clean registry."""
+"""Shared fixtures: every test gets its own database path and a clean registry.
+
+Two loops:
+
+- The inner loop, run often while working: ``pytest -m "not slow"``. It keeps at least one
+  fast case of each behaviour (a few rounds of each race, a few kill timings, one short
+  browser test, a short leak loop).
+- The full suite, as CI runs it: ``pytest`` (no ``-m``): also every test marked
+  ``@pytest.mark.slow`` (long waits, many processes, fork storms, real browsers, long
+  loops, packaging, the soak test). ``pytest -m slow`` runs only those.
+
+Where things are: fixtures here (``db_path``, ``studio``, ``config_home``); helpers in
+helpers.py (the command line in-process, helper processes released on a READY line,
+waiting on a condition); the studio kit in studiotools.py, the migration kit in
+migtools.py, fake model servers in fakes.py, rows and configs in factories.py.
+"""
 
 from __future__ import annotations
 

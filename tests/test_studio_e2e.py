@@ -82,6 +82,7 @@ def _errors(browser):
             if e["level"] == "SEVERE" and e.get("source") != "network"]
 
 
+@pytest.mark.slow  # 1,500 records through a real browser; the next test stays in the inner loop
 def test_sign_in_open_an_experiment_and_compare_two(browser, studio: Studio, tmp_path: Path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC

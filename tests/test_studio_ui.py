@@ -18,10 +18,16 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from promptlab import _core
 from promptlab.types import Dataset
 from studiotools import ROOT_PASSWORD, Studio, experiment_payload, seed
 from test_studio_e2e import _errors, browser, studio  # noqa: F401 - the fixtures
+
+# A real browser, at two widths, over a populated studio: the full suite runs these; the
+# inner loop keeps test_studio_e2e.py's short browser test.
+pytestmark = pytest.mark.slow
 
 WIDTHS = (1400, 1024)
 
