@@ -15,6 +15,7 @@ from typing import List
 
 import pytest
 
+from helpers import wait_for
 from promptlab.studio import auth
 from promptlab.tracer.local_tracer import LocalTracer
 from promptlab.types import Dataset
@@ -94,7 +95,8 @@ def test_bodies_in_flight_have_a_memory_budget(tmp_path: Path):
                 ).encode()
         with _connect(studio) as first:
             first.sendall(head + body[:10])  # holds ~3 KB of the 4 KB budget
-            time.sleep(0.2)  # let the studio start reading it
+            budget = studio.server.wsgi.budget
+            wait_for(lambda: budget.used > 0, what="the studio to reserve the first body")
             with _connect(studio) as second:
                 second.sendall(head + body)
                 answer = _read_all(second)
