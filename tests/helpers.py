@@ -11,9 +11,9 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
-import tempfile
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 # Child interpreters run outside the source tree, so that `python -c` imports the
@@ -21,11 +21,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 NEUTRAL_CWD = tempfile.gettempdir()
 
 
-def cli(*args, env: Optional[Dict[str, str]] = None, cwd=None) -> subprocess.CompletedProcess:
+def cli(*args, env: Optional[Dict[str, str]] = None,
+        cwd=None) -> subprocess.CompletedProcess:
     """``promptlab ARGS`` run in this process through ``promptlab.cli.main(argv)``, as a
-    fresh interpreter would run it: in ``cwd`` (NEUTRAL_CWD by default), with this process's PROMPTLAB_*
-    variables replaced by ``env`` (the core reads them at each call). Returns what
-    ``subprocess.run`` would: the exit status, and stdout and stderr as text.
+    fresh interpreter would run it: in ``cwd`` (NEUTRAL_CWD by default), with this
+    process's PROMPTLAB_* variables replaced by ``env`` (the core reads them at each call).
+    Returns what ``subprocess.run`` would: the exit status, and stdout and stderr as text.
 
     It shares this process's registry of databases, as any library caller does (resetting
     it would close the test's own connections, and the last close checkpoints the WAL).

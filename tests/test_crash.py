@@ -85,7 +85,8 @@ def test_writer_killed_mid_trace_leaves_all_or_nothing(tmp_path, delays):
         victim = _start(path, f"victim{k}", -ROWS)
         if delay == "stored":
             before = _victims_stored(path)
-            wait_for(lambda: _victims_stored(path) > before or victim.poll() is not None,
+            wait_for(lambda before=before, victim=victim:
+                     _victims_stored(path) > before or victim.poll() is not None,
                      what="a victim's experiment to be stored")
         else:
             time.sleep(delay)  # the moment of the kill: the variable under test

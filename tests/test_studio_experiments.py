@@ -12,7 +12,7 @@ import pytest
 
 from conftest import HEAD
 from promptlab.types import Dataset
-from studiotools import db_rows, experiment_payload, seed, Studio
+from studiotools import Studio, db_rows, experiment_payload, seed
 
 pytestmark = pytest.mark.usefixtures("config_home")
 
@@ -101,7 +101,7 @@ def test_metric_averages_skip_what_is_not_a_number(studio: Studio):
     payload = experiment_payload("odd", 4)
     evaluations = [json.dumps([{"metric": "m", "result": 1}, {"metric": "t", "result": "good"}]),
                    json.dumps({"m": 0.5, "flag": True}), "not json", None]
-    for record, evaluation in zip(payload["experiment_summary"], evaluations):
+    for record, evaluation in zip(payload["experiment_summary"], evaluations, strict=True):
         record["evaluation"] = evaluation
     assert studio.post("/api/experiments", payload)[0] == 200
     (summary,) = studio.get("/api/studio/experiments")[1]["experiments"]
@@ -203,7 +203,7 @@ def test_comparison_aligns_records_by_dataset_record(studio: Studio, tmp_path: P
         "m1 says 100", "m2 says 100", "m3 says 100"]
     assert row["results"][ids[2]][0]["evaluation"][0]["result"] == 0.5
     for bad in [f"experiment_id={ids[0]}", f"experiment_id={ids[0]}&experiment_id={ids[0]}",
-                "&".join(["experiment_id=x%d" % i for i in range(9)])]:
+                "&".join([f"experiment_id=x{i}" for i in range(9)])]:
         assert studio.get(f"/api/studio/compare?{bad}")[0] == 400
     assert studio.get(f"/api/studio/compare?experiment_id={ids[0]}&experiment_id=nope")[0] == 404
 

@@ -16,7 +16,7 @@ import pytest
 from promptlab import _core
 from promptlab.studio import auth
 from promptlab.studio.api import StudioConfig
-from studiotools import ROOT_PASSWORD, db_rows, experiment_payload, seed, Studio
+from studiotools import ROOT_PASSWORD, Studio, db_rows, experiment_payload, seed
 
 pytestmark = pytest.mark.usefixtures("config_home")
 

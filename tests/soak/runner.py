@@ -60,6 +60,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:  # run as python -m tests.soak: tests/helpers.py
     sys.path.insert(0, str(HERE.parent))
 from helpers import NEUTRAL_CWD, experiment_counts  # noqa: E402
+
 WRITER = HERE / "writer.py"
 HOLDER = HERE / "holder.py"
 PASSWORD = "soak-admin-password"
