@@ -1,4 +1,19 @@
-"""Shared fixtures: every test gets its own database path and a clean registry."""
+"""Shared fixtures: every test gets its own database path and a clean registry.
+
+Two loops:
+
+- The inner loop, run often while working: ``pytest -m "not slow"``. It keeps at least one
+  fast case of each behaviour (a few rounds of each race, a few kill timings, one short
+  browser test, a short leak loop).
+- The full suite, as CI runs it: ``pytest`` (no ``-m``): also every test marked
+  ``@pytest.mark.slow`` (long waits, many processes, fork storms, real browsers, long
+  loops, packaging, the soak test). ``pytest -m slow`` runs only those.
+
+Where things are: fixtures here (``db_path``, ``studio``, ``config_home``); helpers in
+helpers.py (the command line in-process, helper processes released on a READY line,
+waiting on a condition); the studio kit in studiotools.py, the migration kit in
+migtools.py, fake model servers in fakes.py, rows and configs in factories.py.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +28,10 @@ from typing import Dict, Optional
 
 import pytest
 
+# The helper modules here (helpers.py, fakes.py, ...) are imported by their names.
+sys.path.insert(0, str(Path(__file__).parent))
+
+from helpers import NEUTRAL_CWD  # noqa: F401 - also imported from here by the tests
 from promptlab.sqlite.session import reset_initialization
 
 HEAD = "28f160511eaa"
@@ -33,6 +52,26 @@ def _fresh_registry():
     reset_initialization()
     yield
     reset_initialization()
+
+
+@pytest.fixture
+def config_home(tmp_path: Path, monkeypatch) -> Path:
+    """The per-user config folder (where generated studio secrets go), in tmp_path."""
+    folder = tmp_path / "config-home"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    return folder
+
+
+@pytest.fixture
+def studio(tmp_path: Path):
+    """A studio serving a new database from a thread (studiotools.Studio), with one admin,
+    "root" (password studiotools.ROOT_PASSWORD)."""
+    from studiotools import ROOT_PASSWORD, Studio
+
+    s = Studio(tmp_path / "lab.db")
+    s.add_user("root", ROOT_PASSWORD, "admin")
+    yield s
+    s.stop()
 
 
 @pytest.fixture
@@ -71,9 +110,6 @@ def file_digest(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-# Child interpreters run outside the source tree, so that `python -c` imports the
-# installed package (with its compiled core), not the source folder.
-NEUTRAL_CWD = tempfile.gettempdir()
 
 
 def run_python(code: str, env: Optional[Dict[str, str]] = None, cwd=None,
@@ -90,6 +126,3 @@ def pytest_report_header(config):
 
     return f"promptlab._core: {_core.__file__} (SQLite {_core.sqlite_version})"
 
-
-# tests/fakes.py (fake model servers) is imported by its name.
-sys.path.insert(0, str(Path(__file__).parent))

@@ -102,7 +102,9 @@ class FakeModelServer(ThreadingHTTPServer):
         self.max_in_flight = 0
         self._gate: Optional[int] = None
         self._changed = threading.Condition(self.lock)
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits up to one interval (0.5 s by default).
+        self._thread = threading.Thread(target=self.serve_forever,
+                                        kwargs={"poll_interval": 0.01}, daemon=True)
 
     @property
     def url(self) -> str:

@@ -1,4 +1,5 @@
-"""Helpers for the migration tests: chains of test migrations, the CLI, database reads.
+"""Helpers for the migration tests: chains of test migrations, database reads (and the
+command line from helpers.py: ``cli`` in this process, ``cli_process`` in a fresh one).
 
 A test that needs migrations of its own copies the shipped files into a temporary
 folder, adds its files there, and points PROMPTLAB_MIGRATIONS_DIR at it.
@@ -8,14 +9,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
 
-from conftest import HEAD, NEUTRAL_CWD
+from conftest import HEAD
+from helpers import cli, cli_process  # noqa: F401 - the command line, for these tests
 from promptlab import _core
 
 ENV = "PROMPTLAB_MIGRATIONS_DIR"
@@ -60,16 +60,6 @@ def chain_dir(tmp_path: Path, monkeypatch) -> Path:
     folder = copy_chain(tmp_path / "versions")
     monkeypatch.setenv(ENV, str(folder))
     return folder
-
-
-def cli(*args, env: Optional[Dict[str, str]] = None, timeout: float = 180):
-    """Run ``python -m promptlab ARGS`` in a fresh interpreter; PROMPTLAB_* variables of
-    this process are not passed on unless given in ``env``."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTLAB_")}
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "promptlab", *map(str, args)],
-                          capture_output=True, text=True, cwd=NEUTRAL_CWD, env=full_env,
-                          timeout=timeout)
 
 
 def connect(path) -> sqlite3.Connection:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -11,17 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HEAD, NEUTRAL_CWD, assert_healthy, file_digest
+from conftest import HEAD, assert_healthy, file_digest
+from helpers import cli
 from promptlab import _core
-
-
-def cli(*args, env=None):
-    """Run `python -m promptlab ARGS` in a fresh interpreter."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTLAB_")}
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "promptlab", *map(str, args)],
-                          capture_output=True, text=True, cwd=NEUTRAL_CWD, env=full_env,
-                          timeout=120)
 
 
 def test_console_script_is_installed():

@@ -11,7 +11,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import NEUTRAL_CWD, assert_healthy
+from helpers import experiment_counts, wait_for
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 ROWS = 5000
@@ -44,13 +47,7 @@ def _experiments_are_whole(path, expected_rows):
     con = sqlite3.connect(path)
     try:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        counts = dict(con.execute(
-            "SELECT e.experiment_id, count(r.id) FROM experiments e "
-            "LEFT JOIN experiment_result r ON r.experiment_id = e.experiment_id "
-            "GROUP BY e.experiment_id"))
-        orphans = con.execute(
-            "SELECT count(*) FROM experiment_result r WHERE NOT EXISTS "
-            "(SELECT 1 FROM experiments e WHERE e.experiment_id = r.experiment_id)").fetchone()[0]
+        counts, orphans = experiment_counts(con)
     finally:
         con.close()
     assert orphans == 0
@@ -59,17 +56,40 @@ def _experiments_are_whole(path, expected_rows):
     return counts
 
 
-def test_writer_killed_mid_trace_leaves_all_or_nothing(tmp_path):
+def _victims_stored(path):
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT count(*) FROM experiments "
+                           "WHERE experiment_id LIKE 'victim%'").fetchone()[0]
+    finally:
+        con.close()
+
+
+# A kill after each delay, and one ("stored") once a victim's first experiment is stored,
+# so that some victims' experiments are committed whatever the machine's speed.
+ALL_DELAYS = [0.0, 0.01, 0.03, 0.05, 0.08, 0.12, 0.17, 0.25, 0.35, 0.5, 0.7, 1.0, "stored"]
+
+
+@pytest.mark.parametrize("delays", [
+    [0.0, 0.05, "stored"],
+    pytest.param(ALL_DELAYS, marks=pytest.mark.slow, id="all-delays"),
+], ids=["3-kills", "all-delays"])
+def test_writer_killed_mid_trace_leaves_all_or_nothing(tmp_path, delays):
     path = str(tmp_path / "crash.db")
     from promptlab.sqlite.database_manager import db_manager
 
     db_manager.initialize_database(path)
     # A second process keeps writing small experiments through every kill.
     bystander = _start(path, "bystander", -10)
-    delays = [0.0, 0.01, 0.03, 0.05, 0.08, 0.12, 0.17, 0.25, 0.35, 0.5, 0.7, 1.0]
     for k, delay in enumerate(delays):
         victim = _start(path, f"victim{k}", -ROWS)
-        time.sleep(delay)
+        if delay == "stored":
+            before = _victims_stored(path)
+            wait_for(lambda before=before, victim=victim:
+                     _victims_stored(path) > before or victim.poll() is not None,
+                     what="a victim's experiment to be stored")
+        else:
+            time.sleep(delay)  # the moment of the kill: the variable under test
         victim.send_signal(signal.SIGKILL)
         victim.wait(30)
         assert victim.returncode == -signal.SIGKILL

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from conftest import run_python
+from helpers import cli
 from promptlab.cli import main
 from promptlab.tracer.local_tracer import LocalTracer
 
@@ -51,9 +51,7 @@ def test_demo_again_reuses_the_assets(tmp_path, capsys):
 
 def test_demo_from_the_installed_package(tmp_path):
     """The sample ships inside the package: python -m promptlab demo from any folder."""
-    code = ("import sys\nfrom promptlab.cli import main\n"
-            f"sys.exit(main(['demo', '-d', {str(tmp_path / 'x.db')!r}]))\n")
-    result = run_python(code, cwd=str(tmp_path))
+    result = cli("demo", "-d", tmp_path / "x.db", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "v1 " in result.stdout
 

@@ -258,7 +258,8 @@ SLOW_DOWN = migration_text(
     "DROP TABLE bulk;\nDROP TABLE bulk_copy;")
 
 
-@pytest.mark.parametrize("delay", [0.1, 0.4, 0.8, "wal"])
+@pytest.mark.parametrize("delay", [0.1, "wal", *(pytest.param(d, marks=pytest.mark.slow)
+                                                for d in (0.4, 0.8))])
 def test_sigkill_mid_downgrade(tmp_path, delay):
     folder = copy_chain(tmp_path / "versions", {"0005_slow.sql": SLOW_DOWN})
     path = tmp_path / "lab.db"

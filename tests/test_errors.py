@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 
 from conftest import file_digest, run_python
+from helpers import write_newer_database
 from promptlab.sqlite import (
     DatabaseError,
     DatabasePathError,
@@ -131,21 +132,9 @@ def test_unwritable_folder_as_unprivileged_user():
         shutil.rmtree(top)
 
 
-def _newer_database(path):
-    con = sqlite3.connect(path)
-    con.executescript(
-        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY);"
-        "INSERT INTO alembic_version VALUES ('ffffffffffff');"
-        "CREATE TABLE assets (asset_name TEXT, asset_version INTEGER, future_column TEXT);"
-        "INSERT INTO assets VALUES ('a', 1, 'from the future');"
-    )
-    con.commit()
-    con.close()
-
-
 def test_database_from_a_newer_promptlab_is_refused_untouched(tmp_path):
     path = tmp_path / "newer.db"
-    _newer_database(path)
+    write_newer_database(path)
     digest, names = file_digest(path), sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(UnknownRevisionError) as info:
         db_manager.initialize_database(path)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import HEAD, NEUTRAL_CWD, assert_healthy, file_digest
+from helpers import start_together, write_newer_database
 from migtools import (
     CHAIN,
     ENV,
@@ -258,23 +259,13 @@ def test_migration_that_breaks_a_foreign_key_is_rolled_back(chain_dir, db_path):
 # --- databases that are not ours, or from the future -------------------------------------
 
 
-def _newer_database(path):
-    con = sqlite3.connect(path)
-    con.executescript(
-        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY);"
-        "INSERT INTO alembic_version VALUES ('ffffffffffff');"
-        "CREATE TABLE assets (asset_name TEXT, asset_version INTEGER, future_column TEXT);"
-        "INSERT INTO assets VALUES ('a', 1, 'from the future');")
-    con.close()
-
-
 @pytest.mark.parametrize("command", [
     ["migrate"], ["migrate", "--backup"], ["migrate", "--sql"], ["migrate", "--to", HEAD],
     ["downgrade", "-r", "-1"], ["downgrade", "-r", "base", "--backup"], ["status"],
 ])
 def test_newer_database_is_refused_untouched_by_every_command(tmp_path, command):
     path = tmp_path / "newer.db"
-    _newer_database(path)
+    write_newer_database(path)
     digest, names = file_digest(path), sorted(p.name for p in tmp_path.iterdir())
     result = cli("db", command[0], "-d", path, *command[1:])
     assert result.returncode == 1, result.stdout
@@ -286,7 +277,7 @@ def test_newer_database_is_refused_untouched_by_every_command(tmp_path, command)
 
 def test_newer_database_is_refused_by_the_library(tmp_path):
     path = tmp_path / "newer.db"
-    _newer_database(path)
+    write_newer_database(path)
     digest = file_digest(path)
     for call in (lambda: upgrade(path), lambda: sql(path), lambda: status(path)):
         with pytest.raises(UnknownRevisionError):
@@ -359,8 +350,10 @@ def _wal_size(path):
         return 0
 
 
-@pytest.mark.parametrize("kill_when", ["wal:1", "wal:4", "wal:12", "time:0.05", "time:0.3",
-                                       "time:0.8", "time:1.5"])
+@pytest.mark.parametrize("kill_when", [  # one of each kind in the inner loop
+    "wal:1", "time:0.05",
+    *(pytest.param(k, marks=pytest.mark.slow)
+      for k in ("wal:4", "wal:12", "time:0.3", "time:0.8", "time:1.5"))])
 def test_sigkill_mid_migration_leaves_the_last_completed_revision(tmp_path, kill_when):
     folder = copy_chain(tmp_path / "versions", {"0005_slow.sql": SLOW, "0006_quick.sql": QUICK})
     path = tmp_path / "lab.db"
@@ -395,33 +388,25 @@ def test_sigkill_mid_migration_leaves_the_last_completed_revision(tmp_path, kill
 # --- concurrent upgrades ------------------------------------------------------------------
 
 CONCURRENT = """
-import sys, time
 from promptlab.sqlite.migrations import upgrade
-start = float(sys.argv[2])
-while time.time() < start:
-    time.sleep(0.0005)
 run = upgrade(sys.argv[1])
 print(run.count, run.current)
 """
 
 
 def run_together(path, n=8, env=None):
-    """Start n processes that upgrade ``path`` at the same instant; their outputs."""
+    """Start n processes that upgrade ``path``, released together once all are ready;
+    their outputs."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTLAB_")}
     full_env.update(env or {})
-    start = time.time() + 1.5
-    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, str(path), str(start)],
-                              cwd=NEUTRAL_CWD, env=full_env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(n)]
     outs = []
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
+    for code, out, err in start_together(CONCURRENT, lambda i: (str(path),), n, env=full_env):
+        assert code == 0, err
         outs.append(out.split())
     return outs
 
 
-@pytest.mark.parametrize("round_", range(3))
+@pytest.mark.parametrize("round_", [0, *(pytest.param(r, marks=pytest.mark.slow) for r in (1, 2))])
 def test_concurrent_migrate_applies_each_migration_once(tmp_path, round_):
     path = tmp_path / "shared.db"
     outs = run_together(path)
@@ -430,6 +415,7 @@ def test_concurrent_migrate_applies_each_migration_once(tmp_path, round_):
     assert_healthy(path)
 
 
+@pytest.mark.slow  # 5 processes on a 300,000-row migration; the test above races on the chain
 def test_concurrent_migrate_of_a_slow_chain(tmp_path):
     folder = copy_chain(tmp_path / "versions", {"0005_slow.sql": SLOW, "0006_quick.sql": QUICK})
     path = tmp_path / "shared.db"

@@ -5,13 +5,16 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sqlite3
-import sys
 
 import pytest
 
-from conftest import NEUTRAL_CWD, assert_healthy, run_python
+from conftest import assert_healthy
+from helpers import python_code_process, start_together
+from promptlab import _core
 
 PROCESSES = 8
+# Rounds and rows beyond these run only in the full suite (pytest -m slow or no -m).
+FAST_ROUNDS = 3
 
 
 def _init_at_barrier(path, barrier, queue):
@@ -37,7 +40,8 @@ def _start_together(target, args_for, n, context="fork"):
     return results, [p.exitcode for p in procs]
 
 
-@pytest.mark.parametrize("round_", range(12))
+@pytest.mark.parametrize("round_", [r if r < FAST_ROUNDS else pytest.param(r, marks=pytest.mark.slow)
+                                    for r in range(12)])
 def test_8_processes_initialize_one_fresh_file(tmp_path, round_):
     path = str(tmp_path / "fresh.db")
     results, codes = _start_together(_init_at_barrier, lambda i: (path,), PROCESSES)
@@ -47,30 +51,20 @@ def test_8_processes_initialize_one_fresh_file(tmp_path, round_):
 
 
 def test_8_fresh_interpreters_start_at_one_instant(tmp_path):
-    """Spawned interpreters (not forks), released by a shared start time."""
-    import time
-
+    """Spawned interpreters (not forks), released together once all have said READY."""
     path = tmp_path / "spawned.db"
-    start = time.time() + 3.0
     code = (
-        "import time\n"
         "from promptlab.sqlite.database_manager import db_manager\n"
-        f"time.sleep(max(0.0, {start!r} - time.time()))\n"
-        f"db_manager.initialize_database({str(path)!r})\n"
+        "db_manager.initialize_database(sys.argv[1])\n"
         "print('ok')\n"
     )
-    import subprocess
-
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, cwd=NEUTRAL_CWD)
-             for _ in range(PROCESSES)]
-    outs = [p.communicate(timeout=120) for p in procs]
-    assert [p.returncode for p in procs] == [0] * PROCESSES, [e for _, e in outs]
-    assert all(o.strip() == "ok" for o, _ in outs)
+    results = start_together(code, lambda i: (str(path),), PROCESSES)
+    assert [code for code, _, _ in results] == [0] * PROCESSES, [e for _, _, e in results]
+    assert all(out.strip() == "ok" for _, out, _ in results)
     assert_healthy(path)
 
 
-def _write_rows(path, barrier, queue, rows=200):
+def _write_rows(path, rows, barrier, queue):
     try:
         from promptlab.sqlite import get_session
         from promptlab.sqlite.database_manager import db_manager
@@ -86,12 +80,14 @@ def _write_rows(path, barrier, queue, rows=200):
         queue.put(repr(exc))
 
 
-def test_processes_writing_together_lose_nothing(tmp_path):
+@pytest.mark.parametrize("rows", [25, pytest.param(200, marks=pytest.mark.slow)])
+def test_processes_writing_together_lose_nothing(tmp_path, rows):
+    """Each row is its own transaction (a sync each): 25 rows a process in the inner loop."""
     path = str(tmp_path / "writers.db")
-    results, codes = _start_together(_write_rows, lambda i: (path,), PROCESSES)
+    results, codes = _start_together(_write_rows, lambda i: (path, rows), PROCESSES)
     assert results == [None] * PROCESSES and codes == [0] * PROCESSES
     con = sqlite3.connect(path)
-    assert con.execute("SELECT count(*) FROM assets").fetchone()[0] == PROCESSES * 200
+    assert con.execute("SELECT count(*) FROM assets").fetchone()[0] == PROCESSES * rows
     assert con.execute("SELECT count(DISTINCT asset_name) FROM assets").fetchone()[0] == PROCESSES
     con.close()
     assert_healthy(path)
@@ -103,16 +99,12 @@ def test_admin_password_set_once_when_processes_race(tmp_path):
         "from promptlab.sqlite.database_manager import db_manager\n"
         f"db_manager.initialize_database({str(path)!r})\n"
     )
-    import subprocess
-
     env = dict(os.environ, PROMPTLAB_ADMIN_PASSWORD="shared-secret")
-    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE,
-                              text=True, cwd=NEUTRAL_CWD) for _ in range(4)]
+    procs = [python_code_process(code, env=env) for _ in range(4)]
     errs = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, errs
     assert_healthy(path)
-    result = run_python(
-        "import sqlite3\nfrom promptlab import _core\n"
-        f"h = sqlite3.connect({str(path)!r}).execute(\"SELECT password_hash FROM users\").fetchall()\n"
-        "print(len(h), _core.verify_password('shared-secret', h[0][0]))\n")
-    assert result.stdout.split() == ["1", "True"], result.stderr
+    con = sqlite3.connect(path)
+    hashes = con.execute("SELECT password_hash FROM users").fetchall()
+    con.close()
+    assert len(hashes) == 1 and _core.verify_password("shared-secret", hashes[0][0])

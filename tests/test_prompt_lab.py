@@ -233,6 +233,16 @@ def test_a_failed_run_leaves_no_experiment(pl, fake, tmp_path, mode):
 
 @pytest.mark.parametrize("mode", ["run", "run_async"])
 def test_an_interrupted_run_leaves_no_experiment(pl, tmp_path, mode):
+    # Python turns SIGINT into KeyboardInterrupt only when it was not ignored at start-up;
+    # a shell ignores it in background jobs (pytest ... &), so set the handler here.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupted_run(pl, tmp_path, mode)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted_run(pl, tmp_path, mode):
     _, ds = setup_assets(pl, tmp_path, count=6)
     calls = []
 

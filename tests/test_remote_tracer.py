@@ -29,7 +29,7 @@ from promptlab.types import (
     PromptTemplate,
     TracerConfig,
 )
-from test_studio_api import ROOT_PASSWORD, Studio, db_rows, experiment_payload
+from studiotools import ROOT_PASSWORD, Studio, db_rows, experiment_payload
 
 
 class FlakyProxy:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from test_studio_api import ROOT_PASSWORD, Studio, experiment_payload, seed
+from studiotools import ROOT_PASSWORD, Studio, experiment_payload, seed
 
 RECORDS = 1500
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -69,12 +69,10 @@ def browser(tmp_path: Path):
 
 
 @pytest.fixture
-def studio(tmp_path: Path):
-    s = Studio(tmp_path / "lab.db")
-    s.add_user("root", ROOT_PASSWORD, "admin")
-    s.add_user("eng", "eng-password", "engineer")
-    yield s
-    s.stop()
+def studio(studio: Studio) -> Studio:
+    """conftest's studio, with an engineer, "eng", beside the admin."""
+    studio.add_user("eng", "eng-password", "engineer")
+    return studio
 
 
 def _errors(browser):
@@ -84,6 +82,7 @@ def _errors(browser):
             if e["level"] == "SEVERE" and e.get("source") != "network"]
 
 
+@pytest.mark.slow  # 1,500 records through a real browser; the next test stays in the inner loop
 def test_sign_in_open_an_experiment_and_compare_two(browser, studio: Studio, tmp_path: Path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC

@@ -15,11 +15,11 @@ from typing import List
 
 import pytest
 
+from helpers import wait_for
 from promptlab.studio import auth
 from promptlab.tracer.local_tracer import LocalTracer
 from promptlab.types import Dataset
-from test_studio_api import studio  # noqa: F401 - the fixture, shared
-from test_studio_api import ROOT_PASSWORD, SECRET, Studio, experiment_payload
+from studiotools import ROOT_PASSWORD, SECRET, Studio, experiment_payload
 
 
 def _connect(studio: Studio, timeout: float = 5.0) -> socket.socket:
@@ -95,7 +95,8 @@ def test_bodies_in_flight_have_a_memory_budget(tmp_path: Path):
                 ).encode()
         with _connect(studio) as first:
             first.sendall(head + body[:10])  # holds ~3 KB of the 4 KB budget
-            time.sleep(0.2)  # let the studio start reading it
+            budget = studio.server.wsgi.budget
+            wait_for(lambda: budget.used > 0, what="the studio to reserve the first body")
             with _connect(studio) as second:
                 second.sendall(head + body)
                 answer = _read_all(second)

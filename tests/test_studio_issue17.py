@@ -12,25 +12,17 @@ import shutil
 import socket
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import NEUTRAL_CWD
+from helpers import cli
 from promptlab import _core
 from promptlab.studio import auth
 from promptlab.studio.auth import decode_token
 from promptlab.tracer.local_tracer import LocalTracer
-from test_studio_api import studio  # noqa: F401 - the fixture, shared
-from test_studio_api import (
-    SECRET,
-    Studio,
-    _read_until_url,
-    _start,
-    experiment_payload,
-    seed,
-)
+from studiotools import SECRET, Studio, experiment_payload, read_until_url, seed, start_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -288,16 +280,16 @@ def test_a_taken_port_prints_no_password_and_suggests_another(tmp_path: Path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        proc = _start(db, "-p", str(port))
+        proc = start_command(db, "-p", str(port))
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert "password:" not in out
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"promptlab: error: cannot listen on 127.0.0.1:{port}")
     assert "-p 0" in last
-    proc = _start(db, "-p", "0")  # the password is made (and shown) now
+    proc = start_command(db, "-p", "0")  # the password is made (and shown) now
     try:
-        lines, url = _read_until_url(proc)
+        lines, url = read_until_url(proc)
         assert "  username: admin" in lines and any("password: " in x for x in lines)
     finally:
         proc.terminate()
@@ -315,10 +307,7 @@ def test_invalid_token_is_said_once(studio: Studio):
 
 
 def test_db_status_prints_a_normalized_path(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTLAB_")}
-    out = subprocess.run([sys.executable, "-m", "promptlab", "db", "status", "-d",
-                          "./promptlab.db"], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=60)
+    out = cli("db", "status", "-d", "./promptlab.db", cwd=tmp_path)
     first = out.stdout.splitlines()[0]
     assert first.startswith(f"Database:  {os.path.realpath(tmp_path)}{os.sep}promptlab.db") \
         or first.startswith(f"Database:  {tmp_path}{os.sep}promptlab.db"), out.stdout

@@ -22,19 +22,14 @@ import pytest
 
 from promptlab import _core
 from promptlab.types import Dataset
-from test_studio_api import ROOT_PASSWORD, Studio, experiment_payload, seed
-from test_studio_e2e import _errors, browser  # noqa: F401 - the fixture
+from studiotools import ROOT_PASSWORD, Studio, experiment_payload, seed
+from test_studio_e2e import _errors, browser, studio  # noqa: F401 - the fixtures
+
+# A real browser, at two widths, over a populated studio: the full suite runs these; the
+# inner loop keeps test_studio_e2e.py's short browser test.
+pytestmark = pytest.mark.slow
 
 WIDTHS = (1400, 1024)
-
-
-@pytest.fixture
-def studio(tmp_path: Path):
-    s = Studio(tmp_path / "lab.db")
-    s.add_user("root", ROOT_PASSWORD, "admin")
-    s.add_user("eng", "eng-password", "engineer")
-    yield s
-    s.stop()
 
 
 def _experiment(studio: Studio, experiment_id: str, records: int, scores, metric="exact_match",

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import sqlite3
 import threading
@@ -17,7 +16,13 @@ from promptlab.sqlite.models import User
 from promptlab.studio.auth import StudioError
 from promptlab.studio.server import StudioServer
 from promptlab.studio.wsgi import make_app
-from test_studio_api import ORIGINAL_ADMIN_HASH, ROOT_PASSWORD, SECRET, experiment_payload
+from studiotools import (
+    ORIGINAL_ADMIN_HASH,
+    ROOT_PASSWORD,
+    SECRET,
+    experiment_payload,
+    http_request,
+)
 
 
 class Client:
@@ -27,22 +32,7 @@ class Client:
     def request(self, method: str, path: str, body: Any = None, token: Optional[str] = None,
                 raw: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None
                 ) -> Tuple[int, Dict[str, str], Any]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            hdrs = dict(headers or {})
-            if body is not None:
-                raw = json.dumps(body).encode()
-                hdrs["Content-Type"] = "application/json"
-            if token:
-                hdrs["Authorization"] = f"Bearer {token}"
-            conn.request(method, path, body=raw, headers=hdrs)
-            resp = conn.getresponse()
-            payload = resp.read()
-            ctype = resp.getheader("Content-Type", "")
-            data = json.loads(payload) if payload and "json" in ctype else payload
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
-        finally:
-            conn.close()
+        return http_request(self.port, method, path, body, token, headers, raw)
 
 
 def _waitress(app) -> Iterator[int]:

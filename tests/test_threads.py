@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 import time
 
@@ -13,6 +14,26 @@ from promptlab.sqlite import DatabaseError, get_session
 from promptlab.sqlite.database_manager import db_manager
 
 THREADS = 32
+
+
+def spin_while_blocked(thread: threading.Thread, function: str) -> int:
+    """Run Python code (which needs the GIL at every step) until ``thread`` has been in
+    ``function`` (where it makes its blocking call) for 20 switch intervals, and return the
+    steps run. A thread that kept the GIL while it blocked would stop this loop: the
+    interpreter asks the holder for the GIL after one switch interval."""
+    window = 20 * sys.getswitchinterval()
+    deadline = time.monotonic() + 60
+    spins, since = 0, None
+    while True:
+        spins += 1
+        now = time.monotonic()
+        assert now < deadline, f"{function} never started"
+        if since is None:
+            frame = sys._current_frames().get(thread.ident)
+            if frame is not None and frame.f_code.co_name == function:
+                since = now
+        elif now - since >= window:
+            return spins
 
 
 def run_together(target, n):
@@ -159,9 +180,7 @@ def test_a_thread_waiting_on_a_lock_does_not_hold_the_gil(db_path):
     t = threading.Thread(target=writer)
     t.start()
     assert started.wait(10)
-    spins, deadline = 0, time.monotonic() + 0.5
-    while time.monotonic() < deadline:  # needs the GIL the whole time
-        spins += 1
+    spins = spin_while_blocked(t, "writer")
     assert not done.is_set(), "the writer did not wait for the lock"
     blocker.execute("COMMIT")  # Python code: only runs if the writer released the GIL
     t.join(60)
@@ -186,9 +205,7 @@ def test_initialization_waiting_on_a_lock_does_not_hold_the_gil(db_path):
 
     t = threading.Thread(target=init)
     t.start()
-    deadline = time.monotonic() + 0.5
-    while time.monotonic() < deadline:
-        pass
+    spin_while_blocked(t, "init")
     assert not done.is_set(), "initialization did not wait for the lock"
     blocker.execute("COMMIT")
     blocker.close()

@@ -57,6 +57,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:  # run as python -m tests.soak: tests/helpers.py
+    sys.path.insert(0, str(HERE.parent))
+from helpers import NEUTRAL_CWD, experiment_counts  # noqa: E402
+
 WRITER = HERE / "writer.py"
 HOLDER = HERE / "holder.py"
 PASSWORD = "soak-admin-password"
@@ -66,8 +70,6 @@ MAX_WRITERS = 3         # short-lived writers alive at once (2 shared cores)
 ROW_CHOICES = (1, 3, 10, 40, 150, 600, 1500)  # the larger, the likelier a kill mid-write
 ID_ROWS = re.compile(r"-r(\d+)$")
 ACCESS_LOG = re.compile(r' INFO promptlab\.studio: 127\.0\.0\.1 "[A-Z]+ [^"]*" \d+ ')
-# Children import the installed package, not the source folder.
-NEUTRAL_CWD = tempfile.gettempdir()
 
 
 class SoakError(Exception):
@@ -563,14 +565,7 @@ class Soak:
         con = sqlite3.connect(str(self.db), timeout=REPLY_TIMEOUT)
         try:
             integrity = [r[0] for r in con.execute("PRAGMA integrity_check")]
-            counts = dict(con.execute(
-                "SELECT e.experiment_id, count(r.id) FROM experiments e "
-                "LEFT JOIN experiment_result r ON r.experiment_id = e.experiment_id "
-                "GROUP BY e.experiment_id"))
-            orphans = con.execute(
-                "SELECT count(*) FROM experiment_result r WHERE NOT EXISTS "
-                "(SELECT 1 FROM experiments e WHERE e.experiment_id = r.experiment_id)"
-            ).fetchone()[0]
+            counts, orphans = experiment_counts(con)
             totals = con.execute("SELECT (SELECT count(*) FROM experiments), "
                                  "(SELECT count(*) FROM experiment_result)").fetchone()
         finally:
