@@ -44,6 +44,12 @@ def pytest_configure(config):
     if "PROMPTLAB_TEST_CONFIG_HOME" not in os.environ:
         os.environ["PROMPTLAB_TEST_CONFIG_HOME"] = tempfile.mkdtemp(prefix="promptlab-config-")
         os.environ["XDG_CONFIG_HOME"] = os.environ["PROMPTLAB_TEST_CONFIG_HOME"]
+    # Passwords hashed in this process cost 4 bcrypt rounds, not 12 (0.2 s each): a hash
+    # carries its cost, so every check still runs; the default is tested in a child
+    # process (test_bcrypt_rounds.py). Children started by tests keep the default.
+    from promptlab import _core
+
+    _core._set_bcrypt_rounds_for_tests(4)
 
 
 @pytest.fixture(autouse=True)

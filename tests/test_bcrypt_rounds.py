@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from promptlab import _core
+
+
+def test_the_library_default_is_12_rounds():
+    """The suite lowers the cost in its own process (conftest.py); a fresh process hashes
+    at the product's cost."""
+    out = subprocess.run([sys.executable, "-c", "from promptlab import _core; "
+                          "print(_core.hash_password('abcdefgh')[:7])"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    assert out.strip() == "$2b$12$"
 
 
 def test_lower_cost_for_tests_then_default_again():
