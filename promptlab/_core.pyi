@@ -272,7 +272,7 @@ def _fail_allocations_after(n: int) -> int:
 
 def _stream_chunk_rows(n: int) -> int:
     """For tests: from now, read results ``n`` rows at a time and run executemany ``n``
-    parameter sets at a time (defaults 4096 and 1024); returns the previous rows per
+    parameter sets at a time (defaults 1024 and 1024); returns the previous rows per
     read chunk. Present in every build."""
 
 def _stream_chunks() -> int:

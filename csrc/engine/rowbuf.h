@@ -49,8 +49,8 @@ int pl_rowbuf_append(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_err
  * emptied (pl_rowbuf_clear_rows) for the next chunk, so the C copy never holds
  * more than one chunk. Full: PL_ROWBUF_CHUNK_BYTES of text and blobs, or
  * pl_rowbuf_chunk_rows rows (PL_ROWBUF_CHUNK_ROWS unless a test changed it). */
-#define PL_ROWBUF_CHUNK_ROWS 4096
-#define PL_ROWBUF_CHUNK_BYTES ((size_t)1024 * 1024)
+#define PL_ROWBUF_CHUNK_ROWS 1024
+#define PL_ROWBUF_CHUNK_BYTES ((size_t)256 * 1024)
 
 /* 1 when the buffer holds a complete chunk. */
 int pl_rowbuf_full(const pl_rowbuf *rb);

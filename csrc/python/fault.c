@@ -52,7 +52,7 @@ PyMethodDef pl_fault_methods[] = {
     {"_stream_chunk_rows", py_stream_chunk_rows, METH_O,
      "_stream_chunk_rows(n)\n--\n\n"
      "For tests: read results n rows at a time and run executemany n parameter\n"
-     "sets at a time from now (default 4096 and 1024). Returns the previous\n"
+     "sets at a time from now (default 1024 and 1024). Returns the previous\n"
      "rows per read chunk."},
     {"_stream_chunks", py_stream_chunks, METH_NOARGS,
      "_stream_chunks()\n--\n\n"
