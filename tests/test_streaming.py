@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from promptlab import _core
-from promptlab.sqlite import ProgrammingError, get_session
+from promptlab.sqlite import ProgrammingError, StatementTimeoutError, get_session
 from promptlab.sqlite.database_manager import db_manager
 
 ROWS = 50_000
@@ -130,6 +130,16 @@ def test_chunked_executemany_stores_every_row(session, db_path, small_chunks):
     assert stdlib_rows(db_path, "SELECT count(*), sum(id) FROM t") == [(n, n * (n - 1) // 2)]
 
 
+def test_first_mapping_in_a_later_chunk(session, db_path, small_chunks):
+    """The parameter names are looked up on the first mapping row; when it comes
+    in a later chunk, the statement is already this call's, mid-batch."""
+    rows = [(i, f"r{i}") if i < CHUNK + 500 else {"id": i, "txt": f"r{i}"}
+            for i in range(3 * CHUNK)]
+    session.executemany("INSERT INTO t (id, txt) VALUES (:id, :txt)", rows)
+    session.commit()
+    assert stdlib_rows(db_path, "SELECT count(*), max(txt) FROM t") == [(3 * CHUNK, "r999")]
+
+
 def test_a_late_conversion_failure_undoes_the_whole_executemany(session, db_path, small_chunks):
     """Before chunking, every parameter set was converted before any ran: a bad
     value anywhere left no row of the call. A failure in a later chunk undoes the
@@ -201,6 +211,22 @@ def test_the_session_is_this_call_s_until_it_ends(session, small_chunks):
         done.set()
         t.join()
     assert errors == []
+
+
+def test_the_time_limit_stops_a_query_that_returns_rows_forever(session, small_chunks):
+    """Rows of an endless query are handed over chunk after chunk; the statement's
+    clock counts the stepping only, and still stops it. The session is usable after
+    (the call ended: no thread waits for it)."""
+    session.statement_timeout = 0.05
+    endless = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+               "SELECT i, 'row' FROM n")
+    _core._stream_chunks()
+    with pytest.raises(StatementTimeoutError):
+        session.execute(endless)
+    assert _core._stream_chunks() >= 2  # stopped after several chunks
+    session.statement_timeout = None
+    assert session.execute("SELECT 1").scalar() == 1
+    assert not session.in_transaction
 
 
 def test_chunk_rows_hook_checks_its_argument():
