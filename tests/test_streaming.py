@@ -185,6 +185,15 @@ def test_a_generator_that_raises_midway_undoes_the_call(session, db_path, small_
     assert stdlib_rows(db_path, "SELECT count(*) FROM t") == [(0,)]
 
 
+def test_outside_a_transaction_a_failed_conversion_leaves_none_open(session, db_path,
+                                                                    small_chunks):
+    rows = [(i, "x") for i in range(3 * CHUNK)] + [(3 * CHUNK, math.nan)]
+    with pytest.raises(ProgrammingError, match="NaN"):
+        session.executemany("INSERT INTO t (id, txt) VALUES (?, ?)", rows)
+    assert not session.in_transaction  # the write transaction the call opened is gone
+    assert stdlib_rows(db_path, "SELECT count(*) FROM t") == [(0,)]
+
+
 def test_the_session_is_this_call_s_until_it_ends(session, small_chunks):
     """Between chunks the session lock is free (Python builds rows); another
     thread's call on the same session waits for the whole call, so it never

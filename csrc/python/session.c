@@ -153,6 +153,7 @@ typedef struct {
     int stepping;       /* set r is bound and its statement has not ended */
     int is_query, counts_changes;
     int savepoint;       /* SAVEPOINT pl_executemany guards a chunked batch */
+    int began;           /* this call opened the write transaction */
     long long paused_at; /* pl_conn_pause_clock() between chunks */
     exec_info info;
 } stream;
@@ -196,9 +197,11 @@ static int start_locked(stream *sm, const pl_batch *b, pl_err *err)
                           "execute() once per statement.");
     if (!sqlite3_stmt_readonly(stmt) && pl_database_check_before_write(s->db, s->conn, err) < 0)
         return -1;
-    if (sqlite3_get_autocommit(db) && needs_write_transaction(stmt) &&
-        pl_conn_exec(s->conn, "BEGIN IMMEDIATE", "starting a write transaction", err) < 0)
-        return -1;
+    if (sqlite3_get_autocommit(db) && needs_write_transaction(stmt)) {
+        if (pl_conn_exec(s->conn, "BEGIN IMMEDIATE", "starting a write transaction", err) < 0)
+            return -1;
+        sm->began = 1;
+    }
     if (sm->many && b->more && !sqlite3_get_autocommit(db) && !sqlite3_stmt_readonly(stmt)) {
         if (pl_conn_exec(s->conn, "SAVEPOINT pl_executemany", "starting executemany", err) < 0)
             return -1;
@@ -303,7 +306,11 @@ static int end_locked(stream *sm, int rc, int undo, pl_err *err)
         sm->savepoint = 0;
         /* After some errors SQLite has rolled the whole transaction back
          * and the savepoint is gone: nothing left to undo or release. */
-        if (!sqlite3_get_autocommit(s->conn->db)) {
+        if (!sqlite3_get_autocommit(s->conn->db) && undo && sm->began) {
+            /* The transaction is this call's: end it, leaving nothing open,
+             * as when the batch failed to convert before it began. */
+            pl_conn_exec(s->conn, "ROLLBACK", "undoing executemany", &ignored);
+        } else if (!sqlite3_get_autocommit(s->conn->db)) {
             if (undo)
                 pl_conn_exec(s->conn, "ROLLBACK TO pl_executemany", "undoing executemany",
                              &ignored);
