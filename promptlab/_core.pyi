@@ -270,6 +270,14 @@ def _fail_allocations_after(n: int) -> int:
     the n-th allocation of the C engine from now fail, once (0 disarms); returns
     the number of engine allocations made since the previous call."""
 
+def _stream_chunk_rows(n: int) -> int:
+    """For tests: from now, read results ``n`` rows at a time and run executemany ``n``
+    parameter sets at a time (defaults 1024 and 1024); returns the previous rows per
+    read chunk. Present in every build."""
+
+def _stream_chunks() -> int:
+    """For tests: the number of row chunks built into Results since the previous call."""
+
 _debug_checks: bool
 """True when the C assertions (lock order, locks held, no GIL in the engine) are built in."""
 _sanitize: str

@@ -127,6 +127,18 @@ void pl_conn_start_clock(pl_conn *c)
     c->deadline_ns = limit > 0 ? monotonic_ns() + (long long)limit * 1000000LL : 0;
 }
 
+long long pl_conn_pause_clock(const pl_conn *c)
+{
+    (void)c;
+    return monotonic_ns();
+}
+
+void pl_conn_resume_clock(pl_conn *c, long long paused_at)
+{
+    if (c->deadline_ns != 0)
+        c->deadline_ns += monotonic_ns() - paused_at;
+}
+
 /* Create a missing database file, empty, with PromptLab's mode (0600 unless
  * PROMPTLAB_FILE_MODE says otherwise; the umask applies on top) before
  * SQLite opens it: SQLite would make it 0644, and its -wal and -shm copy the

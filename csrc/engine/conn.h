@@ -54,6 +54,12 @@ int pl_conn_enable_wal(pl_conn *c, pl_err *err);
  * raised as StatementTimeoutError). */
 void pl_conn_start_clock(pl_conn *c);
 
+/* Stop the statement's clock while its rows are handed over between chunks
+ * (time outside SQLite does not count against the limit): returns the time
+ * to give back to pl_conn_resume_clock when stepping goes on. */
+long long pl_conn_pause_clock(const pl_conn *c);
+void pl_conn_resume_clock(pl_conn *c, long long paused_at);
+
 /* A prepared statement for sql[0:len], from the cache when it is there. The
  * statement stays owned by the cache: reset it with pl_conn_done() after use.
  * `*tail_out` (may be NULL) receives the offset where the first statement ends.

@@ -24,9 +24,10 @@ static int same_key(const pl_cell *a, const pl_cell *b)
 }
 
 int pl_nest_map_build(pl_nest_map *map, const pl_rowbuf *parents, const pl_rowbuf *children,
-                      const char *const *columns, int n, const char *path, pl_err *err)
+                      const char *const *columns, int n, size_t *parent_pos, size_t first_row,
+                      const char *path, pl_err *err)
 {
-    size_t p = 0;
+    size_t p = *parent_pos;
 
     memset(map, 0, sizeof *map);
     if (parents->ncols < 1 || children->ncols < 1)
@@ -54,7 +55,7 @@ int pl_nest_map_build(pl_nest_map *map, const pl_rowbuf *parents, const pl_rowbu
             pl_err_set(err, PL_E_PROGRAMMING, path,
                        "the join key (first column) must be an integer "
                        "(row %zu of the second query)",
-                       r + 1);
+                       first_row + r + 1);
             goto fail;
         }
         /* Children come in the parents' order: the parent only moves forward. */
@@ -64,11 +65,12 @@ int pl_nest_map_build(pl_nest_map *map, const pl_rowbuf *parents, const pl_rowbu
             pl_err_set(err, PL_E_PROGRAMMING, path,
                        "a child row has no parent row before it in the parents' order "
                        "(row %zu of the second query)",
-                       r + 1);
+                       first_row + r + 1);
             goto fail;
         }
         map->parent_of[r] = p;
     }
+    *parent_pos = p;
     return 0;
 fail:
     pl_nest_map_free(map);

@@ -23,9 +23,15 @@ typedef struct {
  * integer); children must come grouped by parent, in the parents' order; a
  * parent without children gives no row. The `n` output columns are named in
  * `columns` (UTF-8); each must be a non-key column of the parents or of the
- * children (parents first). Returns 0, or -1 with `err` set and `map` empty. */
+ * children (parents first). Returns 0, or -1 with `err` set and `map` empty.
+ *
+ * Children may come in chunks, one call per chunk: `*parent_pos` (0 before
+ * the first chunk) is where the search for the next child's parent starts,
+ * updated here; `first_row` is the number of child rows in earlier chunks
+ * (for messages). */
 int pl_nest_map_build(pl_nest_map *map, const pl_rowbuf *parents, const pl_rowbuf *children,
-                      const char *const *columns, int n, const char *path, pl_err *err);
+                      const char *const *columns, int n, size_t *parent_pos, size_t first_row,
+                      const char *path, pl_err *err);
 
 void pl_nest_map_free(pl_nest_map *map);
 

@@ -3,8 +3,28 @@
 #include "alloc.h"
 #include "bufpool.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+static atomic_int chunk_rows = PL_ROWBUF_CHUNK_ROWS;
+
+int pl_rowbuf_full(const pl_rowbuf *rb)
+{
+    return rb->nrows >= (size_t)atomic_load_explicit(&chunk_rows, memory_order_relaxed) ||
+           rb->used >= PL_ROWBUF_CHUNK_BYTES;
+}
+
+int pl_rowbuf_set_chunk_rows(int n)
+{
+    return atomic_exchange(&chunk_rows, n >= 1 ? n : 1);
+}
+
+void pl_rowbuf_clear_rows(pl_rowbuf *rb)
+{
+    rb->nrows = 0;
+    rb->used = 0;
+}
 
 void pl_rowbuf_init(pl_rowbuf *rb)
 {

@@ -44,6 +44,24 @@ int pl_rowbuf_columns(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_er
 /* Copy the current row of `stmt`. Returns 0 or -1 with `err` set. */
 int pl_rowbuf_append(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_err *err);
 
+/* Chunks. A statement is stepped in chunks: rows are copied until the buffer
+ * is full (pl_rowbuf_full), their Python rows are built, and the buffer is
+ * emptied (pl_rowbuf_clear_rows) for the next chunk, so the C copy never holds
+ * more than one chunk. Full: PL_ROWBUF_CHUNK_BYTES of text and blobs, or
+ * pl_rowbuf_chunk_rows rows (PL_ROWBUF_CHUNK_ROWS unless a test changed it). */
+#define PL_ROWBUF_CHUNK_ROWS 1024
+#define PL_ROWBUF_CHUNK_BYTES ((size_t)256 * 1024)
+
+/* 1 when the buffer holds a complete chunk. */
+int pl_rowbuf_full(const pl_rowbuf *rb);
+
+/* For tests: the rows per chunk from now (n >= 1); returns the previous
+ * value. Process-wide, atomic. */
+int pl_rowbuf_set_chunk_rows(int n);
+
+/* Forget the rows but keep the column names and the memory, for the next chunk. */
+void pl_rowbuf_clear_rows(pl_rowbuf *rb);
+
 void pl_rowbuf_free(pl_rowbuf *rb);
 
 #endif

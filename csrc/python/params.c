@@ -4,6 +4,7 @@
 #include "pyutil.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 static int keep(pl_batch *b, PyObject *obj)
@@ -179,7 +180,7 @@ static int convert_float(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py
         pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
                       "parameter %zd (parameter set %zd) is NaN, which SQLite cannot store "
                       "(it would become NULL); pass None, or a number.",
-                      index, b->nrows + 1);
+                      index, b->base + b->nrows + 1);
         return -1;
     }
     return 0;
@@ -197,7 +198,7 @@ static int convert_str(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py_s
                       "parameter %zd (parameter set %zd) is text that cannot be stored as "
                       "UTF-8 (it holds a lone surrogate, such as '\\ud800'); fix or drop "
                       "that character.",
-                      index, b->nrows + 1);
+                      index, b->base + b->nrows + 1);
     }
     return -1;
 }
@@ -221,7 +222,7 @@ static int convert_json(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py_
             pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
                           "parameter %zd (parameter set %zd, a %s) cannot be stored as "
                           "JSON: %S.",
-                          index, b->nrows + 1, Py_TYPE(v)->tp_name, why ? why : Py_None);
+                          index, b->base + b->nrows + 1, Py_TYPE(v)->tp_name, why ? why : Py_None);
             Py_XDECREF(why);
         }
         return -1;
@@ -335,7 +336,7 @@ static int add_mapping_row(pl_state *st, pl_batch *b, PyObject *row)
                 pl_raise_kind(st, PL_E_PROGRAMMING, b->path,
                               "no value for the named parameter :%U (parameter set %zd); "
                               "add the key '%U' to the mapping.",
-                              key, b->nrows + 1, key);
+                              key, b->base + b->nrows + 1, key);
             return -1;
         }
         pl_param *p = next_param(b);
@@ -408,6 +409,37 @@ static int add_row(pl_state *st, pl_batch *b, PyObject *row)
     return rc;
 }
 
+static _Atomic Py_ssize_t chunk_rows = PL_BATCH_CHUNK_ROWS;
+
+Py_ssize_t pl_batch_set_chunk_rows(Py_ssize_t n)
+{
+    return atomic_exchange(&chunk_rows, n >= 1 ? n : 1);
+}
+
+/* Convert parameter sets from b->iter until the chunk is full or the
+ * iterator ends (then b->iter is dropped and b->more cleared). */
+static int fill_chunk(pl_state *st, pl_batch *b)
+{
+    Py_ssize_t limit = atomic_load(&chunk_rows);
+    PyObject *row;
+
+    while (b->nrows < limit && (row = PyIter_Next(b->iter)) != NULL) {
+        int rc = add_row(st, b, row);
+        Py_DECREF(row);
+        if (rc < 0)
+            return -1;
+    }
+    if (PyErr_Occurred())
+        return -1;
+    if (b->nrows < limit) {
+        Py_CLEAR(b->iter);
+        b->more = 0;
+    }
+    if (b->offsets == NULL && add_row_start(b) < 0) /* zero rows: keep offsets[0] valid */
+        return -1;
+    return 0;
+}
+
 int pl_batch_build(pl_state *st, pl_batch *b, PyObject *params, int many, const char *path,
                    pl_describe_fn describe, void *describe_ctx)
 {
@@ -420,22 +452,11 @@ int pl_batch_build(pl_state *st, pl_batch *b, PyObject *params, int many, const 
             goto fail;
         return 0;
     }
-    PyObject *it = PyObject_GetIter(params);
-    if (it == NULL)
+    b->iter = PyObject_GetIter(params);
+    if (b->iter == NULL)
         goto fail;
-    PyObject *row;
-    while ((row = PyIter_Next(it)) != NULL) {
-        int rc = add_row(st, b, row);
-        Py_DECREF(row);
-        if (rc < 0) {
-            Py_DECREF(it);
-            goto fail;
-        }
-    }
-    Py_DECREF(it);
-    if (PyErr_Occurred())
-        goto fail;
-    if (b->offsets == NULL && add_row_start(b) < 0) /* zero rows: keep offsets[0] valid */
+    b->more = 1;
+    if (fill_chunk(st, b) < 0)
         goto fail;
     return 0;
 fail:
@@ -443,8 +464,30 @@ fail:
     return -1;
 }
 
+/* Drop the converted values, keeping what later chunks reuse. */
+static void release_values(pl_batch *b)
+{
+    for (Py_ssize_t i = 0; i < b->nkeep; i++)
+        Py_DECREF(b->keep[i]);
+    b->nkeep = 0;
+    b->nparams = 0;
+    b->base += b->nrows;
+    b->nrows = 0;
+}
+
+int pl_batch_next(pl_state *st, pl_batch *b)
+{
+    release_values(b);
+    if (fill_chunk(st, b) < 0) {
+        pl_batch_release(b);
+        return -1;
+    }
+    return 0;
+}
+
 void pl_batch_release(pl_batch *b)
 {
+    Py_CLEAR(b->iter);
     Py_CLEAR(b->json_dumps);
     Py_CLEAR(b->names);
     for (Py_ssize_t i = 0; i < b->nkeep; i++)

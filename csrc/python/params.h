@@ -33,7 +33,10 @@ typedef struct {
 typedef PyObject *(*pl_describe_fn)(void *ctx);
 
 typedef struct {
-    Py_ssize_t nrows;
+    Py_ssize_t nrows;    /* converted parameter sets in this chunk */
+    Py_ssize_t base;     /* parameter sets of earlier chunks (for messages) */
+    PyObject *iter;      /* executemany: the rest of the parameter sets, or NULL */
+    int more;            /* executemany: the iterator may give more sets */
     Py_ssize_t *offsets; /* row r is params[offsets[r] .. offsets[r + 1]), positional */
     pl_param *params;
     Py_ssize_t nparams, cap;
@@ -47,6 +50,10 @@ typedef struct {
     PyObject *names; /* the statement's parameter names, once a mapping row came */
 } pl_batch;
 
+/* executemany converts (and binds) at most this many parameter sets at a
+ * time: the converted values of a whole batch cost about 200 bytes a set. */
+#define PL_BATCH_CHUNK_ROWS 1024
+
 /* Convert `params`: for execute (many = 0) None, a sequence or a mapping; for
  * executemany a sequence or iterable of those. A mapping row gives the values
  * of the statement's named parameters, found with `describe`; its other keys
@@ -55,6 +62,16 @@ typedef struct {
  * way on error). GIL held. */
 int pl_batch_build(pl_state *st, pl_batch *b, PyObject *params, int many, const char *path,
                    pl_describe_fn describe, void *describe_ctx);
+
+/* The first chunk of an executemany batch is converted by pl_batch_build;
+ * while b->more is set, pl_batch_next drops the chunk's values and converts
+ * the next parameter sets (b->nrows may then be 0: the iterator ended).
+ * Returns 0, or -1 with an exception set and the batch released. GIL held. */
+int pl_batch_next(pl_state *st, pl_batch *b);
+
+/* For tests: parameter sets per chunk from now (n >= 1); returns the
+ * previous value. */
+Py_ssize_t pl_batch_set_chunk_rows(Py_ssize_t n);
 
 /* Drop the batch's references and memory. GIL held. */
 void pl_batch_release(pl_batch *b);

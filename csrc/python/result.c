@@ -4,6 +4,7 @@
 #include "rowmapping.h"
 #include "pyutil.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 typedef struct {
@@ -142,37 +143,91 @@ fail:
     return -1;
 }
 
-/* A Result with room for `nrows` rows (NULL until set) and no columns yet. */
-static ResultObject *result_alloc(pl_state *st, size_t nrows, Py_ssize_t rowcount,
-                                  long long lastrowid, int has_lastrowid)
+/* An empty Result (no columns yet). */
+static ResultObject *result_alloc(pl_state *st)
 {
     ResultObject *res = (ResultObject *)st->result_type->tp_alloc(st->result_type, 0);
     if (res == NULL)
         return NULL;
-    res->rowcount = rowcount;
-    res->lastrowid = has_lastrowid ? PyLong_FromLongLong(lastrowid) : Py_NewRef(Py_None);
-    res->rows = PyList_New((Py_ssize_t)nrows);
-    if (res->lastrowid == NULL || res->rows == NULL)
+    res->rowcount = -1;
+    res->lastrowid = Py_NewRef(Py_None);
+    res->rows = PyList_New(0);
+    if (res->rows == NULL)
         Py_CLEAR(res);
     return res;
 }
 
-PyObject *pl_result_new(pl_state *st, PyObject *sql, const pl_rowbuf *rb, Py_ssize_t rowcount,
-                        long long lastrowid, int has_lastrowid, PyTypeObject *row_type)
-{
-    PyObject *index = NULL;
-    int ncols = rb->ncols < 0 ? 0 : rb->ncols;
-    ResultObject *res = result_alloc(st, rb->nrows, rowcount, lastrowid, has_lastrowid);
+static _Atomic long chunks_built;
 
-    if (res == NULL ||
-        columns_for(st, sql, (const char *const *)rb->names, ncols, &res->columns, &index) < 0)
-        goto fail;
+long pl_result_chunks_built(void)
+{
+    return atomic_exchange(&chunks_built, 0);
+}
+
+int pl_result_builder_init(pl_state *st, pl_result_builder *b, PyTypeObject *row_type, int nparent)
+{
+    memset(b, 0, sizeof *b);
+    b->row_type = row_type;
+    b->result = (PyObject *)result_alloc(st);
+    if (b->result == NULL)
+        return -1;
+    if (nparent > 0) {
+        b->nparent = nparent;
+        b->parent_values = PyMem_Calloc((size_t)nparent, sizeof *b->parent_values);
+        if (b->parent_values == NULL) {
+            Py_CLEAR(b->result);
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    b->current = (size_t)-1;
+    return 0;
+}
+
+/* Set the Result's columns once. */
+static int builder_columns(pl_state *st, pl_result_builder *b, PyObject *sql,
+                           const char *const *names, int ncols)
+{
+    ResultObject *res = (ResultObject *)b->result;
+    if (res->columns != NULL)
+        return 0;
+    return columns_for(st, sql, names, ncols, &res->columns, &b->index);
+}
+
+/* Make room for `n` more rows at the end of the list; returns the first new
+ * index (the new slots hold None until set) or -1. */
+static Py_ssize_t grow_rows(ResultObject *res, size_t n)
+{
+    PyObject *rows = res->rows;
+    Py_ssize_t start = PyList_GET_SIZE(rows);
+    PyObject *more = PyList_New((Py_ssize_t)n);
+    if (more == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        PyList_SET_ITEM(more, (Py_ssize_t)i, Py_NewRef(Py_None));
+    int rc = PyList_SetSlice(rows, start, start, more);
+    Py_DECREF(more);
+    return rc < 0 ? -1 : start;
+}
+
+int pl_result_builder_add(pl_state *st, pl_result_builder *b, PyObject *sql, const pl_rowbuf *rb)
+{
+    ResultObject *res = (ResultObject *)b->result;
+    int ncols = rb->ncols < 0 ? 0 : rb->ncols;
+    Py_ssize_t start;
+
+    if (rb->nrows == 0)
+        return 0;
+    if (builder_columns(st, b, sql, (const char *const *)rb->names, ncols) < 0 ||
+        (start = grow_rows(res, rb->nrows)) < 0)
+        return -1;
+    atomic_fetch_add(&chunks_built, 1);
     RowObject *prev = NULL;
     for (size_t r = 0; r < rb->nrows; r++) {
-        RowObject *row = (RowObject *)pl_row_new(row_type, res->columns, index, ncols);
+        RowObject *row = (RowObject *)pl_row_new(b->row_type, res->columns, b->index, ncols);
         if (row == NULL)
-            goto fail;
-        PyList_SET_ITEM(res->rows, (Py_ssize_t)r, (PyObject *)row);
+            return -1;
+        Py_SETREF(PyList_GET_ITEM(res->rows, start + (Py_ssize_t)r), (PyObject *)row);
         const pl_cell *cells = rb->cells + r * (size_t)ncols;
         for (int c = 0; c < ncols; c++) {
             /* Joined rows repeat their parent's values (an experiment's model,
@@ -182,66 +237,86 @@ PyObject *pl_result_new(pl_state *st, PyObject *sql, const pl_rowbuf *rb, Py_ssi
             else
                 row->values[c] = cell_value(rb, &cells[c]);
             if (row->values[c] == NULL)
-                goto fail;
+                return -1;
         }
         prev = row;
     }
-    Py_DECREF(index);
-    return (PyObject *)res;
-fail:
-    Py_XDECREF(index);
-    Py_XDECREF(res);
-    return NULL;
+    return 0;
 }
 
-PyObject *pl_result_new_nested(pl_state *st, PyObject *sql, const pl_rowbuf *parents,
-                               const pl_rowbuf *children, const pl_nest_map *map,
-                               const char *const *names, PyTypeObject *row_type)
+int pl_result_builder_add_nested(pl_state *st, pl_result_builder *b, PyObject *sql,
+                                 const pl_rowbuf *parents, const pl_rowbuf *children,
+                                 const pl_nest_map *map, const char *const *names)
 {
+    ResultObject *res = (ResultObject *)b->result;
     int n = map->ncols;
-    size_t current = (size_t)-1;
-    PyObject *index = NULL, *result = NULL;
-    PyObject **parent_values = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *parent_values);
-    ResultObject *res = parent_values ? result_alloc(st, children->nrows, -1, 0, 0) : NULL;
+    Py_ssize_t start;
 
-    if (parent_values == NULL)
-        PyErr_NoMemory();
-    if (res == NULL || columns_for(st, sql, names, n, &res->columns, &index) < 0)
-        goto done;
+    if (children->nrows == 0)
+        return 0;
+    if (builder_columns(st, b, sql, names, n) < 0 || (start = grow_rows(res, children->nrows)) < 0)
+        return -1;
+    atomic_fetch_add(&chunks_built, 1);
     for (size_t r = 0; r < children->nrows; r++) {
-        if (map->parent_of[r] != current) {
-            /* A new parent: its values, built once and shared by its children. */
-            current = map->parent_of[r];
-            const pl_cell *parent = parents->cells + current * (size_t)parents->ncols;
-            for (int c = 0; c < n; c++) {
+        if (map->parent_of[r] != b->current) {
+            /* A new parent: its values, built once and shared by its children
+             * (in this chunk and the next ones). */
+            b->current = map->parent_of[r];
+            const pl_cell *parent = parents->cells + b->current * (size_t)parents->ncols;
+            for (int c = 0; c < n && c < b->nparent; c++) {
                 if (map->source[c] > 0) {
-                    Py_XSETREF(parent_values[c], cell_value(parents, &parent[map->source[c]]));
-                    if (parent_values[c] == NULL)
-                        goto done;
+                    Py_XSETREF(b->parent_values[c], cell_value(parents, &parent[map->source[c]]));
+                    if (b->parent_values[c] == NULL)
+                        return -1;
                 }
             }
         }
-        RowObject *row = (RowObject *)pl_row_new(row_type, res->columns, index, n);
+        RowObject *row = (RowObject *)pl_row_new(b->row_type, res->columns, b->index, n);
         if (row == NULL)
-            goto done;
-        PyList_SET_ITEM(res->rows, (Py_ssize_t)r, (PyObject *)row);
+            return -1;
+        Py_SETREF(PyList_GET_ITEM(res->rows, start + (Py_ssize_t)r), (PyObject *)row);
         const pl_cell *child = children->cells + r * (size_t)children->ncols;
         for (int c = 0; c < n; c++) {
             int from = map->source[c];
             row->values[c] =
-                from > 0 ? Py_NewRef(parent_values[c]) : cell_value(children, &child[-from]);
+                from > 0 ? Py_NewRef(b->parent_values[c]) : cell_value(children, &child[-from]);
             if (row->values[c] == NULL)
-                goto done;
+                return -1;
         }
     }
-    result = Py_NewRef(res);
+    return 0;
+}
+
+PyObject *pl_result_builder_finish(pl_state *st, pl_result_builder *b, PyObject *sql,
+                                   const char *const *names, int ncols, Py_ssize_t rowcount,
+                                   long long lastrowid, int has_lastrowid)
+{
+    ResultObject *res = (ResultObject *)b->result;
+    PyObject *out = NULL;
+
+    if (builder_columns(st, b, sql, names, ncols < 0 ? 0 : ncols) < 0)
+        goto done;
+    res->rowcount = rowcount;
+    if (has_lastrowid) {
+        PyObject *id = PyLong_FromLongLong(lastrowid);
+        if (id == NULL)
+            goto done;
+        Py_SETREF(res->lastrowid, id);
+    }
+    out = Py_NewRef(b->result);
 done:
-    for (int c = 0; parent_values != NULL && c < n; c++)
-        Py_XDECREF(parent_values[c]);
-    PyMem_Free(parent_values);
-    Py_XDECREF(index);
-    Py_XDECREF(res);
-    return result;
+    pl_result_builder_clear(b);
+    return out;
+}
+
+void pl_result_builder_clear(pl_result_builder *b)
+{
+    for (int c = 0; b->parent_values != NULL && c < b->nparent; c++)
+        Py_XDECREF(b->parent_values[c]);
+    PyMem_Free(b->parent_values);
+    Py_XDECREF(b->index);
+    Py_XDECREF(b->result);
+    memset(b, 0, sizeof *b);
 }
 
 static void result_dealloc(ResultObject *self)

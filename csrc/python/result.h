@@ -6,18 +6,45 @@
 #include "nest.h"
 #include "rowbuf.h"
 
-/* Build a Result from copied rows, each of `row_type` (st->row_type or
- * st->rowmapping_type). `sql` (may be NULL) is the statement's text, the key
- * under which its column names are cached. `rowcount` is -1 for queries;
- * `has_lastrowid` tells whether lastrowid is meaningful. GIL held, no lock held. */
-PyObject *pl_result_new(pl_state *st, PyObject *sql, const pl_rowbuf *rb, Py_ssize_t rowcount,
-                        long long lastrowid, int has_lastrowid, PyTypeObject *row_type);
+/* A Result filled chunk by chunk: statements are stepped in chunks
+ * (rowbuf.h), and each chunk's Python rows are added here before the C copy
+ * is emptied for the next one. All calls with the GIL held and no lock held;
+ * each returns 0/the Result, or -1/NULL with an exception set. */
+typedef struct {
+    PyObject *result;         /* the Result being filled (owned) */
+    PyObject *index;          /* column name -> position, once columns are set */
+    PyTypeObject *row_type;   /* st->row_type or st->rowmapping_type */
+    PyObject **parent_values; /* nested: the current parent's values, shared */
+    int nparent;              /* nested: output columns (parent_values' length) */
+    size_t current;           /* nested: the parent row they belong to */
+} pl_result_builder;
 
-/* The same for rows joined by pl_nest_map_build(): one row per child, with
- * the columns named in `names` (UTF-8, as many as map->ncols). */
-PyObject *pl_result_new_nested(pl_state *st, PyObject *sql, const pl_rowbuf *parents,
-                               const pl_rowbuf *children, const pl_nest_map *map,
-                               const char *const *names, PyTypeObject *row_type);
+/* Start an empty Result whose rows will be of `row_type`; `nparent` is the
+ * number of output columns of a nested result (0 otherwise). */
+int pl_result_builder_init(pl_state *st, pl_result_builder *b, PyTypeObject *row_type, int nparent);
+
+/* Add the rows of a chunk. `sql` (may be NULL) is the statement's text, the
+ * key under which its column names are cached. */
+int pl_result_builder_add(pl_state *st, pl_result_builder *b, PyObject *sql, const pl_rowbuf *rb);
+
+/* The same for a chunk of children joined by pl_nest_map_build(): one row per
+ * child, with the columns named in `names` (UTF-8, as many as map->ncols). */
+int pl_result_builder_add_nested(pl_state *st, pl_result_builder *b, PyObject *sql,
+                                 const pl_rowbuf *parents, const pl_rowbuf *children,
+                                 const pl_nest_map *map, const char *const *names);
+
+/* The finished Result (new reference), with `names` as columns if no chunk
+ * set them. `rowcount` is -1 for queries; `has_lastrowid` tells whether
+ * lastrowid is meaningful. Clears the builder, also on error. */
+PyObject *pl_result_builder_finish(pl_state *st, pl_result_builder *b, PyObject *sql,
+                                   const char *const *names, int ncols, Py_ssize_t rowcount,
+                                   long long lastrowid, int has_lastrowid);
+
+/* Drop an unfinished builder (safe after finish or a failed init). */
+void pl_result_builder_clear(pl_result_builder *b);
+
+/* For tests: the number of chunks added to Results since the last call. */
+long pl_result_chunks_built(void);
 
 int pl_result_register(PyObject *module, pl_state *st);
 

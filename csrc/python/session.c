@@ -7,6 +7,16 @@
  *      prepare, bind, step, and copy rows into a C buffer (rowbuf.c);
  *   3. with the GIL, no lock: build the Result and its rows (result.c).
  * The mutex serializes threads that share one session.
+ *
+ * Steps 2 and 3 alternate in chunks: a statement is stepped until the row
+ * buffer holds a chunk (rowbuf.h), the chunk's Python rows are built, the
+ * buffer is emptied, and stepping goes on; executemany likewise converts and
+ * runs its parameter sets a chunk at a time (params.h). So the C copies never
+ * hold more than a chunk. Between chunks the statement is mid-step and the
+ * session lock is not held (Python runs): the session is marked `streaming`
+ * by the calling thread, and every other use of the session waits until the
+ * call ends (session_lock), as it waited on the mutex before; a use from the
+ * same thread (a finalizer run while rows are built) is refused.
  */
 #include "session.h"
 #include "alloc.h"
@@ -27,6 +37,9 @@
 
 typedef struct {
     PyObject_HEAD pthread_mutex_t lock; /* guards conn and closed; held without the GIL */
+    pthread_cond_t idle;                /* signalled when a streaming call ends (lock) */
+    int streaming;                      /* a call is between chunks (lock) */
+    pthread_t stream_owner;             /* the thread of that call (lock) */
     pl_database *db;                    /* owned C reference, for the session's life */
     pl_conn *conn;                      /* checked out on first use, NULL when none */
     int closed;
@@ -44,6 +57,7 @@ PyObject *pl_session_new(pl_state *st, pl_database *db)
         return NULL;
     }
     pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->idle, NULL);
     s->db = db;
     s->timeout_ms = pl_settings_statement_timeout_ms();
     s->fork_gen = pl_fork_generation();
@@ -60,6 +74,24 @@ static int inherited(SessionObject *s)
                   "this session was opened before fork(); open a new session in the child "
                   "process with get_session().");
     return 1;
+}
+
+/* Take the session lock for a new call, waiting while another thread's call
+ * is between chunks. GIL released. Returns 0 with the lock held, or -1 with
+ * `err` set and the lock not held when this thread's own call is between
+ * chunks (the session is used from code that runs while its rows are built). */
+static int session_lock(SessionObject *s, pl_err *err)
+{
+    pl_mutex_lock(&s->lock, PL_LOCK_SESSION);
+    while (s->streaming && !pthread_equal(s->stream_owner, pthread_self()))
+        pthread_cond_wait(&s->idle, &s->lock);
+    if (s->streaming) {
+        pl_mutex_unlock(&s->lock);
+        return pl_err_set(err, PL_E_PROGRAMMING, s->db->path,
+                          "this session is in the middle of a call on this thread (reading "
+                          "its rows); use another session from code that runs meanwhile.");
+    }
+    return 0;
 }
 
 /* Make sure the session has a usable connection. Requires the session lock;
@@ -108,70 +140,189 @@ typedef struct {
     int has_lastrowid;
 } exec_info;
 
-/* Step 2 of execute: everything that touches SQLite. Requires the session
- * lock; GIL released. Returns 0 or -1 with `err` set. */
-static int run_locked(SessionObject *s, const char *sql, Py_ssize_t len, const pl_batch *b,
-                      int many, pl_rowbuf *rows, exec_info *info, pl_err *err)
-{
-    assert(pl_lock_held(&s->lock));
-    sqlite3_stmt *stmt = NULL;
-    int tail = 0, rc = -1, is_query;
-    sqlite3 *db;
+/* One statement run in chunks (see the top of the file). */
+typedef struct {
+    SessionObject *s;
+    const char *sql;
+    Py_ssize_t len;
+    int many;           /* executemany: name parameter sets in messages */
+    int chunked;        /* stop stepping when the row buffer holds a chunk */
+    int started;        /* start_locked ran */
+    sqlite3_stmt *stmt; /* the statement in use, NULL before and after */
+    Py_ssize_t r;       /* the batch's parameter set being run */
+    int stepping;       /* set r is bound and its statement has not ended */
+    int is_query, counts_changes;
+    int savepoint;       /* SAVEPOINT pl_executemany guards a chunked batch */
+    int began;           /* this call opened the write transaction */
+    long long paused_at; /* pl_conn_pause_clock() between chunks */
+    exec_info info;
+} stream;
 
+static void stream_init(stream *sm, SessionObject *s, const char *sql, Py_ssize_t len, int many,
+                        int chunked)
+{
+    memset(sm, 0, sizeof *sm);
+    sm->s = s;
+    sm->sql = sql;
+    sm->len = len;
+    sm->many = many;
+    sm->chunked = chunked;
+    sm->info.rowcount = -1;
+}
+
+/* Prepare the statement and open what it needs (a write transaction; for an
+ * executemany of more than one chunk inside a transaction, a savepoint, so
+ * that a parameter set that fails to convert in a later chunk undoes the
+ * earlier chunks, as when the whole batch was converted before running).
+ * Requires the session lock; GIL released. Returns 0 or -1 with `err` set. */
+static int start_locked(stream *sm, const pl_batch *b, pl_err *err)
+{
+    SessionObject *s = sm->s;
+    sqlite3_stmt *stmt = NULL;
+    int tail = 0;
+
+    assert(pl_lock_held(&s->lock));
+    sm->started = 1;
     if (ensure_conn(s, err) < 0)
         return -1;
-    db = s->conn->db;
-    if (len > 0x7fffffff)
+    sqlite3 *db = s->conn->db;
+    if (sm->len > 0x7fffffff)
         return pl_err_set(err, PL_E_PROGRAMMING, s->db->path, "the SQL text is too long");
-    if (pl_conn_prepare(s->conn, sql, (int)len, &stmt, &tail, err) < 0)
+    if (pl_conn_prepare(s->conn, sm->sql, (int)sm->len, &stmt, &tail, err) < 0)
         return -1;
-    if (pl_sql_skip_trivia(sql + tail, sql + len, 1) != sql + len) {
-        pl_err_set(err, PL_E_PROGRAMMING, s->db->path,
-                   "execute() runs one statement at a time; split the SQL text or call "
-                   "execute() once per statement.");
-        goto done;
-    }
+    sm->stmt = stmt;
+    if (pl_sql_skip_trivia(sm->sql + tail, sm->sql + sm->len, 1) != sm->sql + sm->len)
+        return pl_err_set(err, PL_E_PROGRAMMING, s->db->path,
+                          "execute() runs one statement at a time; split the SQL text or call "
+                          "execute() once per statement.");
     if (!sqlite3_stmt_readonly(stmt) && pl_database_check_before_write(s->db, s->conn, err) < 0)
-        goto done;
-    if (sqlite3_get_autocommit(db) && needs_write_transaction(stmt) &&
-        pl_conn_exec(s->conn, "BEGIN IMMEDIATE", "starting a write transaction", err) < 0)
-        goto done;
-    is_query = sqlite3_column_count(stmt) > 0;
-    int counts_changes = !is_query && !sqlite3_stmt_readonly(stmt);
-    info->rowcount = is_query ? -1 : 0;
-    for (Py_ssize_t r = 0; r < b->nrows; r++) {
+        return -1;
+    if (sqlite3_get_autocommit(db) && needs_write_transaction(stmt)) {
+        if (pl_conn_exec(s->conn, "BEGIN IMMEDIATE", "starting a write transaction", err) < 0)
+            return -1;
+        sm->began = 1;
+    }
+    if (sm->many && b->more && !sqlite3_get_autocommit(db) && !sqlite3_stmt_readonly(stmt)) {
+        if (pl_conn_exec(s->conn, "SAVEPOINT pl_executemany", "starting executemany", err) < 0)
+            return -1;
+        sm->savepoint = 1;
+        pl_conn_start_clock(s->conn); /* the batch's clock starts here, as before */
+    }
+    sm->is_query = sqlite3_column_count(stmt) > 0;
+    sm->counts_changes = !sm->is_query && !sqlite3_stmt_readonly(stmt);
+    sm->info.rowcount = sm->is_query ? -1 : 0;
+    return 0;
+}
+
+/* Run the batch's parameter sets from where the last chunk stopped, copying
+ * rows into `rows`. Requires the session lock; GIL released. Returns 0 when
+ * the sets converted so far have all run, 1 when `rows` holds a chunk (more
+ * rows may follow), or -1 with `err` set. */
+static int step_locked(stream *sm, const pl_batch *b, pl_rowbuf *rows, pl_err *err)
+{
+    SessionObject *s = sm->s;
+    sqlite3 *db = s->conn->db;
+
+    assert(pl_lock_held(&s->lock));
+    for (; sm->r < b->nrows; sm->r++) {
         int step;
-        if (pl_batch_bind(b, r, stmt, s->db->path, err) < 0) {
-            if (many) {
-                char where[64];
-                snprintf(where, sizeof where, "executemany(), parameter set %zd", r + 1);
-                pl_err_prefix(err, where);
+        if (!sm->stepping) {
+            if (pl_batch_bind(b, sm->r, sm->stmt, s->db->path, err) < 0) {
+                if (sm->many) {
+                    char where[64];
+                    snprintf(where, sizeof where, "executemany(), parameter set %zd",
+                             b->base + sm->r + 1);
+                    pl_err_prefix(err, where);
+                }
+                return -1;
             }
-            goto done;
+            sm->stepping = 1;
         }
-        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        while ((step = sqlite3_step(sm->stmt)) == SQLITE_ROW) {
             /* Column names only after a step: a schema change re-prepares
              * the statement inside sqlite3_step (SELECT * may widen). */
-            if (pl_rowbuf_columns(rows, stmt, s->db->path, err) < 0 ||
-                pl_rowbuf_append(rows, stmt, s->db->path, err) < 0)
-                goto done;
+            if (pl_rowbuf_columns(rows, sm->stmt, s->db->path, err) < 0 ||
+                pl_rowbuf_append(rows, sm->stmt, s->db->path, err) < 0)
+                return -1;
+            if (sm->chunked && pl_rowbuf_full(rows))
+                return 1;
         }
-        if (step != SQLITE_DONE) {
-            pl_err_from_sqlite(err, sqlite3_extended_errcode(db), db, s->db->path,
-                               "executing the statement");
-            goto done;
-        }
-        if (counts_changes)
-            info->rowcount += (Py_ssize_t)sqlite3_changes64(db);
-        if (is_query && pl_rowbuf_columns(rows, stmt, s->db->path, err) < 0)
-            goto done; /* a query that returned no row still has columns */
-        sqlite3_reset(stmt);
+        sm->stepping = 0;
+        if (step != SQLITE_DONE)
+            return pl_err_from_sqlite(err, sqlite3_extended_errcode(db), db, s->db->path,
+                                      "executing the statement");
+        if (sm->counts_changes)
+            sm->info.rowcount += (Py_ssize_t)sqlite3_changes64(db);
+        if (sm->is_query && pl_rowbuf_columns(rows, sm->stmt, s->db->path, err) < 0)
+            return -1; /* a query that returned no row still has columns */
+        sqlite3_reset(sm->stmt);
     }
-    info->lastrowid = (long long)sqlite3_last_insert_rowid(db);
-    info->has_lastrowid = info->lastrowid != 0;
-    rc = 0;
-done:
-    pl_conn_done(stmt);
+    sm->r = 0;
+    return 0;
+}
+
+/* Between chunks: mark the session as this thread's until the call ends, and
+ * stop the statement's clock. Requires the session lock. */
+static void stream_pause(stream *sm)
+{
+    SessionObject *s = sm->s;
+    assert(pl_lock_held(&s->lock));
+    s->streaming = 1;
+    s->stream_owner = pthread_self();
+    sm->paused_at = pl_conn_pause_clock(s->conn);
+}
+
+/* Go on after stream_pause: takes the session lock (no wait: no other call
+ * can hold it for long, none starts) and restarts the clock. GIL released. */
+static void stream_resume(stream *sm)
+{
+    SessionObject *s = sm->s;
+    pl_mutex_lock(&s->lock, PL_LOCK_SESSION);
+    assert(s->streaming && pthread_equal(s->stream_owner, pthread_self()));
+    pl_conn_resume_clock(s->conn, sm->paused_at);
+}
+
+/* End the statement: `rc` is the outcome so far (0 or -1 with `err` set).
+ * The savepoint, if any, is undone when `undo` is set, then released; the
+ * statement is reset; threads waiting for the session are woken. Requires
+ * the session lock; GIL released. Returns `rc`, or -1 when releasing the
+ * savepoint of a successful batch fails. */
+static int end_locked(stream *sm, int rc, int undo, pl_err *err)
+{
+    SessionObject *s = sm->s;
+    pl_err ignored;
+
+    assert(pl_lock_held(&s->lock));
+    pl_err_clear(&ignored);
+    if (rc == 0 && sm->stmt != NULL) {
+        sm->info.lastrowid = (long long)sqlite3_last_insert_rowid(s->conn->db);
+        sm->info.has_lastrowid = sm->info.lastrowid != 0;
+    }
+    if (sm->stmt != NULL) {
+        pl_conn_done(sm->stmt);
+        sm->stmt = NULL;
+    }
+    if (sm->savepoint) {
+        sm->savepoint = 0;
+        /* After some errors SQLite has rolled the whole transaction back
+         * and the savepoint is gone: nothing left to undo or release. */
+        if (!sqlite3_get_autocommit(s->conn->db) && undo && sm->began) {
+            /* The transaction is this call's: end it, leaving nothing open,
+             * as when the batch failed to convert before it began. */
+            pl_conn_exec(s->conn, "ROLLBACK", "undoing executemany", &ignored);
+        } else if (!sqlite3_get_autocommit(s->conn->db)) {
+            if (undo)
+                pl_conn_exec(s->conn, "ROLLBACK TO pl_executemany", "undoing executemany",
+                             &ignored);
+            if (pl_conn_exec(s->conn, "RELEASE pl_executemany", "ending executemany",
+                             rc == 0 ? err : &ignored) < 0)
+                rc = -1;
+        }
+    }
+    if (s->streaming) {
+        s->streaming = 0;
+        pthread_cond_broadcast(&s->idle);
+    }
     return rc;
 }
 
@@ -180,24 +331,15 @@ typedef struct {
     SessionObject *session;
     const char *sql;
     Py_ssize_t len;
+    stream *sm; /* the call's statement, once it runs */
 } describe_ctx;
 
-/* Under the session lock, GIL released: prepare (or find) the statement and
- * copy its parameter names into one malloc'd block of `*n` NUL-terminated
- * strings, "" for a positional parameter. Returns 0 or -1 with `err` set. */
-static int describe_locked(SessionObject *s, const char *sql, Py_ssize_t len, int *n, char **block,
-                           pl_err *err)
+/* Copy the parameter names of `stmt` into one malloc'd block of `*n`
+ * NUL-terminated strings, "" for a positional parameter. */
+static int copy_names(sqlite3_stmt *stmt, const char *path, int *n, char **block, pl_err *err)
 {
-    assert(pl_lock_held(&s->lock));
-    sqlite3_stmt *stmt = NULL;
     size_t total = 0;
 
-    if (ensure_conn(s, err) < 0)
-        return -1;
-    if (len > 0x7fffffff)
-        return pl_err_set(err, PL_E_PROGRAMMING, s->db->path, "the SQL text is too long");
-    if (pl_conn_prepare(s->conn, sql, (int)len, &stmt, NULL, err) < 0)
-        return -1;
     *n = sqlite3_bind_parameter_count(stmt);
     for (int i = 1; i <= *n; i++) {
         const char *name = sqlite3_bind_parameter_name(stmt, i);
@@ -205,7 +347,7 @@ static int describe_locked(SessionObject *s, const char *sql, Py_ssize_t len, in
     }
     *block = pl_malloc(total + 1);
     if (*block == NULL)
-        return pl_err_set(err, PL_E_NOMEM, s->db->path, "out of memory");
+        return pl_err_set(err, PL_E_NOMEM, path, "out of memory");
     char *p = *block;
     for (int i = 1; i <= *n; i++) {
         const char *name = sqlite3_bind_parameter_name(stmt, i);
@@ -215,6 +357,23 @@ static int describe_locked(SessionObject *s, const char *sql, Py_ssize_t len, in
         p += l + 1;
     }
     return 0;
+}
+
+/* Under the session lock, GIL released: prepare (or find) the statement and
+ * copy its parameter names (copy_names). Returns 0 or -1 with `err` set. */
+static int describe_locked(SessionObject *s, const char *sql, Py_ssize_t len, int *n, char **block,
+                           pl_err *err)
+{
+    assert(pl_lock_held(&s->lock));
+    sqlite3_stmt *stmt = NULL;
+
+    if (ensure_conn(s, err) < 0)
+        return -1;
+    if (len > 0x7fffffff)
+        return pl_err_set(err, PL_E_PROGRAMMING, s->db->path, "the SQL text is too long");
+    if (pl_conn_prepare(s->conn, sql, (int)len, &stmt, NULL, err) < 0)
+        return -1;
+    return copy_names(stmt, s->db->path, n, block, err);
 }
 
 static PyObject *describe(void *arg)
@@ -228,9 +387,16 @@ static PyObject *describe(void *arg)
 
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS
-    pl_mutex_lock(&s->lock, PL_LOCK_SESSION);
-    rc = describe_locked(s, ctx->sql, ctx->len, &n, &block, &err);
-    pl_mutex_unlock(&s->lock);
+    if (ctx->sm != NULL && ctx->sm->stmt != NULL) {
+        /* A later chunk of executemany: the statement is this call's. */
+        stream_resume(ctx->sm);
+        rc = copy_names(ctx->sm->stmt, s->db->path, &n, &block, &err);
+        ctx->sm->paused_at = pl_conn_pause_clock(s->conn);
+        pl_mutex_unlock(&s->lock);
+    } else if ((rc = session_lock(s, &err)) == 0) {
+        rc = describe_locked(s, ctx->sql, ctx->len, &n, &block, &err);
+        pl_mutex_unlock(&s->lock);
+    }
     Py_END_ALLOW_THREADS
     if (rc < 0) {
         free(block);
@@ -250,17 +416,21 @@ static PyObject *describe(void *arg)
     return names;
 }
 
-/* execute/executemany: the three steps described at the top of the file. */
+static int nested_end_locked(SessionObject *s, int began, int rc, pl_err *err);
+static void stream_abort(stream *sm, int undo, int began);
+
+/* execute/executemany: the steps described at the top of the file. */
 static PyObject *run(SessionObject *self, PyObject *sql_obj, PyObject *params, int many)
 {
     pl_state *st = pl_state_of(Py_TYPE(self));
-    exec_info info = {-1, 0, 0};
+    PyObject *result = NULL;
+    pl_result_builder out;
     const char *sql;
     Py_ssize_t len;
     pl_rowbuf rows;
     pl_batch batch;
+    stream sm;
     pl_err err;
-    int rc;
 
     if (inherited(self))
         return NULL;
@@ -271,23 +441,62 @@ static PyObject *run(SessionObject *self, PyObject *sql_obj, PyObject *params, i
     sql = PyUnicode_AsUTF8AndSize(sql_obj, &len);
     if (sql == NULL)
         return NULL;
-    describe_ctx dctx = {self, sql, len};
+    stream_init(&sm, self, sql, len, many, 1);
+    describe_ctx dctx = {self, sql, len, &sm};
     if (pl_batch_build(st, &batch, params, many, self->db->path, describe, &dctx) < 0)
         return NULL;
+    if (pl_result_builder_init(st, &out, st->row_type, 0) < 0) {
+        pl_batch_release(&batch);
+        return NULL;
+    }
     pl_rowbuf_init(&rows);
-    pl_err_clear(&err);
-    Py_BEGIN_ALLOW_THREADS
-    pl_mutex_lock(&self->lock, PL_LOCK_SESSION);
-    rc = run_locked(self, sql, len, &batch, many, &rows, &info, &err);
-    pl_mutex_unlock(&self->lock);
-    Py_END_ALLOW_THREADS
+    for (;;) {
+        int rc, finished = 0;
+        pl_err_clear(&err);
+        Py_BEGIN_ALLOW_THREADS
+        if (!sm.started) {
+            rc = session_lock(self, &err);
+            if (rc == 0 && (rc = start_locked(&sm, &batch, &err)) < 0) {
+                end_locked(&sm, -1, 0, &err);
+                pl_mutex_unlock(&self->lock);
+            }
+        } else {
+            stream_resume(&sm);
+            rc = 0;
+        }
+        if (rc == 0) {
+            rc = step_locked(&sm, &batch, &rows, &err);
+            if (rc < 0 || (rc == 0 && !batch.more)) {
+                rc = end_locked(&sm, rc, 0, &err);
+                finished = 1;
+            } else
+                stream_pause(&sm);
+            pl_mutex_unlock(&self->lock);
+        }
+        Py_END_ALLOW_THREADS
+        if (rc < 0) {
+            pl_raise(st, &err);
+            goto done;
+        }
+        if (pl_result_builder_add(st, &out, sql_obj, &rows) < 0) {
+            if (!finished)
+                stream_abort(&sm, 0, 0);
+            goto done;
+        }
+        pl_rowbuf_clear_rows(&rows);
+        if (finished)
+            break;
+        if (rc == 0 && pl_batch_next(st, &batch) < 0) {
+            stream_abort(&sm, 1, 0);
+            goto done;
+        }
+    }
+    result =
+        pl_result_builder_finish(st, &out, sql_obj, (const char *const *)rows.names, rows.ncols,
+                                 sm.info.rowcount, sm.info.lastrowid, sm.info.has_lastrowid);
+done:
+    pl_result_builder_clear(&out);
     pl_batch_release(&batch);
-    PyObject *result = NULL;
-    if (rc < 0)
-        pl_raise(st, &err);
-    else
-        result = pl_result_new(st, sql_obj, &rows, info.rowcount, info.lastrowid,
-                               info.has_lastrowid, st->row_type);
     pl_rowbuf_free(&rows);
     return result;
 }
@@ -312,24 +521,42 @@ static PyObject *session_executemany(SessionObject *self, PyObject *args, PyObje
     return run(self, sql, params, 1);
 }
 
-/* execute_nested, step 2: both queries in one read snapshot. Outside a
+/* execute_nested, first part: both queries in one read snapshot. Outside a
  * transaction a deferred BEGIN holds the snapshot from the first query to the
- * second, so no commit in between can give children without their parent.
- * Requires the session lock; GIL released. Returns 0 or -1 with `err` set. */
-static int nested_locked(SessionObject *s, const char *sqls[2], const Py_ssize_t lens[2],
-                         const pl_batch *b, pl_rowbuf bufs[2], pl_err *err)
+ * last chunk of the second, so no commit in between can give children
+ * without their parent. Runs the parents' query whole into `parents` and
+ * starts the children's. Requires the session lock; GIL released. Returns 0,
+ * or -1 with `err` set and everything ended. */
+static int nested_start_locked(stream *p, stream *c, int *began, const pl_batch *b,
+                               pl_rowbuf *parents, pl_err *err)
 {
-    assert(pl_lock_held(&s->lock));
-    exec_info info = {-1, 0, 0};
-    int began, rc = 0;
+    SessionObject *s = p->s;
+    int rc;
 
+    assert(pl_lock_held(&s->lock));
+    *began = 0;
     if (ensure_conn(s, err) < 0)
         return -1;
-    began = sqlite3_get_autocommit(s->conn->db);
-    if (began && pl_conn_exec(s->conn, "BEGIN", "starting a read transaction", err) < 0)
+    *began = sqlite3_get_autocommit(s->conn->db);
+    if (*began && pl_conn_exec(s->conn, "BEGIN", "starting a read transaction", err) < 0) {
+        *began = 0;
         return -1;
-    for (int i = 0; i < 2 && rc == 0; i++)
-        rc = run_locked(s, sqls[i], lens[i], b, 0, &bufs[i], &info, err);
+    }
+    rc = start_locked(p, b, err);
+    if (rc == 0)
+        rc = step_locked(p, b, parents, err);
+    rc = end_locked(p, rc, 0, err);
+    if (rc == 0 && (rc = start_locked(c, b, err)) < 0)
+        end_locked(c, -1, 0, err);
+    return rc;
+}
+
+/* End the read transaction execute_nested opened, if it did (`began`):
+ * commit when `rc` is 0, else roll back. Returns `rc`, or -1 when the commit
+ * fails. Requires the session lock; GIL released. */
+static int nested_end_locked(SessionObject *s, int began, int rc, pl_err *err)
+{
+    assert(pl_lock_held(&s->lock));
     if (began) {
         pl_err ignored;
         pl_err_clear(&ignored);
@@ -341,6 +568,23 @@ static int nested_locked(SessionObject *s, const char *sqls[2], const Py_ssize_t
     return rc;
 }
 
+/* A call that failed on the Python side between chunks (an exception is
+ * set): end its statement, undoing an executemany's earlier chunks when
+ * `undo` is set, and the read transaction of execute_nested when `began` is
+ * set, in one hold of the lock. GIL held, no lock held. */
+static void stream_abort(stream *sm, int undo, int began)
+{
+    pl_err ignored;
+
+    pl_err_clear(&ignored);
+    Py_BEGIN_ALLOW_THREADS
+    stream_resume(sm);
+    end_locked(sm, -1, undo, &ignored);
+    nested_end_locked(sm->s, began, -1, &ignored);
+    pl_mutex_unlock(&sm->s->lock);
+    Py_END_ALLOW_THREADS
+}
+
 static PyObject *session_execute_nested(SessionObject *self, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"parents_sql", "children_sql", "columns", "mappings", NULL};
@@ -349,11 +593,14 @@ static PyObject *session_execute_nested(SessionObject *self, PyObject *args, PyO
     PyObject *sql_objs[2], *columns, *result = NULL;
     const char *sqls[2], **names = NULL;
     Py_ssize_t lens[2], n;
+    pl_result_builder out;
     pl_rowbuf bufs[2];
     pl_nest_map map;
     pl_batch batch;
+    stream ps, cs;
+    size_t parent_pos = 0, done_rows = 0;
+    int began = 0;
     pl_err err;
-    int rc;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UUO!|$p:execute_nested", kwlist, &sql_objs[0],
                                      &sql_objs[1], &PyTuple_Type, &columns, &mappings))
@@ -383,24 +630,70 @@ static PyObject *session_execute_nested(SessionObject *self, PyObject *args, PyO
     }
     if (pl_batch_build(st, &batch, Py_None, 0, self->db->path, NULL, NULL) < 0)
         goto done_names;
+    if (pl_result_builder_init(st, &out, mappings ? st->rowmapping_type : st->row_type, (int)n) <
+        0) {
+        pl_batch_release(&batch);
+        goto done_names;
+    }
+    stream_init(&ps, self, sqls[0], lens[0], 0, 0);
+    stream_init(&cs, self, sqls[1], lens[1], 0, 1);
     pl_rowbuf_init(&bufs[0]);
     pl_rowbuf_init(&bufs[1]);
-    pl_err_clear(&err);
-    Py_BEGIN_ALLOW_THREADS
-    pl_mutex_lock(&self->lock, PL_LOCK_SESSION);
-    rc = nested_locked(self, sqls, lens, &batch, bufs, &err);
-    pl_mutex_unlock(&self->lock);
-    if (rc == 0)
-        rc = pl_nest_map_build(&map, &bufs[0], &bufs[1], names, (int)n, self->db->path, &err);
-    Py_END_ALLOW_THREADS
-    pl_batch_release(&batch);
-    if (rc < 0)
-        pl_raise(st, &err);
-    else {
-        result = pl_result_new_nested(st, sql_objs[1], &bufs[0], &bufs[1], &map, names,
-                                      mappings ? st->rowmapping_type : st->row_type);
-        pl_nest_map_free(&map);
+    for (;;) {
+        int rc, finished = 0, mapped = 0;
+        pl_err_clear(&err);
+        Py_BEGIN_ALLOW_THREADS
+        if (!cs.started) {
+            rc = session_lock(self, &err);
+            if (rc == 0 &&
+                (rc = nested_start_locked(&ps, &cs, &began, &batch, &bufs[0], &err)) < 0) {
+                nested_end_locked(self, began, -1, &err);
+                pl_mutex_unlock(&self->lock);
+                finished = 1;
+            }
+        } else {
+            stream_resume(&cs);
+            rc = 0;
+        }
+        if (rc == 0) {
+            rc = step_locked(&cs, &batch, &bufs[1], &err);
+            if (rc <= 0) {
+                rc = end_locked(&cs, rc, 0, &err);
+                rc = nested_end_locked(self, began, rc, &err);
+                finished = 1;
+            } else
+                stream_pause(&cs);
+            pl_mutex_unlock(&self->lock);
+        }
+        if (rc >= 0) {
+            rc = pl_nest_map_build(&map, &bufs[0], &bufs[1], names, (int)n, &parent_pos, done_rows,
+                                   self->db->path, &err);
+            mapped = rc == 0;
+        }
+        Py_END_ALLOW_THREADS
+        if (rc < 0) {
+            pl_raise(st, &err);
+            if (!finished)
+                stream_abort(&cs, 0, began);
+            goto done;
+        }
+        rc = pl_result_builder_add_nested(st, &out, sql_objs[1], &bufs[0], &bufs[1], &map, names);
+        if (mapped)
+            pl_nest_map_free(&map);
+        if (rc < 0) {
+            if (!finished)
+                stream_abort(&cs, 0, began);
+            goto done;
+        }
+        done_rows += bufs[1].nrows;
+        pl_rowbuf_clear_rows(&bufs[1]);
+        if (finished)
+            break;
     }
+    result = pl_result_builder_finish(st, &out, sql_objs[1], names, (int)n, -1, 0, 0);
+done:
+    pl_result_builder_clear(&out);
+    pl_batch_release(&batch);
     pl_rowbuf_free(&bufs[0]);
     pl_rowbuf_free(&bufs[1]);
 done_names:
@@ -461,9 +754,10 @@ static PyObject *tx(SessionObject *self, tx_op op)
     int close_idle = op == TX_CLOSE && pl_exiting(pl_state_of(Py_TYPE(self)));
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS
-    pl_mutex_lock(&self->lock, PL_LOCK_SESSION);
-    rc = tx_locked(self, op, &err);
-    pl_mutex_unlock(&self->lock);
+    if ((rc = session_lock(self, &err)) == 0) {
+        rc = tx_locked(self, op, &err);
+        pl_mutex_unlock(&self->lock);
+    }
     if (close_idle)
         pl_registry_close_idle();
     Py_END_ALLOW_THREADS
@@ -629,6 +923,7 @@ static void session_dealloc(SessionObject *self)
     if (close_idle)
         pl_registry_close_idle();
     Py_END_ALLOW_THREADS
+    pthread_cond_destroy(&self->idle);
     pthread_mutex_destroy(&self->lock);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
