@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from helpers import NEUTRAL_CWD
 from promptlab import _core
 
 
@@ -15,7 +16,8 @@ def test_the_library_default_is_12_rounds():
     at the product's cost."""
     out = subprocess.run([sys.executable, "-c", "from promptlab import _core; "
                           "print(_core.hash_password('abcdefgh')[:7])"],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
+                         capture_output=True, text=True, check=True, timeout=60,
+                         cwd=NEUTRAL_CWD).stdout
     assert out.strip() == "$2b$12$"
 
 

@@ -21,6 +21,7 @@ import sys
 
 import pytest
 
+from helpers import NEUTRAL_CWD
 from promptlab.tracer.local_tracer import LocalTracer
 
 TRACER_READ = """
@@ -44,7 +45,7 @@ print(json.dumps([code, loaded]))
 
 def _run(script: str, *args: str) -> list:
     out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
-                         text=True, check=True, timeout=120).stdout
+                         text=True, check=True, timeout=120, cwd=NEUTRAL_CWD).stdout
     return json.loads(out.splitlines()[-1])
 
 
@@ -103,8 +104,9 @@ def test_db_status_with_drift_still_compares_schemas(db_file):
 
 def test_other_commands_still_parse_with_argparse(db_file):
     out = subprocess.run([sys.executable, "-m", "promptlab", "db", "status", "-d", db_file,
-                          "--js"], capture_output=True, text=True, timeout=120)
+                          "--js"], capture_output=True, text=True, timeout=120,
+                         cwd=NEUTRAL_CWD)
     assert out.returncode == 0 and json.loads(out.stdout)["up_to_date"] is True
     out = subprocess.run([sys.executable, "-m", "promptlab", "db", "status"],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, cwd=NEUTRAL_CWD)
     assert out.returncode == 2 and "-d/--db" in out.stderr
