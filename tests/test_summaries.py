@@ -292,3 +292,20 @@ def test_a_database_made_at_the_previous_head_gets_its_summaries_at_migrate(db_f
     assert dump(tracer.get_experiment_summaries()) == expected
     assert dump(ReadModel(tracer, DatasetFiles()).summaries()) == expected
 
+
+
+def test_many_experiments_written_by_other_tools_are_read_from_the_results(tracer, db_file):
+    trace_all(tracer)
+    con = sqlite3.connect(db_file)
+    for k in range(10):
+        con.execute("INSERT INTO experiments (experiment_id, model, asset, user_id, created_at) "
+                    "VALUES (?, '{}', '{}', 1, ?)", (f"raw-{k}", f"2030-01-01 00:00:{k:02d}"))
+        con.executemany("INSERT INTO experiment_result (experiment_id, latency_ms, evaluation) "
+                        "VALUES (?, ?, ?)",
+                        [(f"raw-{k}", i / 7, json.dumps({"m": i / 3, "k": k}))
+                         for i in range(k)])
+    con.commit()
+    con.close()
+    expected = old_summaries(db_file)
+    assert sum(s["experiment_id"].startswith("raw-") for s in expected) == 10
+    assert dump(ReadModel(tracer, DatasetFiles()).summaries()) == dump(expected)

@@ -168,10 +168,20 @@ def experiment_summaries(db_file: DbFile, experiment_id: Optional[str] = None
             if m.experiment_id in metrics and m.experiment_id not in live:
                 metrics[m.experiment_id][str(m.metric)] = {"average": m.average,
                                                            "count": m.count}
-        for i in live:  # from the results, as the backfill computes them
-            (sums[i],) = session.execute(SELECT_SUMMARY, (i,)).all()
-            metrics[i] = {str(m.metric): {"average": m.average, "count": m.count}
-                          for m in session.execute(SELECT_METRICS_OF, (i,))}
+        # From the results, as the backfill computes them: a few experiments through
+        # the index one at a time, more (a database filled by other tools) in one pass.
+        if len(live) <= 8:
+            for i in live:
+                (sums[i],) = session.execute(SELECT_SUMMARY, (i,)).all()
+            computed = [m for i in live for m in session.execute(SELECT_METRICS_OF, (i,))]
+        else:
+            sums = {r.experiment_id: r for r in session.execute(SELECT_SUMMARIES)
+                    if r.experiment_id in live}
+            computed = [m for m in session.execute(SELECT_METRICS) if m.experiment_id in live]
+        for i in live:
+            metrics[i] = {}
+        for m in computed:
+            metrics[m.experiment_id][str(m.metric)] = {"average": m.average, "count": m.count}
     out = []
     for r in rows:
         source = sums.get(r.experiment_id, r)
