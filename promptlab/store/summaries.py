@@ -98,7 +98,9 @@ INSERT INTO experiment_metric (experiment_id, metric, average, count)
 # The highest result id the summaries counted, and the experiments of results
 # written after it (by SQL outside PromptLab: the store refreshes what it writes).
 SELECT_WATERMARK = "SELECT COALESCE(MAX(last_result_id), -1) FROM experiment_summary"
-SELECT_AFTER_WATERMARK = ("SELECT DISTINCT experiment_id FROM experiment_result "
+# NOT INDEXED: through the rowid range (the rows after it, usually none); SQLite would
+# otherwise walk all of ix_experiment_result_experiment_id for the DISTINCT.
+SELECT_AFTER_WATERMARK = ("SELECT DISTINCT experiment_id FROM experiment_result NOT INDEXED "
                           "WHERE id > ? AND experiment_id IS NOT NULL")
 
 _STORED = """
