@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from helpers import NEUTRAL_CWD  # noqa: F401 - also imported from here by the tests
 from promptlab.sqlite.session import reset_initialization
 
-HEAD = "28f160511eaa"
+HEAD = "6d1e9a4c2b70"
 
 
 def pytest_configure(config):
@@ -107,7 +107,7 @@ def assert_healthy(path) -> None:
     assert info["integrity"] == "ok"
     assert info["versions"] == [HEAD]
     assert info["admins"] == 1
-    assert info["applied"] == 4
+    assert info["applied"] == 5
     assert info["journal_mode"] == "wal"
 
 

@@ -50,7 +50,7 @@ def test_status_of_missing_new_and_migrated_database(tmp_path):
     path = tmp_path / "lab.db"
     result = cli("db", "status", "-d", path)
     assert result.returncode == 0
-    assert "does not exist yet" in result.stdout and "Pending:   4 migration(s)" in result.stdout
+    assert "does not exist yet" in result.stdout and "Pending:   5 migration(s)" in result.stdout
     assert not path.exists()
     assert cli("db", "status", "-d", path, "--exit-code").returncode == 3
     assert cli("db", "migrate", "-d", path).returncode == 0
@@ -64,7 +64,7 @@ def test_status_of_missing_new_and_migrated_database(tmp_path):
 def test_migrate_reports_what_it_applied(tmp_path):
     path = tmp_path / "lab.db"
     first = cli("db", "migrate", "-d", path)
-    assert first.returncode == 0 and "Applied 4 migration(s)" in first.stdout
+    assert first.returncode == 0 and "Applied 5 migration(s)" in first.stdout
     second = cli("db", "migrate", "-d", path)
     assert second.returncode == 0 and "up to date" in second.stdout
 

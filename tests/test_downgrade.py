@@ -48,8 +48,8 @@ def test_one_step_back_and_forward(db_path):
     upgrade(db_path)
     result = cli("db", "downgrade", "-d", db_path, "-r", "-1")
     assert result.returncode == 0, result.stderr
-    assert f"Undid 1 migration(s) on {db_path}; now at revision {L3}." in result.stdout
-    assert versions(db_path) == [L3] and history(db_path) == CHAIN[:3]
+    assert f"Undid 1 migration(s) on {db_path}; now at revision {CHAIN[3]}." in result.stdout
+    assert versions(db_path) == [CHAIN[3]] and history(db_path) == CHAIN[:4]
     state = status(db_path)
     assert [m.revision for m in state.pending] == [HEAD] and state.drift == []
     upgrade(db_path)
@@ -59,13 +59,13 @@ def test_one_step_back_and_forward(db_path):
 def test_downgrade_to_base_then_upgrade_again(db_path):
     upgrade(db_path)
     run = downgrade(db_path, "base")
-    assert (run.before, run.current, run.count) == (HEAD, None, 4)
+    assert (run.before, run.current, run.count) == (HEAD, None, 5)
     assert tables(db_path) == BOOKKEEPING
     assert versions(db_path) == [] and history(db_path) == []
     assert integrity(db_path) == "ok"
     assert status(db_path).pending == migrations()
     run = upgrade(db_path)
-    assert run.count == 4
+    assert run.count == 5
     assert_healthy(db_path)
     assert status(db_path).drift == []
     fresh = db_path.parent / "fresh.db"
@@ -134,7 +134,7 @@ def test_round_trip_through_the_oldest_layout_keeps_the_data(db_path):
             json.loads(models[exp_id])["completion_model_config"]
     assert query(db_path, "SELECT count(*) FROM assets WHERE asset_id IS NULL")[0][0] == 30
     state = status(db_path)
-    assert state.drift == [] and len(state.pending) == 3
+    assert state.drift == [] and len(state.pending) == 4
 
     upgrade(db_path)
     assert_healthy(db_path)
@@ -235,7 +235,7 @@ def test_downgrade_sql_and_backup(db_path):
     digest = file_digest(db_path)
     result = cli("db", "downgrade", "-d", db_path, "-r", L3, "--sql")
     assert result.returncode == 0
-    assert f"Downgrade {HEAD} -> {L3}" in result.stdout and "DROP INDEX" in result.stdout
+    assert f"Downgrade {CHAIN[3]} -> {L3}" in result.stdout and "DROP INDEX" in result.stdout
     assert file_digest(db_path) == digest
     result = cli("db", "downgrade", "-d", db_path, "-r", "base", "--backup")
     assert result.returncode == 0, result.stderr

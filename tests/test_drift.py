@@ -93,7 +93,7 @@ def test_history_for_a_revision_the_database_is_not_at(db_path):
 def test_pending_without_drift_exits_3(db_path):
     upgrade(db_path, to=L2)
     result = cli("db", "status", "-d", db_path, "--exit-code")
-    assert result.returncode == 3 and "Pending:   2 migration(s)" in result.stdout
+    assert result.returncode == 3 and "Pending:   3 migration(s)" in result.stdout
     assert "Drift:     none" in result.stdout
 
 

@@ -245,7 +245,8 @@ def test_legacy_database_is_detected_and_upgraded_with_every_value(tmp_path, lay
     before = status(path)
     assert before.current is None and before.detected == LAYOUTS[layout][1]
     assert [m.revision for m in before.pending] == \
-        {"L1": [L2, L3, HEAD], "L2": [L3, HEAD], "L3": [HEAD]}[layout]
+        {"L1": [L2, L3, "28f160511eaa", HEAD], "L2": [L3, "28f160511eaa", HEAD],
+         "L3": ["28f160511eaa", HEAD]}[layout]
     db_manager.initialize_database(path)
     assert_healthy(path)
     assert integrity(path) == "ok"
@@ -254,7 +255,7 @@ def test_legacy_database_is_detected_and_upgraded_with_every_value(tmp_path, lay
     assert after.up_to_date and after.detected is None and after.drift == []
     applied = query(path, "SELECT revision, duration_ms FROM promptlab_migrations")
     marked = {r for r, ms in applied if ms == 0}
-    assert {L1, L2, L3, HEAD} == {r for r, _ in applied}
+    assert {L1, L2, L3, "28f160511eaa", HEAD} == {r for r, _ in applied}
     assert LAYOUTS[layout][1] in marked
 
 
@@ -270,7 +271,7 @@ def test_l3_with_an_empty_or_missing_alembic_version(tmp_path, variant):
     inserted = fill(path, "L3")
     result = cli("db", "migrate", "-d", path)
     assert result.returncode == 0, result.stderr
-    assert f"revision {L3}" in result.stdout and "Applied 1 migration(s)" in result.stdout
+    assert f"revision {L3}" in result.stdout and "Applied 2 migration(s)" in result.stdout
     assert_healthy(path)
     assert_every_value_kept(path, "L3", inserted)
 
@@ -314,7 +315,7 @@ def test_concurrent_upgrade_of_a_legacy_database(tmp_path):
     build(path, "L2")
     inserted = fill(path, "L2")
     outs = run_together(path, n=6)
-    assert sum(int(o[0]) for o in outs) == 2
+    assert sum(int(o[0]) for o in outs) == 3
     assert_healthy(path)
     assert_every_value_kept(path, "L2", inserted)
 

@@ -46,7 +46,7 @@ def test_shipped_chain_is_linear_and_reversible():
     assert [m.parent for m in chain] == [None] + CHAIN[:-1]
     assert all(m.reversible and m.message and m.created for m in chain)
     assert [m.filename for m in chain] == sorted(p.name for p in shipped_dir().glob("*.sql"))
-    assert len({m.checksum for m in chain}) == 4
+    assert len({m.checksum for m in chain}) == 5
 
 
 def _write(folder: Path, files):
@@ -117,7 +117,7 @@ def test_invalid_chain_stops_initialization_and_names_the_file(tmp_path, monkeyp
 def test_empty_down_section_means_irreversible(tmp_path):
     folder = copy_chain(tmp_path / "v", {
         "0005_x.sql": migration_text("xxxx0005", HEAD, "CREATE TABLE x (a);", "  -- nothing\n;\n")})
-    assert [m.reversible for m in migrations(folder)] == [True] * 4 + [False]
+    assert [m.reversible for m in migrations(folder)] == [True] * 5 + [False]
 
 
 def test_migrations_dir_variable_is_honoured(chain_dir):
@@ -133,7 +133,7 @@ def test_migrations_dir_variable_is_honoured(chain_dir):
 def test_new_database_upgrades_to_head_with_history(db_path):
     run = upgrade(db_path)
     assert (run.before, run.current, run.count, run.detected, run.backup) == \
-        (None, HEAD, 4, None, None)
+        (None, HEAD, 5, None, None)
     assert_healthy(db_path)
     rows = query(db_path, "SELECT revision, checksum, message, applied_at, duration_ms "
                           "FROM promptlab_migrations ORDER BY applied_at, rowid")
@@ -155,7 +155,7 @@ def test_migrate_to_a_revision_then_onwards(db_path):
     result = cli("db", "migrate", "-d", db_path, "--to", "+1")
     assert result.returncode == 0 and versions(db_path) == [L3]
     result = cli("db", "migrate", "-d", db_path)
-    assert result.returncode == 0 and "Applied 1 migration(s)" in result.stdout
+    assert result.returncode == 0 and "Applied 2 migration(s)" in result.stdout
     assert_healthy(db_path)
 
 
@@ -177,7 +177,7 @@ def test_sql_prints_the_plan_and_runs_nothing(tmp_path):
     script = result.stdout
     for m in migrations():
         assert m.up.strip()[:60] in script
-    assert script.count("BEGIN IMMEDIATE;") == 4 and script.count("COMMIT;") == 4
+    assert script.count("BEGIN IMMEDIATE;") == 5 and script.count("COMMIT;") == 5
     # The script is what migrate runs: executing it gives the same database.
     con = sqlite3.connect(db)
     con.executescript(script)
@@ -241,7 +241,7 @@ def test_failing_migration_names_revision_and_statement_and_rolls_back(chain_dir
     assert "INSERT INTO no_such_table VALUES (1)" in message and str(db_path) in message
     assert versions(db_path) == [HEAD]
     assert "half_done" not in tables(db_path) and integrity(db_path) == "ok"
-    assert query(db_path, "SELECT count(*) FROM promptlab_migrations")[0][0] == 4
+    assert query(db_path, "SELECT count(*) FROM promptlab_migrations")[0][0] == 5
 
 
 def test_migration_that_breaks_a_foreign_key_is_rolled_back(chain_dir, db_path):
@@ -410,7 +410,7 @@ def run_together(path, n=8, env=None):
 def test_concurrent_migrate_applies_each_migration_once(tmp_path, round_):
     path = tmp_path / "shared.db"
     outs = run_together(path)
-    assert sum(int(o[0]) for o in outs) == 4
+    assert sum(int(o[0]) for o in outs) == 5
     assert all(o[1] == HEAD for o in outs)
     assert_healthy(path)
 
@@ -420,7 +420,7 @@ def test_concurrent_migrate_of_a_slow_chain(tmp_path):
     folder = copy_chain(tmp_path / "versions", {"0005_slow.sql": SLOW, "0006_quick.sql": QUICK})
     path = tmp_path / "shared.db"
     outs = run_together(path, n=5, env={ENV: str(folder)})
-    assert sum(int(o[0]) for o in outs) == 6
+    assert sum(int(o[0]) for o in outs) == 7
     assert _state_is_a_completed_revision(path, False) == "quick0006"
 
 
@@ -472,7 +472,7 @@ def test_a_migration_that_commits_by_itself_is_refused(tmp_path):
     folder = tmp_path / "versions"
     shutil.copytree(Path(__file__).resolve().parent.parent / "migrations" / "versions", folder)
     (folder / "0005_commits.sql").write_text(
-        "-- revision: aaaaaaaaaaaa\n-- parent: 28f160511eaa\n-- migrate:up\n"
+        "-- revision: aaaaaaaaaaaa\n-- parent: 6d1e9a4c2b70\n-- migrate:up\n"
         "CREATE TABLE t1 (a);\nCOMMIT;\nCREATE TABLE t2 (a);\n-- migrate:down\nDROP TABLE t1;\n")
     db = tmp_path / "x.db"
     code = ("from promptlab.sqlite.database_manager import db_manager\n"
@@ -482,6 +482,6 @@ def test_a_migration_that_commits_by_itself_is_refused(tmp_path):
                             cwd=NEUTRAL_CWD)
     assert result.returncode != 0 and "manages the transaction" in result.stderr
     con = sqlite3.connect(db)
-    assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [("28f160511eaa",)]
+    assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [("6d1e9a4c2b70",)]
     assert con.execute("SELECT count(*) FROM sqlite_schema WHERE name = 't1'").fetchone()[0] == 0
     con.close()

@@ -51,7 +51,7 @@ def folder(tmp_path):
 
 def new_files(folder: Path):
     return sorted(p.name for p in folder.glob("*.sql") if not p.name[:4] in
-                  ("0001", "0002", "0003", "0004"))
+                  ("0001", "0002", "0003", "0004", "0005"))
 
 
 def seed(path):
@@ -77,7 +77,7 @@ def test_empty_revision_follows_the_head(folder):
     result = cli("db", "revision", "-m", "Backfill: ratings!", "--dir", folder, "--empty")
     assert result.returncode == 0, result.stderr
     (name,) = new_files(folder)
-    assert name == "0005_backfill_ratings.sql"
+    assert name == "0006_backfill_ratings.sql"
     chain = migrations(folder)
     assert chain[-1].parent == HEAD and chain[-1].message == "Backfill: ratings!"
     assert chain[-1].filename == name and not chain[-1].reversible
@@ -317,12 +317,12 @@ def test_revision_never_writes_into_an_installed_package(tmp_path):
     own = copy_chain(tmp_path / "my-migrations")
     result = cli("db", "revision", "-m", "mine", "--empty", "--dir", own, env=env)
     assert result.returncode == 0, result.stderr
-    assert new_files(own) == ["0005_mine.sql"]
+    assert new_files(own) == ["0006_mine.sql"]
     # An explicit PROMPTLAB_MIGRATIONS_DIR is a choice too.
     result = cli("db", "revision", "-m", "theirs", "--empty",
                  env={**env, ENV: str(own)})
     assert result.returncode == 0, result.stderr
-    assert new_files(own) == ["0005_mine.sql", "0006_theirs.sql"]
+    assert new_files(own) == ["0006_mine.sql", "0007_theirs.sql"]
 
 
 def test_a_source_checkout_is_the_default_folder():

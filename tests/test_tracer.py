@@ -132,7 +132,8 @@ def test_tables_match_the_migrated_schema(db_file: Path):
 
 def test_declarations_are_what_the_migration_says():
     by_name = {t.name: t for t in TABLES}
-    assert [t.name for t in TABLES] == ["users", "assets", "experiments", "experiment_result"]
+    assert [t.name for t in TABLES] == ["users", "assets", "experiments", "experiment_result",
+                                        "experiment_summary", "experiment_metric"]
     assert by_name["assets"].primary_key == ("asset_name", "asset_version")
     assert by_name["users"].column("id").autoincrement
     assert not by_name["experiment_result"].column("id").autoincrement

@@ -24,4 +24,5 @@ def test_models_file_with_py_suffix_still_loads(tmp_path: Path) -> None:
     path = tmp_path / "my_models.py"
     path.write_text("from promptlab.sqlite.models import TABLES\n")
     assert [t.name for t in load_tables(str(path))] == [
-        "users", "assets", "experiments", "experiment_result"]
+        "users", "assets", "experiments", "experiment_result", "experiment_summary",
+        "experiment_metric"]

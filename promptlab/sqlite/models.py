@@ -1,7 +1,8 @@
 """The schema, declared once as data, and the records the tracer returns.
 
-``TABLES`` describes the four tables exactly as the head migration creates them
-(``migrations/versions/0004_promptlab_c_core.sql``); the tests compare it with
+``TABLES`` describes the tables exactly as the migrations create them (the four of
+``migrations/versions/0004_promptlab_c_core.sql`` and the two summary tables of
+``0005_experiment_summaries.sql``); the tests compare it with
 ``PRAGMA table_info``/``index_list``/``foreign_key_list`` of a migrated database,
 and ``promptlab db revision`` diffs it against a database's schema. The migration
 files stay the source that creates tables; change both together.
@@ -149,7 +150,37 @@ EXPERIMENT_RESULT = Table(
     indexes=(Index("ix_experiment_result_experiment_id", ("experiment_id",)),),
 )
 
-TABLES: Tuple[Table, ...] = (USERS, ASSETS, EXPERIMENTS, EXPERIMENT_RESULT)
+# Written by promptlab.store (store/summaries.py) with each experiment's results
+# (migrations/versions/0005_experiment_summaries.sql). The columns without a type
+# keep what the aggregate returned.
+EXPERIMENT_SUMMARY = Table(
+    "experiment_summary",
+    columns=(
+        Column("experiment_id", "VARCHAR", primary_key=True, nullable=False,
+               references="experiments.experiment_id"),
+        Column("records", "INTEGER", nullable=False),
+        Column("avg_latency_ms", "REAL"),
+        Column("prompt_tokens", ""),
+        Column("completion_tokens", ""),
+        Column("avg_prompt_tokens", "REAL"),
+        Column("avg_completion_tokens", "REAL"),
+        Column("last_result_id", "INTEGER"),
+    ),
+)
+
+EXPERIMENT_METRIC = Table(
+    "experiment_metric",
+    columns=(
+        Column("experiment_id", "VARCHAR", primary_key=True, nullable=False,
+               references="experiments.experiment_id"),
+        Column("metric", "", primary_key=True, nullable=False),
+        Column("average", "REAL"),
+        Column("count", "INTEGER"),
+    ),
+)
+
+TABLES: Tuple[Table, ...] = (USERS, ASSETS, EXPERIMENTS, EXPERIMENT_RESULT,
+                              EXPERIMENT_SUMMARY, EXPERIMENT_METRIC)
 """The application tables, in dependency order (a table follows those it references)."""
 
 TABLES_BY_NAME: Dict[str, Table] = {t.name: t for t in TABLES}

@@ -6,7 +6,8 @@ of every format stored in their columns.
 - ``users``: the ``users`` table and the admin's password hash;
 - ``assets``: the ``assets`` table;
 - ``experiments``: writing experiments with their results, reading them per result;
-- ``results``: the studio's summaries, record pages, comparisons and health reads.
+- ``summaries``: the per-experiment aggregates stored with each experiment's results;
+- ``results``: the studio's record pages, comparisons and health reads.
 
 The tracer, the studio, the CLI and the PromptLab API call these functions; none
 of them writes SQL or parses a stored format itself (``tests/test_store.py``

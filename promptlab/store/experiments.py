@@ -11,6 +11,7 @@ from promptlab.sqlite.database_manager import db_manager
 
 # ASSET_KEYS starts with the prompt template's name and version (the JOIN below).
 from promptlab.store.formats import ASSET_KEYS, MODEL_PATHS
+from promptlab.store.summaries import refresh, stale_experiments
 from promptlab.store.users import user_id
 
 TYPE_CHECKING = False
@@ -94,14 +95,18 @@ assert _PAGE_OF_PARENTS != SELECT_EXPERIMENT_PARENTS
 
 def insert_experiment(db_file: DbFile, experiment_id: str, model: str, asset: str,
                       username: str, results: Sequence[Dict[str, Any]]) -> None:
-    """Store an experiment owned by ``username`` and all its result records in one
-    transaction (all or nothing); ValueError when the user does not exist."""
+    """Store an experiment owned by ``username``, all its result records and its
+    summary (``promptlab.store.summaries``) in one transaction (all or nothing);
+    ValueError when the user does not exist."""
     with db_manager.get_session(db_file) as session:  # commits once; rolls back on error
         session.begin()
         owner = user_id(session, username)
         session.execute(INSERT_EXPERIMENT, (experiment_id, model, asset, owner))
         # The records are bound in C: no Python code runs per row.
         session.executemany(INSERT_EXPERIMENT_RESULT, results)
+        # This experiment's aggregates, and those of experiments that results written
+        # by SQL outside PromptLab made stale (usually none).
+        refresh(session, {experiment_id, *stale_experiments(session)})
 
 
 def experiment_rows(db_file: DbFile) -> List[RowMapping]:

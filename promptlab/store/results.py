@@ -15,55 +15,20 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from promptlab.sqlite.database_manager import db_manager
 from promptlab.sqlite.models import TABLES
 
+# The summary and metric SELECTs over the results (the live computation of what
+# ``promptlab.store.summaries`` stores) are defined there, where the trace path
+# imports them without this module's imports.
+from promptlab.store.summaries import (  # noqa: F401 - also read here
+    _METRIC_VALUES,
+    SELECT_METRICS,
+    SELECT_METRICS_OF,
+    SELECT_SUMMARIES,
+    SELECT_SUMMARY,
+)
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from promptlab.store.users import DbFile
-
-_SUMMARY = """
-SELECT e.experiment_id AS experiment_id, e.created_at AS created_at, e.model AS model,
-       e.asset AS asset, u.username AS username,
-       COUNT(er.id) AS records,
-       AVG(er.latency_ms) AS avg_latency_ms,
-       SUM(er.prompt_tokens) AS prompt_tokens,
-       SUM(er.completion_tokens) AS completion_tokens,
-       AVG(er.prompt_tokens) AS avg_prompt_tokens,
-       AVG(er.completion_tokens) AS avg_completion_tokens,
-       MAX(er.id) AS last_result_id
-FROM experiments e
-LEFT JOIN experiment_result er ON er.experiment_id = e.experiment_id
-LEFT JOIN users u ON u.id = e.user_id
-{where}
-GROUP BY e.experiment_id
-ORDER BY e.created_at DESC, e.rowid DESC
-"""
-SELECT_SUMMARIES = _SUMMARY.format(where="")
-SELECT_SUMMARY = _SUMMARY.format(where="WHERE e.experiment_id = ?")
-
-# Evaluations as promptlab.store.formats.decode_evaluation reads them: a JSON list
-# of {"metric": ..., "result": ...}, or a JSON object {metric: value}. Only numbers
-# and booleans are averaged; anything else (text, invalid JSON) is skipped.
-_METRIC_VALUES = """
-SELECT er.experiment_id AS experiment_id,
-       CASE WHEN j.type = 'object' THEN json_extract(j.value, '$.metric')
-            WHEN typeof(j.key) = 'text' THEN j.key END AS metric,
-       CASE WHEN j.type = 'object' THEN
-                CASE WHEN json_type(j.value, '$.result') IN ('integer', 'real', 'true', 'false')
-                     THEN json_extract(j.value, '$.result') END
-            WHEN j.type IN ('integer', 'real', 'true', 'false') THEN j.value END AS value
-FROM experiment_result er,
-     json_each(CASE WHEN json_valid(er.evaluation) THEN er.evaluation ELSE '[]' END) j
-{where}
-"""
-_METRICS = """
-SELECT experiment_id, metric, AVG(value) AS average, COUNT(value) AS count
-FROM ({values})
-WHERE metric IS NOT NULL AND value IS NOT NULL
-GROUP BY experiment_id, metric
-ORDER BY experiment_id, metric
-"""
-SELECT_METRICS = _METRICS.format(values=_METRIC_VALUES.format(where=""))
-SELECT_METRICS_OF = _METRICS.format(
-    values=_METRIC_VALUES.format(where="WHERE er.experiment_id = ?"))
 
 _RECORD_COLUMNS = """er.id AS id, er.experiment_id AS experiment_id,
        er.dataset_record_id AS dataset_record_id, er.completion AS completion,
@@ -112,7 +77,9 @@ WHERE er.experiment_id IN ({{ids}}) AND er.dataset_record_id IN ({{records}})
 ORDER BY er.id
 """
 
-COUNT_ROWS = {t.name: f"SELECT COUNT(*) FROM {t.name}" for t in TABLES}
+# The health page counts the rows of the data tables (not the summaries derived from them).
+COUNT_ROWS = {t.name: f"SELECT COUNT(*) FROM {t.name}" for t in TABLES
+              if t.name not in ("experiment_summary", "experiment_metric")}
 
 
 def _placeholders(count: int) -> str:

@@ -1,11 +1,12 @@
-"""What the studio page shows that LocalTracer has no method for: experiment
-summaries with per-metric averages (cached), one page of an experiment's records,
-records of several experiments aligned by dataset record, dataset records read from
-their files, and the database's health.
+"""What the studio page shows: experiment summaries with per-metric averages (as
+``LocalTracer.get_experiment_summaries()``, stored with the results), and what
+LocalTracer has no method for: one page of an experiment's records, records of
+several experiments aligned by dataset record, dataset records read from their files,
+and the database's health.
 
-The SQL is ``promptlab.store.results``' and ``promptlab.store.experiments``'; the
+The SQL is ``promptlab.store.results``', ``.summaries``' and ``.experiments``'; the
 stored formats are read through ``promptlab.store.formats``. This module shapes the
-answers and keeps the caches.
+answers and keeps the dataset files' cache.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from promptlab import _core
 from promptlab.store import experiments as experiment_store
 from promptlab.store import results as result_store
-from promptlab.store.formats import decode_evaluation, decode_experiment
+from promptlab.store import summaries as summary_store
+from promptlab.store.formats import decode_evaluation
 from promptlab.store.results import SELECT_METRICS, SELECT_METRICS_OF  # noqa: F401 - tests
 from promptlab.tracer.local_tracer import LocalTracer
 
@@ -53,11 +55,6 @@ class ReadModel:
         self.tracer = tracer
         self.db_file = tracer.db_file
         self.datasets = datasets
-        # Metric averages read every evaluation of an experiment (JSON), so they are
-        # kept per experiment; results are written once, with the experiment, so the
-        # count and the last result id tell when they are stale.
-        self._metrics: Dict[str, Tuple[Tuple[int, Any], Dict[str, Any]]] = {}
-        self._metrics_lock = threading.Lock()
 
     # --- experiments -------------------------------------------------------
 
@@ -66,54 +63,14 @@ class ReadModel:
         return experiment_store.experiment_rows_page(self.db_file, offset, limit)
 
     def summaries(self) -> List[Dict[str, Any]]:
-        """Every experiment, newest first, with counts, averages and metric averages."""
-        rows = result_store.summaries(self.db_file)
-        return self._summaries(rows, self._metric_averages(rows))
+        """Every experiment, newest first, with counts, averages and metric averages
+        (stored with its results: ``promptlab.store.summaries``)."""
+        return summary_store.experiment_summaries(self.db_file)
 
     def summary(self, experiment_id: str) -> Optional[Dict[str, Any]]:
         """One experiment's summary, or None when there is no such experiment."""
-        rows = result_store.summaries(self.db_file, experiment_id)
-        found = self._summaries(rows, self._metric_averages(rows))
+        found = summary_store.experiment_summaries(self.db_file, experiment_id)
         return found[0] if found else None
-
-    def _metric_averages(self, rows: Sequence[Any]) -> Dict[str, Dict[str, Any]]:
-        """{experiment_id: {metric: {average, count}}} for the summary ``rows``, read
-        from the cache or, for experiments it lacks, from the evaluations."""
-        with self._metrics_lock:
-            cached = {r.experiment_id: self._metrics.get(r.experiment_id) for r in rows}
-        stamps = {r.experiment_id: (r.records, r.last_result_id) for r in rows}
-        stale = [i for i, c in cached.items() if c is None or c[0] != stamps[i]]
-        fresh: Dict[str, Dict[str, Any]] = {i: {} for i in stale}
-        if stale:
-            for m in result_store.metric_averages(self.db_file, stale):
-                fresh[m.experiment_id][str(m.metric)] = {"average": m.average,
-                                                         "count": m.count}
-            with self._metrics_lock:
-                for i, metrics in fresh.items():
-                    self._metrics[i] = (stamps[i], metrics)
-        # c is None only for a stale experiment, which fresh holds
-        return {i: c[1] if c is not None and i not in fresh else fresh[i]
-                for i, c in cached.items()}
-
-    @staticmethod
-    def _summaries(rows: Sequence[Any], by_experiment: Dict[str, Dict[str, Any]]
-                   ) -> List[Dict[str, Any]]:
-        out = []
-        for r in rows:
-            out.append({
-                "experiment_id": r.experiment_id,
-                "created_at": r.created_at,
-                "user": r.username,
-                **decode_experiment(r.model, r.asset),
-                "records": r.records,
-                "avg_latency_ms": r.avg_latency_ms,
-                "prompt_tokens": r.prompt_tokens,
-                "completion_tokens": r.completion_tokens,
-                "avg_prompt_tokens": r.avg_prompt_tokens,
-                "avg_completion_tokens": r.avg_completion_tokens,
-                "metrics": by_experiment.get(r.experiment_id, {}),
-            })
-        return out
 
     def records(self, experiment: Dict[str, Any], offset: int, limit: int,
                 search: Optional[str] = None) -> Dict[str, Any]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from promptlab.enums import AssetType
 from promptlab.paths import sanitize_path
 from promptlab.sqlite.database_manager import db_manager
-from promptlab.store import assets, experiments, users
+from promptlab.store import assets, experiments, summaries, users
 from promptlab.store.experiments import (  # noqa: F401 - names callers import from here
     EXPERIMENT_COLUMNS,
     SELECT_EXPERIMENT_PARENTS,
@@ -145,6 +145,14 @@ class LocalTracer(Tracer):
         """One row per experiment result, with the model and asset fields extracted,
         as mappings (row["completion"], dict(row)), as the original returned them."""
         return experiments.experiment_rows(self._db_file)
+
+    def get_experiment_summaries(self) -> List[Dict[str, Any]]:
+        """One dict per experiment, newest first, as the studio's experiment list
+        shows it: ``experiment_id``, ``created_at``, ``user``, the model and asset
+        names, ``records``, ``avg_latency_ms``, ``prompt_tokens``,
+        ``completion_tokens``, ``avg_prompt_tokens``, ``avg_completion_tokens`` and
+        ``metrics`` ({metric: {"average", "count"}}), stored when it was traced."""
+        return summaries.experiment_summaries(self._db_file)
 
     # --- users -------------------------------------------------------------
 
