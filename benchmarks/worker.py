@@ -439,6 +439,21 @@ def prepare_read(side, a):
         conn.executemany(INSERT_RESULT, rows)
     conn.execute("COMMIT")
     conn.close()
+    store_summaries(path, [f"exp-{e:04d}" for e in range(n_exp)])
+
+
+def store_summaries(path, experiment_ids):
+    """What trace_experiment stores beside the rows it writes: the per-experiment
+    aggregates of a package that keeps them (migration 0005, promptlab.store.summaries);
+    the rows above went in through stdlib, so they are computed here, untimed."""
+    try:
+        from promptlab.sqlite import get_session
+        from promptlab.store import summaries
+    except ImportError:
+        return  # the original, or a package without stored summaries
+    with get_session(path) as session:
+        summaries.refresh(session, experiment_ids)
+        session.commit()
 
 
 def task_prepare_read(side, a):
@@ -537,8 +552,15 @@ def ours_read_queries():
 
 
 def ours_summary_queries():
-    """The two queries of the studio's experiment list (ReadModel.summaries): in
-    promptlab.store.results where the package has a store, else in the studio."""
+    """The two queries of the studio's experiment list (ReadModel.summaries): the stored
+    summaries (promptlab.store.summaries) where the package keeps them, else the
+    aggregates over every result (promptlab.store.results, or the studio before it)."""
+    try:
+        from promptlab.store import summaries
+    except ImportError:
+        pass
+    else:
+        return summaries.SELECT_STORED_SUMMARIES, summaries.SELECT_STORED_METRICS
     try:
         from promptlab.store import results as queries
     except ImportError:
