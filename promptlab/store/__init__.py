@@ -13,3 +13,17 @@ The tracer, the studio, the CLI and the PromptLab API call these functions; none
 of them writes SQL or parses a stored format itself (``tests/test_store.py``
 checks). Each function opens a session on the database file it is given.
 """
+
+_models = None
+
+
+def record_classes():
+    """``promptlab.sqlite.models``, imported by the first call that builds a record and
+    kept: reading experiments never needs it (start-up), and a lookup should not pay an
+    import statement on every call (about 0.6 µs)."""
+    global _models
+    if _models is None:
+        from promptlab.sqlite import models
+
+        _models = models
+    return _models

@@ -7,6 +7,7 @@ these functions store and return the text as it is.
 from __future__ import annotations
 
 from promptlab.sqlite.database_manager import db_manager
+from promptlab.store import record_classes
 from promptlab.store.users import user_id
 
 TYPE_CHECKING = False
@@ -56,24 +57,18 @@ def get_asset(db_file: DbFile, name: str, version: int) -> Optional[Asset]:
     """The asset ``name`` at ``version`` with its owner, or None."""
     with db_manager.get_session(db_file) as session:
         row = session.execute(SELECT_ASSET, (name, version)).first()
-    from promptlab.sqlite.models import Asset
-
-    return None if row is None else Asset.from_row(row)
+    return None if row is None else record_classes().Asset.from_row(row)
 
 
 def get_latest_asset(db_file: DbFile, name: str) -> Optional[Asset]:
     """The highest version of ``name``, or None."""
     with db_manager.get_session(db_file) as session:
         row = session.execute(SELECT_LATEST_ASSET, (name,)).first()
-    from promptlab.sqlite.models import Asset
-
-    return None if row is None else Asset.from_row(row)
+    return None if row is None else record_classes().Asset.from_row(row)
 
 
 def assets_of_type(db_file: DbFile, asset_type: str) -> List[Asset]:
     """Every asset of ``asset_type``, in the order they were stored."""
     with db_manager.get_session(db_file) as session:
         rows = session.execute(SELECT_ASSETS_BY_TYPE, (asset_type,)).all()
-    from promptlab.sqlite.models import Asset
-
-    return [Asset.from_row(row) for row in rows]
+    return [record_classes().Asset.from_row(row) for row in rows]

@@ -12,9 +12,10 @@ import os
 
 from promptlab.sqlite import Session
 from promptlab.sqlite.database_manager import db_manager
+from promptlab.store import record_classes
 
-# Annotations only; records are built by functions that import their model, so that
-# reading experiments does not load the record classes (issue 16, start-up).
+# Annotations only; records are built through record_classes(), so that reading
+# experiments does not load the record classes (issue 16, start-up).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import List, Optional, Union
@@ -48,18 +49,14 @@ def get_user(db_file: DbFile, username: str) -> Optional[User]:
     """The user called ``username`` (active or not), or None."""
     with db_manager.get_session(db_file) as session:
         row = session.execute(SELECT_USER_BY_USERNAME, (username,)).first()
-    from promptlab.sqlite.models import User
-
-    return None if row is None else User.from_row(row)
+    return None if row is None else record_classes().User.from_row(row)
 
 
 def list_users(db_file: DbFile, active_only: bool = True) -> List[User]:
     """The users by id: the active ones (status 1), or every one."""
     with db_manager.get_session(db_file) as session:
         rows = session.execute(SELECT_ACTIVE_USERS if active_only else SELECT_ALL_USERS).all()
-    from promptlab.sqlite.models import User
-
-    return [User.from_row(row) for row in rows]
+    return [record_classes().User.from_row(row) for row in rows]
 
 
 def insert_user(db_file: DbFile, user: User) -> None:
