@@ -15,6 +15,8 @@ import tempfile
 import pytest
 
 from conftest import file_digest
+from helpers import python_code_process
+from promptlab import _core
 from promptlab.sqlite import (
     DatabaseError,
     DiskFullError,
@@ -265,3 +267,63 @@ def test_read_only_file_system_is_a_read_only_error():
             with pytest.raises(ReadOnlyDatabaseError, match="(?i)read-only file system") as info:
                 db_manager.initialize_database(path)
             assert path in str(info.value)
+
+
+# A process that grows and shrinks a WAL-mode file in cycles; each close is the last one,
+# so it checkpoints (page 1 first, the file extended or cut after) and deletes the -wal.
+GROW_AND_SHRINK = """
+import os, sqlite3, sys, time
+path, seconds = sys.argv[1], float(sys.argv[2])
+deadline, cycles = time.monotonic() + seconds, 0
+while time.monotonic() < deadline:
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=OFF")  # short checkpoints: more of them fit in the race
+    con.execute("CREATE TABLE IF NOT EXISTS blobs (b BLOB)")
+    if cycles % 50 == 49:
+        con.execute("DELETE FROM blobs")
+        con.commit()
+        con.execute("VACUUM")
+    else:
+        con.execute("INSERT INTO blobs VALUES (?)", (os.urandom(4000),))
+        con.commit()
+    con.close()
+    cycles += 1
+print(cycles)
+"""
+
+
+@pytest.mark.slow
+def test_file_checkpointed_by_another_process_is_never_taken_for_truncated(tmp_path):
+    # Another process's checkpoint writes the new header before it extends (or cuts) the
+    # file; the check must not catch the header and the size of two different moments.
+    path = tmp_path / "busy.db"
+    sqlite3.connect(path).close()
+    writer = python_code_process(GROW_AND_SHRINK, path, 2)
+    checks, refusals = 0, []
+    try:
+        while writer.poll() is None:
+            try:
+                _core.database_schema(str(path))
+            except InvalidDatabaseError as e:
+                refusals.append(str(e))
+            except DatabaseError:
+                pass  # busy or locked while the writer holds the file: not the point here
+            checks += 1
+        out, err = writer.communicate()
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+    assert writer.returncode == 0, err
+    assert int(out) > 10 and checks > 100, (out, checks)
+    assert refusals == []
+    assert committed_blobs_ok(path)
+
+
+def committed_blobs_ok(path) -> bool:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        con.close()

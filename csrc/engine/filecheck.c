@@ -2,6 +2,7 @@
 #include "filecheck.h"
 #include "lockorder.h"
 #include "query.h"
+#include "util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -66,12 +67,74 @@ static int read_head(const char *path, unsigned char *buf, int size, pl_err *err
     return 0;
 }
 
+/* What one look at the file saw: its size and the header's page count. */
+typedef struct {
+    long long size;
+    unsigned long pages, page_size;
+    int short_of_header; /* the header's page count is valid and exceeds the size */
+} file_look;
+
+static void look_at_header(const unsigned char *hdr, long long size, file_look *look)
+{
+    /* The header's page count is valid when its "version-valid-for" number
+     * matches the change counter; pages may live in a WAL or hot journal. */
+    look->size = size;
+    look->page_size = read_be(hdr + 16, 2);
+    look->pages = read_be(hdr + 28, 4);
+    if (look->page_size == 1)
+        look->page_size = 65536;
+    look->short_of_header = read_be(hdr + 24, 4) == read_be(hdr + 92, 4) && look->pages > 0 &&
+                            size < (long long)look->pages * (long long)look->page_size;
+}
+
+/* Looks taken while confirming that a file is shorter than its header says,
+ * and the pause between them. */
+#define TRUNCATION_LOOKS 5
+#define TRUNCATION_LOOK_PAUSE_MS 20
+
+/* A file shorter than its header says is truncated only if it stays so with
+ * no WAL or journal beside it. Another process's checkpoint writes page 1
+ * before it extends the file, and its last close deletes the WAL: a size
+ * taken before that meets the new header for a moment. So the verdict needs
+ * two looks in a row that agree (header read, no sidecar, then the size),
+ * each taken after the sidecars were seen absent. Returns 1 when truncated
+ * (`look` filled), 0 when not, -1 on error. */
+static int confirm_truncated(const char *path, file_look *look, pl_err *err)
+{
+    unsigned char hdr[SQLITE_HEADER_SIZE];
+    file_look prev = *look;
+    struct stat st;
+
+    for (int i = 0; i < TRUNCATION_LOOKS; i++) {
+        if (has_sidecar(path, "-wal") || has_sidecar(path, "-journal"))
+            return 0;
+        if (read_head(path, hdr, sizeof hdr, err) < 0)
+            return -1;
+        if (has_sidecar(path, "-wal") || has_sidecar(path, "-journal"))
+            return 0;
+        if (stat(path, &st) != 0)
+            return pl_err_set(err, PL_E_PATH, path, "cannot inspect the file (%s).",
+                              strerror(errno));
+        look_at_header(hdr, (long long)st.st_size, look);
+        if (!look->short_of_header)
+            return 0;
+        if (i > 0 && look->size == prev.size && look->pages == prev.pages &&
+            look->page_size == prev.page_size)
+            return 1;
+        prev = *look;
+        pl_sleep_ms(TRUNCATION_LOOK_PAUSE_MS);
+    }
+    return 1;
+}
+
 int pl_check_file(const char *path, int *exists, pl_err *err)
 {
     static const char magic[SQLITE_MAGIC_SIZE] = "SQLite format 3";
     unsigned char hdr[SQLITE_HEADER_SIZE];
     struct stat st;
+    file_look look;
     long long got;
+    int truncated;
 
     PL_ASSERT_NO_GIL();
     *exists = 0;
@@ -104,20 +167,16 @@ int pl_check_file(const char *path, int *exists, pl_err *err)
                           "the file is only %lld bytes long, shorter than a SQLite header: it "
                           "was truncated. It was left unchanged; restore it from a backup.",
                           got);
-    /* The header's page count is valid when its "version-valid-for" number
-     * matches the change counter; pages may live in a WAL or hot journal. */
-    unsigned long page_size = read_be(hdr + 16, 2), pages = read_be(hdr + 28, 4);
-    if (page_size == 1)
-        page_size = 65536;
-    if (read_be(hdr + 24, 4) == read_be(hdr + 92, 4) && pages > 0 &&
-        (long long)st.st_size < (long long)pages * (long long)page_size &&
-        !has_sidecar(path, "-wal") && !has_sidecar(path, "-journal"))
-        return pl_err_set(err, PL_E_INVALID, path,
-                          "the file is %lld bytes long but its header records %lu pages of "
-                          "%lu bytes: it was truncated. It was left unchanged; restore it "
-                          "from a backup.",
-                          (long long)st.st_size, pages, page_size);
-    return 0;
+    look_at_header(hdr, (long long)st.st_size, &look);
+    if (!look.short_of_header)
+        return 0;
+    if ((truncated = confirm_truncated(path, &look, err)) <= 0)
+        return truncated;
+    return pl_err_set(err, PL_E_INVALID, path,
+                      "the file is %lld bytes long but its header records %lu pages of "
+                      "%lu bytes: it was truncated. It was left unchanged; restore it "
+                      "from a backup.",
+                      look.size, look.pages, look.page_size);
 }
 
 int pl_check_no_foreign_code(pl_conn *c, pl_err *err)
