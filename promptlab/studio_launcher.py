@@ -1,5 +1,5 @@
 """``pl.studio``: serve the studio for the PromptLab's database from a script, as
-``promptlab studio start -d FILE -p PORT`` does (``promptlab.studio.server.run``)."""
+``promptlab studio start -d FILE -p PORT`` does (``promptlab.commands.studio.run``)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class Studio:
 
     def start(self, port: int = 8000) -> int:
         """Serve until Ctrl-C or SIGTERM (on the main thread); returns the exit status."""
-        from promptlab.studio.server import run
+        from promptlab.commands.studio import run
 
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("pl.studio.start() serves until a signal arrives, so it "
@@ -47,7 +47,7 @@ class Studio:
         stops the studio cleanly."""
         import asyncio
 
-        from promptlab.studio.server import prepare
+        from promptlab.commands.studio import prepare
 
         preparing = asyncio.ensure_future(asyncio.to_thread(prepare, self._config(port)))
         try:

@@ -8,9 +8,10 @@ HTTP server (``promptlab.commands.studio.run``). The page is one self-contained 
 (``promptlab.studio.routes``; ``promptlab.studio.app`` says where each part is).
 """
 
+from promptlab.commands.studio import run
 from promptlab.studio.app import StudioApp
 from promptlab.studio.config import StudioConfig
-from promptlab.studio.server import StudioServer, make_server, run
+from promptlab.studio.server import StudioServer, make_server
 from promptlab.studio.wsgi import StudioWSGI, make_app
 
 __all__ = ["StudioApp", "StudioConfig", "StudioServer", "StudioWSGI", "make_app",

@@ -420,21 +420,6 @@ def open_server(config: StudioConfig, out: TextIO = sys.stdout) -> "StudioServer
     return StudioServer(app)
 
 
-def run(config: StudioConfig, out: TextIO = sys.stdout) -> int:
-    """``promptlab studio start`` (``promptlab.commands.studio.run``), under the name
-    ``pl.studio`` and ``promptlab.studio`` use."""
-    from promptlab.commands.studio import run as run_studio
-
-    return run_studio(config, out)
-
-
-def prepare(config: StudioConfig, out: TextIO = sys.stdout) -> "StudioServer":
-    """``promptlab.commands.studio.prepare``, under the name ``pl.studio`` uses."""
-    from promptlab.commands.studio import prepare as prepare_studio
-
-    return prepare_studio(config, out)
-
-
 def serve_until_signal(server: StudioServer, out: TextIO = sys.stdout) -> int:
     """Serve on this (main) thread until SIGINT or SIGTERM, then stop cleanly."""
     received: list = []
