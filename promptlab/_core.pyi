@@ -254,6 +254,10 @@ def _set_bcrypt_rounds_for_tests(rounds: int) -> int:
     cost. A hash carries its cost, so verification is unaffected. ValueError when out
     of range. Present in every build."""
 
+def admin_password_from_environment() -> "str | None":
+    """PROMPTLAB_ADMIN_PASSWORD as initialization reads it; None when unset or empty.
+    ValueError when it breaks the password rule."""
+
 def check_password(password: str, name: str = "The password") -> None:
     """ValueError, starting with ``name``, unless ``password`` is 8 to 72 bytes of UTF-8
     without a NUL byte: the rule for every password PromptLab stores."""

@@ -111,3 +111,17 @@ def test_library_set_admin_password_follows_the_rule(tmp_path):
         with pytest.raises(ValueError, match="The admin password is"):
             set_admin_password(path, bad)
     assert admin_hash(path) == before
+
+
+def test_commands_read_the_variable_as_initialization_does(monkeypatch):
+    # One reader of PROMPTLAB_ADMIN_PASSWORD (the C core's settings), one rule.
+    monkeypatch.delenv("PROMPTLAB_ADMIN_PASSWORD", raising=False)
+    assert _core.admin_password_from_environment() is None
+    monkeypatch.setenv("PROMPTLAB_ADMIN_PASSWORD", "")
+    assert _core.admin_password_from_environment() is None
+    monkeypatch.setenv("PROMPTLAB_ADMIN_PASSWORD", LONGEST)
+    assert _core.admin_password_from_environment() == LONGEST
+    for bad, length in ((TOO_SHORT, "1 byte long"), ("é" * 37, "74 bytes long")):
+        monkeypatch.setenv("PROMPTLAB_ADMIN_PASSWORD", bad)
+        with pytest.raises(ValueError, match=f"^PROMPTLAB_ADMIN_PASSWORD is {length};"):
+            _core.admin_password_from_environment()

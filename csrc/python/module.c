@@ -14,6 +14,7 @@
 #include "row.h"
 #include "rowmapping.h"
 #include "session.h"
+#include "settings.h"
 #include "initialize.h"
 #include "pyutil.h"
 #include "compat.h"
@@ -286,6 +287,31 @@ static PyObject *py_check_password(PyObject *module, PyObject *args, PyObject *k
     Py_RETURN_NONE;
 }
 
+/* admin_password_from_environment(): PROMPTLAB_ADMIN_PASSWORD as the engine
+ * reads it (settings.h), None when unset or empty; ValueError when it breaks
+ * the password rule. For commands that refuse a bad value before any file is
+ * made; initialization itself checks it only where it uses it. */
+static PyObject *py_admin_password_from_environment(PyObject *module, PyObject *unused)
+{
+    /* One byte more than the rule allows; len is the full length. */
+    char value[PL_PASSWORD_MAX_BYTES + 2], why[PL_PASSWORD_WHY_MAX];
+    PyObject *result = NULL;
+    long len;
+
+    (void)unused;
+    if (pl_environ_refresh(PyModule_GetState(module)) < 0)
+        return NULL;
+    len = pl_settings_admin_password(value, sizeof value);
+    if (len <= 0)
+        result = Py_NewRef(Py_None);
+    else if (pl_password_check(value, (size_t)len, why, sizeof why) < 0)
+        PyErr_Format(PyExc_ValueError, "PROMPTLAB_ADMIN_PASSWORD %s.", why);
+    else
+        result = PyUnicode_DecodeFSDefaultAndSize(value, len);
+    explicit_bzero(value, sizeof value);
+    return result;
+}
+
 /* _lock_check_self_test(which): see pl_lock_check_self_test. For tests. */
 static PyObject *py_lock_check_self_test(PyObject *module, PyObject *arg)
 {
@@ -420,6 +446,10 @@ static PyMethodDef module_methods[] = {
      "_lock_check_self_test(which)\n--\n\n"
      "For tests: break a lock rule on purpose ('order' or 'gil'). In builds with\n"
      "assertions (_debug_checks) the process aborts; otherwise nothing happens."},
+    {"admin_password_from_environment", py_admin_password_from_environment, METH_NOARGS,
+     PyDoc_STR("admin_password_from_environment() -> str | None\n\nPROMPTLAB_ADMIN_PASSWORD "
+               "as initialization reads it; None when unset or empty. ValueError when it "
+               "breaks the password rule.")},
     {"check_password", (PyCFunction)(void (*)(void))py_check_password, METH_VARARGS | METH_KEYWORDS,
      "check_password(password, name='The password')\n--\n\n"
      "Raise ValueError, starting with name, unless password is 8 to 72 bytes of UTF-8\n"

@@ -20,6 +20,7 @@ import os
 import secrets
 from typing import Optional, Union
 
+from promptlab import _core
 from promptlab._core import (
     UNUSABLE_PASSWORD,
     check_password,
@@ -36,17 +37,14 @@ PASSWORD_ENV = "PROMPTLAB_ADMIN_PASSWORD"
 
 
 def password_from_environment() -> Optional[str]:
-    """``PROMPTLAB_ADMIN_PASSWORD`` when it is set and not empty, else None.
+    """``PROMPTLAB_ADMIN_PASSWORD`` when it is set and not empty, else None, read by the
+    C core as initialization reads it (``_core.admin_password_from_environment``).
 
     ValueError when it breaks the password rule (8 to 72 bytes of UTF-8, the
-    studio's rule; ``_core.check_password``): commands call this before they
-    create or change anything, so a bad value leaves no file behind.
+    studio's rule): commands call this before they create or change anything, so a
+    bad value leaves no file behind.
     """
-    value = os.environ.get(PASSWORD_ENV)
-    if not value:
-        return None
-    check_password(value, PASSWORD_ENV)
-    return value
+    return _core.admin_password_from_environment()
 
 
 def admin_has_password(db_file: Union[str, "os.PathLike[str]"]) -> bool:
