@@ -68,6 +68,31 @@ def config_home(tmp_path: Path, monkeypatch) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster for the whole run (pgserver.PostgresServer),
+    removed at the end. Skips without PostgreSQL's programs; fails in CI instead."""
+    from pgserver import missing_reason, start_server
+
+    reason = missing_reason()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the PostgreSQL tests: {reason} (.ci/run installs "
+                        "Debian's postgresql)")
+        pytest.skip(reason)
+    server = start_server()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request) -> str:
+    """The URL of a new, empty database on the throwaway server, for one test."""
+    import uuid
+
+    return postgres_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
 @pytest.fixture
 def studio(tmp_path: Path):
     """A studio serving a new database from a thread (studiotools.Studio), with one admin,
