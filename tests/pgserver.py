@@ -1,6 +1,7 @@
 """A throwaway PostgreSQL server for the tests (issue 15): ``initdb`` into a temporary
-folder, ``postgres`` (this process's child) listening on a Unix socket in that folder and on a free loopback port,
-password authentication (SCRAM) for every connection, removed afterwards.
+folder, ``postgres`` (this process's child) listening on a Unix socket in that folder
+and on a free loopback port, password authentication (SCRAM) for every connection,
+removed afterwards.
 
 PostgreSQL refuses to run as root, so when the tests run as root (CI does) the cluster
 belongs to an unprivileged user (``nobody``) and its programs run as that user.
@@ -44,8 +45,9 @@ def server_programs() -> Optional[str]:
 def missing_reason() -> Optional[str]:
     """Why no server can be started here, or None when one can."""
     if server_programs() is None:
-        return ("PostgreSQL's server programs (initdb, postgres, pg_isready) were not found; install "
-                "them (Debian: apt-get install postgresql) to run the PostgreSQL tests")
+        return ("PostgreSQL's server programs (initdb, postgres, pg_isready) were not "
+                "found; install them (Debian: apt-get install postgresql) to run the "
+                "PostgreSQL tests")
     if shutil.which("psql") is None:
         return "psql was not found; install Debian's postgresql-client"
     return None
