@@ -75,6 +75,32 @@ def test_bytearray_memoryview_and_datetime_parameters(session):
         b"ab", b"cd", "2025-03-01 12:30:45.123456", "2025-03-01"]
 
 
+DATES_FROM_THREADS = """
+import datetime, sys, threading
+from promptlab.sqlite import get_session
+barrier, got = threading.Barrier(8), []
+def bind(i):
+    with get_session(sys.argv[1]) as s:
+        barrier.wait()
+        got.append(s.execute("SELECT ?", (datetime.date(2025, 1, 1 + i),)).scalar())
+threads = [threading.Thread(target=bind, args=(i,)) for i in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(sorted(got))
+"""
+
+
+def test_first_dates_bound_by_threads_at_once(tmp_path):
+    # datetime.date is looked up on the first unusual parameter (not at import): eight
+    # threads that bind their first date together all get it converted.
+    from helpers import python_code_process
+
+    proc = python_code_process(DATES_FROM_THREADS, tmp_path / "d.db")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert out.strip() == str([f"2025-01-0{1 + i}" for i in range(8)])
+
+
 def test_dicts_and_lists_are_stored_as_json_text(session):
     value = {"metric": "f1", "scores": [1, 2.5, None], "naïve": True}
     assert session.execute("SELECT ?", (value,)).scalar() == json.dumps(value)

@@ -537,9 +537,6 @@ static int module_exec(PyObject *module)
     }
     if (add_errors(module, st) < 0)
         return -1;
-    st->date_type = pl_import_attr("datetime", "date");
-    if (st->date_type == NULL)
-        return -1;
     st->columns_cache = PyDict_New();
     if (st->columns_cache == NULL)
         return -1;

@@ -24,7 +24,7 @@ typedef struct {
     PyTypeObject *rowmapping_type;
     PyObject *errors[PL_E_KIND_COUNT]; /* exception class per error kind */
     PyObject *manager;                 /* the DatabaseManager instance */
-    PyObject *date_type;               /* datetime.date, for parameters */
+    PyObject *date_type;               /* datetime.date, for parameters (set on first use) */
     PyObject *columns_cache;           /* SQL text -> (field names, name index) */
     PyObject *environ;                 /* os.environ, read by environ.c */
     int exiting;                       /* the atexit hook has run (module.c) */

@@ -255,6 +255,28 @@ static int convert_unsupported(pl_batch *b, pl_param *p, PyObject *v)
     return 0;
 }
 
+/* datetime.date, imported on the first parameter of a type that is not one
+ * of the common ones: most programs never bind a date, and importing datetime
+ * at start-up costs a script about a millisecond (issue 16). Set once, by
+ * compare-and-swap: without a GIL two threads may import it together.
+ * Borrowed reference (the module state owns it), or NULL with an exception. */
+static PyObject *date_type(pl_state *st)
+{
+    PyObject *known = __atomic_load_n(&st->date_type, __ATOMIC_ACQUIRE), *made;
+
+    if (known != NULL)
+        return known;
+    made = pl_import_attr("datetime", "date");
+    if (made == NULL)
+        return NULL;
+    if (!__atomic_compare_exchange_n(&st->date_type, &known, made, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        Py_DECREF(made); /* another thread's is kept; `known` is it */
+        return known;
+    }
+    return made;
+}
+
 /* Convert one value. Returns 0, or -1 with an exception set. */
 static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py_ssize_t index,
                          int kept)
@@ -277,7 +299,10 @@ static int convert_value(pl_state *st, pl_batch *b, pl_param *p, PyObject *v, Py
         return convert_json(st, b, p, v, index);
     /* str() of a datetime is "YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]", the form
      * SQLAlchemy stored and SQLite's date functions read. */
-    if (st->date_type != NULL && PyObject_TypeCheck(v, (PyTypeObject *)st->date_type))
+    PyObject *date = date_type(st);
+    if (date == NULL)
+        return -1;
+    if (PyObject_TypeCheck(v, (PyTypeObject *)date))
         return set_new(set_text, b, p, PyObject_Str(v));
     return convert_unsupported(b, p, v);
 }
