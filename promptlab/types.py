@@ -1,7 +1,7 @@
 """Configuration and value types, with the field names, defaults and behaviour of
 PromptLab 0.1.x.
 
-The original declared these as pydantic v2 models. They are dataclasses here, with
+The original declared these as pydantic v2 models. They are plain classes here, with
 the part of pydantic's contract that PromptLab's users rely on (``_Model``):
 
 - built from keywords only; keywords that are not fields are ignored;
@@ -13,42 +13,36 @@ the part of pydantic's contract that PromptLab's users rely on (``_Model``):
   ``model_validate_json``, ``model_copy``/``copy`` and ``model_fields``.
 
 Why not pydantic itself: it costs more than the rest of ``import promptlab.types``
-together (README, "Types"), and these classes stay dataclasses, which the studio's
-request parsing reads with ``dataclasses.fields``. As in pydantic, assignment after
-construction is not validated.
+together (README, "Types"). Nor ``dataclasses``: it imports ``inspect`` (with ``ast``,
+``dis`` and ``tokenize``), about half of a script's start-up (issue 16); the fields are
+read from the class's annotations instead, and ``dataclasses.fields()`` still works on
+these classes (the module is imported when it is first asked). As in pydantic,
+assignment after construction is not validated.
 """
 
-# No ``from __future__ import annotations``: the fields' annotations are objects,
-# so the classes are built without compiling each one from text at import time
-# (typing.get_type_hints, dataclasses' ClassVar check), a few ms of start-up.
+# The typing module is not imported at run time (issue 16: with re, which it imports,
+# it is a third of a short script's start-up). The fields' annotations stay text; the
+# check of each field is compiled from that text (_checker), and ``model_fields``
+# (whose annotations are typing objects) is made when it is first read.
+from __future__ import annotations
 
-import copy as _copy
-import dataclasses
 import enum
 import os
-import typing
-from dataclasses import dataclass
+from collections.abc import Mapping
 from reprlib import recursive_repr
-from typing import (
-    Any,
-    Callable,
-    ClassVar,
-    Dict,
-    List,
-    Mapping,
-    Optional,
-    Protocol,
-    Tuple,
-    Type,
-    TypeVar,
-    Union,
-    runtime_checkable,
-)
 
 from promptlab.enums import TracerType
 from promptlab.paths import sanitize_path
 
-_M = TypeVar("_M", bound="_Model")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, ClassVar, Dict, List, Optional, Tuple, Type, TypeVar, Union
+
+    from promptlab.model_protocols import EmbeddingModel, Model
+    from promptlab.model_response import ModelResponse
+
+    _M = TypeVar("_M", bound="_Model")
+    _Check = Callable[[Any], Any]
 
 __all__ = [
     "Dataset", "EmbeddingModel", "EvaluationConfig", "ExperimentConfig", "FieldInfo",
@@ -96,8 +90,14 @@ class _Invalid(Exception):
         self.kind, self.msg, self.value, self.nested = kind, msg, value, errors
 
 
-_Check = Callable[[Any], Any]
-_MISSING = dataclasses.MISSING
+class _Missing:
+    """The default of a field that has none (a required field)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+_MISSING: Any = _Missing()
 
 
 def _check_str(value: Any) -> str:
@@ -232,43 +232,128 @@ def _located(exc: _Invalid, prefix: Tuple[Any, ...]) -> List[Dict[str, Any]]:
     return [{"type": exc.kind, "loc": prefix, "msg": exc.msg, "input": exc.value}]
 
 
-def _checker(hint: Any) -> _Check:
-    """The check for a declared type (the few kinds these models declare)."""
-    if hint is Any or hint is object:
-        return _check_any
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin is Union:
-        rest = [a for a in args if a is not type(None)]
-        inner = _checker(rest[0]) if len(rest) == 1 else _check_any
-        return _check_optional(inner) if len(rest) < len(args) else inner
-    if origin in (list, List):
-        return _check_list_of(_checker(args[0]) if args else _check_any)
-    if origin in (dict, Dict) or hint is dict:
+def _split_args(text: str) -> List[str]:
+    """The comma-separated arguments inside ``X[...]`` (brackets nest)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return parts
+
+
+def _checker(hint: str, names: Dict[str, Any]) -> _Check:
+    """The check for a declared type, from the text of its annotation (the kinds these
+    models declare: str, int, float, bool, an enum, a model, ``Optional``, ``Union``,
+    ``X | None``, ``List``, ``Dict``, ``Any``, ``Callable``). ``names``: the module's
+    globals, where the classes are found."""
+    hint = hint.strip()
+    head, bracket, rest = hint.partition("[")
+    args = _split_args(rest[:-1]) if bracket else []
+    options = None
+    if head == "Optional":
+        options = [args[0], "None"]
+    elif head == "Union":
+        options = args
+    elif not bracket and "|" in hint:
+        options = [part.strip() for part in hint.split("|")]
+    if options is not None:
+        kept = [o for o in options if o not in ("None", "NoneType")]
+        inner = _checker(kept[0], names) if len(kept) == 1 else _check_any
+        return _check_optional(inner) if len(kept) < len(options) else inner
+    if head in ("List", "list"):
+        return _check_list_of(_checker(args[0], names) if args else _check_any)
+    if head in ("Dict", "dict"):
         return _check_dict
-    if origin is not None:  # Callable[...] and other generics: not checked (SkipValidation)
+    if bracket:  # Callable[...] and other generics: not checked (SkipValidation)
         return _check_any
-    if isinstance(hint, type):
-        if issubclass(hint, _Model):
-            return _check_model(hint)
-        if issubclass(hint, enum.Enum):
-            return _check_enum_value(hint)
-        simple = {str: _check_str, bool: _check_bool, int: _check_int, float: _check_float}
-        if hint in simple:
-            return simple[hint]
-    return _check_any
+    simple = {"str": _check_str, "bool": _check_bool, "int": _check_int,
+              "float": _check_float}
+    if head in simple:
+        return simple[head]
+    cls = names.get(head)
+    if isinstance(cls, type) and issubclass(cls, _Model):
+        return _check_model(cls)
+    if isinstance(cls, type) and issubclass(cls, enum.Enum):
+        return _check_enum_value(cls)
+    return _check_any  # Any, object
 
 
-@dataclass(frozen=True)
 class FieldInfo:
-    """What ``Model.model_fields[name]`` says about a field."""
+    """What ``Model.model_fields[name]`` says about a field (read-only)."""
 
+    __slots__ = ("annotation", "default", "required")
     annotation: Any
-    default: Any = None
-    required: bool = False
+    default: Any
+    required: bool
+
+    def __init__(self, annotation: Any, default: Any = None, required: bool = False) -> None:
+        object.__setattr__(self, "annotation", annotation)
+        object.__setattr__(self, "default", default)
+        object.__setattr__(self, "required", required)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: FieldInfo is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, FieldInfo)
+        return ((self.annotation, self.default, self.required)
+                == (other.annotation, other.default, other.required))
+
+    def __hash__(self) -> int:
+        return hash((self.annotation, self.default, self.required))
+
+    def __repr__(self) -> str:
+        return (f"FieldInfo(annotation={self.annotation!r}, default={self.default!r}, "
+                f"required={self.required!r})")
 
     def is_required(self) -> bool:
         return self.required
+
+
+class _ModelFields:
+    """``model_fields`` of the models, made when first read: their annotations are
+    typing objects, so only then is the typing module imported."""
+
+    def __get__(self, obj: Any, cls: Any) -> Dict[str, FieldInfo]:
+        import typing
+
+        # The annotations' text names typing's names, which this module imports only
+        # for type checkers: the evaluation gets them beside the module's own.
+        names = {**vars(typing), **globals()}
+        own = cls.__dict__.get("__annotations__", {})
+        made = {name: FieldInfo(eval(own[name], names), None if default is _MISSING
+                                else default, default is _MISSING)
+                for name, default in cls._fields}
+        cls.model_fields = made  # later reads find it on the class
+        return made
+
+
+class _DataclassFields:
+    """``__dataclass_fields__`` of the models, made when first read: ``dataclasses.fields``,
+    ``asdict`` and ``is_dataclass`` work on them without every import paying for the
+    ``dataclasses`` module."""
+
+    def __get__(self, obj: Any, cls: Any) -> Dict[str, Any]:
+        import dataclasses
+
+        made = {}
+        for name, default in cls._fields:
+            f: Any = dataclasses.field(default=dataclasses.MISSING if default is _MISSING
+                                  else default, kw_only=True)
+            # What @dataclass sets on each of its fields (dataclasses._process_class).
+            f.name, f.type = name, cls.model_fields[name].annotation
+            f._field_type = dataclasses._FIELD  # type: ignore[attr-defined]
+            made[name] = f
+        cls.__dataclass_fields__ = made  # later reads find it on the class
+        return made
 
 
 def _plain(value: Any, json_mode: bool) -> Any:
@@ -295,44 +380,43 @@ def _json_default(value: Any) -> Any:
 
 
 class _Model:
-    """pydantic-style behaviour for the dataclasses below (see the module docstring).
+    """pydantic-style behaviour for the models below (see the module docstring).
 
     Subclasses are declared with ``@_model``; ``_checks`` maps each field to its check,
     ``_after`` to a check of the class's own run after it (a field validator)."""
 
-    # Set on each subclass by @_model (a dataclass); declared here for type checkers,
-    # which do not see through @_model, so that dataclasses.fields() accepts a _Model.
-    __dataclass_fields__: ClassVar[Dict[str, dataclasses.Field[Any]]]
+    # Each field's name and default (_MISSING when required), in declaration order:
+    # set on each subclass by @_model.
+    _fields: ClassVar[Tuple[Tuple[str, Any], ...]] = ()
+    __dataclass_fields__: ClassVar[Any] = _DataclassFields()
     _checks: ClassVar[Dict[str, _Check]] = {}
     _after: ClassVar[Dict[str, _Check]] = {}
     _required: ClassVar[Tuple[str, ...]] = ()
-    model_fields: ClassVar[Dict[str, FieldInfo]] = {}
+    model_fields: ClassVar[Dict[str, FieldInfo]] = _ModelFields()  # type: ignore[assignment]
 
     def __init__(self, /, **data: Any) -> None:
         errors: List[Dict[str, Any]] = []
-        for f in dataclasses.fields(self):
-            if f.name in data:
-                value = data[f.name]
+        for name, default in self._fields:
+            if name in data:
+                value = data[name]
                 try:
-                    value = self._checks[f.name](value)
-                    after = self._after.get(f.name)
+                    value = self._checks[name](value)
+                    after = self._after.get(name)
                     if after is not None and value is not None:
                         try:
                             value = after(value)
                         except (ValueError, TypeError) as exc:
                             raise _Invalid("value_error", f"Value error, {exc}", value) from None
                 except _Invalid as exc:
-                    errors.extend(_located(exc, (f.name,)))
+                    errors.extend(_located(exc, (name,)))
                     continue
-            elif f.default is not _MISSING:
-                value = f.default  # defaults are not validated, as in pydantic
-            elif f.default_factory is not _MISSING:
-                value = f.default_factory()
+            elif default is not _MISSING:
+                value = default  # defaults are not validated, as in pydantic
             else:
-                errors.append({"type": "missing", "loc": (f.name,), "msg": "Field required",
+                errors.append({"type": "missing", "loc": (name,), "msg": "Field required",
                                "input": dict(data)})
                 continue
-            object.__setattr__(self, f.name, value)
+            object.__setattr__(self, name, value)
         if errors:
             raise ValidationError(type(self).__name__, errors)
 
@@ -374,17 +458,17 @@ class _Model:
         this model has no use for are accepted and ignored."""
         json_mode = mode == "json"
         out: Dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            if include is not None and f.name not in include:
+        for name, default in self._fields:
+            if include is not None and name not in include:
                 continue
-            if exclude is not None and f.name in exclude:
+            if exclude is not None and name in exclude:
                 continue
-            value = getattr(self, f.name)
+            value = getattr(self, name)
             if exclude_none and value is None:
                 continue
-            if exclude_defaults and f.default is not _MISSING and value == f.default:
+            if exclude_defaults and default is not _MISSING and value == default:
                 continue
-            out[f.name] = _plain(value, json_mode)
+            out[name] = _plain(value, json_mode)
         return out
 
     def model_dump_json(self, *, indent: Optional[int] = None, **kwargs: Any) -> str:
@@ -399,17 +483,18 @@ class _Model:
                    deep: bool = False) -> _M:
         """A copy (``deep``: nested values copied too) with ``update`` applied, which is
         not validated (as in pydantic)."""
-        new = _copy.deepcopy(self) if deep else _copy.copy(self)
+        import copy
+
+        new = copy.deepcopy(self) if deep else copy.copy(self)
         for name, value in (update or {}).items():
             object.__setattr__(new, name, value)
         return new
 
-    # ``==`` and ``repr`` as a dataclass's (its generated ones are not made: @_model
-    # passes eq=False, repr=False, which saves compiling two methods per class).
+    # ``==`` and ``repr`` as a dataclass's.
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        names = [f.name for f in dataclasses.fields(self)]
+        names = [name for name, _ in self._fields]
         return (tuple(getattr(self, n) for n in names)
                 == tuple(getattr(other, n) for n in names))
 
@@ -417,8 +502,7 @@ class _Model:
 
     @recursive_repr()
     def __repr__(self) -> str:
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}"
-                          for f in dataclasses.fields(self) if f.repr)
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name, _ in self._fields)
         return f"{type(self).__qualname__}({shown})"
 
     # pydantic v1 names, which pydantic v2 keeps (deprecated) and PromptLab's users call.
@@ -433,29 +517,31 @@ class _Model:
 
 
 def _model(cls: Type[_M]) -> Type[_M]:
-    """Make ``cls`` a dataclass (for ``dataclasses.fields``, ``==`` and ``repr``) with
-    ``_Model``'s validating ``__init__``, and compile the check of each field."""
-    cls = dataclass(init=False, repr=False, eq=False, kw_only=True)(cls)
-    hints = typing.get_type_hints(cls)
-    cls._checks = {f.name: _checker(hints[f.name]) for f in dataclasses.fields(cls)}
-    cls.model_fields = {
-        f.name: FieldInfo(hints[f.name], None if f.default is _MISSING else f.default,
-                          f.default is _MISSING and f.default_factory is _MISSING)
-        for f in dataclasses.fields(cls)}
+    """Read the fields of ``cls`` from its own annotations (text), each one's default
+    from the class attribute of its name, and compile the check of each field."""
+    hints = cls.__dict__.get("__annotations__", {})
+    cls._fields = tuple((name, cls.__dict__.get(name, _MISSING)) for name in hints)
+    cls._checks = {name: _checker(hint, globals()) for name, hint in hints.items()}
     return cls
 
 
 # --- the types -----------------------------------------------------------------------
 
 
-@dataclass
-class ModelResponse:
-    """What a model returns for one completion (a plain dataclass, as in the original)."""
+def __getattr__(name: str) -> Any:
+    # ModelResponse is a dataclass, as in the original: made on first use, so that a
+    # script that only traces does not import the dataclasses module.
+    if name == "ModelResponse":
+        from promptlab.model_response import ModelResponse
 
-    response: str
-    prompt_tokens: int
-    completion_tokens: int
-    latency_ms: int
+        globals()["ModelResponse"] = ModelResponse
+        return ModelResponse
+    if name in ("Model", "EmbeddingModel"):  # Protocols need the typing module
+        from promptlab import model_protocols
+
+        value = globals()[name] = getattr(model_protocols, name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @_model
@@ -470,21 +556,6 @@ class ModelConfig(_Model):
     endpoint: Optional[str] = None
     max_concurrent_tasks: int = 5
     model: Optional[Callable[..., Any]] = None
-
-
-@runtime_checkable
-class Model(Protocol):
-    """A completion model."""
-
-    def invoke(self, system_prompt: str, user_prompt: str) -> ModelResponse: ...
-    async def ainvoke(self, system_prompt: str, user_prompt: str) -> ModelResponse: ...
-
-
-@runtime_checkable
-class EmbeddingModel(Protocol):
-    """An embedding model."""
-
-    def __call__(self, text: str) -> List[float]: ...
 
 
 @_model

@@ -7,6 +7,9 @@ need stay unloaded:
 - opening an existing database with ``LocalTracer`` (the plain config dict) and reading
   its experiments loads neither the studio, nor migration writing/comparison, nor json,
   argparse, typing, dataclasses, ``promptlab.types`` or the record classes;
+- the same with a ``TracerConfig`` (the typed config) loads ``promptlab.types`` but
+  neither dataclasses (with inspect) nor typing (with re): issue 16, most of such a
+  script's start-up;
 - ``promptlab db status -d FILE`` (through ``promptlab.cli.main``, as the console
   script and ``python -m promptlab`` call it) loads neither the studio, nor
   ``promptlab.sqlite.autogenerate``/``schema`` (an undrifted database), nor
@@ -29,6 +32,18 @@ import sys
 from promptlab.tracer.local_tracer import LocalTracer
 rows = LocalTracer({"type": "local", "db_file": sys.argv[1]}).get_experiments()
 loaded = sorted(sys.modules)
+import json
+print(json.dumps([len(rows), loaded]))
+"""
+
+# What it loads beyond what the interpreter had (an editable install's finder loads re).
+TYPED_TRACER_READ = """
+import sys
+before = set(sys.modules)
+from promptlab.tracer.local_tracer import LocalTracer
+from promptlab.types import TracerConfig
+rows = LocalTracer(TracerConfig(type="local", db_file=sys.argv[1])).get_experiments()
+loaded = sorted(set(sys.modules) - before)
 import json
 print(json.dumps([len(rows), loaded]))
 """
@@ -70,6 +85,15 @@ def test_tracer_open_and_read_loads_only_what_it_needs(db_file):
                    "promptlab.tracer.api_tracer", "promptlab.cli", "json", "argparse",
                    "logging", "promptlab.types", "promptlab.sqlite.models", "dataclasses",
                    "typing") == []
+
+
+def test_a_typed_config_loads_no_dataclasses(db_file):
+    rows, modules = _run(TYPED_TRACER_READ, db_file)
+    assert rows == 0
+    assert "promptlab.types" in modules
+    assert _loaded(modules, "dataclasses", "inspect", "ast", "dis", "copy", "typing", "re",
+                   "promptlab.model_response", "promptlab.model_protocols",
+                   "promptlab.studio", "json") == []
 
 
 def test_a_config_that_is_not_the_plain_dict_is_still_checked(tmp_path):

@@ -22,6 +22,7 @@ from promptlab.types import (
     EvaluationConfig,
     ExperimentConfig,
     ModelConfig,
+    ModelResponse,
     TracerConfig,
     ValidationError,
 )
@@ -188,6 +189,50 @@ def test_model_fields_and_dataclass_fields_agree():
     assert Dataset.model_fields["version"].default == 0
     assert Dataset.model_fields["name"].is_required()
     assert not Dataset.model_fields["user"].is_required()
+
+
+def test_model_fields_hold_the_declared_typing_annotations():
+    # The checks are compiled from the annotations' text without the typing module;
+    # model_fields gives the annotations as typing objects, as pydantic did.
+    import typing
+
+    from promptlab.enums import TracerType
+
+    assert Dataset.model_fields["description"].annotation == typing.Optional[str]
+    assert Dataset.model_fields["version"].annotation is int
+    assert ExperimentConfig.model_fields["evaluation"].annotation == \
+        typing.List[EvaluationConfig]
+    assert ExperimentConfig.model_fields["completion_model_config"].annotation == \
+        typing.Optional[ModelConfig]
+    assert ModelConfig.model_fields["model"].annotation == \
+        typing.Optional[typing.Callable[..., typing.Any]]
+    assert EvaluationConfig.model_fields["column_mapping"].annotation == \
+        typing.Dict[str, typing.Any]
+    assert TracerConfig.model_fields["type"].annotation is TracerType
+
+
+def test_dataclasses_functions_work_on_the_configs():
+    # They are not built by @dataclass (issue 16: start-up), yet dataclasses' functions
+    # see the same fields, defaults and values.
+    config = make_config(completion_model_config=ModelConfig(name="m", type="t"))
+    assert dataclasses.is_dataclass(config) and dataclasses.is_dataclass(ExperimentConfig)
+    assert dataclasses.asdict(config) == config.model_dump()
+    version = {f.name: f for f in dataclasses.fields(Dataset)}["version"]
+    assert (version.default, version.type, version.kw_only) == (0, int, True)
+    assert dataclasses.replace(config, user="bob").user == "bob"
+
+
+def test_model_response_is_the_original_dataclass():
+    response = ModelResponse(response="hi", prompt_tokens=1, completion_tokens=2,
+                             latency_ms=3)
+    assert dataclasses.is_dataclass(response)
+    assert dataclasses.asdict(response) == {"response": "hi", "prompt_tokens": 1,
+                                            "completion_tokens": 2, "latency_ms": 3}
+    assert ModelResponse.__module__ == "promptlab.types"
+    assert pickle.loads(pickle.dumps(response)) == response
+    from promptlab import types
+
+    assert types.ModelResponse is ModelResponse
 
 
 def test_configs_pickle_and_deepcopy():

@@ -102,11 +102,9 @@ def _model_config(config: Any) -> Optional[Dict[str, Any]]:
     The API key is not stored (None): the original PromptLab wrote it in plain text
     into experiments.model, where anyone who can read the file or the studio sees it.
     """
-    from dataclasses import fields
-
     if config is None:
         return None
-    data = {f.name: getattr(config, f.name) for f in fields(config)}
+    data = config.model_dump()  # its fields, as they are (none of them is a model)
     data["model"] = None
     data["api_key"] = None
     return data

@@ -3,9 +3,7 @@ built into ``promptlab.types`` records with a 400 that names the field."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import typing
 from typing import Any, Dict, List, Optional
 
 from promptlab import _core
@@ -34,9 +32,8 @@ _JSON_KINDS: Dict[Any, Any] = {str: _TEXT, Optional[str]: _OPT_TEXT, int: int,
 _ASSET_FIELDS = {"description": _TEXT, "user": _OPT_TEXT}
 
 
-def _field_kinds(cls: type, **overrides: Any) -> Dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    kinds = {f.name: _JSON_KINDS.get(hints[f.name]) for f in dataclasses.fields(cls)}
+def _field_kinds(cls: Any, **overrides: Any) -> Dict[str, Any]:
+    kinds = {name: _JSON_KINDS.get(info.annotation) for name, info in cls.model_fields.items()}
     kinds.update(overrides)
     return kinds
 
@@ -49,26 +46,26 @@ FIELD_KINDS: Dict[type, Dict[str, Any]] = {
 }
 
 
-def build(cls: type, data: Any, where: str) -> Any:
+def build(cls: Any, data: Any, where: str) -> Any:
     """``cls(**data)`` from a JSON object: unknown keys ignored (as pydantic did),
     missing required fields and wrong types are 400s naming the field."""
     if not isinstance(data, dict):
         raise ApiError(400, f"{where} must be a JSON object")
     kinds = FIELD_KINDS[cls]
     values: Dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ApiError(400, f"{where}: missing field '{f.name}'")
+    for name, info in cls.model_fields.items():
+        if name not in data:
+            if info.is_required():
+                raise ApiError(400, f"{where}: missing field '{name}'")
             continue
-        value, kind = data[f.name], kinds.get(f.name)
+        value, kind = data[name], kinds.get(name)
         if kind is None:  # callables and instances never travel as JSON
             continue
         if kind is int:
-            value = as_int(value, f"{where}.{f.name}")
+            value = as_int(value, f"{where}.{name}")
         elif not isinstance(value, kind):
-            raise ApiError(400, f"{where}.{f.name} has the wrong type")
-        values[f.name] = value
+            raise ApiError(400, f"{where}.{name} has the wrong type")
+        values[name] = value
     return cls(**values)
 
 
