@@ -1,4 +1,4 @@
-"""Build of promptlab._core, the C core, against the system's SQLite and libcrypt.
+"""Build of promptlab._core, the C core, against the system's SQLite, libcrypt and libpq.
 
 Set PROMPTLAB_SANITIZE=address,undefined (or thread) to build with sanitizers
 and assertions (lock order, locks held, no GIL in the engine: csrc/engine/lockorder.h),
@@ -31,13 +31,36 @@ if os.environ.get("PROMPTLAB_DEBUG"):
     if "NDEBUG" not in undef:
         undef.append("NDEBUG")
 
+
+
+def libpq_include_dir():
+    """Where libpq-fe.h is (Debian: libpq-dev), or a clear stop."""
+    import subprocess
+
+    candidates = []
+    try:
+        candidates.append(subprocess.run(["pg_config", "--includedir"], capture_output=True,
+                                         text=True, check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    candidates += ["/usr/include/postgresql", "/usr/local/include", "/usr/include"]
+    for folder in candidates:
+        if folder and os.path.exists(os.path.join(folder, "libpq-fe.h")):
+            return folder
+    raise SystemExit("PromptLab's C core links libpq (PostgreSQL's client library), whose "
+                     "header libpq-fe.h was not found: install libpq-dev (Debian, Ubuntu) "
+                     "or libpq-devel (Fedora), then retry.")
+
+
+LAYERS = ["csrc/engine", "csrc/engine/postgres", "csrc/python"]
 core = Extension(
     "promptlab._core",
-    # csrc/engine never includes Python.h (.ci/run checks it); csrc/python is the binding.
-    sources=sorted(glob.glob("csrc/engine/*.c") + glob.glob("csrc/python/*.c")),
-    depends=sorted(glob.glob("csrc/engine/*.h") + glob.glob("csrc/python/*.h")),
-    include_dirs=["csrc/engine", "csrc/python"],
-    libraries=["sqlite3", "crypt"],
+    # csrc/engine never includes Python.h (.ci/run checks it); csrc/engine/postgres is
+    # the engine's PostgreSQL backend (libpq); csrc/python is the binding.
+    sources=sorted(c for layer in LAYERS for c in glob.glob(f"{layer}/*.c")),
+    depends=sorted(h for layer in LAYERS for h in glob.glob(f"{layer}/*.h")),
+    include_dirs=LAYERS + [libpq_include_dir()],
+    libraries=["sqlite3", "crypt", "pq"],
     extra_compile_args=extra_compile,
     extra_link_args=extra_link,
     undef_macros=undef,

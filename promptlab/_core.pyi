@@ -70,6 +70,29 @@ class StatementTimeoutError(DatabaseError):
     """A statement ran longer than its time limit (``Session.statement_timeout`` or
     ``PROMPTLAB_STATEMENT_TIMEOUT_MS``) and was stopped."""
 
+class ServerUnavailableError(DatabaseError):
+    """The database server cannot be reached: not running, starting or shutting down,
+    or a wrong host or port. ``path`` names the server and database, never the
+    password."""
+
+class ConnectionLostError(ServerUnavailableError):
+    """The connection to the database server broke during a call; the server rolled back
+    the transaction in progress."""
+
+class AuthenticationError(DatabaseError):
+    """The database server refused the user name or password."""
+
+class DatabaseNotFoundError(DatabaseError):
+    """The database server has no database of that name."""
+
+class PermissionDeniedError(DatabaseError):
+    """The database server does not let this user do that (connect, create, write)."""
+
+def _postgres_probe(url: str) -> "dict[str, Any]":
+    """For tests, until sessions run on PostgreSQL: connect to ``url``, read the
+    database's name and user, disconnect. ``{"url", "database", "user",
+    "server_version"}``; ``url`` without the password."""
+
 class Row(Sequence[Any]):
     """One result row: ``row.col``, ``row["col"]``, ``row[0]``, ``row[1:]`` (a tuple),
     ``len(row)``, iteration over values, ``value in row``, ``row.keys()``,

@@ -24,6 +24,11 @@ typedef enum {
     PL_E_UNKNOWN_REVISION, /* UnknownRevisionError */
     PL_E_FOREIGN_SCHEMA,   /* ForeignSchemaError: a trigger or view PromptLab did not create */
     PL_E_TIMEOUT,          /* StatementTimeoutError: a statement ran past its time limit */
+    PL_E_UNAVAILABLE,      /* ServerUnavailableError: the database server cannot be reached */
+    PL_E_CONNECTION_LOST,  /* ConnectionLostError: the connection broke during a call */
+    PL_E_AUTH,             /* AuthenticationError: the server refused the credentials */
+    PL_E_NO_DATABASE,      /* DatabaseNotFoundError: the server has no such database */
+    PL_E_PERMISSION,       /* PermissionDeniedError: the role may not do this */
     PL_E_NOMEM,            /* MemoryError */
     PL_E_KIND_COUNT
 } pl_errkind;

@@ -10,6 +10,7 @@
 #include "paths.h"
 #include "registry.h"
 #include "password.h"
+#include "postgres.h"
 #include "result.h"
 #include "row.h"
 #include "rowmapping.h"
@@ -62,6 +63,19 @@ static const struct {
     {PL_E_TIMEOUT, "promptlab.sqlite.StatementTimeoutError", PL_E_DATABASE,
      "A statement ran longer than its time limit (Session.statement_timeout or\n"
      "PROMPTLAB_STATEMENT_TIMEOUT_MS) and was stopped."},
+    {PL_E_UNAVAILABLE, "promptlab.sqlite.ServerUnavailableError", PL_E_DATABASE,
+     "The database server cannot be reached: it is not running, is starting or\n"
+     "shutting down, or the host or port is wrong. `path` names the server and\n"
+     "database, never the password."},
+    {PL_E_CONNECTION_LOST, "promptlab.sqlite.ConnectionLostError", PL_E_UNAVAILABLE,
+     "The connection to the database server broke during a call; the server rolled\n"
+     "back the transaction in progress."},
+    {PL_E_AUTH, "promptlab.sqlite.AuthenticationError", PL_E_DATABASE,
+     "The database server refused the user name or password."},
+    {PL_E_NO_DATABASE, "promptlab.sqlite.DatabaseNotFoundError", PL_E_DATABASE,
+     "The database server has no database of that name."},
+    {PL_E_PERMISSION, "promptlab.sqlite.PermissionDeniedError", PL_E_DATABASE,
+     "The database server does not let this user do that (connect, create, write)."},
 };
 
 /* Raise exception kind `kind` with `message` (a str, consumed) and the
@@ -551,7 +565,8 @@ static int module_exec(PyObject *module)
     if (set_migrations_dir(module) < 0 || PyModule_AddFunctions(module, pl_inspect_methods) < 0 ||
         PyModule_AddFunctions(module, pl_migcmd_methods) < 0)
         return -1;
-    if (PyModule_AddFunctions(module, pl_fault_methods) < 0)
+    if (PyModule_AddFunctions(module, pl_fault_methods) < 0 ||
+        PyModule_AddFunctions(module, pl_postgres_methods) < 0)
         return -1;
     if (register_close_hooks(module) < 0)
         return -1;
