@@ -93,6 +93,16 @@ def _write(folder: Path, files):
      ["a.sql", "second"]),
     ({"a.sql": migration_text("aaaa", None, "SELECT 1;").replace("SELECT", "SEL\x00ECT")},
      ["a.sql", "NUL"]),
+    ({"a.sql": migration_text("aaaa", None, "SELECT 1;") + "-- migrate:up:postgresql\n"},
+     ["a.sql", "migrate:down:postgresql"]),
+    ({"a.sql": migration_text("aaaa", None, "SELECT 1;") + "-- migrate:down:postgresql\n"},
+     ["a.sql", "'-- migrate:down:postgresql' comes before '-- migrate:up:postgresql'"]),
+    ({"a.sql": "-- revision: aaaa\n-- parent: base\n-- migrate:up\n-- migrate:up:postgresql\n"
+               "-- migrate:down\n-- migrate:down:postgresql\n"},
+     ["a.sql", "line 4", "comes before '-- migrate:down'"]),
+    ({"a.sql": migration_text("aaaa", None, "SELECT 1;") + "-- migrate:up:postgresql\n"
+               "-- migrate:down:postgresql\n-- migrate:up:postgresql\n"},
+     ["a.sql", "second '-- migrate:up:postgresql'"]),
 ])
 def test_invalid_chains_are_errors_naming_the_files(tmp_path, files, expected):
     folder = _write(tmp_path / "bad", files)
@@ -485,3 +495,29 @@ def test_a_migration_that_commits_by_itself_is_refused(tmp_path):
     assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [("6d1e9a4c2b70",)]
     assert con.execute("SELECT count(*) FROM sqlite_schema WHERE name = 't1'").fetchone()[0] == 0
     con.close()
+
+
+# The checksums SQLite databases recorded for the shipped files (before the files had
+# PostgreSQL sections): they must not change, or every existing database would report
+# drift.
+RECORDED_CHECKSUMS = {"402e541d4c74": "9fed5986b24d7d14", "9ab590290932": "f287526efa7fd7da",
+                      "c84044d14c12": "e005f75239bdc9f4", "28f160511eaa": "fc7eeef1db3100d0",
+                      "6d1e9a4c2b70": "38dd030234b2f649"}
+
+
+def test_postgresql_sections_are_parsed_and_leave_the_sqlite_checksum(tmp_path):
+    base = migration_text("aaaa", None, "CREATE TABLE t (x);", "DROP TABLE t;")
+    with_pg = base + ("-- migrate:up:postgresql\nCREATE TABLE t (x integer);\n\n"
+                      "-- migrate:down:postgresql\nDROP TABLE t;\n")
+    plain = migrations(_write(tmp_path / "plain", {"a.sql": base}))[0]
+    both = migrations(_write(tmp_path / "both", {"a.sql": with_pg}))[0]
+    assert plain.up_postgresql is None and plain.down_postgresql is None
+    assert both.up.strip() == "CREATE TABLE t (x);" and both.down.strip() == "DROP TABLE t;"
+    assert both.up_postgresql.strip() == "CREATE TABLE t (x integer);"
+    assert both.down_postgresql.strip() == "DROP TABLE t;"
+    assert both.checksum == plain.checksum == plain.checksum_postgresql
+    assert both.checksum_postgresql != both.checksum
+
+
+def test_the_shipped_files_keep_the_checksums_databases_recorded():
+    assert {m.revision: m.checksum for m in migrations()} == RECORDED_CHECKSUMS

@@ -124,7 +124,19 @@ typedef struct {
     const char *filename;
     int line_no, have_rev, have_parent;
     const char *up_start, *up_end, *down_start; /* NULL until seen */
+    /* The PostgreSQL sections, after SQLite's: sqlite_end is the line of the
+     * '-- migrate:up:postgresql' marker (where SQLite's text ends). */
+    const char *sqlite_end, *pg_up_start, *pg_up_end, *pg_down_start;
 } parse_state;
+
+#define PG_UP "migrate:up:postgresql"
+#define PG_DOWN "migrate:down:postgresql"
+
+static int is_any_marker(const char *line, size_t n)
+{
+    return is_marker(line, n, "migrate:up") || is_marker(line, n, "migrate:down") ||
+           is_marker(line, n, PG_UP) || is_marker(line, n, PG_DOWN);
+}
 
 /* A "-- key: value" header line: revision, parent, message or created (other
  * keys are comments). Returns 0, or -1 with `err` set and `out` freed. */
@@ -167,32 +179,55 @@ static int parse_header_field(pl_migration *out, parse_state *ps, const char *ke
     return 0;
 }
 
+/* A section marker in the wrong place: a second one, or one before the
+ * section it follows. Returns -1 with `err` set and `out` freed. */
+static int misplaced_marker(pl_migration *out, const parse_state *ps, const char *line, size_t n,
+                            pl_err *err)
+{
+    static const char *const ORDER[] = {"migrate:up", "migrate:down", PG_UP, PG_DOWN};
+    const char *seen[] = {ps->up_start, ps->down_start, ps->pg_up_start, ps->pg_down_start};
+    int i = 0;
+
+    while (i < 3 && !is_marker(line, n, ORDER[i]))
+        i++;
+    if (seen[i] != NULL)
+        return parse_error(out, err, "migration file %s, line %d: a second '-- %s' marker.",
+                           ps->filename, ps->line_no, ORDER[i]);
+    return parse_error(out, err,
+                       "migration file %s, line %d: '-- %s' comes before '-- %s'; the sections "
+                       "come in this order: '-- migrate:up', '-- migrate:down', then "
+                       "optionally '-- " PG_UP "' and '-- " PG_DOWN "'.",
+                       ps->filename, ps->line_no, ORDER[i], ORDER[i > 0 ? i - 1 : 0]);
+}
+
 /* One line, line[0:n]; `next` is where the following line starts. Before
  * '-- migrate:up' it is a header line or the marker; after it, only the
- * markers matter. Returns 0, or -1 with `err` set and `out` freed. */
+ * markers matter, in their order: up, down, then optionally up:postgresql
+ * and down:postgresql. Returns 0, or -1 with `err` set and `out` freed. */
 static int parse_line(pl_migration *out, parse_state *ps, const char *line, size_t n,
                       const char *next, pl_err *err)
 {
     const char *key, *val;
     size_t klen, vlen;
 
-    if (ps->up_start == NULL) {
-        if (is_marker(line, n, "migrate:up")) {
-            ps->up_start = next;
-        } else if (is_marker(line, n, "migrate:down")) {
-            return parse_error(out, err,
-                               "migration file %s, line %d: '-- migrate:down' comes before "
-                               "'-- migrate:up'.",
-                               ps->filename, ps->line_no);
-        } else if (header_field(line, n, &key, &klen, &val, &vlen)) {
+    if (ps->up_start == NULL && !is_any_marker(line, n)) {
+        if (header_field(line, n, &key, &klen, &val, &vlen))
             return parse_header_field(out, ps, key, klen, val, vlen, err);
-        }
-    } else if (ps->down_start == NULL && is_marker(line, n, "migrate:down")) {
+    } else if (ps->up_start == NULL && is_marker(line, n, "migrate:up")) {
+        ps->up_start = next;
+    } else if (ps->up_start != NULL && ps->down_start == NULL &&
+               is_marker(line, n, "migrate:down")) {
         ps->up_end = line;
         ps->down_start = next;
-    } else if (is_marker(line, n, "migrate:up") || is_marker(line, n, "migrate:down")) {
-        return parse_error(out, err, "migration file %s, line %d: a second '%.*s' marker.",
-                           ps->filename, ps->line_no, (int)n, line);
+    } else if (ps->down_start != NULL && ps->pg_up_start == NULL && is_marker(line, n, PG_UP)) {
+        ps->sqlite_end = line;
+        ps->pg_up_start = next;
+    } else if (ps->pg_up_start != NULL && ps->pg_down_start == NULL &&
+               is_marker(line, n, PG_DOWN)) {
+        ps->pg_up_end = line;
+        ps->pg_down_start = next;
+    } else if (is_any_marker(line, n)) {
+        return misplaced_marker(out, ps, line, n, err);
     }
     return 0;
 }
@@ -212,12 +247,24 @@ static int parse_finish(pl_migration *out, const parse_state *ps, const char *en
                            : !ps->up_start    ? "a '-- migrate:up' section"
                                               : "a '-- migrate:down' section");
     }
+    if (ps->pg_up_start != NULL && ps->pg_down_start == NULL)
+        return parse_error(out, err,
+                           "migration file %s has a '-- " PG_UP "' section but no '-- " PG_DOWN
+                           "' after it; add one (empty when the migration cannot be undone).",
+                           ps->filename);
     if (strcmp(out->revision, out->parent) == 0) {
         return parse_error(out, err, "migration file %s names itself (%s) as its parent.",
                            ps->filename, out->revision);
     }
+    const char *sqlite_end = ps->sqlite_end != NULL ? ps->sqlite_end : end;
     out->up = dup_range(ps->up_start, (size_t)(ps->up_end - ps->up_start));
-    out->down = dup_range(ps->down_start, (size_t)(end - ps->down_start));
+    out->down = dup_range(ps->down_start, (size_t)(sqlite_end - ps->down_start));
+    if (ps->pg_up_start != NULL) {
+        out->up_postgresql = dup_range(ps->pg_up_start, (size_t)(ps->pg_up_end - ps->pg_up_start));
+        out->down_postgresql = dup_range(ps->pg_down_start, (size_t)(end - ps->pg_down_start));
+        if (!out->up_postgresql || !out->down_postgresql)
+            return parse_nomem(out, ps->filename, err);
+    }
     out->filename = pl_strdup(ps->filename);
     if (out->message == NULL)
         out->message = pl_strdup("");
@@ -232,7 +279,7 @@ int pl_migration_parse(const char *text, size_t len, const char *filename, pl_mi
                        pl_err *err)
 {
     const char *p = text, *end = text + len;
-    parse_state ps = {filename, 0, 0, 0, NULL, NULL, NULL};
+    parse_state ps = {filename, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 
     memset(out, 0, sizeof *out);
     if (memchr(text, '\0', len) != NULL)
@@ -250,7 +297,12 @@ int pl_migration_parse(const char *text, size_t len, const char *filename, pl_mi
     }
     if (parse_finish(out, &ps, end, err) < 0)
         return -1;
-    checksum_hex(text, len, out->checksum);
+    /* The checksum a SQLite database records covers what runs on SQLite: the
+     * text before the PostgreSQL sections, so adding them to a file already
+     * applied is not drift. A PostgreSQL database records the whole file's. */
+    checksum_hex(text, (size_t)((ps.sqlite_end != NULL ? ps.sqlite_end : end) - text),
+                 out->checksum);
+    checksum_hex(text, len, out->checksum_postgresql);
     return 0;
 }
 
@@ -260,8 +312,11 @@ void pl_migration_free(pl_migration *m)
     free(m->created);
     free(m->up);
     free(m->down);
+    free(m->up_postgresql);
+    free(m->down_postgresql);
     free(m->filename);
     m->message = m->created = m->up = m->down = m->filename = NULL;
+    m->up_postgresql = m->down_postgresql = NULL;
 }
 
 void pl_chain_free(pl_chain *chain)

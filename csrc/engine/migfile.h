@@ -15,7 +15,18 @@
  *     DROP TABLE ...;
  *
  * "parent: base" marks the first migration. An empty down section means the
- * migration cannot be undone. Nothing here needs Python or the GIL.
+ * migration cannot be undone.
+ *
+ * What runs on PostgreSQL may follow, in two more sections (issue 15): SQL
+ * that differs between the backends stays in the same revision file.
+ *
+ *     -- migrate:up:postgresql
+ *     CREATE TABLE ...;
+ *
+ *     -- migrate:down:postgresql
+ *     DROP TABLE ...;
+ *
+ * Nothing here needs Python or the GIL.
  */
 #ifndef PL_MIGFILE_H
 #define PL_MIGFILE_H
@@ -32,8 +43,12 @@ typedef struct {
     char *created;                    /* owned, "" when absent */
     char *up;                         /* owned SQL, may be "" */
     char *down;                       /* owned SQL, "" when irreversible */
+    char *up_postgresql;              /* owned SQL for PostgreSQL, NULL: no such section */
+    char *down_postgresql;            /* owned SQL, NULL with up_postgresql */
     char *filename;                   /* owned, the file's base name */
-    char checksum[17];                /* 64-bit FNV-1a of the whole file, in hex */
+    char checksum[17];                /* FNV-1a (64-bit, hex) of the SQLite part: the text
+                                         before '-- migrate:up:postgresql', or all of it */
+    char checksum_postgresql[17];     /* FNV-1a of the whole file */
 } pl_migration;
 
 /* Parse `text` (len bytes) read from `filename`. On success fills *out (free it

@@ -30,14 +30,16 @@ int pl_inspect_dir_arg(PyObject *obj, PyObject **out)
     return 0;
 }
 
-/* One migration as a dict. */
+/* One migration as a dict (up_postgresql/down_postgresql None when the file
+ * has no PostgreSQL sections). */
 static PyObject *migration_dict(const pl_migration *m)
 {
-    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:s,s:s,s:s,s:O}", "revision", m->revision, "parent",
-                         m->parent[0] ? m->parent : NULL, "message", m->message, "created",
-                         m->created, "filename", m->filename, "checksum", m->checksum, "up", m->up,
-                         "down", m->down, "reversible",
-                         pl_migration_reversible(m) ? Py_True : Py_False);
+    return Py_BuildValue(
+        "{s:s,s:z,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:z,s:z,s:s}", "revision", m->revision, "parent",
+        m->parent[0] ? m->parent : NULL, "message", m->message, "created", m->created, "filename",
+        m->filename, "checksum", m->checksum, "up", m->up, "down", m->down, "reversible",
+        pl_migration_reversible(m) ? Py_True : Py_False, "up_postgresql", m->up_postgresql,
+        "down_postgresql", m->down_postgresql, "checksum_postgresql", m->checksum_postgresql);
 }
 
 static PyObject *py_migrations(PyObject *module, PyObject *args, PyObject *kwargs)

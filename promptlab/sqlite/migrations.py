@@ -79,12 +79,15 @@ class Migration(_Frozen):
     """One migration file.
 
     ``reversible`` is False when the down section is empty: the migration cannot be
-    undone."""
+    undone. ``up_postgresql``/``down_postgresql``: the file's PostgreSQL sections, None
+    when it has none; ``checksum`` covers what runs on SQLite (the text before them),
+    ``checksum_postgresql`` the whole file."""
 
     __slots__ = ("revision", "parent", "message", "created", "filename", "checksum", "up",
-                 "down", "reversible")
+                 "down", "reversible", "up_postgresql", "down_postgresql",
+                 "checksum_postgresql")
     _fields = __slots__
-    _hidden = ("up", "down")
+    _hidden = ("up", "down", "up_postgresql", "down_postgresql", "checksum_postgresql")
     revision: str
     parent: Optional[str]
     message: str
@@ -94,13 +97,19 @@ class Migration(_Frozen):
     up: str
     down: str
     reversible: bool
+    up_postgresql: Optional[str]
+    down_postgresql: Optional[str]
+    checksum_postgresql: Optional[str]
 
     def __init__(self, revision: str, parent: Optional[str], message: str, created: str,
                  filename: str, checksum: str, up: str, down: str,
-                 reversible: bool = True) -> None:
+                 reversible: bool = True, up_postgresql: Optional[str] = None,
+                 down_postgresql: Optional[str] = None,
+                 checksum_postgresql: Optional[str] = None) -> None:
         self._set(revision=revision, parent=parent, message=message, created=created,
                   filename=filename, checksum=checksum, up=up, down=down,
-                  reversible=reversible)
+                  reversible=reversible, up_postgresql=up_postgresql,
+                  down_postgresql=down_postgresql, checksum_postgresql=checksum_postgresql)
 
 
 class Applied(_Frozen):
