@@ -41,3 +41,9 @@ CREATE TABLE experiment_result (
 DROP TABLE experiment_result;
 DROP TABLE experiments;
 DROP TABLE assets;
+-- migrate:up:postgresql
+-- Nothing: this layout exists only in SQLite files the original PromptLab wrote.
+-- A PostgreSQL database starts empty and gets its tables at 28f160511eaa.
+
+-- migrate:down:postgresql
+-- Nothing (see above).

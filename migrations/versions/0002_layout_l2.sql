@@ -56,3 +56,9 @@ INSERT INTO assets_l1 (asset_id, asset_name, asset_version, asset_description, a
 DROP TABLE assets;
 ALTER TABLE assets_l1 RENAME TO assets;
 DROP TABLE legacy_asset_ids;
+-- migrate:up:postgresql
+-- Nothing: this layout exists only in SQLite files the original PromptLab wrote.
+-- A PostgreSQL database starts empty and gets its tables at 28f160511eaa.
+
+-- migrate:down:postgresql
+-- Nothing (see above).

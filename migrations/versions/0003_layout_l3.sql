@@ -161,3 +161,9 @@ INSERT INTO assets_l2 (asset_name, asset_version, asset_description, asset_type,
 DROP TABLE assets;
 ALTER TABLE assets_l2 RENAME TO assets;
 DROP TABLE users;
+-- migrate:up:postgresql
+-- Nothing: this layout exists only in SQLite files the original PromptLab wrote.
+-- A PostgreSQL database starts empty and gets its tables at 28f160511eaa.
+
+-- migrate:down:postgresql
+-- Nothing (see above).
