@@ -35,6 +35,19 @@ int pl_migration_reversible(const pl_migration *m)
     return pl_sql_skip_trivia(m->down, end, 1) != end;
 }
 
+int pl_migration_reversible_postgresql(const pl_migration *m)
+{
+    const char *up_end, *down_end;
+
+    if (m->up_postgresql == NULL || m->down_postgresql == NULL)
+        return 0;
+    up_end = m->up_postgresql + strlen(m->up_postgresql);
+    down_end = m->down_postgresql + strlen(m->down_postgresql);
+    /* A section that does nothing is undone by doing nothing. */
+    return pl_sql_skip_trivia(m->down_postgresql, down_end, 1) != down_end ||
+           pl_sql_skip_trivia(m->up_postgresql, up_end, 1) == up_end;
+}
+
 static char *dup_range(const char *s, size_t n)
 {
     char *p = pl_malloc(n + 1);

@@ -84,6 +84,10 @@ int pl_chain_index(const pl_chain *chain, const char *revision);
  * comments and semicolons) marks a migration that cannot be undone. */
 int pl_migration_reversible(const pl_migration *m);
 
+/* The same on PostgreSQL: its down section holds SQL, or its up section holds
+ * none (nothing to undo). False when the file has no PostgreSQL sections. */
+int pl_migration_reversible_postgresql(const pl_migration *m);
+
 /* True when `s` is a valid revision id: 1 to 32 of [A-Za-z0-9_]. */
 int pl_revision_valid(const char *s, size_t len);
 

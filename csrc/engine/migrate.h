@@ -16,22 +16,10 @@
 #include "conn.h"
 #include "error.h"
 #include "migfile.h"
-
-/* What a database holds, read in one read transaction. */
-typedef struct {
-    char revision[PL_REVISION_MAX + 1]; /* "" when there is no version (base) */
-    int version_rows;                   /* rows in alembic_version (-1: no table) */
-    int other_tables;                   /* tables that are not bookkeeping */
-    int revision_too_long;              /* alembic_version held more than 32 characters */
-} pl_db_version;
+#include "revision.h"
 
 /* Read the revision and table census. Returns 0, or -1 with `err` set. */
 int pl_read_version(pl_conn *c, pl_db_version *out, pl_err *err);
-
-/* Check that the revision in `v` can be handled by `chain`: one version row at
- * most, and a revision the chain knows. Returns 0, or -1 with `err`
- * (UnknownRevisionError for a database written by a newer PromptLab). */
-int pl_migrate_check(const pl_db_version *v, const pl_chain *chain, const char *path, pl_err *err);
 
 /* Bits of the `detected` value of pl_migrate_locate: the layout was
  * recognised; and it holds the users table of L3 beside an L2 layout (a 0.1.3

@@ -1,5 +1,7 @@
 /* manager.c: DatabaseManager: initialize_database, the default database, sessions. */
 #include "manager.h"
+#include "pgconn.h"
+#include "postgres.h"
 #include "environ.h"
 #include "password.h"
 #include "pyutil.h"
@@ -71,6 +73,10 @@ PyObject *pl_manager_set_admin_password_if_unusable(PyObject *module, PyObject *
         return NULL;
     if (pl_password_check(password, (size_t)len, why, sizeof why) < 0)
         return PyErr_Format(PyExc_ValueError, "The admin password %s.", why);
+    if (PyUnicode_Check(path) && PyUnicode_AsUTF8(path) != NULL &&
+        pl_pg_is_url(PyUnicode_AsUTF8(path)))
+        return pl_postgres_set_first_admin_password(st, PyUnicode_AsUTF8(path), password);
+    PyErr_Clear();
     if (initialize(st, path, &db) < 0)
         return NULL;
     pl_err_clear(&err);

@@ -5,6 +5,8 @@
 #include "inspect.h"
 #include "migrate.h"
 #include "paths.h"
+#include "pgconn.h"
+#include "pgmigrate.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -17,12 +19,14 @@
 
 /* One command on one database file: inputs, then what it did. */
 typedef struct {
-    char path[PATH_MAX + 1];
-    const char *dir;    /* migrations folder, NULL: the one in use */
-    const char *target; /* NULL: head (upgrades only) */
-    int down;           /* run down sections */
-    int backup;         /* take a backup before changing a database with data */
-    int script_only;    /* produce the SQL, change nothing */
+    char path[PATH_MAX + 1];     /* PostgreSQL: the URL, which may hold the password */
+    int postgres;                /* path is a postgresql:// URL */
+    char shown[PL_PG_SHOWN_MAX]; /* PostgreSQL: the URL without the password */
+    const char *dir;             /* migrations folder, NULL: the one in use */
+    const char *target;          /* NULL: head (upgrades only) */
+    int down;                    /* run down sections */
+    int backup;                  /* take a backup before changing a database with data */
+    int script_only;             /* produce the SQL, change nothing */
     char before[PL_REVISION_MAX + 1];
     char after[PL_REVISION_MAX + 1];
     char detected[PL_REVISION_MAX + 1];
@@ -157,6 +161,38 @@ done:
     return rc;
 }
 
+/* run_job() for a PostgreSQL database: one locked transaction (pgmigrate.h).
+ * Backups and printed scripts are SQLite's features for now. */
+static int run_postgres_job(mig_job *j, const pl_chain *chain, pl_err *err)
+{
+    PGconn *conn;
+    pl_db_version v;
+    int idx, target, rc = -1;
+
+    if (j->backup || j->script_only)
+        return pl_err_set(err, PL_E_MIGRATION, NULL,
+                          "%s is not available for PostgreSQL databases yet; %s",
+                          j->backup ? "--backup" : "--sql",
+                          j->backup ? "take one with pg_dump first." : "run without --sql.");
+    conn = pl_pg_connect(j->path, err);
+    if (conn == NULL)
+        return -1;
+    pl_pg_shown(conn, j->shown, sizeof j->shown);
+    if (pl_pg_read_version(conn, &v, err) < 0 || pl_migrate_check(&v, chain, j->shown, err) < 0)
+        goto done;
+    snprintf(j->before, sizeof j->before, "%s", v.revision);
+    idx = pl_chain_index(chain, v.revision);
+    if (resolve_target(chain, j, idx, &target, err) < 0 ||
+        pl_pg_migrate(conn, chain, target, &j->count, err) < 0 ||
+        pl_pg_read_version(conn, &v, err) < 0)
+        goto done;
+    snprintf(j->after, sizeof j->after, "%s", v.revision);
+    rc = 0;
+done:
+    PQfinish(conn);
+    return rc;
+}
+
 /* Run the command `j` describes and fill in its results. Call with the GIL
  * released. Returns 0, or -1 with `err` set: a file that is not ours, a layout
  * PromptLab does not know and a database from a newer PromptLab are refused
@@ -172,6 +208,10 @@ static int run_job(mig_job *j, pl_err *err)
     chain = pl_inspect_load_chain(j->dir, err);
     if (chain == NULL)
         return -1;
+    if (j->postgres) {
+        rc = run_postgres_job(j, chain, err);
+        goto done;
+    }
     if (!j->down && !j->script_only) {
         /* Like initialize_database: missing folders are created. */
         char *canon = pl_path_canonical(j->path, err);
@@ -240,14 +280,28 @@ static int parse_job(pl_state *st, PyObject *path_obj, PyObject *dir_obj, mig_jo
     memset(j, 0, sizeof *j);
     if (pl_environ_refresh(st) < 0)
         return -1;
-    if (pl_abs_path_from_object(st, path_obj, j->path, sizeof j->path) < 0 ||
-        pl_refuse_memory(st, j->path) < 0 || pl_inspect_dir_arg(dir_obj, dir) < 0)
+    const char *url = PyUnicode_Check(path_obj) ? PyUnicode_AsUTF8(path_obj) : NULL;
+    if (url != NULL && pl_pg_is_url(url)) {
+        if (strlen(url) >= sizeof j->path) {
+            PyErr_SetString(PyExc_ValueError, "the PostgreSQL URL is too long");
+            return -1;
+        }
+        snprintf(j->path, sizeof j->path, "%s", url);
+        j->postgres = 1;
+    } else {
+        PyErr_Clear(); /* not text: the path conversion below says what is wrong */
+        if (pl_abs_path_from_object(st, path_obj, j->path, sizeof j->path) < 0 ||
+            pl_refuse_memory(st, j->path) < 0)
+            return -1;
+    }
+    if (pl_inspect_dir_arg(dir_obj, dir) < 0)
         return -1;
     j->dir = *dir ? PyBytes_AS_STRING(*dir) : NULL;
     return 0;
 }
 
-/* run_job() with the GIL released. Requires the GIL. */
+/* run_job() with the GIL released. Requires the GIL. A PostgreSQL URL is
+ * wiped afterwards: it may hold the password. */
 static int run_released(mig_job *j, pl_err *err)
 {
     int rc;
@@ -256,19 +310,23 @@ static int run_released(mig_job *j, pl_err *err)
     Py_BEGIN_ALLOW_THREADS
     rc = run_job(j, err);
     Py_END_ALLOW_THREADS
+    if (j->postgres)
+        explicit_bzero(j->path, sizeof j->path);
     return rc;
 }
 
 /* The dict a command returns (new reference, NULL with an exception). */
 static PyObject *job_result(const mig_job *j, const char *count_key)
 {
-    /* Paths may hold bytes that are not UTF-8: decoded as the OS does. */
+    /* Paths may hold bytes that are not UTF-8: decoded as the OS does. A
+     * PostgreSQL database is shown by its URL without the password. */
     PyObject *backup =
         j->backup_path[0] ? PyUnicode_DecodeFSDefault(j->backup_path) : Py_NewRef(Py_None);
     if (backup == NULL)
         return NULL;
     return Py_BuildValue(
-        "{s:N,s:z,s:z,s:z,s:i,s:N}", "path", PyUnicode_DecodeFSDefault(j->path), "before",
+        "{s:N,s:z,s:z,s:z,s:i,s:N}", "path",
+        j->postgres ? PyUnicode_FromString(j->shown) : PyUnicode_DecodeFSDefault(j->path), "before",
         j->before[0] ? j->before : NULL, "after", j->after[0] ? j->after : NULL, "detected",
         j->detected[0] ? j->detected : NULL, count_key, j->count, "backup", backup);
 }

@@ -10,6 +10,7 @@
 #include "paths.h"
 #include "registry.h"
 #include "password.h"
+#include "pgconn.h"
 #include "postgres.h"
 #include "result.h"
 #include "row.h"
@@ -163,10 +164,19 @@ static int url_to_path(pl_state *st, const char **s, Py_ssize_t *n)
         i++;
     if (i + 3 > *n || memcmp(p + i, "://", 3) != 0)
         return 0;
-    pl_raise_kind(st, PL_E_PATH, NULL,
-                  "'%.*s://' URLs name a database backend this PromptLab is not built with; "
-                  "pass a file path or a 'sqlite:///path' URL.",
-                  (int)(i > 40 ? 40 : i), p);
+    char scheme[48]; /* shown, never the rest of the URL: it may hold a password */
+    snprintf(scheme, sizeof scheme, "%.*s", (int)(i > 40 ? 40 : i), p);
+    if (pl_pg_is_url(p))
+        pl_raise_kind(st, PL_E_PATH, NULL,
+                      "PostgreSQL databases are created and migrated by `promptlab db init`, "
+                      "`db migrate` and `db downgrade` in this version; sessions, the "
+                      "tracer, the studio and `db status` do not open them yet. Pass a "
+                      "file path or a 'sqlite:///path' URL.");
+    else
+        pl_raise_kind(st, PL_E_PATH, NULL,
+                      "'%s://' URLs name a database backend this PromptLab is not built "
+                      "with; pass a file path or a 'sqlite:///path' URL.",
+                      scheme);
     return -1;
 }
 

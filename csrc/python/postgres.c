@@ -1,8 +1,10 @@
-/* postgres.c: _core._postgres_probe(url): connect to a PostgreSQL database
- * through the engine (csrc/engine/postgres/pgconn.c), read who and where it
- * is, and disconnect. For the tests of the connection layer and its errors,
- * until sessions run on PostgreSQL (issue 15). */
+/* postgres.c: the binding's PostgreSQL functions, until sessions run on
+ * PostgreSQL (issue 15): _core._postgres_probe(url) connects through the
+ * engine (csrc/engine/postgres/pgconn.c), reads who and where it is, and
+ * disconnects (for the tests of the connection layer and its errors); and the
+ * admin's first password on a PostgreSQL database. */
 #include "postgres.h"
+#include "pgadmin.h"
 #include "pgconn.h"
 
 #include <string.h>
@@ -63,6 +65,24 @@ static PyObject *py_postgres_probe(PyObject *module, PyObject *arg)
         return pl_raise(st, &err);
     return Py_BuildValue("{sssssssi}", "url", result.shown, "database", result.database, "user",
                          result.user, "server_version", result.server_version);
+}
+
+PyObject *pl_postgres_set_first_admin_password(pl_state *st, const char *url, const char *password)
+{
+    PGconn *conn = NULL;
+    pl_err err;
+    int rc = -1, set = 0;
+
+    pl_err_clear(&err);
+    Py_BEGIN_ALLOW_THREADS
+    conn = pl_pg_connect(url, &err);
+    if (conn != NULL)
+        rc = pl_pg_set_first_admin_password(conn, password, &set, &err);
+    PQfinish(conn);
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        return pl_raise(st, &err);
+    return PyBool_FromLong(set);
 }
 
 PyMethodDef pl_postgres_methods[] = {

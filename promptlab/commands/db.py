@@ -20,6 +20,10 @@ EXIT_DRIFT = 4
 
 def _warn_if_default_admin_password(path: str) -> None:
     from promptlab.sqlite.admin import default_password_warning
+    from promptlab.sqlite.migrations import is_postgres_url
+
+    if is_postgres_url(path):
+        return  # the original's admin/admin exists only in its SQLite files
 
     warning = default_password_warning(path)
     if warning:
@@ -35,7 +39,10 @@ def _init(args: argparse.Namespace) -> int:
         print(f"promptlab: error: {exc}", file=sys.stderr)
         return 1
     print(f"Initialized {run.path} at revision {run.current}.")
-    if not create_admin_password(run.path):
+    # The URL as given: it may carry the password the shown one (run.path) leaves out.
+    from promptlab.sqlite.migrations import is_postgres_url
+
+    if not create_admin_password(args.db if is_postgres_url(args.db) else run.path):
         _warn_if_default_admin_password(run.path)
     return 0
 

@@ -39,8 +39,17 @@ def create_admin_password(db_file: DbFile, out: Optional[TextIO] = None) -> bool
     """Give the admin of ``db_file`` a generated password when it has no usable one,
     and show it once on ``out``; False when the admin had a password (or another
     process gave it one first)."""
-    from promptlab.sqlite.admin import generate_admin_password
+    from promptlab._core import set_admin_password_if_unusable
+    from promptlab.sqlite.admin import generate_admin_password, password_from_environment
+    from promptlab.sqlite.migrations import is_postgres_url
 
+    if is_postgres_url(db_file):
+        # SQLite's initialization gives the admin PROMPTLAB_ADMIN_PASSWORD; a
+        # PostgreSQL database gets it here (no session opens it yet).
+        given = password_from_environment()
+        if given is not None:
+            set_admin_password_if_unusable(db_file, given)
+            return False
     password = generate_admin_password(db_file)
     if password is None:
         return False

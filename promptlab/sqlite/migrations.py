@@ -246,6 +246,12 @@ def _dir(directory: Optional[StrPath]) -> Optional[str]:
     return os.fspath(directory) if directory is not None else None
 
 
+def is_postgres_url(db_file: Any) -> bool:
+    """Whether ``db_file`` names a PostgreSQL database (``postgresql://`` or
+    ``postgres://``)."""
+    return isinstance(db_file, str) and db_file.startswith(("postgresql://", "postgres://"))
+
+
 def migrations(directory: Optional[StrPath] = None) -> List[Migration]:
     """The migration chain, first to head (MigrationError when the files are invalid)."""
     return [Migration(**m) for m in _core.migrations(_dir(directory))]
@@ -354,7 +360,8 @@ def upgrade(db_file: StrPath, to: Optional[str] = None, backup: bool = False,
     the admin user is ensured as ``initialize_database`` does.
     """
     run = _core.migrate(db_file, to, backup, _dir(directory))
-    if directory is None and run["after"] is not None and run["after"] == head_revision():
+    if (directory is None and run["after"] is not None and run["after"] == head_revision()
+            and not is_postgres_url(db_file)):  # sessions on PostgreSQL: issue 15
         db_manager.initialize_database(run["path"])
     return MigrationRun(run["path"], run["before"], run["after"], run["detected"],
                         run["applied"], run["backup"])

@@ -93,7 +93,10 @@ def generate_admin_password(db_file: Union[str, "os.PathLike[str]"]) -> Optional
     Returns None when the admin already has a usable password (so that two
     processes racing here never both print a password: only one update wins).
     """
-    if admin_has_password(db_file):
+    from promptlab.sqlite.migrations import is_postgres_url
+
+    # On PostgreSQL the conditional update alone decides (no session there yet).
+    if not is_postgres_url(db_file) and admin_has_password(db_file):
         return None
     password = secrets.token_urlsafe(15)
     # The C core hashes it (GIL released) and writes it only while the admin has no

@@ -69,11 +69,22 @@ static int connect_failed(PGconn *conn, pl_err *err)
                       reason);
 }
 
+/* Server notices ("relation already exists, skipping") are not the user's
+ * business: libpq would print them on stderr. */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 PGconn *pl_pg_connect(const char *url, pl_err *err)
 {
-    /* expand_dbname = 1: the URL's own settings win over the keys before it. */
-    const char *keys[] = {"application_name", "dbname", NULL};
-    const char *values[] = {"promptlab", url, NULL};
+    /* expand_dbname = 1: the URL's own settings win over the keys before it.
+     * The server checks every second that the client is still there, so a
+     * killed process's transaction (and its locks) end within a second, not
+     * when its statement finishes. */
+    const char *keys[] = {"application_name", "options", "dbname", NULL};
+    const char *values[] = {"promptlab", "-c client_connection_check_interval=1000", url, NULL};
     char *parse_error = NULL;
     PQconninfoOption *parsed;
     PGconn *conn;
@@ -99,6 +110,7 @@ PGconn *pl_pg_connect(const char *url, pl_err *err)
         PQfinish(conn);
         return NULL;
     }
+    PQsetNoticeProcessor(conn, ignore_notice, NULL);
     return conn;
 }
 
