@@ -40,28 +40,27 @@ def _apply_sqlite(con: sqlite3.Connection, upto: str) -> None:
             return
 
 
-def _pg_columns(server, database: str) -> dict:
-    out = _run_pg(server, database,
-                  "SELECT table_name, column_name FROM information_schema.columns "
-                  "WHERE table_schema = 'public' ORDER BY 1, 2")
+def _grouped(server, database: str, sql: str) -> dict:
+    """Rows of (table, column) from ``sql`` as {table: {column, ...}}."""
     tables: dict = {}
-    for line in out.splitlines():
+    for line in _run_pg(server, database, sql).splitlines():
         table, column = line.split("|")
         tables.setdefault(table, set()).add(column)
     return tables
 
 
+def _pg_columns(server, database: str) -> dict:
+    return _grouped(server, database,
+                    "SELECT table_name, column_name FROM information_schema.columns "
+                    "WHERE table_schema = 'public'")
+
+
 def _pg_primary_keys(server, database: str) -> dict:
-    out = _run_pg(server, database,
-                  "SELECT tc.table_name, kcu.column_name FROM information_schema."
-                  "table_constraints tc JOIN information_schema.key_column_usage kcu "
-                  "USING (constraint_schema, constraint_name) WHERE tc.constraint_type = "
-                  "'PRIMARY KEY' AND tc.table_schema = 'public'")
-    keys: dict = {}
-    for line in out.splitlines():
-        table, column = line.split("|")
-        keys.setdefault(table, set()).add(column)
-    return keys
+    return _grouped(server, database,
+                    "SELECT tc.table_name, kcu.column_name FROM information_schema."
+                    "table_constraints tc JOIN information_schema.key_column_usage kcu "
+                    "USING (constraint_schema, constraint_name) WHERE tc.constraint_type = "
+                    "'PRIMARY KEY' AND tc.table_schema = 'public'")
 
 
 def test_every_shipped_migration_has_postgresql_sections():

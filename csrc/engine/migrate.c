@@ -14,18 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Bookkeeping tables: Alembic's version table (so tools and the original
- * PromptLab recognise the revision) and our history with checksums. */
-static const char BOOKKEEPING_SQL[] =
-    "CREATE TABLE IF NOT EXISTS alembic_version (\n"
-    "    version_num VARCHAR(32) NOT NULL,\n"
-    "    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));\n"
-    "CREATE TABLE IF NOT EXISTS promptlab_migrations (\n"
-    "    revision VARCHAR(32) NOT NULL PRIMARY KEY,\n"
-    "    checksum TEXT NOT NULL,\n"
-    "    message TEXT NOT NULL DEFAULT '',\n"
-    "    applied_at TEXT NOT NULL,\n"
-    "    duration_ms REAL NOT NULL);\n";
+static const char BOOKKEEPING_SQL[] = PL_BOOKKEEPING_SQL("REAL");
 
 static const char SET_VERSION_SQL[] = "INSERT INTO alembic_version (version_num) VALUES (?)";
 static const char RECORD_SQL[] = "INSERT OR REPLACE INTO promptlab_migrations"

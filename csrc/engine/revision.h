@@ -7,6 +7,20 @@
 #include "error.h"
 #include "migfile.h"
 
+/* The bookkeeping tables: Alembic's version table (so tools and the original
+ * PromptLab recognise the revision) and our history with checksums.
+ * `REAL_TYPE` is the backend's name for a floating-point column. */
+#define PL_BOOKKEEPING_SQL(REAL_TYPE)                                                              \
+    "CREATE TABLE IF NOT EXISTS alembic_version (\n"                                               \
+    "    version_num VARCHAR(32) NOT NULL,\n"                                                      \
+    "    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));\n"                             \
+    "CREATE TABLE IF NOT EXISTS promptlab_migrations (\n"                                          \
+    "    revision VARCHAR(32) NOT NULL PRIMARY KEY,\n"                                             \
+    "    checksum TEXT NOT NULL,\n"                                                                \
+    "    message TEXT NOT NULL DEFAULT '',\n"                                                      \
+    "    applied_at TEXT NOT NULL,\n"                                                              \
+    "    duration_ms " REAL_TYPE " NOT NULL);\n"
+
 /* What a database holds, read in one read transaction. */
 typedef struct {
     char revision[PL_REVISION_MAX + 1]; /* "" when there is no version (base) */

@@ -8,17 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-/* The bookkeeping tables of SQLite (migrate.c), in PostgreSQL's types. */
-static const char BOOKKEEPING_SQL[] =
-    "CREATE TABLE IF NOT EXISTS alembic_version (\n"
-    "    version_num VARCHAR(32) NOT NULL,\n"
-    "    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));\n"
-    "CREATE TABLE IF NOT EXISTS promptlab_migrations (\n"
-    "    revision VARCHAR(32) NOT NULL PRIMARY KEY,\n"
-    "    checksum TEXT NOT NULL,\n"
-    "    message TEXT NOT NULL DEFAULT '',\n"
-    "    applied_at TEXT NOT NULL,\n"
-    "    duration_ms DOUBLE PRECISION NOT NULL)";
+static const char BOOKKEEPING_SQL[] = PL_BOOKKEEPING_SQL("DOUBLE PRECISION");
 
 static const char CENSUS_SQL[] =
     "SELECT count(*) FILTER (WHERE tablename NOT IN ('alembic_version', "
