@@ -93,6 +93,12 @@ def _postgres_probe(url: str) -> "dict[str, Any]":
     database's name and user, disconnect. ``{"url", "database", "user",
     "server_version"}``; ``url`` without the password."""
 
+def _postgres_copy(db_file: Union[str, "os.PathLike[str]"], url: str,
+                   directory: "str | None" = None) -> "dict[str, Any]":
+    """``promptlab db copy``: every row of the SQLite file into the PostgreSQL database
+    (brought to the file's revision when empty), all or nothing, checked by counts.
+    ``{"url": ..., "tables": [(name, rows), ...]}``."""
+
 class Row(Sequence[Any]):
     """One result row: ``row.col``, ``row["col"]``, ``row[0]``, ``row[1:]`` (a tuple),
     ``len(row)``, iteration over values, ``value in row``, ``row.keys()``,

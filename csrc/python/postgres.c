@@ -4,9 +4,17 @@
  * disconnects (for the tests of the connection layer and its errors); and the
  * admin's first password on a PostgreSQL database. */
 #include "postgres.h"
+#include "environ.h"
+#include "filecheck.h"
+#include "inspect.h"
+#include "migrate.h"
+#include "paths.h"
 #include "pgadmin.h"
+#include "pgcopy.h"
+#include "pgmigrate.h"
 #include "pgconn.h"
 
+#include <limits.h>
 #include <string.h>
 
 /* What the probe read, filled without the GIL. */
@@ -85,6 +93,103 @@ PyObject *pl_postgres_set_first_admin_password(pl_state *st, const char *url, co
     return PyBool_FromLong(set);
 }
 
+/* What _postgres_copy does without the GIL: open the file read-only, bring an
+ * empty destination to the file's revision, copy. */
+typedef struct {
+    const char *path, *url, *dir;
+    char shown[PL_PG_SHOWN_MAX];
+    pl_pgcopy_report report;
+} copy_job;
+
+static int bring_to_revision(PGconn *dst, pl_conn *src, const char *dir, pl_err *err)
+{
+    pl_db_version from, to;
+    pl_chain *chain;
+    int moved = 0, rc = 0;
+
+    if (pl_read_version(src, &from, err) < 0 || pl_pg_read_version(dst, &to, err) < 0)
+        return -1;
+    if (to.revision[0] != '\0' || to.other_tables > 0 || from.revision[0] == '\0')
+        return 0; /* the copy itself says what does not match */
+    chain = pl_inspect_load_chain(dir, err);
+    if (chain == NULL)
+        return -1;
+    if (pl_migrate_check(&from, chain, src->path, err) < 0 ||
+        pl_pg_migrate(dst, chain, pl_chain_index(chain, from.revision), &moved, err) < 0)
+        rc = -1;
+    pl_chain_free(chain);
+    return rc;
+}
+
+static int run_copy(copy_job *j, pl_err *err)
+{
+    pl_conn src;
+    PGconn *dst;
+    int exists = 0, rc = -1;
+
+    memset(&src, 0, sizeof src);
+    if (pl_check_file(j->path, &exists, err) < 0)
+        return -1;
+    if (!exists)
+        return pl_err_set(err, PL_E_PATH, j->path, "no database file is there; check the path.");
+    if (pl_conn_open_readonly(&src, j->path, err) < 0)
+        return -1;
+    dst = pl_pg_connect(j->url, err);
+    if (dst != NULL) {
+        pl_pg_shown(dst, j->shown, sizeof j->shown);
+        rc = bring_to_revision(dst, &src, j->dir, err) < 0
+                 ? -1
+                 : pl_pg_copy_from_sqlite(&src, dst, &j->report, err);
+        PQfinish(dst);
+    }
+    pl_conn_close_readonly(&src);
+    return rc;
+}
+
+/* _postgres_copy(db_file, url, directory=None): every row of the SQLite file
+ * into the PostgreSQL database (pgcopy.h). Returns {"url": shown, "tables":
+ * [(name, rows), ...]}. */
+static PyObject *py_postgres_copy(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"db_file", "url", "directory", NULL};
+    pl_state *st = PyModule_GetState(module);
+    PyObject *path_obj, *dir_obj = Py_None, *dir = NULL, *tables = NULL, *result = NULL;
+    char abs[PATH_MAX + 1];
+    copy_job j;
+    pl_err err;
+    int rc;
+
+    memset(&j, 0, sizeof j);
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Os|O:_postgres_copy", kwlist, &path_obj, &j.url,
+                                     &dir_obj) ||
+        pl_environ_refresh(st) < 0 || pl_abs_path_from_object(st, path_obj, abs, sizeof abs) < 0 ||
+        pl_refuse_memory(st, abs) < 0 || pl_inspect_dir_arg(dir_obj, &dir) < 0)
+        return NULL;
+    if (!pl_pg_is_url(j.url)) {
+        Py_XDECREF(dir);
+        return PyErr_Format(PyExc_ValueError, "the destination must be a postgresql:// URL");
+    }
+    j.path = abs;
+    j.dir = dir ? PyBytes_AS_STRING(dir) : NULL;
+    pl_err_clear(&err);
+    Py_BEGIN_ALLOW_THREADS
+    rc = run_copy(&j, &err);
+    Py_END_ALLOW_THREADS
+    Py_XDECREF(dir);
+    if (rc < 0)
+        return pl_raise(st, &err);
+    tables = PyList_New(0);
+    for (int i = 0; tables != NULL && i < j.report.count; i++) {
+        PyObject *item = Py_BuildValue("(sL)", j.report.name[i], j.report.rows[i]);
+        if (item == NULL || PyList_Append(tables, item) < 0)
+            Py_CLEAR(tables);
+        Py_XDECREF(item);
+    }
+    if (tables != NULL)
+        result = Py_BuildValue("{s:s,s:N}", "url", j.shown, "tables", tables);
+    return result;
+}
+
 PyMethodDef pl_postgres_methods[] = {
     {"_postgres_probe", py_postgres_probe, METH_O,
      "_postgres_probe(url)\n--\n\n"
@@ -92,5 +197,11 @@ PyMethodDef pl_postgres_methods[] = {
      "names, read its name and user, disconnect. Returns {url (shown, without the\n"
      "password), database, user, server_version}; raises the typed errors of a\n"
      "failed connection."},
+    {"_postgres_copy", (PyCFunction)(void (*)(void))py_postgres_copy, METH_VARARGS | METH_KEYWORDS,
+     "_postgres_copy(db_file, url, directory=None)\n--\n\n"
+     "Copy every row of the SQLite file into the PostgreSQL database (`promptlab db\n"
+     "copy`): an empty destination is first brought to the file's revision; all rows\n"
+     "or none, checked by counts. Returns {url (without the password), tables:\n"
+     "[(name, rows), ...]}."},
     {NULL, NULL, 0, NULL},
 };

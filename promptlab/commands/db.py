@@ -69,6 +69,21 @@ def _admin_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def _copy(args: argparse.Namespace) -> int:
+    from promptlab import _core
+
+    if not args.to.startswith(("postgresql://", "postgres://")):
+        print("promptlab: error: --to takes a postgresql:// URL", file=sys.stderr)
+        return 2
+    done = _core._postgres_copy(args.db, args.to)
+    total = sum(rows for _, rows in done["tables"])
+    for name, rows in done["tables"]:
+        print(f"  {name}: {rows} row(s)")
+    print(f"Copied {total} row(s) in {len(done['tables'])} table(s) from "
+          f"{os.path.abspath(args.db)} to {done['url']}; each table's count checked.")
+    return 0
+
+
 def _print_run(run, verb: str) -> None:
     if run.backup:
         print(f"Backed up {run.path} to {run.backup} before changing it.")
@@ -248,6 +263,12 @@ def register(commands: "argparse._SubParsersAction") -> None:
                "replace the admin user's password: PROMPTLAB_ADMIN_PASSWORD when set, "
                "otherwise a generated one, printed once (an older database is upgraded "
                "first, as any use of it does)")
+    copy = db_command("copy", _copy, "copy every row of a SQLite database file into a "
+                      "PostgreSQL database (a new, empty one: it is first brought to the "
+                      "file's revision); all rows or none, checked by counts")
+    copy.add_argument("--to", required=True, metavar="URL",
+                      help="postgresql://user@host:port/dbname (libpq's syntax; the password "
+                           "from the URL, PGPASSWORD or ~/.pgpass)")
     rev = db_command("revision", _revision,
                      "write a new migration file after the head, generated from the "
                      "tables declared in promptlab/sqlite/models.py", needs_db=False)
