@@ -99,6 +99,10 @@ def _postgres_copy(db_file: Union[str, "os.PathLike[str]"], url: str,
     (brought to the file's revision when empty), all or nothing, checked by counts.
     ``{"url": ..., "tables": [(name, rows), ...]}``."""
 
+def _postgres_revision(url: str, directory: "str | None" = None) -> "dict[str, Any]":
+    """``database_revision`` for a PostgreSQL database (``path``: the URL without its
+    password; ``detected`` always None)."""
+
 class Row(Sequence[Any]):
     """One result row: ``row.col``, ``row["col"]``, ``row[0]``, ``row[1:]`` (a tuple),
     ``len(row)``, iteration over values, ``value in row``, ``row.keys()``,

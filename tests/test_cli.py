@@ -58,7 +58,8 @@ def test_status_of_missing_new_and_migrated_database(tmp_path):
     assert result.returncode == 0
     assert json.loads(result.stdout) == {"path": str(path), "exists": True, "current": HEAD,
                                          "head": HEAD, "pending": [], "detected": None,
-                                         "drift": [], "up_to_date": True}
+                                         "drift": [], "up_to_date": True,
+                                         "schema_compared": True}
 
 
 def test_migrate_reports_what_it_applied(tmp_path):

@@ -172,3 +172,25 @@ def test_a_downgrade_that_cannot_be_done_changes_nothing(postgres_server, postgr
         downgrade(postgres_url, "base")
     assert _revision(postgres_server, postgres_url) == [[HEAD]]
     assert "experiment_summary" in _tables(postgres_server, postgres_url)
+
+
+def test_status_reads_the_revision_pending_and_history(postgres_server, postgres_url,
+                                                       extra_dir):
+    import json
+
+    fresh = cli("db", "status", "-d", postgres_url, "--json", "--exit-code")
+    assert fresh.returncode == 3, fresh.stderr  # pending
+    data = json.loads(fresh.stdout)
+    assert data["current"] is None and data["pending"] == [m.revision for m in migrations()]
+    assert data["schema_compared"] is False and PASSWORD not in fresh.stdout
+    upgrade(postgres_url)
+    done = cli("db", "status", "-d", postgres_url, "--exit-code")
+    assert done.returncode == 0, done.stderr
+    assert f"Current:   {HEAD}" in done.stdout and "Pending:   none" in done.stdout
+    assert "not compared on PostgreSQL" in done.stdout
+    # An applied file's PostgreSQL section edited afterwards is drift here.
+    head = [f for f in extra_dir.glob("*.sql") if HEAD in f.read_text()][0]
+    head.write_text(head.read_text() + "-- an edit of what PostgreSQL ran\n")
+    drifted = cli("db", "status", "-d", postgres_url, "--exit-code",
+                  env={ENV: str(extra_dir)})
+    assert drifted.returncode == 4 and "changed after it was applied" in drifted.stdout

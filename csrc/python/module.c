@@ -168,10 +168,10 @@ static int url_to_path(pl_state *st, const char **s, Py_ssize_t *n)
     snprintf(scheme, sizeof scheme, "%.*s", (int)(i > 40 ? 40 : i), p);
     if (pl_pg_is_url(p))
         pl_raise_kind(st, PL_E_PATH, NULL,
-                      "PostgreSQL databases are created and migrated by `promptlab db init`, "
-                      "`db migrate` and `db downgrade` in this version; sessions, the "
-                      "tracer, the studio and `db status` do not open them yet. Pass a "
-                      "file path or a 'sqlite:///path' URL.");
+                      "PostgreSQL databases are made, migrated, read and filled by "
+                      "`promptlab db init`, `db migrate`, `db downgrade`, `db status` and "
+                      "`db copy` in this version; sessions, the tracer and the studio do "
+                      "not open them yet. Pass a file path or a 'sqlite:///path' URL.");
     else
         pl_raise_kind(st, PL_E_PATH, NULL,
                       "'%s://' URLs name a database backend this PromptLab is not built "

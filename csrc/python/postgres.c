@@ -15,6 +15,7 @@
 #include "pgconn.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* What the probe read, filled without the GIL. */
@@ -190,6 +191,89 @@ static PyObject *py_postgres_copy(PyObject *module, PyObject *args, PyObject *kw
     return result;
 }
 
+/* What _postgres_revision reads without the GIL. */
+typedef struct {
+    const char *url, *dir;
+    char shown[PL_PG_SHOWN_MAX];
+    pl_db_version v;
+    PGresult *history; /* NULL: no history table */
+} revision_job;
+
+static int read_revision(revision_job *j, pl_err *err)
+{
+    PGconn *conn = pl_pg_connect(j->url, err);
+    pl_chain *chain = NULL;
+    int rc = -1;
+
+    if (conn == NULL)
+        return -1;
+    pl_pg_shown(conn, j->shown, sizeof j->shown);
+    chain = pl_inspect_load_chain(j->dir, err);
+    if (chain != NULL && pl_pg_read_version(conn, &j->v, err) == 0 &&
+        pl_migrate_check(&j->v, chain, j->shown, err) == 0 &&
+        pl_pg_read_history(conn, &j->history, err) == 0)
+        rc = 0;
+    pl_chain_free(chain);
+    PQfinish(conn);
+    return rc;
+}
+
+/* The history rows as a list of (revision, checksum, message, applied_at,
+ * duration_ms) tuples, or None without a history table. */
+static PyObject *history_list(const PGresult *r)
+{
+    PyObject *list;
+
+    if (r == NULL)
+        Py_RETURN_NONE;
+    list = PyList_New(0);
+    for (int i = 0; list != NULL && i < PQntuples(r); i++) {
+        PyObject *row =
+            Py_BuildValue("(ssssd)", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+                          PQgetvalue(r, i, 3), atof(PQgetvalue(r, i, 4)));
+        if (row == NULL || PyList_Append(list, row) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(row);
+    }
+    return list;
+}
+
+/* _postgres_revision(url, directory=None): database_revision() for a
+ * PostgreSQL database (no layout detection: PostgreSQL has no older ones). */
+static PyObject *py_postgres_revision(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"url", "directory", NULL};
+    pl_state *st = PyModule_GetState(module);
+    PyObject *dir_obj = Py_None, *dir = NULL, *history;
+    revision_job j;
+    pl_err err;
+    int rc;
+
+    memset(&j, 0, sizeof j);
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|O:_postgres_revision", kwlist, &j.url,
+                                     &dir_obj) ||
+        pl_environ_refresh(st) < 0 || pl_inspect_dir_arg(dir_obj, &dir) < 0)
+        return NULL;
+    j.dir = dir ? PyBytes_AS_STRING(dir) : NULL;
+    pl_err_clear(&err);
+    Py_BEGIN_ALLOW_THREADS
+    rc = read_revision(&j, &err);
+    Py_END_ALLOW_THREADS
+    Py_XDECREF(dir);
+    if (rc < 0) {
+        PQclear(j.history);
+        return pl_raise(st, &err);
+    }
+    history = history_list(j.history);
+    PQclear(j.history);
+    if (history == NULL)
+        return NULL;
+    return Py_BuildValue("{s:O,s:s,s:z,s:i,s:i,s:O,s:N}", "exists", Py_True, "path", j.shown,
+                         "revision", j.v.revision[0] ? j.v.revision : NULL, "version_rows",
+                         j.v.version_rows, "other_tables", j.v.other_tables, "detected", Py_None,
+                         "history", history);
+}
+
 PyMethodDef pl_postgres_methods[] = {
     {"_postgres_probe", py_postgres_probe, METH_O,
      "_postgres_probe(url)\n--\n\n"
@@ -203,5 +287,10 @@ PyMethodDef pl_postgres_methods[] = {
      "copy`): an empty destination is first brought to the file's revision; all rows\n"
      "or none, checked by counts. Returns {url (without the password), tables:\n"
      "[(name, rows), ...]}."},
+    {"_postgres_revision", (PyCFunction)(void (*)(void))py_postgres_revision,
+     METH_VARARGS | METH_KEYWORDS,
+     "_postgres_revision(url, directory=None)\n--\n\n"
+     "database_revision() for a PostgreSQL database: {exists, path (the URL without\n"
+     "the password), revision, version_rows, other_tables, detected (None), history}."},
     {NULL, NULL, 0, NULL},
 };

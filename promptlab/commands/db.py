@@ -131,7 +131,8 @@ def _status(args: argparse.Namespace) -> int:
 
         print(json.dumps(state.to_json()))
     else:
-        shown = os.path.normpath(state.path)  # not /work/./promptlab.db
+        # not /work/./promptlab.db; a URL as it is
+        shown = state.path if "://" in state.path else os.path.normpath(state.path)
         print(f"Database:  {shown}{'' if state.exists else ' (does not exist yet)'}")
         if state.detected:
             print(f"Current:   none; the layout of an older PromptLab, matching revision "
@@ -149,6 +150,9 @@ def _status(args: argparse.Namespace) -> int:
             print(f"DRIFT:     {len(state.drift)} difference(s)")
             for d in state.drift:
                 print(f"  {d}")
+        elif state.exists and not state.schema_compared:
+            print("Drift:     none in the history (the schema itself is not compared on "
+                  "PostgreSQL yet)")
         elif state.exists:
             print("Drift:     none")
     if args.exit_code:

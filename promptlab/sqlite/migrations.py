@@ -155,10 +155,12 @@ class Status(_Frozen):
     """Where a database stands on the migration chain.
 
     ``detected``: for a database made by an older PromptLab (tables, no revision),
-    the revision its layout matches, where the next upgrade marks it."""
+    the revision its layout matches, where the next upgrade marks it.
+    ``schema_compared``: False when only the history was checked for drift (a
+    PostgreSQL database, whose live schema is not compared yet)."""
 
     __slots__ = ("path", "exists", "current", "head", "pending", "detected", "drift",
-                 "history")
+                 "history", "schema_compared")
     _fields = __slots__
     path: str
     exists: bool
@@ -168,14 +170,17 @@ class Status(_Frozen):
     detected: Optional[str]
     drift: List[Drift]
     history: List[Applied]
+    schema_compared: bool
 
     def __init__(self, path: str, exists: bool, current: Optional[str], head: Optional[str],
                  pending: List[Migration], detected: Optional[str] = None,
                  drift: Optional[List[Drift]] = None,
-                 history: Optional[List[Applied]] = None) -> None:
+                 history: Optional[List[Applied]] = None,
+                 schema_compared: bool = True) -> None:
         self._set(path=path, exists=exists, current=current, head=head, pending=pending,
                   detected=detected, drift=[] if drift is None else drift,
-                  history=[] if history is None else history)
+                  history=[] if history is None else history,
+                  schema_compared=schema_compared)
 
     # Lists inside: not hashable, as the dataclass was not.
     __hash__ = None  # type: ignore[assignment]
@@ -200,6 +205,7 @@ class Status(_Frozen):
             "drift": [{"kind": d.kind, "revision": d.revision, "detail": d.detail}
                       for d in self.drift],
             "up_to_date": self.up_to_date,
+            "schema_compared": self.schema_compared,
         }
 
 
@@ -274,6 +280,8 @@ def status(db_file: StrPath, directory: Optional[StrPath] = None,
     history's checksums are compared with the files, and the live schema with
     the one the migrations produce at the database's revision.
     """
+    if is_postgres_url(db_file):
+        return _postgres_status(str(db_file), directory, check_drift)
     chain = migrations(directory)
     info = _core.database_revision(db_file, _dir(directory))
     head = chain[-1].revision if chain else None
@@ -291,8 +299,27 @@ def status(db_file: StrPath, directory: Optional[StrPath] = None,
                   history)
 
 
-def _drift(path: str, chain: List[Migration], current: Optional[str], history: List[Applied],
-           detected: Optional[str], directory: Optional[StrPath]) -> List[Drift]:
+def _postgres_status(url: str, directory: Optional[StrPath], check_drift: bool) -> Status:
+    """``status`` of a PostgreSQL database: its revision, pending migrations and the
+    history's drift (checksums of the whole files); its live schema is not compared
+    yet (``schema_compared`` is False)."""
+    chain = migrations(directory)
+    info = _core._postgres_revision(url, _dir(directory))
+    current = info["revision"]
+    known = [m.revision for m in chain]
+    start = known.index(current) + 1 if current is not None else 0
+    history = [Applied(*row) for row in (info["history"] or [])]
+    drift = (_history_drift(chain, current, history, lambda m: m.checksum_postgresql)
+             if check_drift else [])
+    return Status(info["path"], True, current, chain[-1].revision if chain else None,
+                  chain[start:], None, drift, history, schema_compared=False)
+
+
+def _history_drift(chain: List[Migration], current: Optional[str], history: List[Applied],
+                   checksum_of: Any) -> List[Drift]:
+    """The history's drift: revisions no file declares, files changed since they were
+    applied (``checksum_of(migration)``: the checksum its backend records), and
+    revisions recorded beyond the current one."""
     out: List[Drift] = []
     by_rev = {m.revision: (i, m) for i, m in enumerate(chain)}
     at = by_rev[current][0] if current is not None else -1
@@ -304,14 +331,20 @@ def _drift(path: str, chain: List[Migration], current: Optional[str], history: L
                              row.revision))
             continue
         index, m = found
-        if m.checksum != row.checksum:
+        if checksum_of(m) != row.checksum:
             out.append(Drift("checksum", f"{m.filename} ({m.revision}) changed after it was "
                              f"applied on {row.applied_at} (checksum {row.checksum} then, "
-                             f"{m.checksum} now)", m.revision))
+                             f"{checksum_of(m)} now)", m.revision))
         if index > at:
             out.append(Drift("history", f"the history records {m.revision} ({m.filename}) "
                              f"as applied, but the database is at "
                              f"{current or 'base'}", m.revision))
+    return out
+
+
+def _drift(path: str, chain: List[Migration], current: Optional[str], history: List[Applied],
+           detected: Optional[str], directory: Optional[StrPath]) -> List[Drift]:
+    out = _history_drift(chain, current, history, lambda m: m.checksum)
     if detected is None:
         expected_catalog = _chain_schema(chain, current, directory)
         live_catalog = _core.database_schema(path)

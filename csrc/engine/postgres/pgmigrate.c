@@ -86,6 +86,33 @@ int pl_pg_read_version(PGconn *conn, pl_db_version *out, pl_err *err)
     return 0;
 }
 
+int pl_pg_read_history(PGconn *conn, PGresult **out, pl_err *err)
+{
+    PGresult *r;
+
+    PL_ASSERT_NO_GIL();
+    *out = NULL;
+    r = PQexec(conn, "SELECT to_regclass('promptlab_migrations') IS NOT NULL");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pl_pg_err_from_result(err, conn, r, "reading the migration history");
+        PQclear(r);
+        return -1;
+    }
+    int exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!exists)
+        return 0;
+    r = PQexec(conn, "SELECT revision, checksum, message, applied_at, duration_ms"
+                     " FROM promptlab_migrations ORDER BY applied_at, revision");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pl_pg_err_from_result(err, conn, r, "reading the migration history");
+        PQclear(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
 /* Make `revision` ("" for base) the one row of alembic_version. */
 static int set_version(PGconn *conn, const char *revision, pl_err *err)
 {

@@ -26,6 +26,11 @@
  * Returns 0, or -1 with `err`. */
 int pl_pg_read_version(PGconn *conn, pl_db_version *out, pl_err *err);
 
+/* The rows of promptlab_migrations (revision, checksum, message, applied_at,
+ * duration_ms), oldest first, in *out (PQclear it); *out NULL when the table
+ * does not exist. Returns 0, or -1 with `err`. */
+int pl_pg_read_history(PGconn *conn, PGresult **out, pl_err *err);
+
 /* Move the database to chain index `target` (-1: base), up or down, in one
  * transaction under the advisory lock; *moved receives the migrations applied
  * or undone. A database whose tables PromptLab did not make, a revision the
