@@ -12,7 +12,7 @@
  * each returns 0/the Result, or -1/NULL with an exception set. */
 typedef struct {
     PyObject *result;         /* the Result being filled (owned) */
-    PyObject *index;          /* column name -> position, once columns are set */
+    PyObject *shape;          /* the rows' shape (row.h), once columns are set */
     PyTypeObject *row_type;   /* st->row_type or st->rowmapping_type */
     PyObject **parent_values; /* nested: the current parent's values, shared */
     int nparent;              /* nested: output columns (parent_values' length) */
