@@ -1,9 +1,11 @@
 /* result.c: Result: iteration, fetchone/fetchall/all/first/one/scalar. */
 #include "result.h"
 #include "row.h"
+#include "session.h"
 #include "rowmapping.h"
 #include "pyutil.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -536,7 +538,149 @@ static PyType_Spec result_spec = {
     .slots = result_slots,
 };
 
+/* RowIterator: what execute_iter and execute_nested_iter return. It holds
+ * their cursor and the Python rows of one chunk at a time (in the cursor's
+ * builder), so memory stays bounded however many rows the query returns. */
+typedef struct {
+    PyObject_HEAD pl_cursor *cursor; /* NULL once exhausted or closed */
+    Py_ssize_t pos;                  /* the next row in the current chunk */
+    pthread_t owner;                 /* the thread that opened it */
+    atomic_int busy;                 /* a next() or close() is running */
+} RowIterObject;
+
+PyObject *pl_result_iter_new(pl_state *st, pl_cursor *cursor)
+{
+    RowIterObject *it = (RowIterObject *)st->rowiter_type->tp_alloc(st->rowiter_type, 0);
+    if (it == NULL) {
+        pl_cursor_free(cursor);
+        return NULL;
+    }
+    it->cursor = cursor;
+    it->owner = pthread_self();
+    atomic_init(&it->busy, 0);
+    return (PyObject *)it;
+}
+
+/* Mark the iterator in use, or raise ProgrammingError: a call from another
+ * thread while one runs (next() releases the GIL while it steps). */
+static int iter_enter(RowIterObject *self)
+{
+    int idle = 0;
+    if (atomic_compare_exchange_strong(&self->busy, &idle, 1))
+        return 0;
+    pl_raise_kind(pl_state_of(Py_TYPE(self)), PL_E_PROGRAMMING, NULL,
+                  "this iterator is in use by another call; read it from one thread");
+    return -1;
+}
+
+static void iter_leave(RowIterObject *self)
+{
+    atomic_store(&self->busy, 0);
+}
+
+static void iter_drop(RowIterObject *self)
+{
+    pl_cursor *c = self->cursor;
+    self->cursor = NULL;
+    pl_cursor_free(c);
+}
+
+static PyObject *rowiter_next(RowIterObject *self)
+{
+    PyObject *row = NULL;
+
+    if (self->cursor == NULL)
+        return NULL;
+    if (!pthread_equal(self->owner, pthread_self())) {
+        pl_raise_kind(pl_state_of(Py_TYPE(self)), PL_E_PROGRAMMING, NULL,
+                      "this iterator was opened on another thread; read its rows on that "
+                      "thread, or open a session and an iterator on this one.");
+        return NULL;
+    }
+    if (iter_enter(self) < 0)
+        return NULL;
+    while (self->cursor != NULL) {
+        PyObject *rows = ((ResultObject *)pl_cursor_builder(self->cursor)->result)->rows;
+        Py_ssize_t n = PyList_GET_SIZE(rows);
+        if (self->pos < n) {
+            row = Py_NewRef(PyList_GET_ITEM(rows, self->pos++));
+            break;
+        }
+        /* The chunk is read: drop it, read the next one. */
+        if (n > 0 && PyList_SetSlice(rows, 0, n, NULL) < 0)
+            break;
+        self->pos = 0;
+        int rc = pl_cursor_chunk(self->cursor);
+        if (rc < 0 || (rc == 0 && PyList_GET_SIZE(rows) == 0))
+            iter_drop(self); /* an error (raised) or the end */
+    }
+    iter_leave(self);
+    return row;
+}
+
+static PyObject *rowiter_close(RowIterObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (iter_enter(self) < 0)
+        return NULL;
+    iter_drop(self);
+    iter_leave(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *rowiter_enter(RowIterObject *self, PyObject *unused)
+{
+    (void)unused;
+    return Py_NewRef(self);
+}
+
+static PyObject *rowiter_exit(RowIterObject *self, PyObject *args)
+{
+    (void)args;
+    PyObject *r = rowiter_close(self, NULL);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_FALSE;
+}
+
+static void rowiter_dealloc(RowIterObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    iter_drop(self);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef rowiter_methods[] = {
+    {"close", (PyCFunction)rowiter_close, METH_NOARGS,
+     "close()\n--\n\nEnd the query now and release the session (as exhausting the "
+     "iterator does); the iterator then yields nothing more."},
+    {"__enter__", (PyCFunction)rowiter_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)rowiter_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot rowiter_slots[] = {
+    {Py_tp_dealloc, rowiter_dealloc},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, rowiter_next},
+    {Py_tp_methods, rowiter_methods},
+    {Py_tp_doc, "The rows of Session.execute_iter()/execute_nested_iter(), a chunk at a time; "
+                "close() (or a with block) ends the query early."},
+    {0, NULL},
+};
+
+static PyType_Spec rowiter_spec = {
+    .name = "promptlab.sqlite.RowIterator",
+    .basicsize = sizeof(RowIterObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = rowiter_slots,
+};
+
 int pl_result_register(PyObject *module, pl_state *st)
 {
-    return pl_type_register(module, &result_spec, &st->result_type);
+    if (pl_type_register(module, &result_spec, &st->result_type) < 0)
+        return -1;
+    return pl_type_register(module, &rowiter_spec, &st->rowiter_type);
 }

@@ -43,6 +43,14 @@ PyObject *pl_result_builder_finish(pl_state *st, pl_result_builder *b, PyObject 
 /* Drop an unfinished builder (safe after finish or a failed init). */
 void pl_result_builder_clear(pl_result_builder *b);
 
+/* One call's statement, read chunk by chunk (session.c, session.h); the
+ * iterators of execute_iter/execute_nested_iter own one. */
+typedef struct pl_cursor pl_cursor;
+
+/* A RowIterator over the rows of `cursor`, which it owns from now (freed here
+ * on error). Returns a new reference or NULL with an exception set. */
+PyObject *pl_result_iter_new(pl_state *st, pl_cursor *cursor);
+
 /* For tests: the number of chunks added to Results since the last call. */
 long pl_result_chunks_built(void);
 
