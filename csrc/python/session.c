@@ -95,7 +95,9 @@ static int session_lock(SessionObject *s, pl_err *err)
         pl_mutex_unlock(&s->lock);
         return pl_err_set(err, PL_E_PROGRAMMING, s->db->path,
                           "this session is in the middle of a call on this thread (reading "
-                          "its rows); use another session from code that runs meanwhile.");
+                          "its rows, or an open iterator of execute_iter/execute_nested_iter: "
+                          "exhaust or close() it first); use another session from code that "
+                          "runs meanwhile.");
     }
     return 0;
 }
