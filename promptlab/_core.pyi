@@ -202,6 +202,20 @@ class Result(Iterator[_R]):
     def scalar(self) -> Any:
         """First column of the first row, or None when there is no row."""
 
+class RowIterator(Iterator[_R]):
+    """The rows of ``Session.execute_iter`` / ``execute_nested_iter``, built a chunk
+    (1,024 rows or 256 KiB of text) at a time, so memory stays bounded. Until it is
+    exhausted or closed the session belongs to it: another call on the session from
+    the same thread raises ProgrammingError, other threads wait. Read it on the thread
+    that opened it (ProgrammingError otherwise); ``close()`` may come from any."""
+
+    def __iter__(self) -> RowIterator[_R]: ...
+    def __next__(self) -> _R: ...
+    def close(self) -> None:
+        """End the query now and release the session; nothing more is yielded."""
+    def __enter__(self) -> RowIterator[_R]: ...
+    def __exit__(self, *exc: object) -> bool: ...
+
 class Session:
     """A unit of work on one database, on one pooled connection.
 
@@ -227,21 +241,46 @@ class Session:
         before the statement runs, then bound and stepped without the GIL."""
     @overload
     def execute_nested(self, parents_sql: str, children_sql: str,
-                       columns: tuple[str, ...], *,
+                       columns: tuple[str, ...], params: Params = None, *,
                        mappings: Literal[False] = False) -> Result[Row]:
         """A one-to-many join as two queries in one read snapshot, joined in C.
         Both return an integer join key first; children come grouped by parent,
         in the parents' order. One row per child, with the named columns from
-        its parent or itself; parents without children give none. The rows are
-        RowMappings with ``mappings=True`` (no conversion step)."""
+        its parent or itself; parents without children give none. ``params`` are
+        bound to both queries, which must take the same parameters in the same
+        order. The rows are RowMappings with ``mappings=True`` (no conversion step)."""
     @overload
     def execute_nested(self, parents_sql: str, children_sql: str,
-                       columns: tuple[str, ...], *,
+                       columns: tuple[str, ...], params: Params = None, *,
                        mappings: Literal[True]) -> Result[RowMapping]: ...
     @overload
     def execute_nested(self, parents_sql: str, children_sql: str,
-                       columns: tuple[str, ...], *,
+                       columns: tuple[str, ...], params: Params = None, *,
                        mappings: bool) -> Result[Any]: ...
+    @overload
+    def execute_iter(self, sql: str, params: Params = None, *,
+                     mappings: Literal[False] = False) -> RowIterator[Row]:
+        """As ``execute``, as a RowIterator: the rows are built a chunk at a time."""
+    @overload
+    def execute_iter(self, sql: str, params: Params = None, *,
+                     mappings: Literal[True]) -> RowIterator[RowMapping]: ...
+    @overload
+    def execute_iter(self, sql: str, params: Params = None, *,
+                     mappings: bool) -> RowIterator[Any]: ...
+    @overload
+    def execute_nested_iter(self, parents_sql: str, children_sql: str,
+                            columns: tuple[str, ...], params: Params = None, *,
+                            mappings: Literal[False] = False) -> RowIterator[Row]:
+        """As ``execute_nested``, as a RowIterator; the read snapshot is held until
+        the iterator is exhausted or closed."""
+    @overload
+    def execute_nested_iter(self, parents_sql: str, children_sql: str,
+                            columns: tuple[str, ...], params: Params = None, *,
+                            mappings: Literal[True]) -> RowIterator[RowMapping]: ...
+    @overload
+    def execute_nested_iter(self, parents_sql: str, children_sql: str,
+                            columns: tuple[str, ...], params: Params = None, *,
+                            mappings: bool) -> RowIterator[Any]: ...
     def begin(self) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...

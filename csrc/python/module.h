@@ -20,6 +20,7 @@ typedef struct {
     PyTypeObject *manager_type;
     PyTypeObject *session_type;
     PyTypeObject *result_type;
+    PyTypeObject *rowiter_type;
     PyTypeObject *row_type;
     PyTypeObject *rowmapping_type;
     PyObject *errors[PL_E_KIND_COUNT]; /* exception class per error kind */
@@ -36,6 +37,7 @@ typedef struct {
     X(manager_type)                                                                                \
     X(session_type)                                                                                \
     X(result_type)                                                                                 \
+    X(rowiter_type)                                                                                \
     X(row_type)                                                                                    \
     X(rowmapping_type)                                                                             \
     X(manager)                                                                                     \

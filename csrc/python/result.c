@@ -1,9 +1,11 @@
 /* result.c: Result: iteration, fetchone/fetchall/all/first/one/scalar. */
 #include "result.h"
 #include "row.h"
+#include "session.h"
 #include "rowmapping.h"
 #include "pyutil.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -13,6 +15,11 @@ typedef struct {
     PyObject *columns;            /* tuple of names */
     Py_ssize_t rowcount;
     PyObject *lastrowid; /* int or None */
+    /* all()/fetchall() of every row hands the list itself to the caller (no
+     * copy: at 1M rows a copy is 8 MB more at the peak) and keeps an empty
+     * one; `handed` rows were handed out so, the first of them is `first`. */
+    Py_ssize_t handed;
+    PyObject *first;
 } ResultObject;
 
 /* One copied value as a Python object (new reference). */
@@ -78,69 +85,53 @@ static int names_match(PyObject *fields, const char *const *names, int ncols)
     return 1;
 }
 
-/* The field-name tuple and name -> position dict for these columns (new
- * references). Results of one SQL text share them: cached per text in the
- * module state (at most 256 texts), checked against the actual names since a
- * schema change can alter what "SELECT *" returns. Returns 0 or -1. */
-static int columns_for(pl_state *st, PyObject *sql, const char *const *names, int ncols,
-                       PyObject **fields_out, PyObject **index_out)
+/* The row shape (row.h: field-name tuple and name -> position dict) for these
+ * columns (new reference). Results of one SQL text share it: cached per text
+ * in the module state (at most 256 texts), checked against the actual names
+ * since a schema change can alter what "SELECT *" returns. Returns NULL with
+ * an exception set on error. */
+static PyObject *shape_for(pl_state *st, PyObject *sql, const char *const *names, int ncols)
 {
-    PyObject *fields = NULL, *index = NULL, *pair = NULL;
+    PyObject *fields = NULL, *shape = NULL;
 
     if (sql != NULL) {
 #if PY_VERSION_HEX >= 0x030D0000
-        if (PyDict_GetItemRef(st->columns_cache, sql, &pair) < 0)
-            return -1;
+        if (PyDict_GetItemRef(st->columns_cache, sql, &shape) < 0)
+            return NULL;
 #else
-        pair = Py_XNewRef(PyDict_GetItemWithError(st->columns_cache, sql));
-        if (pair == NULL && PyErr_Occurred())
-            return -1;
+        shape = Py_XNewRef(PyDict_GetItemWithError(st->columns_cache, sql));
+        if (shape == NULL && PyErr_Occurred())
+            return NULL;
 #endif
-        if (pair != NULL && names_match(PyTuple_GET_ITEM(pair, 0), names, ncols)) {
-            *fields_out = Py_NewRef(PyTuple_GET_ITEM(pair, 0));
-            *index_out = Py_NewRef(PyTuple_GET_ITEM(pair, 1));
-            Py_DECREF(pair);
-            return 0;
-        }
-        Py_CLEAR(pair);
+        if (shape != NULL && names_match(PyTuple_GET_ITEM(shape, 0), names, ncols))
+            return shape;
+        Py_CLEAR(shape);
     }
     fields = PyTuple_New(ncols);
-    index = PyDict_New();
-    if (fields == NULL || index == NULL)
-        goto fail;
+    if (fields == NULL)
+        return NULL;
     for (int i = 0; i < ncols; i++) {
         PyObject *name = PyUnicode_DecodeUTF8(names[i], (Py_ssize_t)strlen(names[i]), "replace");
         if (name == NULL)
             goto fail;
         PyUnicode_InternInPlace(&name); /* attribute lookups compare by identity first */
         PyTuple_SET_ITEM(fields, i, name);
-        if (PyDict_GetItemWithError(index, name) == NULL) {
-            if (PyErr_Occurred())
-                goto fail;
-            PyObject *pos = PyLong_FromLong(i);
-            if (pos == NULL || PyDict_SetItem(index, name, pos) < 0) {
-                Py_XDECREF(pos);
-                goto fail;
-            }
-            Py_DECREF(pos);
-        }
     }
+    shape = pl_row_shape_new(fields);
+    if (shape == NULL)
+        goto fail;
+    Py_CLEAR(fields);
     if (sql != NULL) {
         if (PyDict_GET_SIZE(st->columns_cache) >= 256)
             PyDict_Clear(st->columns_cache);
-        pair = PyTuple_Pack(2, fields, index);
-        if (pair == NULL || PyDict_SetItem(st->columns_cache, sql, pair) < 0)
+        if (PyDict_SetItem(st->columns_cache, sql, shape) < 0)
             goto fail;
-        Py_DECREF(pair);
     }
-    *fields_out = fields;
-    *index_out = index;
-    return 0;
+    return shape;
 fail:
-    Py_XDECREF(pair);
+    Py_XDECREF(shape);
     Py_XDECREF(fields);
-    Py_XDECREF(index);
-    return -1;
+    return NULL;
 }
 
 /* An empty Result (no columns yet). */
@@ -191,7 +182,11 @@ static int builder_columns(pl_state *st, pl_result_builder *b, PyObject *sql,
     ResultObject *res = (ResultObject *)b->result;
     if (res->columns != NULL)
         return 0;
-    return columns_for(st, sql, names, ncols, &res->columns, &b->index);
+    b->shape = shape_for(st, sql, names, ncols);
+    if (b->shape == NULL)
+        return -1;
+    res->columns = Py_NewRef(PyTuple_GET_ITEM(b->shape, 0));
+    return 0;
 }
 
 /* Make room for `n` more rows at the end of the list; returns the first new
@@ -224,7 +219,7 @@ int pl_result_builder_add(pl_state *st, pl_result_builder *b, PyObject *sql, con
     atomic_fetch_add(&chunks_built, 1);
     RowObject *prev = NULL;
     for (size_t r = 0; r < rb->nrows; r++) {
-        RowObject *row = (RowObject *)pl_row_new(b->row_type, res->columns, b->index, ncols);
+        RowObject *row = (RowObject *)pl_row_new(b->row_type, b->shape, ncols);
         if (row == NULL)
             return -1;
         Py_SETREF(PyList_GET_ITEM(res->rows, start + (Py_ssize_t)r), (PyObject *)row);
@@ -271,7 +266,7 @@ int pl_result_builder_add_nested(pl_state *st, pl_result_builder *b, PyObject *s
                 }
             }
         }
-        RowObject *row = (RowObject *)pl_row_new(b->row_type, res->columns, b->index, n);
+        RowObject *row = (RowObject *)pl_row_new(b->row_type, b->shape, n);
         if (row == NULL)
             return -1;
         Py_SETREF(PyList_GET_ITEM(res->rows, start + (Py_ssize_t)r), (PyObject *)row);
@@ -314,7 +309,7 @@ void pl_result_builder_clear(pl_result_builder *b)
     for (int c = 0; b->parent_values != NULL && c < b->nparent; c++)
         Py_XDECREF(b->parent_values[c]);
     PyMem_Free(b->parent_values);
-    Py_XDECREF(b->index);
+    Py_XDECREF(b->shape);
     Py_XDECREF(b->result);
     memset(b, 0, sizeof *b);
 }
@@ -326,6 +321,7 @@ static void result_dealloc(ResultObject *self)
     Py_XDECREF(self->rows);
     Py_XDECREF(self->columns);
     Py_XDECREF(self->lastrowid);
+    Py_XDECREF(self->first);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
@@ -334,6 +330,7 @@ static int result_traverse(ResultObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->rows);
+    Py_VISIT(self->first);
     return 0;
 }
 
@@ -353,21 +350,47 @@ static PyObject *next_row(ResultObject *self)
     return row;
 }
 
-/* The unread rows as a new list, marking them read. */
+/* The unread rows as a new list, marking them read. When none was read, the
+ * list is the Result's own, handed over (an empty one takes its place). */
 static PyObject *rest(ResultObject *self)
 {
-    PyObject *list;
+    PyObject *list = NULL, *empty = PyList_New(0);
+
+    if (empty == NULL)
+        return NULL;
 #ifdef Py_BEGIN_CRITICAL_SECTION
     Py_BEGIN_CRITICAL_SECTION(self)
         ;
 #endif
         Py_ssize_t n = PyList_GET_SIZE(self->rows);
-        list = PyList_GetSlice(self->rows, self->pos, n);
-        self->pos = n;
+        if (self->pos == 0 && n > 0) {
+            if (self->handed == 0)
+                self->first = Py_NewRef(PyList_GET_ITEM(self->rows, 0));
+            self->handed += n;
+            list = self->rows;
+            self->rows = Py_NewRef(empty);
+        } else {
+            list = PyList_GetSlice(self->rows, self->pos, n);
+            self->pos = n;
+        }
 #ifdef Py_END_CRITICAL_SECTION
     Py_END_CRITICAL_SECTION();
 #endif
+    Py_DECREF(empty);
     return list;
+}
+
+/* Every row, read or not: how many, and the first (borrowed, NULL when none). */
+static Py_ssize_t row_total(ResultObject *self)
+{
+    return self->handed + PyList_GET_SIZE(self->rows);
+}
+
+static PyObject *first_row(ResultObject *self)
+{
+    if (self->first != NULL)
+        return self->first;
+    return PyList_GET_SIZE(self->rows) > 0 ? PyList_GET_ITEM(self->rows, 0) : NULL;
 }
 
 static PyObject *result_iternext(ResultObject *self)
@@ -390,31 +413,28 @@ static PyObject *result_fetchall(ResultObject *self, PyObject *unused)
 
 static PyObject *result_first(ResultObject *self, PyObject *unused)
 {
+    PyObject *row = first_row(self);
     (void)unused;
-    if (PyList_GET_SIZE(self->rows) == 0)
-        Py_RETURN_NONE;
-    return Py_NewRef(PyList_GET_ITEM(self->rows, 0));
+    return Py_NewRef(row != NULL ? row : Py_None);
 }
 
 static PyObject *result_one(ResultObject *self, PyObject *unused)
 {
-    Py_ssize_t n = PyList_GET_SIZE(self->rows);
+    Py_ssize_t n = row_total(self);
     (void)unused;
     if (n != 1) {
         pl_raise_kind(pl_state_of(Py_TYPE(self)), PL_E_PROGRAMMING, NULL,
                       "one() expected exactly one row, the query returned %zd", n);
         return NULL;
     }
-    return Py_NewRef(PyList_GET_ITEM(self->rows, 0));
+    return Py_NewRef(first_row(self));
 }
 
 static PyObject *result_scalar(ResultObject *self, PyObject *unused)
 {
+    RowObject *row = (RowObject *)first_row(self);
     (void)unused;
-    if (PyList_GET_SIZE(self->rows) == 0)
-        Py_RETURN_NONE;
-    RowObject *row = (RowObject *)PyList_GET_ITEM(self->rows, 0);
-    if (Py_SIZE(row) == 0)
+    if (row == NULL || Py_SIZE(row) == 0)
         Py_RETURN_NONE;
     return Py_NewRef(row->values[0]);
 }
@@ -452,7 +472,7 @@ static PyObject *result_mappings(ResultObject *self, PyObject *unused)
 
 static Py_ssize_t result_length(ResultObject *self)
 {
-    return PyList_GET_SIZE(self->rows);
+    return row_total(self);
 }
 
 static PyObject *result_get_rowcount(ResultObject *self, void *closure)
@@ -518,7 +538,149 @@ static PyType_Spec result_spec = {
     .slots = result_slots,
 };
 
+/* RowIterator: what execute_iter and execute_nested_iter return. It holds
+ * their cursor and the Python rows of one chunk at a time (in the cursor's
+ * builder), so memory stays bounded however many rows the query returns. */
+typedef struct {
+    PyObject_HEAD pl_cursor *cursor; /* NULL once exhausted or closed */
+    Py_ssize_t pos;                  /* the next row in the current chunk */
+    pthread_t owner;                 /* the thread that opened it */
+    atomic_int busy;                 /* a next() or close() is running */
+} RowIterObject;
+
+PyObject *pl_result_iter_new(pl_state *st, pl_cursor *cursor)
+{
+    RowIterObject *it = (RowIterObject *)st->rowiter_type->tp_alloc(st->rowiter_type, 0);
+    if (it == NULL) {
+        pl_cursor_free(cursor);
+        return NULL;
+    }
+    it->cursor = cursor;
+    it->owner = pthread_self();
+    atomic_init(&it->busy, 0);
+    return (PyObject *)it;
+}
+
+/* Mark the iterator in use, or raise ProgrammingError: a call from another
+ * thread while one runs (next() releases the GIL while it steps). */
+static int iter_enter(RowIterObject *self)
+{
+    int idle = 0;
+    if (atomic_compare_exchange_strong(&self->busy, &idle, 1))
+        return 0;
+    pl_raise_kind(pl_state_of(Py_TYPE(self)), PL_E_PROGRAMMING, NULL,
+                  "this iterator is in use by another call; read it from one thread");
+    return -1;
+}
+
+static void iter_leave(RowIterObject *self)
+{
+    atomic_store(&self->busy, 0);
+}
+
+static void iter_drop(RowIterObject *self)
+{
+    pl_cursor *c = self->cursor;
+    self->cursor = NULL;
+    pl_cursor_free(c);
+}
+
+static PyObject *rowiter_next(RowIterObject *self)
+{
+    PyObject *row = NULL;
+
+    if (self->cursor == NULL)
+        return NULL;
+    if (!pthread_equal(self->owner, pthread_self())) {
+        pl_raise_kind(pl_state_of(Py_TYPE(self)), PL_E_PROGRAMMING, NULL,
+                      "this iterator was opened on another thread; read its rows on that "
+                      "thread, or open a session and an iterator on this one.");
+        return NULL;
+    }
+    if (iter_enter(self) < 0)
+        return NULL;
+    while (self->cursor != NULL) {
+        PyObject *rows = ((ResultObject *)pl_cursor_builder(self->cursor)->result)->rows;
+        Py_ssize_t n = PyList_GET_SIZE(rows);
+        if (self->pos < n) {
+            row = Py_NewRef(PyList_GET_ITEM(rows, self->pos++));
+            break;
+        }
+        /* The chunk is read: drop it, read the next one. */
+        if (n > 0 && PyList_SetSlice(rows, 0, n, NULL) < 0)
+            break;
+        self->pos = 0;
+        int rc = pl_cursor_chunk(self->cursor);
+        if (rc < 0 || (rc == 0 && PyList_GET_SIZE(rows) == 0))
+            iter_drop(self); /* an error (raised) or the end */
+    }
+    iter_leave(self);
+    return row;
+}
+
+static PyObject *rowiter_close(RowIterObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (iter_enter(self) < 0)
+        return NULL;
+    iter_drop(self);
+    iter_leave(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *rowiter_enter(RowIterObject *self, PyObject *unused)
+{
+    (void)unused;
+    return Py_NewRef(self);
+}
+
+static PyObject *rowiter_exit(RowIterObject *self, PyObject *args)
+{
+    (void)args;
+    PyObject *r = rowiter_close(self, NULL);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_FALSE;
+}
+
+static void rowiter_dealloc(RowIterObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    iter_drop(self);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef rowiter_methods[] = {
+    {"close", (PyCFunction)rowiter_close, METH_NOARGS,
+     "close()\n--\n\nEnd the query now and release the session (as exhausting the "
+     "iterator does); the iterator then yields nothing more."},
+    {"__enter__", (PyCFunction)rowiter_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)rowiter_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot rowiter_slots[] = {
+    {Py_tp_dealloc, rowiter_dealloc},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, rowiter_next},
+    {Py_tp_methods, rowiter_methods},
+    {Py_tp_doc, "The rows of Session.execute_iter()/execute_nested_iter(), a chunk at a time; "
+                "close() (or a with block) ends the query early."},
+    {0, NULL},
+};
+
+static PyType_Spec rowiter_spec = {
+    .name = "promptlab.sqlite.RowIterator",
+    .basicsize = sizeof(RowIterObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = rowiter_slots,
+};
+
 int pl_result_register(PyObject *module, pl_state *st)
 {
-    return pl_type_register(module, &result_spec, &st->result_type);
+    if (pl_type_register(module, &result_spec, &st->result_type) < 0)
+        return -1;
+    return pl_type_register(module, &rowiter_spec, &st->rowiter_type);
 }

@@ -12,7 +12,7 @@
  * each returns 0/the Result, or -1/NULL with an exception set. */
 typedef struct {
     PyObject *result;         /* the Result being filled (owned) */
-    PyObject *index;          /* column name -> position, once columns are set */
+    PyObject *shape;          /* the rows' shape (row.h), once columns are set */
     PyTypeObject *row_type;   /* st->row_type or st->rowmapping_type */
     PyObject **parent_values; /* nested: the current parent's values, shared */
     int nparent;              /* nested: output columns (parent_values' length) */
@@ -42,6 +42,14 @@ PyObject *pl_result_builder_finish(pl_state *st, pl_result_builder *b, PyObject 
 
 /* Drop an unfinished builder (safe after finish or a failed init). */
 void pl_result_builder_clear(pl_result_builder *b);
+
+/* One call's statement, read chunk by chunk (session.c, session.h); the
+ * iterators of execute_iter/execute_nested_iter own one. */
+typedef struct pl_cursor pl_cursor;
+
+/* A RowIterator over the rows of `cursor`, which it owns from now (freed here
+ * on error). Returns a new reference or NULL with an exception set. */
+PyObject *pl_result_iter_new(pl_state *st, pl_cursor *cursor);
 
 /* For tests: the number of chunks added to Results since the last call. */
 long pl_result_chunks_built(void);

@@ -3,14 +3,47 @@
 #include "pyutil.h"
 
 #include <stddef.h>
+#include <string.h>
 
-PyObject *pl_row_new(PyTypeObject *type, PyObject *fields, PyObject *index, Py_ssize_t n)
+PyObject *pl_row_shape_new(PyObject *fields)
 {
-    RowObject *row = (RowObject *)type->tp_alloc(type, n);
+    PyObject *index = PyDict_New(), *shape = NULL;
+
+    for (Py_ssize_t i = 0; index != NULL && i < PyTuple_GET_SIZE(fields); i++) {
+        PyObject *name = PyTuple_GET_ITEM(fields, i), *pos;
+        if (!PyUnicode_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "column names are str");
+            Py_CLEAR(index);
+            break;
+        }
+        if (PyDict_GetItemWithError(index, name) != NULL)
+            continue; /* the first column of a name wins */
+        if (PyErr_Occurred()) {
+            Py_CLEAR(index);
+            break;
+        }
+        pos = PyLong_FromSsize_t(i);
+        if (pos == NULL || PyDict_SetItem(index, name, pos) < 0)
+            Py_CLEAR(index);
+        Py_XDECREF(pos);
+    }
+    if (index != NULL)
+        shape = PyTuple_Pack(2, fields, index);
+    Py_XDECREF(index);
+    return shape;
+}
+
+PyObject *pl_row_new(PyTypeObject *type, PyObject *shape, Py_ssize_t n)
+{
+    /* Not tp_alloc: PyType_GenericAlloc allocates one item more than asked
+     * (a sentinel), 168 bytes for 16 columns, in the 176-byte class. */
+    size_t size = offsetof(RowObject, values) + (size_t)n * sizeof(PyObject *);
+    RowObject *row = PyObject_Malloc(size);
     if (row == NULL)
-        return NULL;
-    row->fields = Py_NewRef(fields);
-    row->index = Py_NewRef(index);
+        return PyErr_NoMemory();
+    PyObject_InitVar((PyVarObject *)row, type, n); /* a reference to the heap type */
+    memset(row->values, 0, (size_t)n * sizeof(PyObject *));
+    row->shape = Py_NewRef(shape);
     return (PyObject *)row;
 }
 
@@ -19,8 +52,7 @@ void pl_row_dealloc(RowObject *self)
     PyTypeObject *tp = Py_TYPE(self);
     for (Py_ssize_t i = 0; i < Py_SIZE(self); i++)
         Py_XDECREF(self->values[i]);
-    Py_XDECREF(self->fields);
-    Py_XDECREF(self->index);
+    Py_XDECREF(self->shape);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
@@ -55,7 +87,7 @@ PyObject *pl_row_lookup(RowObject *self, PyObject *key)
 
     if (!PyUnicode_Check(key))
         return NULL;
-    pos = PyDict_GetItemWithError(self->index, key);
+    pos = PyDict_GetItemWithError(PL_ROW_INDEX(self), key);
     return pos != NULL ? self->values[PyLong_AsSsize_t(pos)] : NULL;
 }
 
@@ -65,7 +97,7 @@ static PyObject *row_subscript(RowObject *self, PyObject *key)
         PyObject *value = pl_row_lookup(self, key);
         if (value == NULL && !PyErr_Occurred())
             PyErr_Format(PyExc_KeyError, "%R: no such column; the columns are %R", key,
-                         self->fields);
+                         PL_ROW_FIELDS(self));
         return Py_XNewRef(value);
     }
     if (PyIndex_Check(key)) {
@@ -177,14 +209,14 @@ static PyObject *row_iter(RowObject *self)
 PyObject *pl_row_keys(RowObject *self, PyObject *unused)
 {
     (void)unused;
-    return PySequence_List(self->fields);
+    return PySequence_List(PL_ROW_FIELDS(self));
 }
 
 PyObject *pl_row_as_dict(RowObject *self)
 {
     PyObject *d = PyDict_New();
     for (Py_ssize_t i = 0; d != NULL && i < Py_SIZE(self); i++)
-        if (PyDict_SetItem(d, PyTuple_GET_ITEM(self->fields, i), self->values[i]) < 0)
+        if (PyDict_SetItem(d, PyTuple_GET_ITEM(PL_ROW_FIELDS(self), i), self->values[i]) < 0)
             Py_CLEAR(d);
     return d;
 }
@@ -198,7 +230,7 @@ static PyObject *row_asdict(RowObject *self, PyObject *unused)
 static PyObject *row_get_fields(RowObject *self, void *closure)
 {
     (void)closure;
-    return Py_NewRef(self->fields);
+    return Py_NewRef(PL_ROW_FIELDS(self));
 }
 
 static PyObject *row_get_mapping(RowObject *self, void *closure)
@@ -244,8 +276,8 @@ static PyObject *row_repr(RowObject *self)
     if (parts == NULL)
         goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item =
-            PyUnicode_FromFormat("%U=%R", PyTuple_GET_ITEM(self->fields, i), self->values[i]);
+        PyObject *item = PyUnicode_FromFormat("%U=%R", PyTuple_GET_ITEM(PL_ROW_FIELDS(self), i),
+                                              self->values[i]);
         if (item == NULL)
             goto done;
         PyList_SET_ITEM(parts, i, item);
@@ -286,14 +318,14 @@ PyObject *pl_row_reduce(RowObject *self, PyObject *unused)
         PyTuple_SET_ITEM(values, i, Py_NewRef(self->values[i]));
     result = Py_BuildValue("(N(ONN))", rebuild,
                            Py_TYPE(self) == st->rowmapping_type ? Py_True : Py_False,
-                           Py_NewRef(self->fields), values);
+                           Py_NewRef(PL_ROW_FIELDS(self)), values);
     return result;
 }
 
 static PyObject *rebuild_row(PyObject *module, PyObject *args)
 {
     pl_state *st = PyModule_GetState(module);
-    PyObject *fields, *values, *index = NULL;
+    PyObject *fields, *values, *shape;
     RowObject *row;
     int mapping;
     Py_ssize_t n;
@@ -306,23 +338,16 @@ static PyObject *rebuild_row(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "_rebuild_row: as many fields as values, please");
         return NULL;
     }
-    index = PyDict_New();
-    for (Py_ssize_t i = 0; index != NULL && i < n; i++) {
-        PyObject *name = PyTuple_GET_ITEM(fields, i), *pos;
-        if (!PyUnicode_Check(name)) {
+    shape = pl_row_shape_new(fields);
+    if (shape == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
             PyErr_SetString(PyExc_TypeError, "_rebuild_row: field names are str");
-            Py_CLEAR(index);
-            break;
         }
-        pos = PyLong_FromSsize_t(i);
-        if (pos == NULL || PyDict_SetItem(index, name, pos) < 0)
-            Py_CLEAR(index);
-        Py_XDECREF(pos);
-    }
-    if (index == NULL)
         return NULL;
-    row = (RowObject *)pl_row_new(mapping ? st->rowmapping_type : st->row_type, fields, index, n);
-    Py_DECREF(index);
+    }
+    row = (RowObject *)pl_row_new(mapping ? st->rowmapping_type : st->row_type, shape, n);
+    Py_DECREF(shape);
     if (row == NULL)
         return NULL;
     for (Py_ssize_t i = 0; i < n; i++)

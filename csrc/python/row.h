@@ -4,16 +4,26 @@
 
 #include "module.h"
 
+/* One pointer of shape per row, not two (names and index): a row of 16
+ * columns is 160 bytes, smaller than a tuple of 16 (168 with its GC header),
+ * in pymalloc's 160-byte class rather than the 176-byte one. */
 typedef struct {
-    PyObject_VAR_HEAD PyObject *fields; /* tuple of column names, shared by the rows of a result */
-    PyObject *index;                    /* dict: column name -> position, shared */
-    PyObject *values[1];                /* ob_size owned references */
+    PyObject_VAR_HEAD PyObject *shape; /* (fields, index), shared by the rows of a result */
+    PyObject *values[1];               /* ob_size owned references */
 } RowObject;
+
+/* A row's shape: a 2-tuple of the column names (a tuple of str) and a dict
+ * name -> position (of the first column with that name). */
+#define PL_ROW_FIELDS(row) PyTuple_GET_ITEM((row)->shape, 0)
+#define PL_ROW_INDEX(row) PyTuple_GET_ITEM((row)->shape, 1)
+
+/* A new shape for `fields` (a tuple of str), or NULL with an exception set. */
+PyObject *pl_row_shape_new(PyObject *fields);
 
 /* A row of `n` values, all NULL: the caller fills values[] with new references
  * before the row is used. `type` is the Row or the RowMapping type (same
- * layout). `fields` and `index` are borrowed (and kept). */
-PyObject *pl_row_new(PyTypeObject *type, PyObject *fields, PyObject *index, Py_ssize_t n);
+ * layout). `shape` is borrowed (and kept). */
+PyObject *pl_row_new(PyTypeObject *type, PyObject *shape, Py_ssize_t n);
 
 /* __reduce__ for Row and RowMapping: (promptlab._core._rebuild_row,
  * (is_mapping, fields, values)), so that rows pickle and copy.deepcopy works. */

@@ -11,12 +11,10 @@
 PyObject *pl_rowmapping_from_row(pl_state *st, RowObject *row)
 {
     Py_ssize_t n = Py_SIZE(row);
-    RowObject *m = (RowObject *)st->rowmapping_type->tp_alloc(st->rowmapping_type, n);
+    RowObject *m = (RowObject *)pl_row_new(st->rowmapping_type, row->shape, n);
 
     if (m == NULL)
         return NULL;
-    m->fields = Py_NewRef(row->fields);
-    m->index = Py_NewRef(row->index);
     for (Py_ssize_t i = 0; i < n; i++)
         m->values[i] = Py_NewRef(row->values[i]);
     return (PyObject *)m;
@@ -46,7 +44,7 @@ static Py_ssize_t mapping_length(RowObject *self)
 
 static PyObject *mapping_iter(RowObject *self)
 {
-    return PyObject_GetIter(self->fields);
+    return PyObject_GetIter(PL_ROW_FIELDS(self));
 }
 
 static PyObject *mapping_values(RowObject *self, PyObject *unused)
@@ -63,7 +61,7 @@ static PyObject *mapping_items(RowObject *self, PyObject *unused)
     PyObject *list = PyList_New(Py_SIZE(self));
     (void)unused;
     for (Py_ssize_t i = 0; list != NULL && i < Py_SIZE(self); i++) {
-        PyObject *pair = PyTuple_Pack(2, PyTuple_GET_ITEM(self->fields, i), self->values[i]);
+        PyObject *pair = PyTuple_Pack(2, PyTuple_GET_ITEM(PL_ROW_FIELDS(self), i), self->values[i]);
         if (pair == NULL) {
             Py_CLEAR(list);
             break;

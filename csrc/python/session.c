@@ -17,6 +17,12 @@
  * by the calling thread, and every other use of the session waits until the
  * call ends (session_lock), as it waited on the mutex before; a use from the
  * same thread (a finalizer run while rows are built) is refused.
+ *
+ * A pl_cursor holds one call's state from start to end. execute, executemany
+ * and execute_nested run it to the end before returning; execute_iter and
+ * execute_nested_iter return an iterator (result.c) that reads one chunk per
+ * step, so that between its chunks the session stays `streaming` for the
+ * iterator's thread until the iterator is exhausted, closed or freed.
  */
 #include "session.h"
 #include "alloc.h"
@@ -89,7 +95,9 @@ static int session_lock(SessionObject *s, pl_err *err)
         pl_mutex_unlock(&s->lock);
         return pl_err_set(err, PL_E_PROGRAMMING, s->db->path,
                           "this session is in the middle of a call on this thread (reading "
-                          "its rows); use another session from code that runs meanwhile.");
+                          "its rows, or an open iterator of execute_iter/execute_nested_iter: "
+                          "exhaust or close() it first); use another session from code that "
+                          "runs meanwhile.");
     }
     return 0;
 }
@@ -416,109 +424,22 @@ static PyObject *describe(void *arg)
     return names;
 }
 
-static int nested_end_locked(SessionObject *s, int began, int rc, pl_err *err);
-static void stream_abort(stream *sm, int undo, int began);
-
-/* execute/executemany: the steps described at the top of the file. */
-static PyObject *run(SessionObject *self, PyObject *sql_obj, PyObject *params, int many)
+/* The parameters of execute_nested's two statements: the same names in the
+ * same order (a mapping's values are bound by position, in the parents'
+ * order). Returns 0 or -1 with `err` set. No GIL needed. */
+static int same_parameters(sqlite3_stmt *a, sqlite3_stmt *b, const char *path, pl_err *err)
 {
-    pl_state *st = pl_state_of(Py_TYPE(self));
-    PyObject *result = NULL;
-    pl_result_builder out;
-    const char *sql;
-    Py_ssize_t len;
-    pl_rowbuf rows;
-    pl_batch batch;
-    stream sm;
-    pl_err err;
-
-    if (inherited(self))
-        return NULL;
-    if (!PyUnicode_Check(sql_obj)) {
-        PyErr_Format(PyExc_TypeError, "sql must be a str, not %.100s", Py_TYPE(sql_obj)->tp_name);
-        return NULL;
+    int n = sqlite3_bind_parameter_count(a);
+    int same = n == sqlite3_bind_parameter_count(b);
+    for (int i = 1; same && i <= n; i++) {
+        const char *x = sqlite3_bind_parameter_name(a, i), *y = sqlite3_bind_parameter_name(b, i);
+        same = (x == NULL && y == NULL) || (x != NULL && y != NULL && strcmp(x, y) == 0);
     }
-    sql = PyUnicode_AsUTF8AndSize(sql_obj, &len);
-    if (sql == NULL)
-        return NULL;
-    stream_init(&sm, self, sql, len, many, 1);
-    describe_ctx dctx = {self, sql, len, &sm};
-    if (pl_batch_build(st, &batch, params, many, self->db->path, describe, &dctx) < 0)
-        return NULL;
-    if (pl_result_builder_init(st, &out, st->row_type, 0) < 0) {
-        pl_batch_release(&batch);
-        return NULL;
-    }
-    pl_rowbuf_init(&rows);
-    for (;;) {
-        int rc, finished = 0;
-        pl_err_clear(&err);
-        Py_BEGIN_ALLOW_THREADS
-        if (!sm.started) {
-            rc = session_lock(self, &err);
-            if (rc == 0 && (rc = start_locked(&sm, &batch, &err)) < 0) {
-                end_locked(&sm, -1, 0, &err);
-                pl_mutex_unlock(&self->lock);
-            }
-        } else {
-            stream_resume(&sm);
-            rc = 0;
-        }
-        if (rc == 0) {
-            rc = step_locked(&sm, &batch, &rows, &err);
-            if (rc < 0 || (rc == 0 && !batch.more)) {
-                rc = end_locked(&sm, rc, 0, &err);
-                finished = 1;
-            } else
-                stream_pause(&sm);
-            pl_mutex_unlock(&self->lock);
-        }
-        Py_END_ALLOW_THREADS
-        if (rc < 0) {
-            pl_raise(st, &err);
-            goto done;
-        }
-        if (pl_result_builder_add(st, &out, sql_obj, &rows) < 0) {
-            if (!finished)
-                stream_abort(&sm, 0, 0);
-            goto done;
-        }
-        pl_rowbuf_clear_rows(&rows);
-        if (finished)
-            break;
-        if (rc == 0 && pl_batch_next(st, &batch) < 0) {
-            stream_abort(&sm, 1, 0);
-            goto done;
-        }
-    }
-    result =
-        pl_result_builder_finish(st, &out, sql_obj, (const char *const *)rows.names, rows.ncols,
-                                 sm.info.rowcount, sm.info.lastrowid, sm.info.has_lastrowid);
-done:
-    pl_result_builder_clear(&out);
-    pl_batch_release(&batch);
-    pl_rowbuf_free(&rows);
-    return result;
-}
-
-static PyObject *session_execute(SessionObject *self, PyObject *args, PyObject *kwargs)
-{
-    static char *kwlist[] = {"sql", "params", NULL};
-    PyObject *sql, *params = Py_None;
-
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:execute", kwlist, &sql, &params))
-        return NULL;
-    return run(self, sql, params, 0);
-}
-
-static PyObject *session_executemany(SessionObject *self, PyObject *args, PyObject *kwargs)
-{
-    static char *kwlist[] = {"sql", "seq_of_params", NULL};
-    PyObject *sql, *params;
-
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:executemany", kwlist, &sql, &params))
-        return NULL;
-    return run(self, sql, params, 1);
+    if (same)
+        return 0;
+    return pl_err_set(err, PL_E_PROGRAMMING, path,
+                      "execute_nested(): both queries must take the same parameters, in the "
+                      "same order");
 }
 
 /* execute_nested, first part: both queries in one read snapshot. Outside a
@@ -543,10 +464,12 @@ static int nested_start_locked(stream *p, stream *c, int *began, const pl_batch 
         return -1;
     }
     rc = start_locked(p, b, err);
+    if (rc == 0 && (rc = start_locked(c, b, err)) == 0)
+        rc = same_parameters(p->stmt, c->stmt, s->db->path, err);
     if (rc == 0)
         rc = step_locked(p, b, parents, err);
     rc = end_locked(p, rc, 0, err);
-    if (rc == 0 && (rc = start_locked(c, b, err)) < 0)
+    if (rc < 0)
         end_locked(c, -1, 0, err);
     return rc;
 }
@@ -569,136 +492,389 @@ static int nested_end_locked(SessionObject *s, int began, int rc, pl_err *err)
 }
 
 /* A call that failed on the Python side between chunks (an exception is
- * set): end its statement, undoing an executemany's earlier chunks when
- * `undo` is set, and the read transaction of execute_nested when `began` is
- * set, in one hold of the lock. GIL held, no lock held. */
+ * set), or an iterator closed before its end: end its statement, undoing an
+ * executemany's earlier chunks when `undo` is set, and the read transaction
+ * of execute_nested when `began` is set, in one hold of the lock. GIL held,
+ * no lock held; from any thread (no call of the cursor's runs meanwhile). */
 static void stream_abort(stream *sm, int undo, int began)
 {
     pl_err ignored;
 
     pl_err_clear(&ignored);
     Py_BEGIN_ALLOW_THREADS
-    stream_resume(sm);
+    /* Not stream_resume: an iterator may be dropped on another thread. */
+    pl_mutex_lock(&sm->s->lock, PL_LOCK_SESSION);
+    assert(sm->s->streaming);
+    pl_conn_resume_clock(sm->s->conn, sm->paused_at);
     end_locked(sm, -1, undo, &ignored);
     nested_end_locked(sm->s, began, -1, &ignored);
     pl_mutex_unlock(&sm->s->lock);
     Py_END_ALLOW_THREADS
 }
 
-static PyObject *session_execute_nested(SessionObject *self, PyObject *args, PyObject *kwargs)
-{
-    static char *kwlist[] = {"parents_sql", "children_sql", "columns", "mappings", NULL};
-    int mappings = 0;
-    pl_state *st = pl_state_of(Py_TYPE(self));
-    PyObject *sql_objs[2], *columns, *result = NULL;
-    const char *sqls[2], **names = NULL;
-    Py_ssize_t lens[2], n;
-    pl_result_builder out;
-    pl_rowbuf bufs[2];
-    pl_nest_map map;
+/* One call's statement from start to end, read chunk by chunk: what
+ * execute/executemany/execute_nested run to the end before they return, and
+ * what the iterators of execute_iter/execute_nested_iter hold between rows
+ * (result.h). Heap-allocated: the streams' addresses must not move. */
+struct pl_cursor {
+    SessionObject *s; /* strong reference */
+    pl_state *st;
+    int nested;
+    stream ps, cs;     /* nested: the parents' query (ps); the rows' statement (cs) */
+    describe_ctx dctx; /* parameter names, for mapping parameters */
     pl_batch batch;
-    stream ps, cs;
-    size_t parent_pos = 0, done_rows = 0;
-    int began = 0;
-    pl_err err;
+    int batch_built;
+    pl_rowbuf bufs[2];     /* nested: the parents; the rows of the current chunk */
+    PyObject *sql_obj;     /* the text under which column names are cached (strong) */
+    PyObject *text[2];     /* the SQL texts sqls point into (strong) */
+    PyObject *columns;     /* nested: the output names (a tuple of str, strong) */
+    const char **names;    /* nested: their UTF-8, kept by `columns` */
+    Py_ssize_t n;          /* nested: output columns */
+    size_t parent_pos;     /* nested: pl_nest_map_build's position */
+    size_t done_rows;      /* nested: child rows of earlier chunks */
+    int began;             /* nested: this call opened the read transaction */
+    int finished;          /* the statement has ended (or never started) */
+    pthread_t owner;       /* the thread that opened the cursor */
+    pl_result_builder out; /* the Python rows */
+};
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UUO!|$p:execute_nested", kwlist, &sql_objs[0],
-                                     &sql_objs[1], &PyTuple_Type, &columns, &mappings))
-        return NULL;
+/* The parts common to both kinds of cursor. GIL held. */
+static pl_cursor *cursor_alloc(SessionObject *self, PyTypeObject *row_type, int nparent)
+{
+    pl_state *st = pl_state_of(Py_TYPE(self));
+    pl_cursor *c;
+
     if (inherited(self))
         return NULL;
-    n = PyTuple_GET_SIZE(columns);
+    c = PyMem_Calloc(1, sizeof *c);
+    if (c == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    c->s = (SessionObject *)Py_NewRef(self);
+    c->st = st;
+    c->owner = pthread_self();
+    pl_rowbuf_init(&c->bufs[0]);
+    pl_rowbuf_init(&c->bufs[1]);
+    if (pl_result_builder_init(st, &c->out, row_type, nparent) < 0) {
+        pl_cursor_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* A cursor over one statement, for execute (many = 0) or executemany. Returns
+ * it (not started), or NULL with an exception set. GIL held. */
+static pl_cursor *cursor_query(SessionObject *self, PyObject *sql_obj, PyObject *params, int many,
+                               PyTypeObject *row_type)
+{
+    const char *sql;
+    Py_ssize_t len;
+    pl_cursor *c;
+
+    if (!PyUnicode_Check(sql_obj)) {
+        PyErr_Format(PyExc_TypeError, "sql must be a str, not %.100s", Py_TYPE(sql_obj)->tp_name);
+        return NULL;
+    }
+    if ((c = cursor_alloc(self, row_type, 0)) == NULL)
+        return NULL;
+    c->sql_obj = Py_NewRef(sql_obj);
+    c->text[0] = Py_NewRef(sql_obj);
+    sql = PyUnicode_AsUTF8AndSize(sql_obj, &len);
+    if (sql == NULL)
+        goto fail;
+    stream_init(&c->cs, self, sql, len, many, 1);
+    c->dctx = (describe_ctx){self, sql, len, &c->cs};
+    if (pl_batch_build(c->st, &c->batch, params, many, self->db->path, describe, &c->dctx) < 0)
+        goto fail;
+    c->batch_built = 1;
+    return c;
+fail:
+    pl_cursor_free(c);
+    return NULL;
+}
+
+/* A cursor over execute_nested's two queries: `params` (None, a sequence or a
+ * mapping) are bound to both, which must name the same parameters in the
+ * same order. Returns it (not started), or NULL with an exception set. */
+static pl_cursor *cursor_nested(SessionObject *self, PyObject *parents_sql, PyObject *children_sql,
+                                PyObject *columns, PyObject *params, PyTypeObject *row_type)
+{
+    const char *sqls[2];
+    Py_ssize_t lens[2], n = PyTuple_GET_SIZE(columns);
+    pl_cursor *c;
+
     if (n > 2000) {
         PyErr_SetString(PyExc_ValueError, "execute_nested(): at most 2000 columns");
         return NULL;
     }
+    if ((c = cursor_alloc(self, row_type, (int)n)) == NULL)
+        return NULL;
+    c->nested = 1;
+    c->n = n;
+    c->sql_obj = Py_NewRef(children_sql);
+    c->text[0] = Py_NewRef(parents_sql);
+    c->text[1] = Py_NewRef(children_sql);
+    c->columns = Py_NewRef(columns);
     for (int i = 0; i < 2; i++)
-        if ((sqls[i] = PyUnicode_AsUTF8AndSize(sql_objs[i], &lens[i])) == NULL)
-            return NULL;
-    names = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *names);
-    if (names == NULL)
-        return PyErr_NoMemory();
-    for (Py_ssize_t c = 0; c < n; c++) {
-        PyObject *name = PyTuple_GET_ITEM(columns, c);
+        if ((sqls[i] = PyUnicode_AsUTF8AndSize(c->text[i], &lens[i])) == NULL)
+            goto fail;
+    c->names = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *c->names);
+    if (c->names == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(columns, i);
         if (!PyUnicode_Check(name)) {
             PyErr_Format(PyExc_TypeError, "column names must be str, not %.100s",
                          Py_TYPE(name)->tp_name);
-            goto done_names;
+            goto fail;
         }
-        if ((names[c] = PyUnicode_AsUTF8(name)) == NULL) /* kept by the tuple */
-            goto done_names;
+        if ((c->names[i] = PyUnicode_AsUTF8(name)) == NULL) /* kept by the tuple */
+            goto fail;
     }
-    if (pl_batch_build(st, &batch, Py_None, 0, self->db->path, NULL, NULL) < 0)
-        goto done_names;
-    if (pl_result_builder_init(st, &out, mappings ? st->rowmapping_type : st->row_type, (int)n) <
-        0) {
-        pl_batch_release(&batch);
-        goto done_names;
-    }
-    stream_init(&ps, self, sqls[0], lens[0], 0, 0);
-    stream_init(&cs, self, sqls[1], lens[1], 0, 1);
-    pl_rowbuf_init(&bufs[0]);
-    pl_rowbuf_init(&bufs[1]);
-    for (;;) {
-        int rc, finished = 0, mapped = 0;
-        pl_err_clear(&err);
-        Py_BEGIN_ALLOW_THREADS
-        if (!cs.started) {
-            rc = session_lock(self, &err);
-            if (rc == 0 &&
-                (rc = nested_start_locked(&ps, &cs, &began, &batch, &bufs[0], &err)) < 0) {
-                nested_end_locked(self, began, -1, &err);
+    stream_init(&c->ps, self, sqls[0], lens[0], 0, 0);
+    stream_init(&c->cs, self, sqls[1], lens[1], 0, 1);
+    c->dctx = (describe_ctx){self, sqls[0], lens[0], NULL};
+    if (pl_batch_build(c->st, &c->batch, params, 0, self->db->path, describe, &c->dctx) < 0)
+        goto fail;
+    c->batch_built = 1;
+    return c;
+fail:
+    pl_cursor_free(c);
+    return NULL;
+}
+
+/* Step the cursor's statement for one chunk and add its Python rows to the
+ * builder: returns 1 when more rows may follow, 0 when the statement ended
+ * (the rows read last are in the builder), or -1 with an exception set and
+ * the statement ended. GIL held, no lock held; from the cursor's thread. */
+static int cursor_chunk(pl_cursor *c)
+{
+    SessionObject *self = c->s;
+    pl_state *st = c->st;
+    int rc, stepped = 0, finished = 0;
+    pl_rowbuf *rows = &c->bufs[1];
+    pl_nest_map map;
+    pl_err err;
+
+    if (c->finished)
+        return 0;
+    pl_err_clear(&err);
+    Py_BEGIN_ALLOW_THREADS
+    if (!c->cs.started) {
+        rc = session_lock(self, &err);
+        if (rc == 0 && c->nested) {
+            rc = nested_start_locked(&c->ps, &c->cs, &c->began, &c->batch, &c->bufs[0], &err);
+            if (rc < 0) {
+                nested_end_locked(self, c->began, -1, &err);
                 pl_mutex_unlock(&self->lock);
                 finished = 1;
             }
-        } else {
-            stream_resume(&cs);
-            rc = 0;
-        }
-        if (rc == 0) {
-            rc = step_locked(&cs, &batch, &bufs[1], &err);
-            if (rc <= 0) {
-                rc = end_locked(&cs, rc, 0, &err);
-                rc = nested_end_locked(self, began, rc, &err);
-                finished = 1;
-            } else
-                stream_pause(&cs);
+        } else if (rc == 0 && (rc = start_locked(&c->cs, &c->batch, &err)) < 0) {
+            end_locked(&c->cs, -1, 0, &err);
             pl_mutex_unlock(&self->lock);
-        }
-        if (rc >= 0) {
-            rc = pl_nest_map_build(&map, &bufs[0], &bufs[1], names, (int)n, &parent_pos, done_rows,
-                                   self->db->path, &err);
-            mapped = rc == 0;
-        }
-        Py_END_ALLOW_THREADS
-        if (rc < 0) {
-            pl_raise(st, &err);
-            if (!finished)
-                stream_abort(&cs, 0, began);
-            goto done;
-        }
-        rc = pl_result_builder_add_nested(st, &out, sql_objs[1], &bufs[0], &bufs[1], &map, names);
-        if (mapped)
-            pl_nest_map_free(&map);
-        if (rc < 0) {
-            if (!finished)
-                stream_abort(&cs, 0, began);
-            goto done;
-        }
-        done_rows += bufs[1].nrows;
-        pl_rowbuf_clear_rows(&bufs[1]);
-        if (finished)
-            break;
+            finished = 1;
+        } else if (rc < 0)
+            finished = 1;
+    } else {
+        stream_resume(&c->cs);
+        rc = 0;
     }
-    result = pl_result_builder_finish(st, &out, sql_objs[1], names, (int)n, -1, 0, 0);
-done:
-    pl_result_builder_clear(&out);
-    pl_batch_release(&batch);
-    pl_rowbuf_free(&bufs[0]);
-    pl_rowbuf_free(&bufs[1]);
-done_names:
-    PyMem_Free(names);
+    if (rc == 0) {
+        rc = stepped = step_locked(&c->cs, &c->batch, rows, &err);
+        if (rc < 0 || (rc == 0 && (c->nested || !c->batch.more))) {
+            rc = end_locked(&c->cs, rc, 0, &err);
+            if (c->nested)
+                rc = nested_end_locked(self, c->began, rc, &err);
+            finished = 1;
+        } else
+            stream_pause(&c->cs);
+        pl_mutex_unlock(&self->lock);
+    }
+    if (rc >= 0 && c->nested) {
+        rc = pl_nest_map_build(&map, &c->bufs[0], rows, c->names, (int)c->n, &c->parent_pos,
+                               c->done_rows, self->db->path, &err);
+    }
+    Py_END_ALLOW_THREADS
+    c->finished = finished;
+    if (rc < 0) {
+        pl_raise(st, &err);
+        if (!finished)
+            stream_abort(&c->cs, 0, c->began);
+        c->finished = 1;
+        return -1;
+    }
+    if (c->nested) {
+        rc = pl_result_builder_add_nested(st, &c->out, c->sql_obj, &c->bufs[0], rows, &map,
+                                          c->names);
+        pl_nest_map_free(&map);
+    } else
+        rc = pl_result_builder_add(st, &c->out, c->sql_obj, rows);
+    if (rc < 0) {
+        if (!finished)
+            stream_abort(&c->cs, 0, c->began);
+        c->finished = 1;
+        return -1;
+    }
+    c->done_rows += rows->nrows;
+    pl_rowbuf_clear_rows(rows);
+    if (finished)
+        return 0;
+    if (stepped == 0 && pl_batch_next(st, &c->batch) < 0) {
+        stream_abort(&c->cs, 1, 0);
+        c->finished = 1;
+        return -1;
+    }
+    return 1;
+}
+
+void pl_cursor_free(pl_cursor *c)
+{
+    if (c == NULL)
+        return;
+    if (c->s != NULL && c->cs.started && !c->finished) {
+        if (c->s->fork_gen == pl_fork_generation())
+            stream_abort(&c->cs, 0, c->began); /* an iterator closed early */
+        /* else inherited across fork(): its statement belongs to a connection
+         * this process never touches (fork.h). */
+    }
+    pl_result_builder_clear(&c->out);
+    if (c->batch_built)
+        pl_batch_release(&c->batch);
+    pl_rowbuf_free(&c->bufs[0]);
+    pl_rowbuf_free(&c->bufs[1]);
+    PyMem_Free(c->names);
+    Py_XDECREF(c->columns);
+    Py_XDECREF(c->text[0]);
+    Py_XDECREF(c->text[1]);
+    Py_XDECREF(c->sql_obj);
+    Py_XDECREF(c->s);
+    PyMem_Free(c);
+}
+
+int pl_cursor_chunk(pl_cursor *c)
+{
+    if (c->finished)
+        return 0;
+    if (inherited(c->s))
+        return -1;
+    if (!pthread_equal(c->owner, pthread_self())) {
+        pl_raise_kind(c->st, PL_E_PROGRAMMING, c->s->db->path,
+                      "this iterator was opened on another thread; read its rows on that "
+                      "thread, or open a session and an iterator on this one.");
+        return -1;
+    }
+    return cursor_chunk(c);
+}
+
+pl_result_builder *pl_cursor_builder(pl_cursor *c)
+{
+    return &c->out;
+}
+
+/* Run a cursor to its end and return the Result, or NULL with an exception
+ * set. Frees the cursor. */
+static PyObject *cursor_run(pl_cursor *c, const char *const *names, int ncols)
+{
+    PyObject *result = NULL;
+    int rc;
+
+    if (c == NULL)
+        return NULL;
+    while ((rc = cursor_chunk(c)) > 0)
+        ;
+    if (rc == 0) {
+        if (!c->nested) {
+            names = (const char *const *)c->bufs[1].names;
+            ncols = c->bufs[1].ncols;
+        }
+        result =
+            pl_result_builder_finish(c->st, &c->out, c->sql_obj, names, ncols, c->cs.info.rowcount,
+                                     c->cs.info.lastrowid, c->cs.info.has_lastrowid);
+    }
+    pl_cursor_free(c);
     return result;
+}
+
+/* An iterator over a cursor whose first chunk has been read (so that errors
+ * of the statement surface at the call, as execute()'s do), or NULL with an
+ * exception set. Frees the cursor on error. */
+static PyObject *cursor_iter(pl_cursor *c)
+{
+    if (c == NULL)
+        return NULL;
+    if (cursor_chunk(c) < 0) {
+        pl_cursor_free(c);
+        return NULL;
+    }
+    return pl_result_iter_new(c->st, c); /* owns the cursor, also on error */
+}
+
+static PyObject *session_execute(SessionObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"sql", "params", NULL};
+    PyObject *sql, *params = Py_None;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:execute", kwlist, &sql, &params))
+        return NULL;
+    return cursor_run(cursor_query(self, sql, params, 0, pl_state_of(Py_TYPE(self))->row_type),
+                      NULL, 0);
+}
+
+static PyObject *session_executemany(SessionObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"sql", "seq_of_params", NULL};
+    PyObject *sql, *params;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:executemany", kwlist, &sql, &params))
+        return NULL;
+    return cursor_run(cursor_query(self, sql, params, 1, pl_state_of(Py_TYPE(self))->row_type),
+                      NULL, 0);
+}
+
+static PyObject *session_execute_iter(SessionObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"sql", "params", "mappings", NULL};
+    pl_state *st = pl_state_of(Py_TYPE(self));
+    PyObject *sql, *params = Py_None;
+    int mappings = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O$p:execute_iter", kwlist, &sql, &params,
+                                     &mappings))
+        return NULL;
+    return cursor_iter(
+        cursor_query(self, sql, params, 0, mappings ? st->rowmapping_type : st->row_type));
+}
+
+/* execute_nested and execute_nested_iter: their arguments, then the cursor. */
+static pl_cursor *nested_args(SessionObject *self, PyObject *args, PyObject *kwargs,
+                              const char *format)
+{
+    static char *kwlist[] = {"parents_sql", "children_sql", "columns", "params", "mappings", NULL};
+    pl_state *st = pl_state_of(Py_TYPE(self));
+    PyObject *parents, *children, *columns, *params = Py_None;
+    int mappings = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, format, kwlist, &parents, &children,
+                                     &PyTuple_Type, &columns, &params, &mappings))
+        return NULL;
+    return cursor_nested(self, parents, children, columns, params,
+                         mappings ? st->rowmapping_type : st->row_type);
+}
+
+static PyObject *session_execute_nested(SessionObject *self, PyObject *args, PyObject *kwargs)
+{
+    pl_cursor *c = nested_args(self, args, kwargs, "UUO!|O$p:execute_nested");
+    if (c == NULL)
+        return NULL;
+    return cursor_run(c, c->names, (int)c->n);
+}
+
+static PyObject *session_execute_nested_iter(SessionObject *self, PyObject *args, PyObject *kwargs)
+{
+    return cursor_iter(nested_args(self, args, kwargs, "UUO!|O$p:execute_nested_iter"));
 }
 
 typedef enum { TX_BEGIN, TX_COMMIT, TX_ROLLBACK, TX_CLOSE } tx_op;
@@ -944,13 +1120,28 @@ static PyMethodDef session_methods[] = {
      "executemany(sql, seq_of_params)\n--\n\nRun one statement once per parameter set."},
     {"execute_nested", (PyCFunction)(void (*)(void))session_execute_nested,
      METH_VARARGS | METH_KEYWORDS,
-     "execute_nested(parents_sql, children_sql, columns, *, mappings=False)\n--\n\n"
+     "execute_nested(parents_sql, children_sql, columns, params=None, *, mappings=False)\n--\n\n"
      "A one-to-many join as two queries in one read snapshot, joined in C: both\n"
      "return the join key (an integer) first; children come grouped by parent, in\n"
      "the parents' order. Each child row gives one row with the named columns\n"
      "(a tuple of str) taken from its parent or from itself; parents without\n"
-     "children give none. Parent values are built once and shared. Returns a Result\n"
-     "of Rows, or of RowMappings with mappings=True."},
+     "children give none. Parent values are built once and shared. `params` are\n"
+     "bound to both queries, which take the same parameters in the same order.\n"
+     "Returns a Result of Rows, or of RowMappings with mappings=True."},
+    {"execute_iter", (PyCFunction)(void (*)(void))session_execute_iter,
+     METH_VARARGS | METH_KEYWORDS,
+     "execute_iter(sql, params=None, *, mappings=False)\n--\n\n"
+     "As execute(), but returns an iterator over the rows (Rows, or RowMappings\n"
+     "with mappings=True) that builds them a chunk at a time instead of a list of\n"
+     "all. Until it is exhausted or closed, the session belongs to it: other calls\n"
+     "on the session from this thread raise ProgrammingError, other threads wait.\n"
+     "Read it on the thread that opened it."},
+    {"execute_nested_iter", (PyCFunction)(void (*)(void))session_execute_nested_iter,
+     METH_VARARGS | METH_KEYWORDS,
+     "execute_nested_iter(parents_sql, children_sql, columns, params=None, *, mappings=False)\n"
+     "--\n\n"
+     "As execute_nested(), as an iterator (see execute_iter); the read snapshot is\n"
+     "held until it is exhausted or closed."},
     {"begin", (PyCFunction)session_begin, METH_NOARGS,
      "begin()\n--\n\nOpen a write transaction now (BEGIN IMMEDIATE), so that reads\n"
      "before the first write see the same snapshot as the write."},

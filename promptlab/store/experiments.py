@@ -16,7 +16,7 @@ from promptlab.store.users import user_id
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Sequence
+    from typing import Any, Dict, Iterator, List, Optional, Sequence
 
     from promptlab.sqlite import RowMapping
     from promptlab.store.users import DbFile
@@ -82,15 +82,36 @@ EXPERIMENT_COLUMNS = (
     "asset_binary", "username", "created_at",
 )
 
-# The same two queries cut to one page of result rows (the studio's GET
-# /api/experiments). The children walk the index in the ORDER BY's order (nothing
-# is sorted), so LIMIT/OFFSET cost the rows skipped; the parents are only those of
-# the page's rows. execute_nested takes no parameters: the two numbers are ints
-# formatted in, nothing else.
-_PAGE_OF_RESULTS = SELECT_EXPERIMENT_RESULTS.rstrip() + "\nLIMIT {limit} OFFSET {offset}"
-_PAGE_OF_PARENTS = SELECT_EXPERIMENT_PARENTS.replace(
-    "\nORDER BY", "\nWHERE e.rowid IN (SELECT erowid FROM ({results}))\nORDER BY")
-assert _PAGE_OF_PARENTS != SELECT_EXPERIMENT_PARENTS
+# The same two queries with a filter and a page: the results of one experiment
+# (:experiment_id, or every experiment when it is NULL), rows :offset to :offset +
+# :limit (:limit -1: all). The children walk the index in the ORDER BY's order
+# (nothing is sorted), so OFFSET costs the rows skipped; the parents are only those
+# of the page's rows. Both take the same parameters in the same order, as
+# execute_nested binds them to both.
+_WHERE = "\nWHERE (:experiment_id IS NULL OR e.experiment_id = :experiment_id)"
+SELECT_EXPERIMENT_RESULTS_PAGE = (
+    SELECT_EXPERIMENT_RESULTS.replace("\nORDER BY", _WHERE + "\nORDER BY").rstrip()
+    + "\nLIMIT :limit OFFSET :offset")
+SELECT_EXPERIMENT_PARENTS_PAGE = SELECT_EXPERIMENT_PARENTS.replace(
+    "\nORDER BY", _WHERE + " AND e.rowid IN (SELECT erowid FROM ("
+    + SELECT_EXPERIMENT_RESULTS_PAGE + "))\nORDER BY")
+assert SELECT_EXPERIMENT_PARENTS_PAGE != SELECT_EXPERIMENT_PARENTS
+
+
+def _page_params(experiment_id: Optional[str], limit: Optional[int],
+                 offset: int) -> Optional[Dict[str, Any]]:
+    """The parameters of the _PAGE queries, or None when nothing is filtered or cut
+    (the plain queries, without the parents' IN list, are then used)."""
+    for name, value in (("limit", limit), ("offset", offset)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 0):
+            raise ValueError(f"{name} must be an int >= 0, not {value!r}")
+    if experiment_id is not None and not isinstance(experiment_id, str):
+        raise ValueError(f"experiment_id must be a str, not {experiment_id!r}")
+    if experiment_id is None and limit is None and not offset:
+        return None
+    return {"experiment_id": experiment_id, "limit": -1 if limit is None else limit,
+            "offset": offset or 0}
 
 
 def insert_experiment(db_file: DbFile, experiment_id: str, model: str, asset: str,
@@ -109,17 +130,44 @@ def insert_experiment(db_file: DbFile, experiment_id: str, model: str, asset: st
         refresh(session, {experiment_id, *stale_experiments(session)})
 
 
-def experiment_rows(db_file: DbFile) -> List[RowMapping]:
-    """One mapping per experiment result (``EXPERIMENT_COLUMNS``), newest first."""
+def experiment_rows(db_file: DbFile, experiment_id: Optional[str] = None,
+                    limit: Optional[int] = None, offset: int = 0) -> List[RowMapping]:
+    """One mapping per experiment result (``EXPERIMENT_COLUMNS``), newest first; only
+    those of ``experiment_id`` when given, rows ``offset`` to ``offset + limit``."""
+    params = _page_params(experiment_id, limit, offset)
     with db_manager.get_session(db_file) as session:
-        return session.execute_nested(SELECT_EXPERIMENT_PARENTS, SELECT_EXPERIMENT_RESULTS,
-                                      EXPERIMENT_COLUMNS, mappings=True).all()
+        if params is None:
+            return session.execute_nested(SELECT_EXPERIMENT_PARENTS, SELECT_EXPERIMENT_RESULTS,
+                                          EXPERIMENT_COLUMNS, mappings=True).all()
+        return session.execute_nested(SELECT_EXPERIMENT_PARENTS_PAGE,
+                                      SELECT_EXPERIMENT_RESULTS_PAGE, EXPERIMENT_COLUMNS,
+                                      params, mappings=True).all()
+
+
+def iter_experiment_rows(db_file: DbFile, experiment_id: Optional[str] = None,
+                         limit: Optional[int] = None, offset: int = 0) -> Iterator[RowMapping]:
+    """The rows of ``experiment_rows``, built a chunk at a time while the caller
+    iterates (memory stays bounded). The query starts at the first ``next()``; its
+    session and read snapshot are held until the iterator is exhausted or closed
+    (``close()``, or dropping it)."""
+    params = _page_params(experiment_id, limit, offset)  # bad arguments raise now
+    return _iter_rows(db_file, params)
+
+
+def _iter_rows(db_file: DbFile, params: Optional[Dict[str, Any]]) -> Iterator[RowMapping]:
+    with db_manager.get_session(db_file) as session:
+        if params is None:
+            rows = session.execute_nested_iter(SELECT_EXPERIMENT_PARENTS,
+                                               SELECT_EXPERIMENT_RESULTS, EXPERIMENT_COLUMNS,
+                                               mappings=True)
+        else:
+            rows = session.execute_nested_iter(SELECT_EXPERIMENT_PARENTS_PAGE,
+                                               SELECT_EXPERIMENT_RESULTS_PAGE,
+                                               EXPERIMENT_COLUMNS, params, mappings=True)
+        with rows:  # closed before the session ends, also when the caller stops early
+            yield from rows
 
 
 def experiment_rows_page(db_file: DbFile, offset: int, limit: int) -> List[RowMapping]:
     """Rows ``offset`` to ``offset + limit`` of ``experiment_rows``."""
-    results = _PAGE_OF_RESULTS.format(limit=int(limit), offset=int(offset))
-    parents = _PAGE_OF_PARENTS.format(results=results)
-    with db_manager.get_session(db_file) as session:
-        return session.execute_nested(parents, results, EXPERIMENT_COLUMNS,
-                                      mappings=True).all()
+    return experiment_rows(db_file, limit=int(limit), offset=int(offset))

@@ -26,7 +26,7 @@ from promptlab.tracer.tracer import Tracer
 # Annotations only (they stay text).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Union
+    from typing import Any, Dict, Iterator, List, Optional, Union
 
     from promptlab.sqlite import RowMapping
     from promptlab.sqlite.models import Asset, User
@@ -141,10 +141,21 @@ class LocalTracer(Tracer):
                                       model, asset, experiment_config.user,
                                       experiment_summary)
 
-    def get_experiments(self) -> List[RowMapping]:
+    def get_experiments(self, experiment_id: Optional[str] = None, *,
+                        limit: Optional[int] = None, offset: int = 0) -> List[RowMapping]:
         """One row per experiment result, with the model and asset fields extracted,
-        as mappings (row["completion"], dict(row)), as the original returned them."""
-        return experiments.experiment_rows(self._db_file)
+        as mappings (row["completion"], dict(row)), as the original returned them,
+        newest experiment first. ``experiment_id`` keeps one experiment's rows;
+        ``limit``/``offset`` return rows ``offset`` to ``offset + limit`` of that order."""
+        return experiments.experiment_rows(self._db_file, experiment_id, limit, offset)
+
+    def iter_experiments(self, experiment_id: Optional[str] = None, *,
+                         limit: Optional[int] = None, offset: int = 0) -> Iterator[RowMapping]:
+        """The rows of ``get_experiments`` (same arguments, same order) as an iterator
+        that builds them a chunk at a time, for callers that need no list: memory stays
+        bounded however many rows there are. Until it is exhausted or closed it holds a
+        session and a read snapshot of the file; read it on one thread."""
+        return experiments.iter_experiment_rows(self._db_file, experiment_id, limit, offset)
 
     def get_experiment_summaries(self) -> List[Dict[str, Any]]:
         """One dict per experiment, newest first, as the studio's experiment list
