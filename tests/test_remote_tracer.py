@@ -371,3 +371,32 @@ def test_refusals_are_not_retried_and_say_what_to_do(studio: Studio, proxy: Flak
         login(proxy.url, "root", "wrong-password")
     with pytest.raises(ValueError, match="nothing to trace"):
         tracer.trace_experiment(config(), [])
+
+
+def test_get_experiments_reads_every_page_and_takes_the_local_arguments(
+        studio: Studio, proxy: FlakyProxy, monkeypatch):
+    # The studio answers a page at a time; the remote tracer read only the first page
+    # before, losing every row after it without a word.
+    from promptlab.studio import handlers_experiments
+    from promptlab.tracer import api_tracer
+
+    assert api_tracer.STUDIO_PAGE_MAX == handlers_experiments.EXPERIMENT_ROWS_MAX
+    monkeypatch.setattr(handlers_experiments, "EXPERIMENT_ROWS_PAGE", 4)
+    token = login(proxy.url, "root", ROOT_PASSWORD)
+    tracer = remote(proxy.url, token)
+    cfg = config()
+    tracer.create_dataset(cfg.dataset)
+    tracer.create_prompttemplate(cfg.prompt_template)
+    tracer.trace_experiment(cfg, summary("exp-a", 6))
+    tracer.trace_experiment(cfg, summary("exp-b", 5))
+    local = LocalTracer({"type": "local", "db_file": str(studio.db)})
+    everything = tracer.get_experiments()
+    assert len(everything) == 11 and proxy.count("GET", "/api/experiments") >= 3
+    assert [r["dataset_record_id"] for r in everything] == \
+        [r["dataset_record_id"] for r in local.get_experiments()]
+    for args in ({"experiment_id": "exp-a"}, {"limit": 3}, {"limit": 7, "offset": 2},
+                 {"experiment_id": "exp-b", "offset": 4}, {"offset": 11}):
+        assert [(r["experiment_id"], r["dataset_record_id"])
+                for r in tracer.get_experiments(**args)] == \
+            [(r["experiment_id"], r["dataset_record_id"])
+             for r in local.get_experiments(**args)], args

@@ -24,10 +24,13 @@ class ExperimentHandlers(StudioState):
     def get_experiments(self, request: Request, who: Principal) -> Dict[str, Any]:
         """The original shape, one object per result row with the prompts split out,
         a page at a time (the original sent every row: 497 MB for 1M rows). The first
-        page is what the original's clients read; ``next_offset`` asks for the next."""
+        page is what the original's clients read; ``next_offset`` asks for the next.
+        ``experiment_id`` keeps one experiment's rows."""
         offset = request.int_param("offset", 0, 0, 2 ** 62)
         limit = request.int_param("limit", EXPERIMENT_ROWS_PAGE, 1, EXPERIMENT_ROWS_MAX)
-        rows = self.read.experiment_rows(offset, limit + 1)  # one more: is there a next?
+        experiment_id = request.param("experiment_id") or None
+        # one more row: is there a next page?
+        rows = self.read.experiment_rows(offset, limit + 1, experiment_id)
         more = len(rows) > limit
         split: Dict[Optional[str], Tuple[str, str]] = {}
         out = []

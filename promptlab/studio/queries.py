@@ -58,9 +58,12 @@ class ReadModel:
 
     # --- experiments -------------------------------------------------------
 
-    def experiment_rows(self, offset: int, limit: int) -> List[Any]:
-        """Rows ``offset`` to ``offset + limit`` of ``LocalTracer.get_experiments()``."""
-        return experiment_store.experiment_rows_page(self.db_file, offset, limit)
+    def experiment_rows(self, offset: int, limit: int,
+                        experiment_id: Optional[str] = None) -> List[Any]:
+        """Rows ``offset`` to ``offset + limit`` of ``LocalTracer.get_experiments()``
+        (of one experiment's rows when ``experiment_id`` is given)."""
+        return experiment_store.experiment_rows(self.db_file, experiment_id, int(limit),
+                                                int(offset))
 
     def summaries(self) -> List[Dict[str, Any]]:
         """Every experiment, newest first, with counts, averages and metric averages

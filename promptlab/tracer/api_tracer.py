@@ -33,6 +33,11 @@ from promptlab.sqlite.models import Asset, User, parse_timestamp
 from promptlab.tracer.tracer import Tracer
 from promptlab.types import Dataset, ExperimentConfig, PromptTemplate, TracerConfig
 
+# The most rows the studio sends in one page of GET /api/experiments
+# (promptlab.studio.handlers_experiments.EXPERIMENT_ROWS_MAX; not imported: a tracer
+# does not load the studio).
+STUDIO_PAGE_MAX = 50000
+
 log = logging.getLogger("promptlab.tracer")
 
 DEFAULT_ATTEMPTS = 4
@@ -349,12 +354,28 @@ class ApiTracer(Tracer):
                         self._same_records(experiment_id, experiment_summary),
                         f"Experiment {experiment_id}")
 
-    def get_experiments(self) -> List[Dict[str, Any]]:
-        """``GET /api/experiments``: one dict per result row, as the studio answers."""
-        status, data = self._get("/experiments")
-        if status != 200 or not isinstance(data, dict):
-            raise self._fail("GET", "/experiments", status, data)
-        return list(data.get("experiments") or [])
+    def get_experiments(self, experiment_id: Optional[str] = None, *,
+                        limit: Optional[int] = None, offset: int = 0) -> List[Dict[str, Any]]:
+        """``GET /api/experiments``: one dict per result row, as the studio answers, every
+        page of it (the studio answers a page at a time); the arguments as
+        ``LocalTracer.get_experiments``'s."""
+        if limit is not None and limit < 0 or offset < 0:
+            raise ValueError("limit and offset must not be negative")
+        rows: List[Dict[str, Any]] = []
+        params: Dict[str, Any] = {"offset": offset}
+        if experiment_id is not None:
+            params["experiment_id"] = experiment_id
+        while limit is None or len(rows) < limit:
+            if limit is not None:
+                params["limit"] = min(limit - len(rows), STUDIO_PAGE_MAX)
+            status, data = self._get("/experiments", params)
+            if status != 200 or not isinstance(data, dict):
+                raise self._fail("GET", "/experiments", status, data)
+            rows.extend(data.get("experiments") or [])
+            if data.get("next_offset") is None:  # the last page (or an original studio)
+                break
+            params["offset"] = data["next_offset"]
+        return rows if limit is None else rows[:limit]  # an original studio sends all
 
     # --- users: the studio's admins manage them, not tracers ------------------------------
 
