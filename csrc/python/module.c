@@ -514,7 +514,7 @@ static int module_exec(PyObject *module)
     if (st->columns_cache == NULL)
         return -1;
     st->environ = pl_import_attr("os", "environ");
-    if (st->environ == NULL || pl_environ_refresh(st) < 0)
+    if (st->environ == NULL || pl_environ_setup(st) < 0)
         return -1;
     pl_gil_held_hook = PyGILState_Check; /* for the engine's debug assertions */
     if (pl_row_register(module, st) < 0 || pl_rowmapping_register(module, st) < 0 ||
