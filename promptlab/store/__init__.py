@@ -27,3 +27,13 @@ def record_classes():
 
         _models = models
     return _models
+
+
+def lookup(sql: str, plan_name: str):
+    """A ``promptlab._core.Lookup`` of ``sql`` whose row becomes the record of
+    ``promptlab.sqlite.models.<plan_name>`` (made once per statement by its caller:
+    the record classes are imported on first use, see record_classes)."""
+    from promptlab._core import Lookup
+
+    models = record_classes()
+    return Lookup(sql, getattr(models, plan_name), models.parse_timestamp)
