@@ -30,12 +30,22 @@ static PyObject *environ_bytes(pl_state *st, const char *name)
 static PyObject *environ_value(pl_state *st, size_t i, const char *name)
 {
     if (st->environ_data != NULL) {
-        PyObject *key = PyTuple_GET_ITEM(st->environ_keys, (Py_ssize_t)i);
-        PyObject *value = PyDict_GetItemWithError(st->environ_data, key); /* borrowed */
+        PyObject *key = PyTuple_GET_ITEM(st->environ_keys, (Py_ssize_t)i), *value;
+#if PY_VERSION_HEX >= 0x030D0000
+        /* A strong reference: another thread may change os.environ meanwhile
+         * where there is no GIL. */
+        if (PyDict_GetItemRef(st->environ_data, key, &value) < 0)
+            return NULL;
+#else
+        value = Py_XNewRef(PyDict_GetItemWithError(st->environ_data, key));
+        if (value == NULL && PyErr_Occurred())
+            return NULL;
+#endif
         if (value == NULL)
-            return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+            return Py_NewRef(Py_None);
         if (PyBytes_CheckExact(value))
-            return Py_NewRef(value);
+            return value;
+        Py_DECREF(value);
     }
     return environ_bytes(st, name);
 }
