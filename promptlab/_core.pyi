@@ -253,10 +253,11 @@ class Lookup:
                  parse_timestamp: Any = None) -> None: ...
     @property
     def sql(self) -> str: ...
-    def first(self, db_file: StrPath, params: tuple[Any, ...]) -> Any:
+    def first(self, db_file: StrPath | None, params: tuple[Any, ...]) -> Any:
         """The first row of the query on ``db_file`` (initialized first when needed,
-        as ``get_session(db_file)`` does) with the qmark ``params``, as the plan's
-        record, or None when there is no row. Errors as ``Session.execute``'s."""
+        as ``get_session(db_file)`` does; None: the default database, as
+        ``get_session()``) with the qmark ``params``, as the plan's record, or None
+        when there is no row. Errors as ``Session.execute``'s."""
 
 def hash_password(password: str, rounds: int | None = None) -> str:
     """bcrypt (``$2b$``) hash of ``password`` at cost ``rounds`` (4 to 31; None: the cost

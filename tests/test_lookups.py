@@ -455,3 +455,14 @@ def test_settings_are_read_from_os_environ_on_every_call(db_path, monkeypatch):
     with get_session(db_path) as s:
         assert s.statement_timeout is None
     assert users.get_user(db_path, "admin").username == "admin"
+
+
+def test_no_file_means_the_default_database_as_get_session(tmp_path):
+    """The store's functions were called with db_file None by nothing in the package, but
+    get_session(None) gave the default database: a lookup does the same."""
+    with pytest.raises(RuntimeError, match="Session not initialized"):
+        users.get_user(None, "admin")
+    _fill(tmp_path / "a.db")
+    _tracer(tmp_path / "b.db")
+    assert users.get_user(None, "bob").status == 0  # bob exists in a.db only
+    assert assets.get_latest_asset(None, "tpl").asset_version == 2

@@ -50,6 +50,7 @@
 
 #include <datetime.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Columns one plan level may take, and owner plans one plan may nest. */
@@ -456,20 +457,25 @@ static int read_row(pl_database *db, pl_conn *c, const LookupObject *self, const
     return rc;
 }
 
-/* Step 2 (see the top of the file). GIL released, no lock held. Returns 0
- * or -1 with `err` set. */
-static int run(const char *abs, const LookupObject *self, const pl_batch *b, row_copy *rows,
-               int *found, pl_err *err)
+/* Step 2 (see the top of the file) on the database named by `abs`, or on
+ * `db` (a reference this takes) when it is not NULL: the default database,
+ * used as get_session() uses it. GIL released, no lock held. Returns 0 or -1
+ * with `err` set. */
+static int run(const char *abs, pl_database *db, const LookupObject *self, const pl_batch *b,
+               row_copy *rows, int *found, pl_err *err)
 {
-    pl_database *db = pl_registry_get(abs, err);
     pl_conn *c;
-    int rc;
+    int rc = 0;
 
-    if (db == NULL)
-        return -1;
-    rc = pl_database_ensure_ready(db, err);
+    if (db == NULL) {
+        db = pl_registry_get(abs, err);
+        if (db == NULL)
+            return -1;
+        rc = pl_database_ensure_ready(db, err);
+        if (rc == 0)
+            pl_registry_offer_default(db); /* as get_session(db_file) */
+    }
     if (rc == 0) {
-        pl_registry_offer_default(db); /* as get_session(db_file) */
         c = pl_database_checkout(db, err);
         if (c == NULL) {
             rc = -1;
@@ -486,6 +492,7 @@ static PyObject *lookup_first(LookupObject *self, PyObject *const *args, Py_ssiz
 {
     pl_state *st = pl_state_of(Py_TYPE(self));
     char abs[PATH_MAX + 1];
+    pl_database *db = NULL;
     PyObject *out = NULL;
     row_copy rows;
     pl_batch batch;
@@ -501,15 +508,31 @@ static PyObject *lookup_first(LookupObject *self, PyObject *const *args, Py_ssiz
                      Py_TYPE(args[1])->tp_name);
         return NULL;
     }
-    if (pl_abs_path_from_object(st, args[0], abs, sizeof abs) < 0 || pl_environ_refresh(st) < 0)
+    if (args[0] == Py_None) {
+        /* The default database, as get_session() gives it. */
+        db = pl_registry_default();
+        if (db == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "Session not initialized. Call init_engine first.");
+            return NULL;
+        }
+        snprintf(abs, sizeof abs, "%s", db->path);
+    } else if (pl_abs_path_from_object(st, args[0], abs, sizeof abs) < 0 ||
+               pl_environ_refresh(st) < 0) {
         return NULL;
-    if (pl_batch_build(st, &batch, args[1], 0, abs, NULL, NULL) < 0)
+    }
+    if (pl_batch_build(st, &batch, args[1], 0, abs, NULL, NULL) < 0) {
+        if (db != NULL) {
+            Py_BEGIN_ALLOW_THREADS
+            pl_database_decref(db);
+            Py_END_ALLOW_THREADS
+        }
         return NULL;
+    }
     int close_idle = pl_exiting(st); /* as Session.close() at exit */
     row_copy_init(&rows);
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS
-    rc = run(abs, self, &batch, &rows, &found, &err);
+    rc = run(abs, db, self, &batch, &rows, &found, &err);
     if (close_idle)
         pl_registry_close_idle();
     Py_END_ALLOW_THREADS
@@ -622,8 +645,9 @@ static PyMethodDef lookup_methods[] = {
     {"first", (PyCFunction)(void (*)(void))lookup_first, METH_FASTCALL,
      "first(db_file, params)\n--\n\n"
      "The first row of the query on db_file (initialized first when needed, as\n"
-     "get_session(db_file) does) with the qmark params (a tuple), as the plan's\n"
-     "record (a tuple of values without a plan), or None when there is no row."},
+     "get_session(db_file) does; None: the default database, as get_session())\n"
+     "with the qmark params (a tuple), as the plan's record (a tuple of values\n"
+     "without a plan), or None when there is no row."},
     {NULL, NULL, 0, NULL},
 };
 
