@@ -466,3 +466,22 @@ def test_no_file_means_the_default_database_as_get_session(tmp_path):
     _tracer(tmp_path / "b.db")
     assert users.get_user(None, "bob").status == 0  # bob exists in a.db only
     assert assets.get_latest_asset(None, "tpl").asset_version == 2
+
+
+def _lookup_work(path) -> None:
+    db_manager.initialize_database(path)
+    wide = ", ".join(str(i) for i in range(40))  # more columns than the copy keeps inline
+    text = "x" * 5000  # more bytes than the copy keeps inline
+    assert _core.Lookup(f"SELECT {wide}, ?").first(path, (text,))[-1] == text
+    assert users.get_user(path, "admin").username == "admin"
+
+
+@pytest.mark.skipif(not hasattr(_core, "_fail_allocations_after"),
+                    reason="fault injection needs a build with assertions (.ci/run's "
+                           "sanitizer builds, PROMPTLAB_DEBUG=1)")
+def test_every_allocation_failure_of_a_lookup_is_clean(tmp_path):
+    """Each engine allocation a lookup makes (the connection, the row's copy) fails in
+    turn: a MemoryError or DatabaseError, the file intact, and the lookup works again."""
+    from test_fault_injection import walk
+
+    assert walk(_lookup_work, tmp_path, fresh_file=False) > 0
