@@ -307,6 +307,30 @@ class DatabaseManager:
         """Forget every database (open sessions keep working); the next
         initialization checks its file again."""
 
+class Lookup:
+    """One query whose first row is read without a Session: a pooled connection is
+    checked out, its cached statement bound, stepped once and reset, and the
+    connection given back; the row becomes a record built in C.
+
+    ``plan`` is ``(cls, field_names, kinds[, (attr, owner_plan)])``: the first
+    ``len(field_names)`` columns become those fields of a new ``cls`` (made with
+    ``cls.__new__``, fields set in order as a dataclass ``__init__`` sets them), each
+    as stored (kind ``"v"``), as ``bool()`` (``"b"``) or as a timestamp (``"t"``: a
+    datetime for ``'YYYY-MM-DD HH:MM:SS[.fff|.ffffff]'``, ``parse_timestamp(text)``
+    for other text, other values as stored); the owner plan takes the columns that
+    follow, and its record (None when its first column is NULL) goes into ``attr``.
+    Without a plan ``first()`` returns the row's values as a tuple."""
+
+    def __init__(self, sql: str, plan: tuple[Any, ...] | None = None,
+                 parse_timestamp: Any = None) -> None: ...
+    @property
+    def sql(self) -> str: ...
+    def first(self, db_file: StrPath | None, params: tuple[Any, ...]) -> Any:
+        """The first row of the query on ``db_file`` (initialized first when needed,
+        as ``get_session(db_file)`` does; None: the default database, as
+        ``get_session()``) with the qmark ``params``, as the plan's record, or None
+        when there is no row. Errors as ``Session.execute``'s."""
+
 def hash_password(password: str, rounds: int | None = None) -> str:
     """bcrypt (``$2b$``) hash of ``password`` at cost ``rounds`` (4 to 31; None: the cost
     for stored passwords, unless ``_set_bcrypt_rounds_for_tests`` changed it); the GIL

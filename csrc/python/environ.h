@@ -9,6 +9,11 @@
 
 #include "module.h"
 
+/* At import, once st->environ is set: the names as bytes, os.environ._data
+ * when os.environ has that dict (environ.c), then pl_environ_refresh.
+ * Requires the GIL. Returns 0, or -1 with an exception set. */
+int pl_environ_setup(pl_state *st);
+
 /* Copy the PROMPTLAB_* variables of pl_settings_text from os.environ into the engine's settings.
  * Requires the GIL. Returns 0, or -1 with an exception set. */
 int pl_environ_refresh(pl_state *st);

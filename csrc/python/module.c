@@ -5,6 +5,7 @@
 #include "fork.h"
 #include "lockorder.h"
 #include "inspect.h"
+#include "lookup.h"
 #include "migcmd.h"
 #include "manager.h"
 #include "paths.h"
@@ -565,12 +566,12 @@ static int module_exec(PyObject *module)
     if (st->columns_cache == NULL)
         return -1;
     st->environ = pl_import_attr("os", "environ");
-    if (st->environ == NULL || pl_environ_refresh(st) < 0)
+    if (st->environ == NULL || pl_environ_setup(st) < 0)
         return -1;
     pl_gil_held_hook = PyGILState_Check; /* for the engine's debug assertions */
     if (pl_row_register(module, st) < 0 || pl_rowmapping_register(module, st) < 0 ||
         pl_result_register(module, st) < 0 || pl_session_register(module, st) < 0 ||
-        pl_manager_register(module, st) < 0)
+        pl_manager_register(module, st) < 0 || pl_lookup_register(module, st) < 0)
         return -1;
     if (set_migrations_dir(module) < 0 || PyModule_AddFunctions(module, pl_inspect_methods) < 0 ||
         PyModule_AddFunctions(module, pl_migcmd_methods) < 0)

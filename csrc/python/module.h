@@ -28,6 +28,8 @@ typedef struct {
     PyObject *date_type;               /* datetime.date, for parameters (set on first use) */
     PyObject *columns_cache;           /* SQL text -> (field names, name index) */
     PyObject *environ;                 /* os.environ, read by environ.c */
+    PyObject *environ_data;            /* os.environ._data (bytes -> bytes), or NULL */
+    PyObject *environ_keys;            /* the PROMPTLAB_* names as bytes (environ.c) */
     int exiting;                       /* the atexit hook has run (module.c) */
 } pl_state;
 
@@ -43,7 +45,9 @@ typedef struct {
     X(manager)                                                                                     \
     X(date_type)                                                                                   \
     X(columns_cache)                                                                               \
-    X(environ)
+    X(environ)                                                                                     \
+    X(environ_data)                                                                                \
+    X(environ_keys)
 
 extern PyModuleDef pl_module_def;
 

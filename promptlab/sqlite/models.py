@@ -341,6 +341,15 @@ class Asset(_Record):
         return decode_prompt_template(self.asset_binary)
 
 
+# How a point lookup's row becomes a record in C (``promptlab._core.Lookup``, used by
+# promptlab.store): the class, its fields in column order, and one letter per field:
+# 'v' as stored, 'b' bool(), 't' parse_timestamp() (done in C for the form the schema
+# writes). An Asset's owner is a User over the columns that follow, None when the
+# LEFT JOIN found none. The records equal those from_row builds (tests/test_lookups.py).
+USER_PLAN = (User, USERS.column_names, "vvvvvt")
+ASSET_PLAN = (Asset, ASSETS.column_names, "vvvvvbtvtv", ("user", USER_PLAN))
+
+
 @dataclass(kw_only=True, eq=False, repr=False)
 class Experiment(_Record):
     """A row of ``experiments``: ``model`` and ``asset`` hold JSON text."""

@@ -11,7 +11,10 @@ of every format stored in their columns.
 
 The tracer, the studio, the CLI and the PromptLab API call these functions; none
 of them writes SQL or parses a stored format itself (``tests/test_store.py``
-checks). Each function opens a session on the database file it is given.
+checks). Each function opens a session on the database file it is given, but for the
+point lookups (``get_asset``, ``get_latest_asset``, ``get_user``): those read through a
+``promptlab._core.Lookup`` (a pooled connection's cached statement, the record built in
+C), with the same guarantees and errors.
 """
 
 _models = None
@@ -27,3 +30,13 @@ def record_classes():
 
         _models = models
     return _models
+
+
+def lookup(sql: str, plan_name: str):
+    """A ``promptlab._core.Lookup`` of ``sql`` whose row becomes the record of
+    ``promptlab.sqlite.models.<plan_name>`` (made once per statement by its caller:
+    the record classes are imported on first use, see record_classes)."""
+    from promptlab._core import Lookup
+
+    models = record_classes()
+    return Lookup(sql, getattr(models, plan_name), models.parse_timestamp)

@@ -7,7 +7,7 @@ these functions store and return the text as it is.
 from __future__ import annotations
 
 from promptlab.sqlite.database_manager import db_manager
-from promptlab.store import record_classes
+from promptlab.store import lookup, record_classes
 from promptlab.store.users import user_id
 
 TYPE_CHECKING = False
@@ -53,18 +53,25 @@ def insert_asset(db_file: DbFile, name: str, version: int, description: Optional
         session.execute(INSERT_ASSET, (name, version, description, asset_type, binary, owner))
 
 
+# The point lookups read without a session (promptlab._core.Lookup: one pooled
+# connection's cached statement, the record built in C); made on first use.
+_by_version = _latest = None
+
+
 def get_asset(db_file: DbFile, name: str, version: int) -> Optional[Asset]:
     """The asset ``name`` at ``version`` with its owner, or None."""
-    with db_manager.get_session(db_file) as session:
-        row = session.execute(SELECT_ASSET, (name, version)).first()
-    return None if row is None else record_classes().Asset.from_row(row)
+    global _by_version
+    if _by_version is None:
+        _by_version = lookup(SELECT_ASSET, "ASSET_PLAN")
+    return _by_version.first(db_file, (name, version))
 
 
 def get_latest_asset(db_file: DbFile, name: str) -> Optional[Asset]:
     """The highest version of ``name``, or None."""
-    with db_manager.get_session(db_file) as session:
-        row = session.execute(SELECT_LATEST_ASSET, (name,)).first()
-    return None if row is None else record_classes().Asset.from_row(row)
+    global _latest
+    if _latest is None:
+        _latest = lookup(SELECT_LATEST_ASSET, "ASSET_PLAN")
+    return _latest.first(db_file, (name,))
 
 
 def assets_of_type(db_file: DbFile, asset_type: str) -> List[Asset]:

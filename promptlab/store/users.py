@@ -12,7 +12,7 @@ import os
 
 from promptlab.sqlite import Session
 from promptlab.sqlite.database_manager import db_manager
-from promptlab.store import record_classes
+from promptlab.store import lookup, record_classes
 
 # Annotations only; records are built through record_classes(), so that reading
 # experiments does not load the record classes (issue 16, start-up).
@@ -45,11 +45,16 @@ def user_id(session: Session, username: str) -> int:
     return found
 
 
+# Read without a session (promptlab._core.Lookup, as store.assets' lookups).
+_by_username = None
+
+
 def get_user(db_file: DbFile, username: str) -> Optional[User]:
     """The user called ``username`` (active or not), or None."""
-    with db_manager.get_session(db_file) as session:
-        row = session.execute(SELECT_USER_BY_USERNAME, (username,)).first()
-    return None if row is None else record_classes().User.from_row(row)
+    global _by_username
+    if _by_username is None:
+        _by_username = lookup(SELECT_USER_BY_USERNAME, "USER_PLAN")
+    return _by_username.first(db_file, (username,))
 
 
 def list_users(db_file: DbFile, active_only: bool = True) -> List[User]:
