@@ -235,6 +235,20 @@ class DatabaseManager:
         """Forget every database (open sessions keep working); the next
         initialization checks its file again."""
 
+class TraceTally(Iterator[Any]):
+    """Iterates over ``records`` unchanged, tallying the aggregates trace_experiment
+    stores (``promptlab.store.summaries``) from their values as they go by."""
+
+    def __init__(self, records: Iterable[Any], experiment_id: Any) -> None: ...
+    def __iter__(self) -> TraceTally: ...
+    def __next__(self) -> Any: ...
+    def summary(self) -> tuple[int, float | None, int | None, int | None, float | None,
+                               float | None, tuple[tuple[str, float, int], ...]] | None:
+        """``(records, avg_latency_ms, prompt_tokens, completion_tokens,
+        avg_prompt_tokens, avg_completion_tokens, ((metric, average, count), ...))`` of
+        the records iterated so far, equal to what SQLite computes over them once
+        stored; None when a record had a form it does not reproduce exactly."""
+
 def hash_password(password: str, rounds: int | None = None) -> str:
     """bcrypt (``$2b$``) hash of ``password`` at cost ``rounds`` (4 to 31; None: the cost
     for stored passwords, unless ``_set_bcrypt_rounds_for_tests`` changed it); the GIL
