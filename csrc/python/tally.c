@@ -46,6 +46,25 @@ typedef struct {
     acc a;
 } metric;
 
+/* An evaluation text seen recently and what it added: texts repeat (a metric
+ * that is 0 or 1 gives two texts), and adding again what a text added is what
+ * parsing it again would do. */
+#define MEMO_TEXTS 4
+#define MEMO_BYTES 256
+#define MEMO_ITEMS 8
+
+typedef struct {
+    Py_ssize_t metric; /* index in metrics */
+    double value;
+} contribution;
+
+typedef struct {
+    char text[MEMO_BYTES];
+    Py_ssize_t len; /* 0: empty slot */
+    int n;
+    contribution items[MEMO_ITEMS];
+} memo;
+
 typedef struct {
     PyObject_HEAD PyObject *iter;
     PyObject *experiment_id;
@@ -59,6 +78,12 @@ typedef struct {
     metric *metrics;
     Py_ssize_t nmetrics, capmetrics;
     char number[64]; /* a float token, NUL-terminated, for parsing */
+    memo memos[MEMO_TEXTS];
+    int next_memo;
+    Py_ssize_t hint[5]; /* where the record's keys were in the previous record */
+    int recording;      /* add_metric notes what it adds in `recorded` */
+    int nrecorded;
+    contribution recorded[MEMO_ITEMS];
 } TallyObject;
 
 static void acc_add(acc *a, double x)
@@ -114,6 +139,11 @@ static int add_metric(TallyObject *t, const char *name, Py_ssize_t len, PyObject
     if (m == NULL)
         return -1;
     acc_add(&m->a, v);
+    if (t->recording) {
+        if (t->nrecorded < MEMO_ITEMS)
+            t->recorded[t->nrecorded] = (contribution){m - t->metrics, v};
+        t->nrecorded++;
+    }
     return 0;
 }
 
@@ -437,17 +467,47 @@ static int j_object(TallyObject *t, cur *c, int item)
     return 0;
 }
 
+static int parse_text(TallyObject *t, const char *s, Py_ssize_t n);
+
 static int text_evaluation(TallyObject *t, PyObject *ev)
 {
     Py_ssize_t n;
     const char *s = PyUnicode_AsUTF8AndSize(ev, &n);
-    cur c;
     int rc;
 
     if (s == NULL) {
         PyErr_Clear(); /* not UTF-8: params.c refuses it */
         return 1;
     }
+    for (int i = 0; i < MEMO_TEXTS; i++) {
+        memo *m = &t->memos[i];
+        if (m->len == n && memcmp(m->text, s, (size_t)n) == 0) {
+            for (int k = 0; k < m->n; k++)
+                acc_add(&t->metrics[m->items[k].metric].a, m->items[k].value);
+            return 0;
+        }
+    }
+    t->recording = 1;
+    t->nrecorded = 0;
+    rc = parse_text(t, s, n);
+    t->recording = 0;
+    if (rc == 0 && n > 0 && n <= MEMO_BYTES && t->nrecorded <= MEMO_ITEMS) {
+        memo *m = &t->memos[t->next_memo];
+        t->next_memo = (t->next_memo + 1) % MEMO_TEXTS;
+        memcpy(m->text, s, (size_t)n);
+        m->len = n;
+        m->n = t->nrecorded;
+        memcpy(m->items, t->recorded, (size_t)t->nrecorded * sizeof *m->items);
+    }
+    return rc;
+}
+
+/* Tally the metrics of JSON text `s`. 0, 1 (not followed), -1. */
+static int parse_text(TallyObject *t, const char *s, Py_ssize_t n)
+{
+    cur c;
+    int rc;
+
     c.p = s;
     c.end = s + n;
     skip_ws(&c);
@@ -509,56 +569,84 @@ static int tokens(PyObject *v, acc *a, int64_t *sum)
     return 0;
 }
 
+static int tally_values(TallyObject *t, PyObject *experiment_id, PyObject *latency,
+                        PyObject *prompt, PyObject *completion, PyObject *evaluation);
+
 /* Tally one record. 0, 1 (not followed: t->exact is then cleared by the
  * caller), -1 with an exception. */
 static int tally_record(TallyObject *t, PyObject *row)
 {
-    PyObject *v;
-    int rc;
-
     if (!PyDict_CheckExact(row))
         return 1;
-    v = PyDict_GetItemWithError(row, t->k_experiment_id);
-    if (v != t->experiment_id) {
-        if (v == NULL || !PyUnicode_CheckExact(v))
+    /* The five values. Records are usually dicts built by one literal: the same
+     * interned keys at the same places. Each key is first looked for where it
+     * was in the previous record (PyDict_Next from that position: bounds-checked,
+     * and the key's identity is checked), then by a lookup. */
+    PyObject *keys[5] = {t->k_experiment_id, t->k_latency, t->k_prompt, t->k_completion,
+                         t->k_evaluation};
+    PyObject *found[5];
+    for (int i = 0; i < 5; i++) {
+        Py_ssize_t pos = t->hint[i];
+        PyObject *key, *value;
+        if (PyDict_Next(row, &pos, &key, &value) && key == keys[i]) {
+            found[i] = value;
+            continue;
+        }
+        value = PyDict_GetItemWithError(row, keys[i]);
+        if (value == NULL)
             return PyErr_Occurred() ? -1 : 1;
-        rc = PyUnicode_Compare(v, t->experiment_id);
+        found[i] = value;
+        /* where it is, for the next record */
+        pos = 0;
+        Py_ssize_t before = 0;
+        while (PyDict_Next(row, &pos, &key, &value)) {
+            if (key == keys[i]) {
+                t->hint[i] = before;
+                break;
+            }
+            before = pos;
+        }
+    }
+    return tally_values(t, found[0], found[1], found[2], found[3], found[4]);
+}
+
+/* Tally one record's values (borrowed). 0, 1 (not followed), -1. */
+static int tally_values(TallyObject *t, PyObject *experiment_id, PyObject *latency,
+                        PyObject *prompt, PyObject *completion, PyObject *evaluation)
+{
+    int rc;
+
+    if (experiment_id != t->experiment_id) {
+        if (!PyUnicode_CheckExact(experiment_id))
+            return 1;
+        rc = PyUnicode_Compare(experiment_id, t->experiment_id);
         if (rc != 0)
             return rc == -1 && PyErr_Occurred() ? -1 : 1;
     }
-    v = PyDict_GetItemWithError(row, t->k_latency);
-    if (v == NULL)
-        return PyErr_Occurred() ? -1 : 1;
-    if (PyFloat_Check(v)) {
-        double d = PyFloat_AS_DOUBLE(v);
+    if (PyFloat_Check(latency)) {
+        double d = PyFloat_AS_DOUBLE(latency);
         if (!isfinite(d))
             return 1;
         acc_add(&t->latency, d);
-    } else if (PyLong_Check(v)) {
+    } else if (PyLong_Check(latency)) {
         int overflow = 0;
-        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        long long x = PyLong_AsLongLongAndOverflow(latency, &overflow);
         if (overflow || (x == -1 && PyErr_Occurred())) {
             PyErr_Clear();
             return 1;
         }
         acc_add(&t->latency, (double)x);
-    } else if (v != Py_None)
+    } else if (latency != Py_None)
         return 1;
-    v = PyDict_GetItemWithError(row, t->k_prompt);
-    if (v == NULL || tokens(v, &t->prompt, &t->prompt_sum))
-        return PyErr_Occurred() ? -1 : 1;
-    v = PyDict_GetItemWithError(row, t->k_completion);
-    if (v == NULL || tokens(v, &t->completion, &t->completion_sum))
-        return PyErr_Occurred() ? -1 : 1;
-    v = PyDict_GetItemWithError(row, t->k_evaluation);
-    if (v == NULL)
-        return PyErr_Occurred() ? -1 : 1;
-    if (v == Py_None)
+    if (tokens(prompt, &t->prompt, &t->prompt_sum) ||
+        tokens(completion, &t->completion, &t->completion_sum))
+        return 1;
+    if (evaluation == Py_None)
         rc = 0;
-    else if (PyUnicode_CheckExact(v))
-        rc = text_evaluation(t, v);
-    else if (PyList_CheckExact(v) || PyDict_CheckExact(v))
-        rc = py_evaluation(t, v);
+    else if (PyUnicode_CheckExact(evaluation))
+        rc = text_evaluation(t, evaluation);
+    else if (PyList_CheckExact(evaluation) || PyDict_CheckExact(evaluation))
+        rc = py_evaluation(t, evaluation);
     else
         rc = 1;
     if (rc != 0)
