@@ -462,6 +462,12 @@ def test_records_of_another_experiment_are_summarized_in_sql(tracer, db_file, ta
         ("first", 2.5), ("second", 2.0)]
 
 
+def _tallied(records: List[Any]) -> Any:
+    tally = _core.TraceTally(records, "e")
+    assert list(tally) == records
+    return tally.summary()
+
+
 def test_trace_tally_yields_the_records_unchanged():
     records: List[Any] = [record("e", i, [{"metric": "m", "result": i}]) for i in range(5)]
     tally = _core.TraceTally(records, "e")
@@ -472,5 +478,14 @@ def test_trace_tally_yields_the_records_unchanged():
     odd = _core.TraceTally(records + [("a", "tuple")], "e")
     assert len(list(odd)) == 6 and odd.summary() is None
     assert _core.TraceTally(records, 5).summary() is None  # an id that is no str: SQL
+    # keys that are not the interned names (built at run time): looked up, same sums
+    rebuilt = [{"".join(k): v for k, v in r.items()} for r in records]
+    assert _tallied(rebuilt) == _tallied(records) is not None
+    # the same texts again (remembered) and interleaved with others
+    texts = [record("e", i, dump([{"metric": "m", "result": i % 2}]) if i % 3 else
+                    dump({"other": i / 7})) for i in range(30)]
+    (_, _, _, _, _, _, metrics) = _tallied(texts)
+    assert sorted(metrics) == [("m", 10 / 20, 20),
+                               ("other", sum(i / 7 for i in range(0, 30, 3)) / 10, 10)]
     with pytest.raises(TypeError):
         _core.TraceTally(5, "e")

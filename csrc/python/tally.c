@@ -23,7 +23,12 @@
  * - metric names: ASCII text without control characters or escapes; any other
  *   name, a nested object where a metric or value is looked for, a duplicate
  *   "metric" or "result" key, non-JSON text, a record that is not a dict or
- *   names another experiment: None. */
+ *   names another experiment: None.
+ * Cost: the record's five values are first looked for where they were in the
+ * previous record (records built by one dict literal share their layout), and
+ * a JSON text seen among the last few adds again what it added (a metric that
+ * is 0 or 1 gives two texts) instead of being scanned again. Nothing here
+ * raises but MemoryError: a lookup that fails is a form not followed. */
 #include "tally.h"
 #include "pyutil.h"
 
@@ -202,32 +207,53 @@ static const char *py_name(PyObject *s, Py_ssize_t *len)
     return p;
 }
 
-/* One {"metric": name, "result": value} of a list. 0, 1 (not followed), -1. */
+/* PyDict_GetItemWithError, as a new reference; a lookup that fails (a key's
+ * __eq__ raising) is only a form this file does not follow: NULL, with *failed
+ * set and no exception. */
+static PyObject *get(PyObject *dict, PyObject *key, int *failed)
+{
+    PyObject *v = PyDict_GetItemWithError(dict, key);
+
+    if (v == NULL && PyErr_Occurred()) {
+        PyErr_Clear();
+        *failed = 1;
+    }
+    return Py_XNewRef(v);
+}
+
+/* One {"metric": name, "result": value} of a list. 0, 1 (not followed), -1.
+ * References are held across lookups: a key's __eq__ could change the dict. */
 static int py_item(TallyObject *t, PyObject *item)
 {
-    PyObject *name = PyDict_GetItemWithError(item, t->k_metric), *value;
+    int failed = 0, rc = 0;
+    PyObject *name = get(item, t->k_metric, &failed), *value = NULL;
     const char *s;
     Py_ssize_t len;
     double v;
 
-    if (name == NULL)
-        return PyErr_Occurred() ? -1 : 0; /* no metric: skipped */
-    if (name == Py_None)
-        return 0;
-    if ((s = py_name(name, &len)) == NULL)
-        return 1;
-    value = PyDict_GetItemWithError(item, t->k_result);
+    if (name == NULL || name == Py_None) /* no metric: skipped */
+        goto done;
+    if ((s = py_name(name, &len)) == NULL) {
+        rc = 1;
+        goto done;
+    }
+    value = get(item, t->k_result, &failed);
     if (value == NULL)
-        return PyErr_Occurred() ? -1 : 0;
+        goto done;
     switch (py_number(value, &v)) {
     case V_NUMBER:
-        return add_metric(t, s, len, name, v);
+        rc = add_metric(t, s, len, name, v);
+        break;
     case V_SKIP:
     case V_NESTED: /* json_type 'object' or 'array': not averaged */
-        return 0;
+        break;
     default:
-        return 1;
+        rc = 1;
     }
+done:
+    Py_XDECREF(name);
+    Py_XDECREF(value);
+    return rc != 0 ? rc : failed;
 }
 
 static int py_evaluation(TallyObject *t, PyObject *ev)
@@ -237,7 +263,10 @@ static int py_evaluation(TallyObject *t, PyObject *ev)
             PyObject *item = PyList_GET_ITEM(ev, i);
             int rc;
             if (PyDict_CheckExact(item)) {
-                if ((rc = py_item(t, item)) != 0)
+                Py_INCREF(item); /* py_item's lookups could change the list */
+                rc = py_item(t, item);
+                Py_DECREF(item);
+                if (rc != 0)
                     return rc;
             } else if (PyDict_Check(item))
                 return 1;
@@ -479,7 +508,7 @@ static int text_evaluation(TallyObject *t, PyObject *ev)
         PyErr_Clear(); /* not UTF-8: params.c refuses it */
         return 1;
     }
-    for (int i = 0; i < MEMO_TEXTS; i++) {
+    for (int i = 0; i < MEMO_TEXTS && n > 0; i++) {
         memo *m = &t->memos[i];
         if (m->len == n && memcmp(m->text, s, (size_t)n) == 0) {
             for (int k = 0; k < m->n; k++)
@@ -584,18 +613,18 @@ static int tally_record(TallyObject *t, PyObject *row)
      * and the key's identity is checked), then by a lookup. */
     PyObject *keys[5] = {t->k_experiment_id, t->k_latency, t->k_prompt, t->k_completion,
                          t->k_evaluation};
-    PyObject *found[5];
+    PyObject *found[5] = {NULL, NULL, NULL, NULL, NULL};
+    int failed = 0, rc = 1;
     for (int i = 0; i < 5; i++) {
         Py_ssize_t pos = t->hint[i];
         PyObject *key, *value;
         if (PyDict_Next(row, &pos, &key, &value) && key == keys[i]) {
-            found[i] = value;
+            found[i] = Py_NewRef(value);
             continue;
         }
-        value = PyDict_GetItemWithError(row, keys[i]);
-        if (value == NULL)
-            return PyErr_Occurred() ? -1 : 1;
-        found[i] = value;
+        /* held as new references: a lookup can run a key's __eq__ */
+        if ((found[i] = get(row, keys[i], &failed)) == NULL)
+            goto done;
         /* where it is, for the next record */
         pos = 0;
         Py_ssize_t before = 0;
@@ -607,7 +636,11 @@ static int tally_record(TallyObject *t, PyObject *row)
             before = pos;
         }
     }
-    return tally_values(t, found[0], found[1], found[2], found[3], found[4]);
+    rc = tally_values(t, found[0], found[1], found[2], found[3], found[4]);
+done:
+    for (int i = 0; i < 5; i++)
+        Py_XDECREF(found[i]);
+    return rc;
 }
 
 /* Tally one record's values (borrowed). 0, 1 (not followed), -1. */
