@@ -236,10 +236,14 @@ class DatabaseManager:
         initialization checks its file again."""
 
 class TraceTally(Iterator[Any]):
-    """Iterates over ``records`` unchanged, tallying the aggregates trace_experiment
-    stores (``promptlab.store.summaries``) from their values as they go by."""
+    """Iterates over ``records``, giving each dict record as the tuple of its values for
+    ``names`` (the INSERT's parameters, in order; any other record as it is), and
+    tallies the aggregates trace_experiment stores (``promptlab.store.summaries``) from
+    those values as they go by. ``names`` must include experiment_id, latency_ms,
+    prompt_tokens, completion_tokens and evaluation."""
 
-    def __init__(self, records: Iterable[Any], experiment_id: Any) -> None: ...
+    def __init__(self, records: Iterable[Any], experiment_id: Any,
+                 names: tuple[str, ...]) -> None: ...
     def __iter__(self) -> TraceTally: ...
     def __next__(self) -> Any: ...
     def summary(self) -> tuple[int, float | None, int | None, int | None, float | None,

@@ -21,6 +21,7 @@ from promptlab.sqlite.migrations import downgrade, upgrade
 from promptlab.sqlite.session import reset_initialization
 from promptlab.store import results as result_store
 from promptlab.store import summaries as summary_store
+from promptlab.store.experiments import RESULT_PARAMETERS
 from promptlab.store.formats import decode_evaluation, decode_experiment
 from promptlab.studio.queries import DatasetFiles, ReadModel
 from promptlab.tracer.local_tracer import LocalTracer
@@ -463,21 +464,29 @@ def test_records_of_another_experiment_are_summarized_in_sql(tracer, db_file, ta
 
 
 def _tallied(records: List[Any]) -> Any:
-    tally = _core.TraceTally(records, "e")
-    assert list(tally) == records
+    tally = _core.TraceTally(records, "e", RESULT_PARAMETERS)
+    assert list(tally) == [tuple(r[k] for k in RESULT_PARAMETERS) for r in records]
     return tally.summary()
 
 
 def test_trace_tally_yields_the_records_unchanged():
     records: List[Any] = [record("e", i, [{"metric": "m", "result": i}]) for i in range(5)]
-    tally = _core.TraceTally(records, "e")
-    assert [id(r) for r in tally] == [id(r) for r in records]
-    assert tally.summary() == (5, sum(r["latency_ms"] for r in records) / 5, 60, 30, 12.0, 6.0,
-                               (("m", 2.0, 5),))
-    assert _core.TraceTally([], "e").summary() == (0, None, None, None, None, None, ())
-    odd = _core.TraceTally(records + [("a", "tuple")], "e")
-    assert len(list(odd)) == 6 and odd.summary() is None
-    assert _core.TraceTally(records, 5).summary() is None  # an id that is no str: SQL
+    assert _tallied(records) == (5, sum(r["latency_ms"] for r in records) / 5, 60, 30, 12.0,
+                                 6.0, (("m", 2.0, 5),))
+    assert _tallied([]) == (0, None, None, None, None, None, ())
+    # a record that is no dict, or lacks a name, is given as it is (the binder says why)
+    lacking = dict(records[0])
+    del lacking["completion"]
+    odd = _core.TraceTally(records[:1] + [("a", "tuple"), lacking], "e", RESULT_PARAMETERS)
+    values = list(odd)
+    assert values[1:] == [("a", "tuple"), lacking] and values[2] is lacking
+    assert odd.summary() is None
+    tally = _core.TraceTally(records, 5, RESULT_PARAMETERS)  # an id that is no str: SQL
+    assert len(list(tally)) == 5 and tally.summary() is None
+    with pytest.raises(ValueError, match="latency_ms"):
+        _core.TraceTally(records, "e", ("experiment_id",))
+    with pytest.raises(TypeError):
+        _core.TraceTally(records, "e", ["experiment_id"])
     # keys that are not the interned names (built at run time): looked up, same sums
     rebuilt = [{"".join(k): v for k, v in r.items()} for r in records]
     assert _tallied(rebuilt) == _tallied(records) is not None
@@ -488,4 +497,4 @@ def test_trace_tally_yields_the_records_unchanged():
     assert sorted(metrics) == [("m", 10 / 20, 20),
                                ("other", sum(i / 7 for i in range(0, 30, 3)) / 10, 10)]
     with pytest.raises(TypeError):
-        _core.TraceTally(5, "e")
+        _core.TraceTally(5, "e", RESULT_PARAMETERS)

@@ -4,9 +4,13 @@
  * evaluations), computed from the records' Python values while executemany
  * walks them, instead of by SQL that parses every stored evaluation again.
  *
- * A TraceTally wraps the records: iterating it yields them unchanged, and
- * tallies each one as it goes by (while the binder is about to read it, so it
- * is in the cache). summary() gives the aggregates, or None when some record
+ * A TraceTally wraps the records: iterating it yields each dict record as the
+ * tuple of its values for the INSERT's parameter names (what the binder would
+ * look up by name: it binds a tuple by position with no lookups, so each record
+ * is unpacked once, here, instead of twice), and tallies each one as it goes by
+ * (while the binder is about to read it, so it is in the cache). A record that
+ * is not a dict or lacks a name is yielded as it is, and the binder reports it
+ * as before. summary() gives the aggregates, or None when some record
  * had a shape this file does not reproduce exactly (the caller then computes
  * them in SQL over the stored rows, as before). Exactly means: the values are
  * those SQLite's AVG, SUM and COUNT return over the rows as stored (values
@@ -73,7 +77,9 @@ typedef struct {
 typedef struct {
     PyObject_HEAD PyObject *iter;
     PyObject *experiment_id;
-    PyObject *k_experiment_id, *k_latency, *k_prompt, *k_completion, *k_evaluation;
+    PyObject *names;   /* the statement's parameter names (interned str), in order */
+    Py_ssize_t *hints; /* per name: where it was in the previous record */
+    int agg[5];        /* the positions in names of the five values tallied */
     PyObject *k_metric, *k_result;
     int exact;          /* 0 once a record is out of this file's reach */
     int rounding_known; /* SQLite adds doubles plainly (before 3.43) */
@@ -85,8 +91,7 @@ typedef struct {
     char number[64]; /* a float token, NUL-terminated, for parsing */
     memo memos[MEMO_TEXTS];
     int next_memo;
-    Py_ssize_t hint[5]; /* where the record's keys were in the previous record */
-    int recording;      /* add_metric notes what it adds in `recorded` */
+    int recording; /* add_metric notes what it adds in `recorded` */
     int nrecorded;
     contribution recorded[MEMO_ITEMS];
 } TallyObject;
@@ -598,49 +603,44 @@ static int tokens(PyObject *v, acc *a, int64_t *sum)
     return 0;
 }
 
-static int tally_values(TallyObject *t, PyObject *experiment_id, PyObject *latency,
-                        PyObject *prompt, PyObject *completion, PyObject *evaluation);
-
-/* Tally one record. 0, 1 (not followed: t->exact is then cleared by the
- * caller), -1 with an exception. */
-static int tally_record(TallyObject *t, PyObject *row)
+/* A tuple of the record's values for t->names, in order (new reference), or
+ * NULL: with an exception (MemoryError), or without one when the record is not
+ * a dict or lacks a name (the binder then gets the record itself, and says what
+ * is wrong with it as before).
+ * Records are usually dicts built by one literal: the same interned keys at the
+ * same places. Each key is first looked for where it was in the previous record
+ * (PyDict_Next from that position: bounds-checked, and the key's identity is
+ * checked), then looked up. Values are held as new references: a lookup can run
+ * a key's __eq__, which could change the dict. */
+static PyObject *unpack(TallyObject *t, PyObject *row)
 {
+    Py_ssize_t n = PyTuple_GET_SIZE(t->names);
+    PyObject *values;
+    int failed = 0;
+
     if (!PyDict_CheckExact(row))
-        return 1;
-    /* The five values. Records are usually dicts built by one literal: the same
-     * interned keys at the same places. Each key is first looked for where it
-     * was in the previous record (PyDict_Next from that position: bounds-checked,
-     * and the key's identity is checked), then by a lookup. */
-    PyObject *keys[5] = {t->k_experiment_id, t->k_latency, t->k_prompt, t->k_completion,
-                         t->k_evaluation};
-    PyObject *found[5] = {NULL, NULL, NULL, NULL, NULL};
-    int failed = 0, rc = 1;
-    for (int i = 0; i < 5; i++) {
-        Py_ssize_t pos = t->hint[i];
-        PyObject *key, *value;
-        if (PyDict_Next(row, &pos, &key, &value) && key == keys[i]) {
-            found[i] = Py_NewRef(value);
+        return NULL;
+    if ((values = PyTuple_New(n)) == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(t->names, i), *key, *value;
+        Py_ssize_t pos = t->hints[i], before = 0;
+        if (PyDict_Next(row, &pos, &key, &value) && key == name) {
+            PyTuple_SET_ITEM(values, i, Py_NewRef(value));
             continue;
         }
-        /* held as new references: a lookup can run a key's __eq__ */
-        if ((found[i] = get(row, keys[i], &failed)) == NULL)
-            goto done;
-        /* where it is, for the next record */
-        pos = 0;
-        Py_ssize_t before = 0;
-        while (PyDict_Next(row, &pos, &key, &value)) {
-            if (key == keys[i]) {
-                t->hint[i] = before;
+        if ((value = get(row, name, &failed)) == NULL) {
+            Py_DECREF(values);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(values, i, value);
+        for (pos = 0; PyDict_Next(row, &pos, &key, &value); before = pos)
+            if (key == name) {
+                t->hints[i] = before;
                 break;
             }
-            before = pos;
-        }
     }
-    rc = tally_values(t, found[0], found[1], found[2], found[3], found[4]);
-done:
-    for (int i = 0; i < 5; i++)
-        Py_XDECREF(found[i]);
-    return rc;
+    return values;
 }
 
 /* Tally one record's values (borrowed). 0, 1 (not followed), -1. */
@@ -688,23 +688,39 @@ static int tally_values(TallyObject *t, PyObject *experiment_id, PyObject *laten
     return 0;
 }
 
+/* The next record as the tuple of its values for t->names (or the record
+ * itself when it cannot be unpacked), tallied on the way. */
 static PyObject *tally_next(TallyObject *t)
 {
-    PyObject *row = t->iter != NULL ? PyIter_Next(t->iter) : NULL;
+    PyObject *row = t->iter != NULL ? PyIter_Next(t->iter) : NULL, *values;
 
-    if (row == NULL || !t->exact)
+    if (row == NULL)
+        return NULL;
+    if ((values = unpack(t, row)) == NULL) {
+        if (PyErr_Occurred()) {
+            Py_DECREF(row);
+            return NULL;
+        }
+        t->exact = 0;
         return row;
-    switch (tally_record(t, row)) {
+    }
+    Py_DECREF(row);
+    if (!t->exact)
+        return values;
+    switch (tally_values(t, PyTuple_GET_ITEM(values, t->agg[0]),
+                         PyTuple_GET_ITEM(values, t->agg[1]), PyTuple_GET_ITEM(values, t->agg[2]),
+                         PyTuple_GET_ITEM(values, t->agg[3]),
+                         PyTuple_GET_ITEM(values, t->agg[4]))) {
     case 0:
         break;
     case 1:
         t->exact = 0;
         break;
     default:
-        Py_DECREF(row);
+        Py_DECREF(values);
         return NULL;
     }
-    return row;
+    return values;
 }
 
 static PyObject *tally_iter(PyObject *self)
@@ -758,34 +774,58 @@ done:
 
 static PyObject *tally_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"records", "experiment_id", NULL};
-    PyObject *records, *experiment_id;
+    static char *kwlist[] = {"records", "experiment_id", "names", NULL};
+    static const char *tallied[5] = {"experiment_id", "latency_ms", "prompt_tokens",
+                                     "completion_tokens", "evaluation"};
+    PyObject *records, *experiment_id, *names;
     TallyObject *t;
+    Py_ssize_t n;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:TraceTally", kwlist, &records,
-                                     &experiment_id))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!:TraceTally", kwlist, &records,
+                                     &experiment_id, &PyTuple_Type, &names))
         return NULL;
     t = (TallyObject *)type->tp_alloc(type, 0);
     if (t == NULL)
         return NULL;
-    t->iter = PyObject_GetIter(records);
+    n = PyTuple_GET_SIZE(names);
     t->experiment_id = Py_NewRef(experiment_id);
-    t->k_experiment_id = PyUnicode_InternFromString("experiment_id");
-    t->k_latency = PyUnicode_InternFromString("latency_ms");
-    t->k_prompt = PyUnicode_InternFromString("prompt_tokens");
-    t->k_completion = PyUnicode_InternFromString("completion_tokens");
-    t->k_evaluation = PyUnicode_InternFromString("evaluation");
+    if ((t->iter = PyObject_GetIter(records)) == NULL || (t->names = PyTuple_New(n)) == NULL)
+        goto fail;
+    t->hints = PyMem_Calloc((size_t)(n > 0 ? n : 1), sizeof *t->hints);
+    if (t->hints == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (!PyUnicode_CheckExact(name)) {
+            PyErr_SetString(PyExc_TypeError, "TraceTally: names must be a tuple of str");
+            goto fail;
+        }
+        Py_INCREF(name);
+        PyUnicode_InternInPlace(&name);
+        PyTuple_SET_ITEM(t->names, i, name);
+    }
+    for (int k = 0; k < 5; k++) {
+        t->agg[k] = -1;
+        for (Py_ssize_t i = 0; i < n && t->agg[k] < 0; i++)
+            if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(t->names, i), tallied[k]) == 0)
+                t->agg[k] = (int)i;
+        if (t->agg[k] < 0) {
+            PyErr_Format(PyExc_ValueError, "TraceTally: names must include '%s'", tallied[k]);
+            goto fail;
+        }
+    }
     t->k_metric = PyUnicode_InternFromString("metric");
     t->k_result = PyUnicode_InternFromString("result");
-    if (t->iter == NULL || t->k_experiment_id == NULL || t->k_latency == NULL ||
-        t->k_prompt == NULL || t->k_completion == NULL || t->k_evaluation == NULL ||
-        t->k_metric == NULL || t->k_result == NULL) {
-        Py_DECREF(t);
-        return NULL;
-    }
+    if (t->k_metric == NULL || t->k_result == NULL)
+        goto fail;
     t->exact = PyUnicode_CheckExact(experiment_id);
     t->rounding_known = sqlite3_libversion_number() < 3043000;
     return (PyObject *)t;
+fail:
+    Py_DECREF(t);
+    return NULL;
 }
 
 static int tally_traverse(TallyObject *t, visitproc visit, void *arg)
@@ -813,11 +853,8 @@ static void tally_dealloc(TallyObject *t)
 
     PyObject_GC_UnTrack(t);
     tally_clear(t);
-    Py_CLEAR(t->k_experiment_id);
-    Py_CLEAR(t->k_latency);
-    Py_CLEAR(t->k_prompt);
-    Py_CLEAR(t->k_completion);
-    Py_CLEAR(t->k_evaluation);
+    Py_CLEAR(t->names);
+    PyMem_Free(t->hints);
     Py_CLEAR(t->k_metric);
     Py_CLEAR(t->k_result);
     for (Py_ssize_t i = 0; i < t->nmetrics; i++)
@@ -844,8 +881,10 @@ static PyType_Slot tally_slots[] = {
     {Py_tp_iter, tally_iter},
     {Py_tp_iternext, tally_next},
     {Py_tp_methods, tally_methods},
-    {Py_tp_doc, "TraceTally(records, experiment_id): iterates over `records` unchanged and "
-                "tallies the aggregates trace_experiment stores (see summary())."},
+    {Py_tp_doc, "TraceTally(records, experiment_id, names): iterates over `records`, giving "
+                "each dict record as the tuple of its values for `names` (the INSERT's "
+                "parameters, in order; any other record as it is), and tallies the aggregates "
+                "trace_experiment stores (see summary())."},
     {0, NULL},
 };
 

@@ -28,14 +28,15 @@ INSERT_EXPERIMENT = (
     "INSERT INTO experiments (experiment_id, model, asset, user_id, created_at) "
     "VALUES (?, ?, ?, ?, promptlab_now())"
 )
-# Bound by name straight from the summary records (the C core walks each dict
-# once; keys the statement does not name are ignored, dict and list values such
-# as evaluation are stored as json.dumps() text).
-INSERT_EXPERIMENT_RESULT = """
-INSERT INTO experiment_result (experiment_id, dataset_record_id, completion, prompt_tokens,
-                               completion_tokens, latency_ms, evaluation, created_at)
-VALUES (:experiment_id, :dataset_record_id, :completion, :prompt_tokens,
-        :completion_tokens, :latency_ms, :evaluation, promptlab_now())
+# Bound by name straight from the summary records (keys the statement does not
+# name are ignored, dict and list values such as evaluation are stored as
+# json.dumps() text). TraceTally unpacks each record dict into the tuple of its
+# RESULT_PARAMETERS once, in C, and the tuple is bound by position.
+RESULT_PARAMETERS = ("experiment_id", "dataset_record_id", "completion", "prompt_tokens",
+                     "completion_tokens", "latency_ms", "evaluation")
+INSERT_EXPERIMENT_RESULT = f"""
+INSERT INTO experiment_result ({", ".join(RESULT_PARAMETERS)}, created_at)
+VALUES ({", ".join(":" + name for name in RESULT_PARAMETERS)}, promptlab_now())
 """
 
 _EXTRACTED = ",\n       ".join(
@@ -109,7 +110,7 @@ def insert_experiment(db_file: DbFile, experiment_id: str, model: str, asset: st
         session.execute(INSERT_EXPERIMENT, (experiment_id, model, asset, owner))
         # The records are bound in C: no Python code runs per row. The tally reads
         # each record's numbers and evaluation as it goes by, for the summaries.
-        tally = TraceTally(results, experiment_id)
+        tally = TraceTally(results, experiment_id, RESULT_PARAMETERS)
         session.executemany(INSERT_EXPERIMENT_RESULT, tally)
         store_traced(session, experiment_id, tally.summary() if tallied else None, stale)
 
