@@ -331,6 +331,24 @@ class Lookup:
         ``get_session()``) with the qmark ``params``, as the plan's record, or None
         when there is no row. Errors as ``Session.execute``'s."""
 
+class TraceTally(Iterator[Any]):
+    """Iterates over ``records``, giving each dict record as the tuple of its values for
+    ``names`` (the INSERT's parameters, in order; any other record as it is), and
+    tallies the aggregates trace_experiment stores (``promptlab.store.summaries``) from
+    those values as they go by. ``names`` must include experiment_id, latency_ms,
+    prompt_tokens, completion_tokens and evaluation."""
+
+    def __init__(self, records: Iterable[Any], experiment_id: Any,
+                 names: tuple[str, ...]) -> None: ...
+    def __iter__(self) -> TraceTally: ...
+    def __next__(self) -> Any: ...
+    def summary(self) -> tuple[int, float | None, int | None, int | None, float | None,
+                               float | None, tuple[tuple[str, float, int], ...]] | None:
+        """``(records, avg_latency_ms, prompt_tokens, completion_tokens,
+        avg_prompt_tokens, avg_completion_tokens, ((metric, average, count), ...))`` of
+        the records iterated so far, equal to what SQLite computes over them once
+        stored; None when a record had a form it does not reproduce exactly."""
+
 def hash_password(password: str, rounds: int | None = None) -> str:
     """bcrypt (``$2b$``) hash of ``password`` at cost ``rounds`` (4 to 31; None: the cost
     for stored passwords, unless ``_set_bcrypt_rounds_for_tests`` changed it); the GIL

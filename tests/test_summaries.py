@@ -5,6 +5,8 @@ experiment list and ``LocalTracer.get_experiment_summaries()``."""
 from __future__ import annotations
 
 import json
+import math
+import random
 import sqlite3
 from pathlib import Path
 from typing import Any, Dict, List
@@ -19,6 +21,7 @@ from promptlab.sqlite.migrations import downgrade, upgrade
 from promptlab.sqlite.session import reset_initialization
 from promptlab.store import results as result_store
 from promptlab.store import summaries as summary_store
+from promptlab.store.experiments import RESULT_PARAMETERS
 from promptlab.store.formats import decode_evaluation, decode_experiment
 from promptlab.studio.queries import DatasetFiles, ReadModel
 from promptlab.tracer.local_tracer import LocalTracer
@@ -309,3 +312,189 @@ def test_many_experiments_written_by_other_tools_are_read_from_the_results(trace
     expected = old_summaries(db_file)
     assert sum(s["experiment_id"].startswith("raw-") for s in expected) == 10
     assert dump(ReadModel(tracer, DatasetFiles()).summaries()) == dump(expected)
+
+
+# --- aggregates tallied while the results are bound (_core.TraceTally) ---------------
+
+def _float_cases(rng: random.Random, n: int) -> List[float]:
+    return [rng.choice([rng.random(), rng.uniform(-1e6, 1e6),
+                        rng.random() * 10 ** rng.randint(-9, 12),
+                        round(rng.random(), rng.randint(1, 6)), float(rng.randint(-3, 3))])
+            for _ in range(n)]
+
+
+def _varied_experiments() -> Dict[str, List[Dict[str, Any]]]:
+    """Experiment id -> records, every form trace_experiment is handed: metric values of
+    every JSON type (ints, floats whose sums round, bools, text that looks like a
+    number, null, NaN and infinities, nested values), evaluations as lists, objects,
+    their JSON text (the original's runner), odd text, None; missing metrics and
+    results; numbers or None for latency and tokens; 1023/1024/1025 records (the
+    binder's chunk is 1024)."""
+    rng = random.Random(16)
+    out: Dict[str, List[Dict[str, Any]]] = {}
+
+    def add(name: str, n: int, evaluation: Any, **kw: Any) -> None:
+        out[name] = [record(name, i, evaluation(i) if callable(evaluation) else evaluation,
+                            **{k: (v(i) if callable(v) else v) for k, v in kw.items()})
+                     for i in range(n)]
+
+    floats = _float_cases(rng, 1025)
+    add("ints", 50, lambda i: [{"metric": "exact", "result": i % 2},
+                               {"metric": "len", "result": rng.randint(-10**6, 10**6)}])
+    add("bools", 40, lambda i: [{"metric": "ok", "result": i % 3 == 0}])
+    add("floats", 1025, lambda i: [{"metric": "sim", "result": floats[i]},
+                                   {"metric": "half", "result": floats[-i] / 2}],
+        latency_ms=lambda i: floats[i] * 1000 + 0.1)
+    add("mixed", 300, lambda i: [{"metric": "m", "result": [1, 2.5, True, 0.1 * i][i % 4]}],
+        latency_ms=lambda i: [1, 2.5, None][i % 3], prompt_tokens=lambda i: [5, None][i % 2])
+    add("numeric-text", 30, lambda i: [{"metric": "t", "result": str(i / 4)},
+                                       {"metric": "n", "result": i}])
+    add("missing", 30, lambda i: [{"metric": "a"}, {"result": 1}, {"metric": None, "result": 2},
+                                  {"metric": "b", "result": None}, "loose", 5, [1, 2],
+                                  {"metric": "c", "result": i}])
+    add("nan-inf", 20, lambda i: [{"metric": "x", "result": [math.nan, math.inf, -math.inf,
+                                                            0.5 * i][i % 4]}])
+    add("nested", 20, lambda i: [{"metric": "x", "result": {"v": i}},
+                                 {"metric": "y", "result": [i]},
+                                 {"metric": "z", "result": i, "details": {"why": [1, {"a": 2}]}}])
+    add("object", 60, lambda i: {"bleu": floats[i], "ok": i % 2 == 0, "note": "x",
+                                 "none": None, "list": [1]})
+    add("object-nested", 5, lambda i: {"acc": {"metric": "inner", "result": i}})
+    add("json-list", 1024, lambda i: dump([{"metric": "exact_match", "result": i % 2},
+                                           {"metric": "sim", "result": floats[i]}]))
+    add("json-object", 1023, lambda i: dump({"bleu": floats[i], "ok": True, "t": "x",
+                                             "n": None}))
+    add("json-spaced", 10, lambda i: f' [ {{ "result" : {i} , "metric" : "m" }} , 3 , "s" ] ')
+    add("json-nan", 10, lambda i: dump([{"metric": "a", "result": [math.nan, 1.0][i % 2]}]))
+    add("json-long-float", 10, lambda i: '[{"metric": "a", "result": 0.10}]')
+    add("json-escape", 10, lambda i: '[{"metric": "caf\\u00e9", "result": 1}]')
+    add("json-duplicate", 10, lambda i: '[{"metric": "a", "metric": "b", "result": 1}]')
+    add("json-invalid", 10, lambda i: ["not json", "[1,", "", "{}", "[]", "5"][i % 6])
+    add("unicode-name", 10, lambda i: [{"metric": "café", "result": i}, {"metric": "a\nb",
+                                                                          "result": 1}])
+    add("number-name", 10, lambda i: [{"metric": 1, "result": 2}, {"metric": "1", "result": 4}])
+    add("big-int", 10, lambda i: [{"metric": "big", "result": 10**18 + i}])
+    add("none", 5, None, latency_ms=None, prompt_tokens=None, completion_tokens=None)
+    add("int-latency", 1025, lambda i: [{"metric": "a", "result": i}], latency_ms=lambda i: i)
+    add("inf-latency", 5, [], latency_ms=lambda i: math.inf if i == 2 else 1.0)
+    return out
+
+
+# Experiments whose aggregates TraceTally does not vouch for (computed in SQL instead).
+NOT_TALLIED = {"object-nested", "json-nan", "json-long-float", "json-escape", "json-duplicate",
+               "json-invalid", "unicode-name", "number-name", "big-int", "inf-latency"}
+
+
+def _typed(values: Any) -> List[Any]:
+    """Values with their types, floats bit for bit."""
+    return [(type(v).__name__, v.hex() if isinstance(v, float) else v) for v in values]
+
+
+def _stored_and_recomputed(db_file: Path, experiment_id: str):
+    with _core_session(db_file) as session:
+        (live,) = session.execute(summary_store.SELECT_SUMMARY, (experiment_id,)).all()
+        (row,) = session.execute(
+            "SELECT records, avg_latency_ms, prompt_tokens, completion_tokens, "
+            "avg_prompt_tokens, avg_completion_tokens, last_result_id "
+            "FROM experiment_summary WHERE experiment_id = ?", (experiment_id,)).all()
+        metrics = [_typed(m) for m in session.execute(summary_store.SELECT_METRICS_OF,
+                                                      (experiment_id,))]
+        stored_metrics = [_typed(m) for m in session.execute(
+            summary_store.SELECT_STORED_METRICS_OF, (experiment_id,))]
+    recomputed = (live.records, live.avg_latency_ms, live.prompt_tokens, live.completion_tokens,
+                  live.avg_prompt_tokens, live.avg_completion_tokens, live.last_result_id)
+    return (_typed(row), stored_metrics), (_typed(recomputed), metrics)
+
+
+@pytest.fixture
+def tally_paths(monkeypatch) -> Dict[str, bool]:
+    """experiment id -> whether its trace stored the tallied aggregates."""
+    from promptlab.store import experiments as experiment_store
+
+    paths: Dict[str, bool] = {}
+
+    def spy(session, experiment_id, tallied, stale):
+        paths[experiment_id] = tallied is not None
+        return summary_store.store_traced(session, experiment_id, tallied, stale)
+
+    monkeypatch.setattr(experiment_store, "store_traced", spy)
+    return paths
+
+
+def test_tallied_aggregates_equal_a_recomputation_in_sql(tracer, db_file, tally_paths):
+    """Stored aggregates = SQL (the backfill's SELECTs) over the stored rows, value and
+    type, bit for bit, for every form of input, in one database of many experiments."""
+    experiments = _varied_experiments()
+    for records in experiments.values():
+        tracer.trace_experiment(make_config(template=None), records)
+    assert tally_paths == {name: name not in NOT_TALLIED for name in experiments}
+    for experiment_id in experiments:
+        stored_values, recomputed = _stored_and_recomputed(db_file, experiment_id)
+        assert stored_values == recomputed, experiment_id
+    assert len(stored(db_file, "experiment_summary")) == len(experiments)
+
+
+@pytest.mark.parametrize("n", [1, 1023, 1024, 1025, 2049])
+def test_tallied_aggregates_across_chunk_boundaries(tracer, db_file, tally_paths, n):
+    rng = random.Random(n)
+    floats = _float_cases(rng, n)
+    records = [record("exp", i, [{"metric": "sim", "result": floats[i]},
+                                 {"metric": "hit", "result": i % 2 == 0}],
+                      latency_ms=floats[-i] + 100, prompt_tokens=rng.randint(0, 10**6))
+               for i in range(n)]
+    tracer.trace_experiment(make_config(template=None), records)
+    assert tally_paths == {"exp": True}
+    stored_values, recomputed = _stored_and_recomputed(db_file, "exp")
+    assert stored_values == recomputed
+    assert stored_values[0][0] == ("int", n)
+
+
+def test_records_of_another_experiment_are_summarized_in_sql(tracer, db_file, tally_paths):
+    """A record naming another (existing) experiment: the tally declines, and both
+    experiments' aggregates are computed from their rows."""
+    tracer.trace_experiment(make_config(template=None), [record("first", 0, {"a": 1})])
+    tracer.trace_experiment(make_config(template=None),
+                            [record("second", 0, {"a": 2}), record("first", 1, {"a": 4})])
+    assert tally_paths == {"first": True, "second": False}
+    for experiment_id in ("first", "second"):
+        stored_values, recomputed = _stored_and_recomputed(db_file, experiment_id)
+        assert stored_values == recomputed
+    assert [(m[0], m[2]) for m in stored(db_file, "experiment_metric")] == [
+        ("first", 2.5), ("second", 2.0)]
+
+
+def _tallied(records: List[Any]) -> Any:
+    tally = _core.TraceTally(records, "e", RESULT_PARAMETERS)
+    assert list(tally) == [tuple(r[k] for k in RESULT_PARAMETERS) for r in records]
+    return tally.summary()
+
+
+def test_trace_tally_yields_the_records_unchanged():
+    records: List[Any] = [record("e", i, [{"metric": "m", "result": i}]) for i in range(5)]
+    assert _tallied(records) == (5, sum(r["latency_ms"] for r in records) / 5, 60, 30, 12.0,
+                                 6.0, (("m", 2.0, 5),))
+    assert _tallied([]) == (0, None, None, None, None, None, ())
+    # a record that is no dict, or lacks a name, is given as it is (the binder says why)
+    lacking = dict(records[0])
+    del lacking["completion"]
+    odd = _core.TraceTally(records[:1] + [("a", "tuple"), lacking], "e", RESULT_PARAMETERS)
+    values = list(odd)
+    assert values[1:] == [("a", "tuple"), lacking] and values[2] is lacking
+    assert odd.summary() is None
+    tally = _core.TraceTally(records, 5, RESULT_PARAMETERS)  # an id that is no str: SQL
+    assert len(list(tally)) == 5 and tally.summary() is None
+    with pytest.raises(ValueError, match="latency_ms"):
+        _core.TraceTally(records, "e", ("experiment_id",))
+    with pytest.raises(TypeError):
+        _core.TraceTally(records, "e", ["experiment_id"])
+    # keys that are not the interned names (built at run time): looked up, same sums
+    rebuilt = [{"".join(k): v for k, v in r.items()} for r in records]
+    assert _tallied(rebuilt) == _tallied(records) is not None
+    # the same texts again (remembered) and interleaved with others
+    texts = [record("e", i, dump([{"metric": "m", "result": i % 2}]) if i % 3 else
+                    dump({"other": i / 7})) for i in range(30)]
+    (_, _, _, _, _, _, metrics) = _tallied(texts)
+    assert sorted(metrics) == [("m", 10 / 20, 20),
+                               ("other", sum(i / 7 for i in range(0, 30, 3)) / 10, 10)]
+    with pytest.raises(TypeError):
+        _core.TraceTally(5, "e", RESULT_PARAMETERS)

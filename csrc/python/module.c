@@ -18,6 +18,7 @@
 #include "rowmapping.h"
 #include "session.h"
 #include "settings.h"
+#include "tally.h"
 #include "initialize.h"
 #include "pyutil.h"
 #include "compat.h"
@@ -571,7 +572,8 @@ static int module_exec(PyObject *module)
     pl_gil_held_hook = PyGILState_Check; /* for the engine's debug assertions */
     if (pl_row_register(module, st) < 0 || pl_rowmapping_register(module, st) < 0 ||
         pl_result_register(module, st) < 0 || pl_session_register(module, st) < 0 ||
-        pl_manager_register(module, st) < 0 || pl_lookup_register(module, st) < 0)
+        pl_manager_register(module, st) < 0 || pl_lookup_register(module, st) < 0 ||
+        pl_tally_register(module) < 0)
         return -1;
     if (set_migrations_dir(module) < 0 || PyModule_AddFunctions(module, pl_inspect_methods) < 0 ||
         PyModule_AddFunctions(module, pl_migcmd_methods) < 0)

@@ -7,11 +7,12 @@ below reads inside it with the JSON paths named there.
 
 from __future__ import annotations
 
+from promptlab._core import TraceTally
 from promptlab.sqlite.database_manager import db_manager
 
 # ASSET_KEYS starts with the prompt template's name and version (the JOIN below).
 from promptlab.store.formats import ASSET_KEYS, MODEL_PATHS
-from promptlab.store.summaries import refresh, stale_experiments
+from promptlab.store.summaries import has_results, stale_experiments, store_traced
 from promptlab.store.users import user_id
 
 TYPE_CHECKING = False
@@ -27,14 +28,15 @@ INSERT_EXPERIMENT = (
     "INSERT INTO experiments (experiment_id, model, asset, user_id, created_at) "
     "VALUES (?, ?, ?, ?, promptlab_now())"
 )
-# Bound by name straight from the summary records (the C core walks each dict
-# once; keys the statement does not name are ignored, dict and list values such
-# as evaluation are stored as json.dumps() text).
-INSERT_EXPERIMENT_RESULT = """
-INSERT INTO experiment_result (experiment_id, dataset_record_id, completion, prompt_tokens,
-                               completion_tokens, latency_ms, evaluation, created_at)
-VALUES (:experiment_id, :dataset_record_id, :completion, :prompt_tokens,
-        :completion_tokens, :latency_ms, :evaluation, promptlab_now())
+# Bound by name straight from the summary records (keys the statement does not
+# name are ignored, dict and list values such as evaluation are stored as
+# json.dumps() text). TraceTally unpacks each record dict into the tuple of its
+# RESULT_PARAMETERS once, in C, and the tuple is bound by position.
+RESULT_PARAMETERS = ("experiment_id", "dataset_record_id", "completion", "prompt_tokens",
+                     "completion_tokens", "latency_ms", "evaluation")
+INSERT_EXPERIMENT_RESULT = f"""
+INSERT INTO experiment_result ({", ".join(RESULT_PARAMETERS)}, created_at)
+VALUES ({", ".join(":" + name for name in RESULT_PARAMETERS)}, promptlab_now())
 """
 
 _EXTRACTED = ",\n       ".join(
@@ -122,12 +124,16 @@ def insert_experiment(db_file: DbFile, experiment_id: str, model: str, asset: st
     with db_manager.get_session(db_file) as session:  # commits once; rolls back on error
         session.begin()
         owner = user_id(session, username)
+        # Experiments whose results SQL outside PromptLab wrote since the stored
+        # summaries (usually none), looked up before this experiment's rows exist.
+        stale = stale_experiments(session)
+        tallied = not has_results(session, experiment_id)
         session.execute(INSERT_EXPERIMENT, (experiment_id, model, asset, owner))
-        # The records are bound in C: no Python code runs per row.
-        session.executemany(INSERT_EXPERIMENT_RESULT, results)
-        # This experiment's aggregates, and those of experiments that results written
-        # by SQL outside PromptLab made stale (usually none).
-        refresh(session, {experiment_id, *stale_experiments(session)})
+        # The records are bound in C: no Python code runs per row. The tally reads
+        # each record's numbers and evaluation as it goes by, for the summaries.
+        tally = TraceTally(results, experiment_id, RESULT_PARAMETERS)
+        session.executemany(INSERT_EXPERIMENT_RESULT, tally)
+        store_traced(session, experiment_id, tally.summary() if tallied else None, stale)
 
 
 def experiment_rows(db_file: DbFile, experiment_id: Optional[str] = None,
