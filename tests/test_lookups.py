@@ -485,3 +485,9 @@ def test_every_allocation_failure_of_a_lookup_is_clean(tmp_path):
     from test_fault_injection import walk
 
     assert walk(_lookup_work, tmp_path, fresh_file=False) > 0
+
+
+def test_a_plan_whose_class_cannot_be_made_is_refused(db_path):
+    # build() calls the class's tp_new: a type without one crashed the process.
+    with pytest.raises(TypeError, match="instantiable"):
+        _core.Lookup("SELECT 1", (type(iter([])), ("x",), "v"))

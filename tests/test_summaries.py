@@ -374,6 +374,12 @@ def _varied_experiments() -> Dict[str, List[Dict[str, Any]]]:
                                                                           "result": 1}])
     add("number-name", 10, lambda i: [{"metric": 1, "result": 2}, {"metric": "1", "result": 4}])
     add("big-int", 10, lambda i: [{"metric": "big", "result": 10**18 + i}])
+    # Beyond 2**53 a double rounds the integer itself, while SQLite 3.43+ averages
+    # integers from an exact sum: the tally declines (SQL computes them).
+    add("int-past-2-53", 2, lambda i: [{"metric": "big", "result": 2**53 + 1 + 4 * i}])
+    add("tokens-past-2-53", 2, [], prompt_tokens=lambda i: 2**53 + 1 + 4 * i)
+    add("latency-past-2-53", 2, [], latency_ms=lambda i: -(2**53) - 1 - 4 * i)
+    add("json-int-past-2-53", 2, lambda i: f'[{{"metric": "big", "result": {2**53 + 1 + 4 * i}}}]')
     add("none", 5, None, latency_ms=None, prompt_tokens=None, completion_tokens=None)
     add("int-latency", 1025, lambda i: [{"metric": "a", "result": i}], latency_ms=lambda i: i)
     add("inf-latency", 5, [], latency_ms=lambda i: math.inf if i == 2 else 1.0)
@@ -382,7 +388,8 @@ def _varied_experiments() -> Dict[str, List[Dict[str, Any]]]:
 
 # Experiments whose aggregates TraceTally does not vouch for (computed in SQL instead).
 NOT_TALLIED = {"object-nested", "json-nan", "json-long-float", "json-escape", "json-duplicate",
-               "json-invalid", "unicode-name", "number-name", "big-int", "inf-latency"}
+               "json-invalid", "unicode-name", "number-name", "big-int", "inf-latency",
+               "int-past-2-53", "tokens-past-2-53", "latency-past-2-53", "json-int-past-2-53"}
 
 
 def _typed(values: Any) -> List[Any]:

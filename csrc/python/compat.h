@@ -56,4 +56,30 @@ static inline int pl_long_as_int(PyObject *obj)
 #endif
 }
 
+/* The value of `key` in `dict` as a new reference in *out: 1 found, 0 not
+ * there, -1 with an exception. PyDict_GetItemRef from 3.13 on, where another
+ * thread may change the dict with no GIL between the lookup and the incref. */
+static inline int pl_dict_get_ref(PyObject *dict, PyObject *key, PyObject **out)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyDict_GetItemRef(dict, key, out);
+#else
+    *out = Py_XNewRef(PyDict_GetItemWithError(dict, key));
+    return *out != NULL ? 1 : PyErr_Occurred() ? -1 : 0;
+#endif
+}
+
+/* A critical section on `obj` (free-threaded builds, 3.13+): other threads'
+ * critical sections on it wait. Where the GIL serializes, nothing. Do not
+ * return or jump out of one: call a function inside it instead. */
+#ifdef Py_BEGIN_CRITICAL_SECTION
+#define PL_BEGIN_CRITICAL(obj) Py_BEGIN_CRITICAL_SECTION(obj)
+#define PL_END_CRITICAL()                                                                          \
+    Py_END_CRITICAL_SECTION                                                                        \
+    ()
+#else
+#define PL_BEGIN_CRITICAL(obj) {
+#define PL_END_CRITICAL() }
+#endif
+
 #endif

@@ -195,6 +195,13 @@ static plan *plan_parse(PyObject *spec, int depth, int *ncols, int *timestamps)
         return NULL;
     if (owner != NULL && !PyArg_ParseTuple(owner, "UO:Lookup owner plan", &attr, &owner_spec))
         return NULL;
+    if (((PyTypeObject *)cls)->tp_new == NULL) { /* build() calls it */
+        PyErr_Format(PyExc_TypeError,
+                     "a Lookup plan's class must be instantiable; %.100s "
+                     "is not",
+                     ((PyTypeObject *)cls)->tp_name);
+        return NULL;
+    }
     n = PyTuple_GET_SIZE(names);
     k = PyUnicode_AsUTF8AndSize(kinds, &klen);
     if (k == NULL)

@@ -34,6 +34,7 @@
  * is 0 or 1 gives two texts) instead of being scanned again. Nothing here
  * raises but MemoryError: a lookup that fails is a form not followed. */
 #include "tally.h"
+#include "compat.h"
 #include "pyutil.h"
 
 #include <math.h>
@@ -111,6 +112,16 @@ static void acc_add(acc *a, double x)
 }
 
 /* The metric named `name` (creating it): NULL with MemoryError set. */
+/* Integers whose double is the integer itself. Beyond, converting rounds
+ * without acc_add seeing it, while SQLite 3.43+ averages integers from an
+ * exact int64 sum: such a value is a form not followed. */
+#define EXACT_INT_MAX (1LL << 53)
+
+static int exact_in_double(long long x)
+{
+    return x <= EXACT_INT_MAX && x >= -EXACT_INT_MAX;
+}
+
 static metric *find_metric(TallyObject *t, const char *name, Py_ssize_t len, PyObject *obj)
 {
     for (Py_ssize_t i = 0; i < t->nmetrics; i++) {
@@ -178,8 +189,8 @@ static int py_number(PyObject *v, double *out)
             PyErr_Clear();
             return V_UNKNOWN;
         }
-        if (x >= 1000000000000000000LL || x <= -1000000000000000000LL)
-            return V_UNKNOWN; /* 19 digits: SQLite may read it as a real */
+        if (!exact_in_double(x))
+            return V_UNKNOWN; /* the double would round (and 19 digits: SQLite may read a real) */
         *out = (double)x;
         return V_NUMBER;
     }
@@ -217,13 +228,13 @@ static const char *py_name(PyObject *s, Py_ssize_t *len)
  * set and no exception. */
 static PyObject *get(PyObject *dict, PyObject *key, int *failed)
 {
-    PyObject *v = PyDict_GetItemWithError(dict, key);
+    PyObject *v;
 
-    if (v == NULL && PyErr_Occurred()) {
+    if (pl_dict_get_ref(dict, key, &v) < 0) {
         PyErr_Clear();
         *failed = 1;
     }
-    return Py_XNewRef(v);
+    return v;
 }
 
 /* One {"metric": name, "result": value} of a list. 0, 1 (not followed), -1.
@@ -261,7 +272,7 @@ done:
     return rc != 0 ? rc : failed;
 }
 
-static int py_evaluation(TallyObject *t, PyObject *ev)
+static int py_evaluation_locked(TallyObject *t, PyObject *ev)
 {
     if (PyList_CheckExact(ev)) {
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(ev); i++) {
@@ -298,6 +309,18 @@ static int py_evaluation(TallyObject *t, PyObject *ev)
     return 0;
 }
 
+/* A list or dict evaluation, iterated inside a critical section on it (its
+ * items are borrowed while they are read). 0, 1 (not followed), -1. */
+static int py_evaluation(TallyObject *t, PyObject *ev)
+{
+    int rc;
+
+    PL_BEGIN_CRITICAL(ev);
+    rc = py_evaluation_locked(t, ev);
+    PL_END_CRITICAL();
+    return rc;
+}
+
 /* --- evaluations as JSON text ------------------------------------------------ */
 
 /* A cursor over JSON text that accepts a strict subset of JSON: no escapes in
@@ -332,6 +355,8 @@ static const char *j_string(cur *c, Py_ssize_t *len)
     return s;
 }
 
+static int j_number(TallyObject *t, cur *c, double *out);
+
 /* A scalar: V_NUMBER (*out), V_SKIP (a string or null), V_NESTED ({ or [,
  * not consumed) or V_UNKNOWN. */
 static int j_scalar(TallyObject *t, cur *c, double *out)
@@ -359,8 +384,16 @@ static int j_scalar(TallyObject *t, cur *c, double *out)
         c->p += 4;
         return V_SKIP;
     }
+    return j_number(t, c, out);
+}
+
+/* A JSON number at c->p: V_NUMBER (*out, the cursor moved past it) when its
+ * value is read back exactly (an integer within 2^53, or a real written as
+ * repr() writes that float), else V_UNKNOWN. */
+static int j_number(TallyObject *t, cur *c, double *out)
+{
     /* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
-    const char *p = s, *digits;
+    const char *s = c->p, *p = s, *digits;
     int real = 0;
     if (p < c->end && *p == '-')
         p++;
@@ -396,6 +429,8 @@ static int j_scalar(TallyObject *t, cur *c, double *out)
             return V_UNKNOWN;
         for (const char *q = digits; q < p; q++)
             x = x * 10 + (*q - '0');
+        if (!exact_in_double(x))
+            return V_UNKNOWN;
         *out = (double)(*s == '-' ? -x : x);
         c->p = p;
         return V_NUMBER;
@@ -597,8 +632,8 @@ static int tokens(PyObject *v, acc *a, int64_t *sum)
         PyErr_Clear();
         return 1;
     }
-    if (__builtin_add_overflow(*sum, (int64_t)x, sum))
-        return 1; /* SUM() fails with "integer overflow" */
+    if (!exact_in_double(x) || __builtin_add_overflow(*sum, (int64_t)x, sum))
+        return 1; /* the double would round; SUM() fails with "integer overflow" */
     acc_add(a, (double)x);
     return 0;
 }
@@ -612,14 +647,12 @@ static int tokens(PyObject *v, acc *a, int64_t *sum)
  * (PyDict_Next from that position: bounds-checked, and the key's identity is
  * checked), then looked up. Values are held as new references: a lookup can run
  * a key's __eq__, which could change the dict. */
-static PyObject *unpack(TallyObject *t, PyObject *row)
+static PyObject *unpack_locked(TallyObject *t, PyObject *row)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(t->names);
     PyObject *values;
     int failed = 0;
 
-    if (!PyDict_CheckExact(row))
-        return NULL;
     if ((values = PyTuple_New(n)) == NULL)
         return NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -640,6 +673,20 @@ static PyObject *unpack(TallyObject *t, PyObject *row)
                 break;
             }
     }
+    return values;
+}
+
+/* unpack_locked inside a critical section on the record (PyDict_Next hands
+ * out borrowed entries). */
+static PyObject *unpack(TallyObject *t, PyObject *row)
+{
+    PyObject *values;
+
+    if (!PyDict_CheckExact(row))
+        return NULL;
+    PL_BEGIN_CRITICAL(row);
+    values = unpack_locked(t, row);
+    PL_END_CRITICAL();
     return values;
 }
 
@@ -668,6 +715,8 @@ static int tally_values(TallyObject *t, PyObject *experiment_id, PyObject *laten
             PyErr_Clear();
             return 1;
         }
+        if (!exact_in_double(x))
+            return 1;
         acc_add(&t->latency, (double)x);
     } else if (latency != Py_None)
         return 1;
@@ -690,7 +739,7 @@ static int tally_values(TallyObject *t, PyObject *experiment_id, PyObject *laten
 
 /* The next record as the tuple of its values for t->names (or the record
  * itself when it cannot be unpacked), tallied on the way. */
-static PyObject *tally_next(TallyObject *t)
+static PyObject *tally_next_locked(TallyObject *t)
 {
     PyObject *row = t->iter != NULL ? PyIter_Next(t->iter) : NULL, *values;
 
@@ -723,6 +772,17 @@ static PyObject *tally_next(TallyObject *t)
     return values;
 }
 
+/* One thread at a time advances a tally (its sums and tables are unlocked). */
+static PyObject *tally_next(TallyObject *t)
+{
+    PyObject *values;
+
+    PL_BEGIN_CRITICAL(t);
+    values = tally_next_locked(t);
+    PL_END_CRITICAL();
+    return values;
+}
+
 static PyObject *tally_iter(PyObject *self)
 {
     return Py_NewRef(self);
@@ -741,7 +801,7 @@ static int reproducible(const TallyObject *t, const acc *a)
     return !a->rounded || (t->rounding_known && isfinite(a->sum));
 }
 
-static PyObject *tally_summary(TallyObject *t, PyObject *Py_UNUSED(ignored))
+static PyObject *tally_summary_locked(TallyObject *t)
 {
     PyObject *metrics = NULL, *out = NULL;
 
@@ -769,6 +829,16 @@ static PyObject *tally_summary(TallyObject *t, PyObject *Py_UNUSED(ignored))
                         avg(&t->prompt), avg(&t->completion), metrics);
 done:
     Py_DECREF(metrics);
+    return out;
+}
+
+static PyObject *tally_summary(TallyObject *t, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *out;
+
+    PL_BEGIN_CRITICAL(t);
+    out = tally_summary_locked(t);
+    PL_END_CRITICAL();
     return out;
 }
 
