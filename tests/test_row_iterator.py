@@ -16,6 +16,7 @@ import threading
 
 import pytest
 
+from helpers import NEUTRAL_CWD
 from promptlab import _core
 from promptlab.sqlite import ProgrammingError, RowIterator, get_session
 from promptlab.sqlite.database_manager import db_manager
@@ -306,7 +307,8 @@ def test_iterating_100k_rows_keeps_memory_bounded(db_path):
     rise = {}
     for form in ("list", "iter"):
         out = subprocess.run([sys.executable, "-c", LAUNCH, MEMORY_CHILD, str(db_path), form],
-                             capture_output=True, text=True, timeout=120, check=True)
+                             capture_output=True, text=True, timeout=120, check=True,
+                             cwd=NEUTRAL_CWD)  # not the checkout: it has no compiled core
         n, kib = map(int, out.stdout.split())
         assert n == 100_000
         rise[form] = kib / 1024
