@@ -96,41 +96,52 @@ int pl_rowbuf_append(pl_rowbuf *rb, sqlite3_stmt *stmt, const char *path, pl_err
     row = rb->cells + rb->nrows * (size_t)rb->ncols;
     prev = rb->nrows > 0 ? row - rb->ncols : NULL;
     for (int i = 0; i < rb->ncols; i++) {
-        sqlite3_value *v = sqlite3_column_value(stmt, i);
         pl_cell *cell = &row[i];
-        cell->type = sqlite3_value_type(v);
-        switch (cell->type) {
-        case SQLITE_INTEGER:
-            cell->v.i = sqlite3_value_int64(v);
-            break;
-        case SQLITE_FLOAT:
-            cell->v.d = sqlite3_value_double(v);
-            break;
-        case SQLITE_TEXT:
-        case SQLITE_BLOB: {
-            const void *data = cell->type == SQLITE_TEXT ? (const void *)sqlite3_value_text(v)
-                                                         : sqlite3_value_blob(v);
-            size_t len = (size_t)sqlite3_value_bytes(v);
-            if (data == NULL && len > 0)
-                return nomem(err, path);
-            /* Joined rows repeat their parent's values: point at the copy
-             * the previous row made (result.c then shares the object too). */
-            if (prev != NULL && prev[i].type == cell->type && prev[i].v.s.len == len &&
-                (len == 0 || memcmp(rb->arena + prev[i].v.s.off, data, len) == 0)) {
-                cell->v.s = prev[i].v.s;
-                break;
-            }
-            if (arena_put(rb, data, len, &cell->v.s.off) < 0)
-                return nomem(err, path);
-            cell->v.s.len = len;
-            break;
+        const void *data;
+        if (pl_cell_read(stmt, i, cell, &data) < 0)
+            return nomem(err, path);
+        if (cell->type != SQLITE_TEXT && cell->type != SQLITE_BLOB)
+            continue;
+        size_t len = cell->v.s.len;
+        /* Joined rows repeat their parent's values: point at the copy the
+         * previous row made (result.c then shares the object too). */
+        if (prev != NULL && prev[i].type == cell->type && prev[i].v.s.len == len &&
+            (len == 0 || memcmp(rb->arena + prev[i].v.s.off, data, len) == 0)) {
+            cell->v.s = prev[i].v.s;
+            continue;
         }
-        default:
-            cell->type = SQLITE_NULL;
-        }
+        if (arena_put(rb, data, len, &cell->v.s.off) < 0)
+            return nomem(err, path);
     }
     rb->nrows++;
     return 0;
+}
+
+int pl_cell_read(sqlite3_stmt *stmt, int i, pl_cell *cell, const void **bytes)
+{
+    sqlite3_value *v = sqlite3_column_value(stmt, i);
+
+    *bytes = NULL;
+    cell->type = sqlite3_value_type(v);
+    switch (cell->type) {
+    case SQLITE_INTEGER:
+        cell->v.i = sqlite3_value_int64(v);
+        return 0;
+    case SQLITE_FLOAT:
+        cell->v.d = sqlite3_value_double(v);
+        return 0;
+    case SQLITE_TEXT:
+    case SQLITE_BLOB:
+        /* The bytes first, then their length: SQLite's documented order. */
+        *bytes =
+            cell->type == SQLITE_TEXT ? (const void *)sqlite3_value_text(v) : sqlite3_value_blob(v);
+        cell->v.s.off = 0;
+        cell->v.s.len = (size_t)sqlite3_value_bytes(v);
+        return *bytes == NULL && cell->v.s.len > 0 ? -1 : 0;
+    default:
+        cell->type = SQLITE_NULL;
+        return 0;
+    }
 }
 
 void pl_rowbuf_free(pl_rowbuf *rb)

@@ -35,6 +35,12 @@ typedef struct {
     size_t used, arena_cap;
 } pl_rowbuf;
 
+/* Read column i of the current row of `stmt` into `cell`: its type, and its
+ * number, or, for text and blobs, the length (cell->v.s.len) and *bytes (valid
+ * until the next step; the caller copies them and sets cell->v.s.off).
+ * Returns 0, or -1 when SQLite could not allocate the bytes. */
+int pl_cell_read(sqlite3_stmt *stmt, int i, pl_cell *cell, const void **bytes);
+
 void pl_rowbuf_init(pl_rowbuf *rb);
 
 /* Record the column names of `stmt` (only the first call has an effect).

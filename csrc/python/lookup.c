@@ -41,6 +41,7 @@
  * row's values as a tuple.
  */
 #include "lookup.h"
+#include "result.h"
 #include "database.h"
 #include "environ.h"
 #include "params.h"
@@ -115,45 +116,28 @@ static int row_copy_take(row_copy *r, sqlite3_stmt *stmt, int n, const char *pat
     if (n > ROW_CELLS && (r->cells = pl_malloc((size_t)n * sizeof *r->cells)) == NULL)
         goto nomem;
     for (int i = 0; i < n; i++) {
-        sqlite3_value *v = sqlite3_column_value(stmt, i);
         pl_cell *cell = &r->cells[i];
-        cell->type = sqlite3_value_type(v);
-        switch (cell->type) {
-        case SQLITE_INTEGER:
-            cell->v.i = sqlite3_value_int64(v);
-            break;
-        case SQLITE_FLOAT:
-            cell->v.d = sqlite3_value_double(v);
-            break;
-        case SQLITE_TEXT:
-        case SQLITE_BLOB: {
-            /* The bytes first, then their length: SQLite's documented order. */
-            const void *data = cell->type == SQLITE_TEXT ? (const void *)sqlite3_value_text(v)
-                                                         : sqlite3_value_blob(v);
-            size_t len = (size_t)sqlite3_value_bytes(v);
-            if (data == NULL && len > 0)
+        const void *data;
+        if (pl_cell_read(stmt, i, cell, &data) < 0)
+            goto nomem;
+        if (cell->type != SQLITE_TEXT && cell->type != SQLITE_BLOB)
+            continue;
+        size_t len = cell->v.s.len;
+        if (used + len > cap) {
+            size_t grown = used + len > 2 * cap ? used + len : 2 * cap;
+            char *arena = pl_malloc(grown);
+            if (arena == NULL)
                 goto nomem;
-            if (used + len > cap) {
-                size_t grown = used + len > 2 * cap ? used + len : 2 * cap;
-                char *arena = pl_malloc(grown);
-                if (arena == NULL)
-                    goto nomem;
-                memcpy(arena, r->arena, used);
-                if (r->arena != r->local_arena)
-                    free(r->arena);
-                r->arena = arena;
-                cap = grown;
-            }
-            if (len > 0)
-                memcpy(r->arena + used, data, len);
-            cell->v.s.off = used;
-            cell->v.s.len = len;
-            used += len;
-            break;
+            memcpy(arena, r->arena, used);
+            if (r->arena != r->local_arena)
+                free(r->arena);
+            r->arena = arena;
+            cap = grown;
         }
-        default:
-            cell->type = SQLITE_NULL;
-        }
+        if (len > 0)
+            memcpy(r->arena + used, data, len);
+        cell->v.s.off = used;
+        used += len;
     }
     r->ncols = n;
     return 0;
@@ -256,31 +240,6 @@ fail:
     return NULL;
 }
 
-/* A copied value as Python sees it, as result.c builds a Row's values: text
- * that is not UTF-8 is decoded with replacement characters. New reference. */
-static PyObject *cell_value(const row_copy *rb, const pl_cell *cell)
-{
-    switch (cell->type) {
-    case SQLITE_INTEGER:
-        return PyLong_FromLongLong(cell->v.i);
-    case SQLITE_FLOAT:
-        return PyFloat_FromDouble(cell->v.d);
-    case SQLITE_TEXT: {
-        const char *p = rb->arena + cell->v.s.off;
-        PyObject *s = PyUnicode_DecodeUTF8(p, (Py_ssize_t)cell->v.s.len, NULL);
-        if (s == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
-            PyErr_Clear();
-            s = PyUnicode_DecodeUTF8(p, (Py_ssize_t)cell->v.s.len, "replace");
-        }
-        return s;
-    }
-    case SQLITE_BLOB:
-        return PyBytes_FromStringAndSize(rb->arena + cell->v.s.off, (Py_ssize_t)cell->v.s.len);
-    default:
-        return Py_NewRef(Py_None);
-    }
-}
-
 /* The number written in s[0:n] (ASCII digits only), or -1. */
 static int digits(const char *s, size_t n)
 {
@@ -328,7 +287,7 @@ static PyObject *timestamp_value(LookupObject *self, const row_copy *rb, const p
     int f[7];
 
     if (cell->type != SQLITE_TEXT)
-        return cell_value(rb, cell);
+        return pl_cell_value(rb->arena, cell);
     if (split_timestamp(rb->arena + cell->v.s.off, cell->v.s.len, f) == 0) {
         out = self->dt_api->DateTime_FromDateAndTime(f[0], f[1], f[2], f[3], f[4], f[5], f[6],
                                                      Py_None, self->dt_api->DateTimeType);
@@ -336,7 +295,7 @@ static PyObject *timestamp_value(LookupObject *self, const row_copy *rb, const p
             return out;
         PyErr_Clear(); /* out of range (a 30th of February): parse_timestamp decides */
     }
-    text = cell_value(rb, cell);
+    text = pl_cell_value(rb->arena, cell);
     if (text == NULL)
         return NULL;
     out = PyObject_CallOneArg(self->parse, text);
@@ -358,7 +317,7 @@ static PyObject *build(LookupObject *self, const plan *p, const row_copy *rb, co
         case 'b': {
             int truth = cell->type == SQLITE_NULL ? 0 : -2;
             if (truth == -2) {
-                PyObject *raw = cell_value(rb, cell);
+                PyObject *raw = pl_cell_value(rb->arena, cell);
                 if (raw == NULL)
                     goto done;
                 truth = PyObject_IsTrue(raw);
@@ -373,7 +332,7 @@ static PyObject *build(LookupObject *self, const plan *p, const row_copy *rb, co
             v = timestamp_value(self, rb, cell);
             break;
         default:
-            v = cell_value(rb, cell);
+            v = pl_cell_value(rb->arena, cell);
         }
         if (v == NULL)
             goto done;
@@ -413,7 +372,7 @@ static PyObject *row_tuple(const row_copy *rb)
 {
     PyObject *t = PyTuple_New(rb->ncols);
     for (int i = 0; t != NULL && i < rb->ncols; i++) {
-        PyObject *v = cell_value(rb, &rb->cells[i]);
+        PyObject *v = pl_cell_value(rb->arena, &rb->cells[i]);
         if (v == NULL)
             Py_CLEAR(t);
         else

@@ -22,8 +22,7 @@ typedef struct {
     PyObject *first;
 } ResultObject;
 
-/* One copied value as a Python object (new reference). */
-static PyObject *cell_value(const pl_rowbuf *rb, const pl_cell *cell)
+PyObject *pl_cell_value(const char *arena, const pl_cell *cell)
 {
     switch (cell->type) {
     case SQLITE_INTEGER:
@@ -31,7 +30,7 @@ static PyObject *cell_value(const pl_rowbuf *rb, const pl_cell *cell)
     case SQLITE_FLOAT:
         return PyFloat_FromDouble(cell->v.d);
     case SQLITE_TEXT: {
-        const char *p = rb->arena + cell->v.s.off;
+        const char *p = arena + cell->v.s.off;
         PyObject *s = PyUnicode_DecodeUTF8(p, (Py_ssize_t)cell->v.s.len, NULL);
         if (s == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
             /* Text written by another program need not be UTF-8: keep the
@@ -42,7 +41,7 @@ static PyObject *cell_value(const pl_rowbuf *rb, const pl_cell *cell)
         return s;
     }
     case SQLITE_BLOB:
-        return PyBytes_FromStringAndSize(rb->arena + cell->v.s.off, (Py_ssize_t)cell->v.s.len);
+        return PyBytes_FromStringAndSize(arena + cell->v.s.off, (Py_ssize_t)cell->v.s.len);
     default:
         return Py_NewRef(Py_None);
     }
@@ -230,7 +229,7 @@ int pl_result_builder_add(pl_state *st, pl_result_builder *b, PyObject *sql, con
             if (prev != NULL && same_cell(rb, &cells[c], &cells[c - ncols]))
                 row->values[c] = Py_NewRef(prev->values[c]);
             else
-                row->values[c] = cell_value(rb, &cells[c]);
+                row->values[c] = pl_cell_value(rb->arena, &cells[c]);
             if (row->values[c] == NULL)
                 return -1;
         }
@@ -260,7 +259,8 @@ int pl_result_builder_add_nested(pl_state *st, pl_result_builder *b, PyObject *s
             const pl_cell *parent = parents->cells + b->current * (size_t)parents->ncols;
             for (int c = 0; c < n && c < b->nparent; c++) {
                 if (map->source[c] > 0) {
-                    Py_XSETREF(b->parent_values[c], cell_value(parents, &parent[map->source[c]]));
+                    Py_XSETREF(b->parent_values[c],
+                               pl_cell_value(parents->arena, &parent[map->source[c]]));
                     if (b->parent_values[c] == NULL)
                         return -1;
                 }
@@ -273,8 +273,8 @@ int pl_result_builder_add_nested(pl_state *st, pl_result_builder *b, PyObject *s
         const pl_cell *child = children->cells + r * (size_t)children->ncols;
         for (int c = 0; c < n; c++) {
             int from = map->source[c];
-            row->values[c] =
-                from > 0 ? Py_NewRef(b->parent_values[c]) : cell_value(children, &child[-from]);
+            row->values[c] = from > 0 ? Py_NewRef(b->parent_values[c])
+                                      : pl_cell_value(children->arena, &child[-from]);
             if (row->values[c] == NULL)
                 return -1;
         }

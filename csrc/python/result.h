@@ -6,6 +6,12 @@
 #include "nest.h"
 #include "rowbuf.h"
 
+/* One value copied out of SQLite (rowbuf.h; text and blob bytes in `arena`)
+ * as a Python object, new reference. Text that is not UTF-8 (written by
+ * another program) is decoded with replacement characters rather than failing
+ * the whole query. */
+PyObject *pl_cell_value(const char *arena, const pl_cell *cell);
+
 /* A Result filled chunk by chunk: statements are stepped in chunks
  * (rowbuf.h), and each chunk's Python rows are added here before the C copy
  * is emptied for the next one. All calls with the GIL held and no lock held;
