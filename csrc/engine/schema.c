@@ -290,9 +290,8 @@ int pl_catalog_add(sqlite3 *cat, sqlite3 *db, const char *path, int src, pl_err 
     return 0;
 }
 
-/* A new, empty in-memory database into *work that can attach no other (the
- * SQL run on it comes from migration files and declarations). Returns 0 or
- * -1 with `err` set (*work closed and NULL). */
+/* A new, empty in-memory database into *work. Returns 0 or -1 with `err` set
+ * (*work closed and NULL). */
 static int open_scratch(sqlite3 **work, pl_err *err)
 {
     int rc = sqlite3_open_v2(":memory:", work, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
@@ -303,7 +302,6 @@ static int open_scratch(sqlite3 **work, pl_err *err)
         *work = NULL;
         return -1;
     }
-    sqlite3_limit(*work, SQLITE_LIMIT_ATTACHED, 0);
     return 0;
 }
 
@@ -342,6 +340,7 @@ int pl_catalog_add_script(sqlite3 *cat, const char *script, int src, pl_err *err
 
     if (open_scratch(&work, err) < 0)
         return -1;
+    sqlite3_limit(work, SQLITE_LIMIT_ATTACHED, 0); /* declarations touch no other file */
     if (sqlite3_exec(work, script, NULL, NULL, &msg) != SQLITE_OK) {
         pl_err_set(err, PL_E_MIGRATION, NULL,
                    "the declared schema does not build on an empty database: %s. Fix the "

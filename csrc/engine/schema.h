@@ -79,21 +79,23 @@ int pl_catalog_copy(sqlite3 *cat, sqlite3 *db, const char *path, const char *que
 int pl_catalog_add_chain(sqlite3 *cat, const pl_chain *chain, int upto, pl_err *err);
 
 /* Run `script` (declarations, e.g. CREATE TABLE and CREATE INDEX statements)
- * on an empty in-memory database and record its schema in `cat` as source
- * `src`: how declarations are compared with a database. A script that fails
- * is a MigrationError with SQLite's message. Returns 0 or -1 with `err` set. */
+ * on an empty in-memory database, which can attach no other, and record its
+ * schema in `cat` as source `src`: how declarations are compared with a
+ * database. A script that fails is a MigrationError with SQLite's message.
+ * Returns 0 or -1 with `err` set. */
 int pl_catalog_add_script(sqlite3 *cat, const char *script, int src, pl_err *err);
 
 /* Recognise the layout of `db`, a database that holds tables but no revision:
  * *index receives the chain index whose schema it matches. Among the
- * revisions whose tables, column names and primary keys match, the earliest
- * one that matches exactly (types, NOT NULL, defaults, indexes, foreign keys)
- * wins, else the earliest; so a database is never marked past a migration it
- * still needs. With `early` not NULL, an L2 database that also holds the
- * users table of L3 (a 0.1.3 file that PromptLab 0.1.11 opened) is recognised
- * as L2 with *early set to 1 (0 otherwise); with `early` NULL it is refused.
- * Returns 0, or -1 with a MigrationError that lists what did not match the
- * closest revision (or says the tables are not PromptLab's). Reads `db` only. */
+ * revisions whose tables, column names and primary keys match (pl_schema_diff
+ * with PL_DIFF_LAYOUT), the earliest one whose columns, indexes and
+ * constraints match exactly (pl_schema_diff in full) wins, else the earliest;
+ * so a database is never marked past a migration it still needs. With `early`
+ * not NULL, an L2 database that also holds the users table of L3 (a 0.1.3
+ * file that PromptLab 0.1.11 opened) is recognised as L2 with *early set to 1
+ * (0 otherwise); with `early` NULL it is refused. Returns 0, or -1 with a
+ * MigrationError that lists what did not match the closest revision (or says
+ * the tables are not PromptLab's). Reads `db` only. */
 int pl_schema_detect(sqlite3 *db, const char *path, const pl_chain *chain, int *index, int *early,
                      pl_err *err);
 

@@ -613,21 +613,21 @@ static int bind_object(sqlite3_stmt *q, int i, PyObject *value)
 
 /* Insert `rows` (a sequence of tuples of the catalog's shape) with `sql`, ?1
  * being `src`. Returns 0 or -1 with an exception. The catalog is memory
- * only: this runs with the GIL held. */
+ * only: this runs with the GIL held, over a tuple copy of `rows`. */
 static int insert_rows(pl_state *st, sqlite3 *cat, const char *sql, PyObject *rows, int src)
 {
     sqlite3_stmt *q = NULL;
-    PyObject *seq = PySequence_Fast(rows, "a catalog part must be a list of tuples");
+    PyObject *copy = PySequence_Tuple(rows);
     pl_err err;
     int rc = SQLITE_OK, n;
 
-    if (seq == NULL)
+    if (copy == NULL)
         return -1;
     if ((rc = sqlite3_prepare_v2(cat, sql, -1, &q, NULL)) != SQLITE_OK)
         goto fail;
     n = sqlite3_bind_parameter_count(q) - 1;
-    for (Py_ssize_t r = 0; r < PySequence_Fast_GET_SIZE(seq); r++) {
-        PyObject *row = PySequence_Fast_GET_ITEM(seq, r);
+    for (Py_ssize_t r = 0; r < PyTuple_GET_SIZE(copy); r++) {
+        PyObject *row = PyTuple_GET_ITEM(copy, r);
         if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != n) {
             PyErr_Format(PyExc_ValueError, "a catalog row must be a tuple of %d values", n);
             goto fail;
@@ -641,7 +641,7 @@ static int insert_rows(pl_state *st, sqlite3 *cat, const char *sql, PyObject *ro
             goto fail;
     }
     sqlite3_finalize(q);
-    Py_DECREF(seq);
+    Py_DECREF(copy);
     return 0;
 fail:
     if (rc > 0 && !PyErr_Occurred()) {
@@ -649,7 +649,7 @@ fail:
         pl_raise(st, &err);
     }
     sqlite3_finalize(q);
-    Py_DECREF(seq);
+    Py_DECREF(copy);
     return -1;
 }
 
@@ -667,12 +667,17 @@ static int add_catalog(pl_state *st, sqlite3 *cat, PyObject *catalog, int src)
     };
 
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        PyObject *rows = PyDict_GetItemString(catalog, parts[i][0]); /* borrowed */
+        PyObject *rows = PyMapping_GetItemString(catalog, parts[i][0]);
         if (rows == NULL) {
-            PyErr_Format(PyExc_ValueError, "a catalog needs its %s rows", parts[i][0]);
+            if (PyErr_ExceptionMatches(PyExc_KeyError)) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_ValueError, "a catalog needs its %s rows", parts[i][0]);
+            }
             return -1;
         }
-        if (insert_rows(st, cat, parts[i][1], rows, src) < 0)
+        int rc = insert_rows(st, cat, parts[i][1], rows, src);
+        Py_DECREF(rows);
+        if (rc < 0)
             return -1;
     }
     return 0;
