@@ -25,7 +25,11 @@ static const char CATALOG_SQL[] =
     "CREATE TABLE cat_history (src INTEGER, revision TEXT, checksum TEXT, message TEXT,"
     " applied_at TEXT, duration_ms REAL);"
     "CREATE TABLE cat_diff (kind TEXT, tbl TEXT COLLATE NOCASE, name TEXT COLLATE NOCASE,"
-    " expected TEXT, actual TEXT);";
+    " expected TEXT, actual TEXT);"
+    "CREATE TABLE cat_items (src INTEGER, kind TEXT, rank INTEGER, tbl TEXT COLLATE NOCASE,"
+    " name TEXT COLLATE NOCASE, k TEXT, descr TEXT, tpos INTEGER, pos INTEGER);"
+    "CREATE INDEX cat_columns_tbl ON cat_columns (src, tbl);"
+    "CREATE INDEX cat_items_name ON cat_items (src, kind, name);";
 
 #define USER_TABLES                                                                                \
     "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"                                \
