@@ -63,8 +63,9 @@ typedef struct {
 } pl_diff_spec;
 
 /* Compare the two sources of `spec` in catalog `cat`, replacing the rows of
- * cat_diff with their differences. Returns how many there are, or -1 with
- * `err` set (cat_diff is then unspecified). */
+ * cat_diff with their differences (and those of cat_items, its scratch
+ * table). Returns how many there are, or -1 with `err` set (cat_diff is then
+ * unspecified). */
 int pl_schema_diff(sqlite3 *cat, const pl_diff_spec *spec, pl_err *err);
 
 /* How many rows of cat_diff `where` (an SQL condition over its columns; NULL:
