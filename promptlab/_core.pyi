@@ -449,6 +449,37 @@ def chain_schema(revision: str | None = None,
     """What the migrations produce up to ``revision`` (None or "head": all, "base":
     nothing), applied to an empty in-memory database; shaped like database_schema()."""
 
+SchemaSide = Union[
+    tuple[Literal["database"], StrPath],
+    tuple[Literal["revision"], str | None],
+    tuple[Literal["sql"], str],
+    tuple[Literal["catalog"], Mapping[str, Sequence[tuple[Any, ...]]]],
+]
+"""A schema to compare: a database file, what the migrations produce up to a revision
+(an id, "head", "base"; None: head), declarations run on an empty in-memory database
+(CREATE TABLE / CREATE INDEX ...), or a catalog shaped like database_schema()."""
+
+SchemaDifference = tuple[str, str | None, str, str | None, str | None]
+"""(kind, table, name, expected, actual): kind "table", "column", "index", "constraint"
+or "view-or-trigger"; expected and actual what each side has (a column's declaration
+as compared, an index's "(columns)", a table's column names, a view's SQL), None on the
+side that lacks it."""
+
+def schema_differences(expected: SchemaSide, actual: SchemaSide,
+                       directory: StrPath | None = None, *,
+                       legacy: Literal["missing", "one-sided", "ignore", "compare"] = "missing",
+                       column_order: bool = False) -> list[SchemaDifference]:
+    """How ``actual`` differs from ``expected``, by the C comparator that also recognises
+    the layout of an older PromptLab's database: types and defaults as normalized,
+    NOT NULL, primary key, AUTOINCREMENT, UNIQUE, REFERENCES, named indexes, multi-column
+    UNIQUE/FOREIGN KEY, views and triggers; names without case; column order only with
+    ``column_order`` (a table, both sides set, whose expected columns are not the actual
+    ones it keeps, in order, followed by the ones it adds). ``legacy``: a legacy_* table
+    only the expected side holds is no difference ("missing"), nor one only one side
+    holds ("one-sided"); "ignore" leaves them out, "compare" compares them.
+    ``directory`` is the migrations folder of "revision" sides. MigrationError when
+    declarations do not build or a revision is unknown."""
+
 def normalize_type(sql_type: str) -> str:
     """A declared type as schemas are compared (layout detection, drift, ``db revision``):
     upper case, blanks trimmed, one space between words and none around "(", ")" and

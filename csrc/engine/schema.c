@@ -1,7 +1,9 @@
 /* schema.c: the schema catalog, and recognising the layout of a database. */
 #include "schema.h"
 #include "query.h"
+#include "schemadiff.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -21,7 +23,13 @@ static const char CATALOG_SQL[] =
     " seq INTEGER, ref TEXT COLLATE NOCASE, from_col TEXT COLLATE NOCASE,"
     " to_col TEXT COLLATE NOCASE, on_update TEXT, on_delete TEXT);"
     "CREATE TABLE cat_history (src INTEGER, revision TEXT, checksum TEXT, message TEXT,"
-    " applied_at TEXT, duration_ms REAL);";
+    " applied_at TEXT, duration_ms REAL);"
+    "CREATE TABLE cat_diff (kind TEXT, tbl TEXT COLLATE NOCASE, name TEXT COLLATE NOCASE,"
+    " expected TEXT, actual TEXT);"
+    "CREATE TABLE cat_items (src INTEGER, kind TEXT, rank INTEGER, tbl TEXT COLLATE NOCASE,"
+    " name TEXT COLLATE NOCASE, k TEXT, descr TEXT, tpos INTEGER, pos INTEGER);"
+    "CREATE INDEX cat_columns_tbl ON cat_columns (src, tbl);"
+    "CREATE INDEX cat_items_name ON cat_items (src, kind, name);";
 
 #define USER_TABLES                                                                                \
     "m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"                                \
@@ -130,15 +138,64 @@ void pl_schema_normalize_default(sqlite3_str *out, const char *expr)
     sqlite3_str_append(out, start, (int)len);
 }
 
-/* The user data of pl_type and pl_default: which normalizer they run. */
+/* Append `sql` with its runs of blanks made one space, and none at either
+ * end: two definitions of a view or trigger compare equal under this. */
+static void normalize_blanks(sqlite3_str *out, const char *sql)
+{
+    int blank = 0, any = 0;
+
+    for (const char *p = sql ? sql : ""; *p != '\0'; p++) {
+        if (is_blank(*p)) {
+            blank = 1;
+            continue;
+        }
+        if (blank && any)
+            sqlite3_str_appendchar(out, 1, ' ');
+        blank = 0;
+        any = 1;
+        sqlite3_str_appendchar(out, 1, *p);
+    }
+}
+
+/* Append the identifier `name` as SQL: bare when it is a plain name
+ * ([A-Za-z_][A-Za-z0-9_]*) and no keyword of this SQLite, else in double
+ * quotes (as promptlab.sqlite.schema.quote writes it). */
+static void quote_name(sqlite3_str *out, const char *name)
+{
+    size_t len = strlen(name ? name : "");
+    int plain = len > 0 && len < INT_MAX && !(name[0] >= '0' && name[0] <= '9');
+
+    for (size_t i = 0; plain && i < len; i++) {
+        char ch = name[i];
+        plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                ch == '_';
+    }
+    if (plain && !sqlite3_keyword_check(name, (int)len)) {
+        sqlite3_str_append(out, name, (int)len);
+        return;
+    }
+    sqlite3_str_appendchar(out, 1, '"');
+    for (size_t i = 0; i < len; i++) {
+        if (name[i] == '"')
+            sqlite3_str_appendchar(out, 1, '"');
+        sqlite3_str_appendchar(out, 1, name[i]);
+    }
+    sqlite3_str_appendchar(out, 1, '"');
+}
+
+/* The user data of pl_type, pl_default, pl_blanks and pl_quote: which
+ * normalizer they run. */
 typedef struct {
     void (*fn)(sqlite3_str *out, const char *text);
 } normalizer;
 
 static const normalizer TYPE_NORMALIZER = {pl_schema_normalize_type};
 static const normalizer DEFAULT_NORMALIZER = {pl_schema_normalize_default};
+static const normalizer BLANKS_NORMALIZER = {normalize_blanks};
+static const normalizer QUOTE_NORMALIZER = {quote_name};
 
-/* pl_type(x), pl_default(x): the normalizers as SQL functions (NULL for NULL). */
+/* pl_type(x), pl_default(x), pl_blanks(x), pl_quote(x): the normalizers as SQL
+ * functions (NULL for NULL). */
 static void sql_normalize(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     const normalizer *normalize = sqlite3_user_data(ctx);
@@ -168,15 +225,19 @@ static void sql_is_legacy(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 sqlite3 *pl_catalog_open(pl_err *err)
 {
     static const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+    static const struct {
+        const char *name;
+        const normalizer *fn;
+    } fns[] = {{"pl_type", &TYPE_NORMALIZER},
+               {"pl_default", &DEFAULT_NORMALIZER},
+               {"pl_blanks", &BLANKS_NORMALIZER},
+               {"pl_quote", &QUOTE_NORMALIZER}};
     sqlite3 *cat = NULL;
     int rc = sqlite3_open_v2(":memory:", &cat, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 
-    if (rc == SQLITE_OK)
-        rc = sqlite3_create_function(cat, "pl_type", 1, flags, (void *)&TYPE_NORMALIZER,
-                                     sql_normalize, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_create_function(cat, "pl_default", 1, flags, (void *)&DEFAULT_NORMALIZER,
-                                     sql_normalize, NULL, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < sizeof fns / sizeof fns[0]; i++)
+        rc = sqlite3_create_function(cat, fns[i].name, 1, flags, (void *)fns[i].fn, sql_normalize,
+                                     NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_create_function(cat, "pl_legacy", 1, flags, NULL, sql_is_legacy, NULL, NULL);
     if (rc == SQLITE_OK)
@@ -233,17 +294,29 @@ int pl_catalog_add(sqlite3 *cat, sqlite3 *db, const char *path, int src, pl_err 
     return 0;
 }
 
+/* A new, empty in-memory database into *work. Returns 0 or -1 with `err` set
+ * (*work closed and NULL). */
+static int open_scratch(sqlite3 **work, pl_err *err)
+{
+    int rc = sqlite3_open_v2(":memory:", work, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+
+    if (rc != SQLITE_OK) {
+        pl_err_from_sqlite(err, rc, *work, NULL, "opening an in-memory database");
+        sqlite3_close(*work);
+        *work = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int pl_catalog_add_chain(sqlite3 *cat, const pl_chain *chain, int upto, pl_err *err)
 {
     sqlite3 *work = NULL;
     char *msg = NULL;
     int rc = -1;
 
-    if (sqlite3_open_v2(":memory:", &work, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
-        pl_err_from_sqlite(err, sqlite3_errcode(work), work, NULL, "opening an in-memory database");
-        goto done;
-    }
+    if (open_scratch(&work, err) < 0)
+        return -1;
     for (int i = 0; i <= upto && i < chain->count; i++) {
         const pl_migration *m = &chain->items[i];
         if (sqlite3_exec(work, m->up, NULL, NULL, &msg) != SQLITE_OK) {
@@ -263,144 +336,82 @@ done:
     return rc;
 }
 
-/* The differences in table and column names and primary keys between the live
- * database and revision ?1, as (kind, table, detail, detail2) rows. Live tables
- * that revision ?2 creates and revision ?1 does not are set aside (?2 = -2:
- * none is). */
-static const char LOOSE_DIFF_SQL[] =
-    "WITH ours(name) AS (SELECT name FROM cat_objects WHERE src >= 0 AND type = 'table'"
-    "   AND NOT pl_legacy(name)),"
-    " live(name) AS (SELECT name FROM cat_objects WHERE src = -1 AND type = 'table'"
-    "   AND name IN ours AND name NOT IN (SELECT name FROM cat_objects WHERE src = ?2"
-    "   AND type = 'table' AND name NOT IN (SELECT name FROM cat_objects WHERE src = ?1"
-    "   AND type = 'table'))),"
-    " want(name) AS (SELECT name FROM cat_objects WHERE src = ?1 AND type = 'table'"
-    "   AND NOT pl_legacy(name)),"
-    " both(name) AS (SELECT name FROM want WHERE name IN live),"
-    " pks(src, tbl, cols) AS (SELECT src, tbl, group_concat(name, ', ') FROM"
-    "   (SELECT src, tbl, name FROM cat_columns WHERE pk > 0 AND src IN (-1, ?1)"
-    "    ORDER BY src, tbl, pk) GROUP BY src, tbl)"
-    " SELECT 1, name, NULL, NULL FROM want WHERE name NOT IN live"
-    " UNION ALL SELECT 2, name, NULL, NULL FROM live WHERE name NOT IN want"
-    " UNION ALL SELECT 3, w.tbl, w.name, NULL FROM cat_columns w WHERE w.src = ?1"
-    "   AND w.tbl IN both AND NOT EXISTS (SELECT 1 FROM cat_columns l WHERE l.src = -1"
-    "   AND l.tbl = w.tbl AND l.name = w.name)"
-    " UNION ALL SELECT 4, l.tbl, l.name, NULL FROM cat_columns l WHERE l.src = -1"
-    "   AND l.tbl IN both AND NOT EXISTS (SELECT 1 FROM cat_columns w WHERE w.src = ?1"
-    "   AND w.tbl = l.tbl AND w.name = l.name)"
-    " UNION ALL SELECT 5, b.name,"
-    "   (SELECT cols FROM pks WHERE src = -1 AND tbl = b.name),"
-    "   (SELECT cols FROM pks WHERE src = ?1 AND tbl = b.name) FROM both b"
-    "   WHERE lower((SELECT cols FROM pks WHERE src = -1 AND tbl = b.name)) IS NOT"
-    "         lower((SELECT cols FROM pks WHERE src = ?1 AND tbl = b.name))";
+int pl_catalog_add_script(sqlite3 *cat, const char *script, int src, pl_err *err)
+{
+    sqlite3 *work = NULL;
+    char *msg = NULL;
+    int rc = -1;
 
-/* How many column attributes, indexes and foreign keys of the tables of
- * revision ?1 differ between it and the live database. */
-static const char EXACT_DIFF_SQL[] =
-    "WITH want(name) AS (SELECT name FROM cat_objects WHERE src = ?1 AND type = 'table'"
-    "   AND NOT pl_legacy(name)),"
-    " sig(src, s) AS ("
-    "  SELECT src, lower(tbl || '.' || name) || '|' || pl_type(ifnull(type, '')) || '|'"
-    "     || not_null || '|' || ifnull(pl_default(dflt), '~') || '|' || pk"
-    "   FROM cat_columns WHERE src IN (-1, ?1) AND tbl IN want"
-    "  UNION ALL"
-    "  SELECT i.src, lower('index|' || i.tbl || '|'"
-    "     || CASE WHEN i.origin = 'c' THEN i.name ELSE i.origin END || '|' || i.uniq || '|'"
-    "     || ifnull((SELECT group_concat(ifnull(name, '?'), ',') FROM (SELECT x.name"
-    "        FROM cat_index_columns x WHERE x.src = i.src AND x.idx = i.name"
-    "        ORDER BY x.seqno)), ''))"
-    "   FROM cat_indexes i WHERE i.src IN (-1, ?1) AND i.tbl IN want"
-    "  UNION ALL"
-    "  SELECT src, lower('fk|' || tbl || '|' || from_col || '|' || ref || '|'"
-    "     || ifnull(to_col, ''))"
-    "   FROM cat_foreign_keys WHERE src IN (-1, ?1) AND tbl IN want)"
-    " SELECT (SELECT count(*) FROM (SELECT s FROM sig WHERE src = ?1"
-    "                              EXCEPT SELECT s FROM sig WHERE src = -1))"
-    "      + (SELECT count(*) FROM (SELECT s FROM sig WHERE src = -1"
-    "                              EXCEPT SELECT s FROM sig WHERE src = ?1))";
+    if (open_scratch(&work, err) < 0)
+        return -1;
+    sqlite3_limit(work, SQLITE_LIMIT_ATTACHED, 0); /* declarations touch no other file */
+    if (sqlite3_exec(work, script, NULL, NULL, &msg) != SQLITE_OK) {
+        pl_err_set(err, PL_E_MIGRATION, NULL,
+                   "the declared schema does not build on an empty database: %s. Fix the "
+                   "declarations.",
+                   msg ? msg : "unknown error");
+        goto done;
+    }
+    rc = pl_catalog_add(cat, work, ":memory:", src, err);
+done:
+    sqlite3_free(msg);
+    sqlite3_close(work);
+    return rc;
+}
 
-/* The tables that revision ?2 creates, revision ?1 does not, and the live
- * database holds: how many there are (first column), and how many of their
- * columns (position, name, primary key) differ from revision ?2 (second). */
-static const char EARLY_TABLES_SQL[] =
-    "WITH early(name) AS (SELECT name FROM cat_objects WHERE src = ?2 AND type = 'table'"
-    "   AND name NOT IN (SELECT name FROM cat_objects WHERE src = ?1 AND type = 'table')"
-    "   AND name IN (SELECT name FROM cat_objects WHERE src = -1 AND type = 'table')),"
-    " sig(src, s) AS (SELECT src, lower(tbl || '|' || cid || '|' || name || '|' || pk)"
-    "   FROM cat_columns WHERE src IN (-1, ?2) AND tbl IN early)"
-    " SELECT (SELECT count(*) FROM early),"
-    "   (SELECT count(*) FROM (SELECT s FROM sig WHERE src = ?2"
-    "                          EXCEPT SELECT s FROM sig WHERE src = -1))"
-    " + (SELECT count(*) FROM (SELECT s FROM sig WHERE src = -1"
-    "                          EXCEPT SELECT s FROM sig WHERE src = ?2))";
+/* Compare the live database with revision r as recognising a layout does:
+ * legacy_* tables and the live tables no revision names are left out, and so
+ * are the live tables that revision `aside` creates and r does not. `flags`
+ * adds PL_DIFF_* flags. Returns the number of differences (in cat_diff) or -1
+ * with `err` set. */
+static int layout_diff(sqlite3 *cat, int r, int aside, int flags, pl_err *err)
+{
+    pl_diff_spec spec = {r, PL_CATALOG_LIVE, aside, PL_DIFF_NO_LEGACY | PL_DIFF_KNOWN_ONLY | flags};
 
-/* Append the description of the loose difference in st's current row (kind,
- * table, detail, detail2) to `text`, after "; " unless it is the first. */
+    return pl_schema_diff(cat, &spec, err);
+}
+
+/* Append the description of the layout difference in st's current row
+ * (cat_diff: kind, tbl, name, expected, actual) to `text`, after "; " unless
+ * it is the first. */
 static void describe_difference(sqlite3_stmt *st, int first, sqlite3_str *text)
 {
+    const char *kind = (const char *)sqlite3_column_text(st, 0);
     const char *tbl = (const char *)sqlite3_column_text(st, 1);
-    const char *a = (const char *)sqlite3_column_text(st, 2);
-    const char *b = (const char *)sqlite3_column_text(st, 3);
+    const char *name = (const char *)sqlite3_column_text(st, 2);
+    const char *want = (const char *)sqlite3_column_text(st, 3);
+    const char *have = (const char *)sqlite3_column_text(st, 4);
 
     if (!first)
         sqlite3_str_appendall(text, "; ");
-    switch (sqlite3_column_int(st, 0)) {
-    case 1:
-        sqlite3_str_appendf(text, "no table %s", tbl);
-        break;
-    case 2:
-        sqlite3_str_appendf(text, "table %s is not part of it", tbl);
-        break;
-    case 3:
-        sqlite3_str_appendf(text, "table %s lacks column %s", tbl, a);
-        break;
-    case 4:
-        sqlite3_str_appendf(text, "table %s has an unexpected column %s", tbl, a);
-        break;
-    default:
+    if (kind != NULL && strcmp(kind, "table") == 0)
+        sqlite3_str_appendf(text, have == NULL ? "no table %s" : "table %s is not part of it",
+                            name);
+    else if (kind != NULL && strcmp(kind, "column") == 0)
+        sqlite3_str_appendf(text,
+                            have == NULL ? "table %s lacks column %s"
+                                         : "table %s has an unexpected column %s",
+                            tbl, name);
+    else
         sqlite3_str_appendf(text, "table %s has primary key (%s) instead of (%s)", tbl,
-                            a ? a : "rowid", b ? b : "rowid");
-        break;
-    }
+                            have ? have : "rowid", want ? want : "rowid");
 }
 
-/* Start `sql` on the catalog with ?1 = r and, when it has a second
- * parameter, ?2 = r2. Returns 0 or -1 with `err` set (q ended). */
-static int start_diff(pl_query *q, sqlite3 *cat, const char *sql, int r, int r2, pl_err *err)
-{
-    if (pl_query_start_db(q, cat, NULL, sql, "comparing schemas", err) < 0)
-        return -1;
-    if (pl_query_bind_int(q, 1, r, err) < 0 ||
-        (sqlite3_bind_parameter_count(q->st) >= 2 && pl_query_bind_int(q, 2, r2, err) < 0)) {
-        pl_query_end(q);
-        return -1;
-    }
-    return 0;
-}
-
-/* Run `sql` with ?1 = r and ?2 = r2 (-2: no revision). With `text` NULL, count
- * the rows (or return the first column of the first row when `scalar`);
- * otherwise also describe the loose differences into `text`. Returns the
- * count, or -1 with `err` set. */
-static int run_diff(sqlite3 *cat, const char *sql, int r, int r2, int scalar, sqlite3_str *text,
-                    pl_err *err)
+/* Describe the rows of cat_diff, made by layout_diff, into `text`. Returns 0
+ * or -1 with `err` set. */
+static int describe_differences(sqlite3 *cat, sqlite3_str *text, pl_err *err)
 {
     pl_query q;
     int rc, n = 0;
 
-    if (start_diff(&q, cat, sql, r, r2, err) < 0)
+    if (pl_query_start_db(&q, cat, NULL,
+                          "SELECT kind, tbl, name, expected, actual FROM cat_diff ORDER BY rowid",
+                          "comparing schemas", err) < 0)
         return -1;
-    while ((rc = pl_query_next(&q, err)) > 0) {
-        if (scalar) {
-            n = sqlite3_column_int(q.st, 0);
-            continue;
-        }
-        if (text != NULL)
-            describe_difference(q.st, n == 0, text);
-        n++;
-    }
+    while ((rc = pl_query_next(&q, err)) > 0)
+        describe_difference(q.st, n++ == 0, text);
     pl_query_end(&q);
-    return rc < 0 ? -1 : n;
+    return rc < 0 ? -1 : 0;
 }
 
 /* The live tables named like a table of the chain: their count, and their
@@ -435,7 +446,8 @@ static int refuse_layout(sqlite3 *cat, const pl_chain *chain, const char *path, 
     char *names_text = NULL, *diff_text = NULL;
 
     if (our_live_tables(cat, names, err) >= 0 &&
-        run_diff(cat, LOOSE_DIFF_SQL, closest, -2, 0, diff, err) >= 0) {
+        layout_diff(cat, closest, PL_DIFF_NO_SOURCE, PL_DIFF_LAYOUT, err) >= 0 &&
+        describe_differences(cat, diff, err) >= 0) {
         names_text = sqlite3_str_finish(names);
         diff_text = sqlite3_str_finish(diff);
         names = diff = NULL;
@@ -456,34 +468,67 @@ static int refuse_layout(sqlite3 *cat, const pl_chain *chain, const char *path, 
     return -1;
 }
 
+/* How many tables revision r + 1 creates, revision r does not, and the live
+ * database holds. Returns the count or -1 with `err` set. */
+static int count_early(sqlite3 *cat, int r, pl_err *err)
+{
+    pl_query q;
+    int rc, n = 0;
+
+    if (pl_query_start_db(&q, cat, NULL,
+                          "SELECT count(*) FROM cat_objects WHERE src = ?1 AND type = 'table'"
+                          " AND name NOT IN (SELECT name FROM cat_objects WHERE src = ?2"
+                          " AND type = 'table') AND name IN (SELECT name FROM cat_objects"
+                          " WHERE src = -1 AND type = 'table')",
+                          "comparing schemas", err) < 0)
+        return -1;
+    if (pl_query_bind_int(&q, 1, r + 1, err) < 0 || pl_query_bind_int(&q, 2, r, err) < 0) {
+        pl_query_end(&q);
+        return -1;
+    }
+    rc = pl_query_next(&q, err);
+    if (rc > 0)
+        n = sqlite3_column_int(q.st, 0);
+    pl_query_end(&q);
+    return rc < 0 ? -1 : n;
+}
+
 /* Whether the live database is the layout of revision `r` plus the tables
  * revision r + 1 creates, made by a newer release that added its new tables to
  * an older file (SQLAlchemy create_all) and then failed: *yes is set when the
  * other tables match revision r loosely and those tables match revision r + 1
- * column by column. Returns 0 or -1 with `err` set. */
+ * column by column, in order. Returns 0 or -1 with `err` set. */
 static int early_tables(sqlite3 *cat, int r, int *yes, pl_err *err)
 {
-    pl_query q;
-    int rc, present = 0, differ = 1;
+    char *early = NULL;
+    int n, present, differ, rc = -1;
 
     *yes = 0;
-    int n = run_diff(cat, LOOSE_DIFF_SQL, r, r + 1, 0, NULL, err);
+    n = layout_diff(cat, r, r + 1, PL_DIFF_LAYOUT, err);
     if (n != 0)
         return n < 0 ? -1 : 0;
-    if (start_diff(&q, cat, EARLY_TABLES_SQL, r, r + 1, err) < 0)
-        return -1;
-    rc = pl_query_next(&q, err);
-    if (rc > 0) {
-        present = sqlite3_column_int(q.st, 0);
-        differ = sqlite3_column_int(q.st, 1);
-    }
-    pl_query_end(&q);
-    if (rc < 0)
-        return -1;
+    early = sqlite3_mprintf("lower(tbl) IN (SELECT lower(name) FROM cat_objects WHERE src = %d"
+                            " AND type = 'table' AND lower(name) NOT IN (SELECT lower(name)"
+                            " FROM cat_objects WHERE src = %d AND type = 'table')"
+                            " AND lower(name) IN (SELECT lower(name) FROM cat_objects"
+                            " WHERE src = -1 AND type = 'table'))",
+                            r + 1, r);
+    if (early == NULL)
+        return pl_err_set(err, PL_E_NOMEM, NULL, "out of memory while comparing schemas");
+    /* cat_diff rows of kind "table" name their table in tbl too. */
+    if (layout_diff(cat, r + 1, PL_DIFF_NO_SOURCE, PL_DIFF_LAYOUT | PL_DIFF_COLUMN_ORDER, err) <
+            0 ||
+        (differ = pl_schema_diff_count(cat, early, err)) < 0)
+        goto done;
+    present = count_early(cat, r, err);
+    if (present < 0)
+        goto done;
     *yes = present > 0 && differ == 0;
-    return 0;
+    rc = 0;
+done:
+    sqlite3_free(early);
+    return rc;
 }
-
 int pl_schema_detect(sqlite3 *db, const char *path, const pl_chain *chain, int *index, int *early,
                      pl_err *err)
 {
@@ -510,7 +555,7 @@ int pl_schema_detect(sqlite3 *db, const char *path, const pl_chain *chain, int *
         goto done;
     }
     for (int r = 0; r < chain->count; r++) {
-        int n = run_diff(cat, LOOSE_DIFF_SQL, r, -2, 0, NULL, err);
+        int n = layout_diff(cat, r, PL_DIFF_NO_SOURCE, PL_DIFF_LAYOUT, err);
         if (n < 0)
             goto done;
         if (closest < 0 || n <= closest_n) {
@@ -521,7 +566,10 @@ int pl_schema_detect(sqlite3 *db, const char *path, const pl_chain *chain, int *
             continue;
         if (loose < 0)
             loose = r;
-        int d = run_diff(cat, EXACT_DIFF_SQL, r, -2, 1, NULL, err);
+        /* Exactly: the same comparison in full, over the same tables. */
+        if (layout_diff(cat, r, PL_DIFF_NO_SOURCE, 0, err) < 0)
+            goto done;
+        int d = pl_schema_diff_count(cat, "kind IN ('column', 'index', 'constraint')", err);
         if (d < 0)
             goto done;
         if (d == 0 && exact < 0)

@@ -4,6 +4,7 @@
 #include "filecheck.h"
 #include "migrate.h"
 #include "schema.h"
+#include "schemadiff.h"
 #include "initialize.h"
 
 #include <limits.h>
@@ -299,21 +300,29 @@ done:
     return result;
 }
 
-/* Catalogue an existing database file read-only into *cat. GIL released. */
-static int look_schema(const char *path, sqlite3 **cat, pl_err *err)
+/* Record the schema of the existing database file at `path`, read-only, in
+ * `cat` as source `src`. Returns 0 or -1 with `err` set. GIL released. */
+static int add_database(sqlite3 *cat, const char *path, int src, pl_err *err)
 {
     pl_conn c;
-    int rc = -1;
+    int rc;
 
     if (open_readonly(path, &c, err) < 0)
         return -1;
     if (c.db == NULL)
         return pl_err_set(err, PL_E_PATH, path, "no database file is there; check the path.");
-    *cat = pl_catalog_open(err);
-    if (*cat != NULL && pl_catalog_add(*cat, c.db, path, PL_CATALOG_LIVE, err) == 0)
-        rc = 0;
+    rc = pl_catalog_add(cat, c.db, path, src, err);
     pl_conn_close_readonly(&c);
     return rc;
+}
+
+/* Catalogue an existing database file read-only into *cat. GIL released. */
+static int look_schema(const char *path, sqlite3 **cat, pl_err *err)
+{
+    *cat = pl_catalog_open(err);
+    if (*cat == NULL)
+        return -1;
+    return add_database(*cat, path, PL_CATALOG_LIVE, err);
 }
 
 static PyObject *py_database_schema(PyObject *module, PyObject *path_obj)
@@ -340,6 +349,27 @@ static PyObject *py_database_schema(PyObject *module, PyObject *path_obj)
     return result;
 }
 
+/* The chain index of `revision` (NULL or "head": the last, "base": -1), or
+ * -2 with `err` set when the chain does not know it. */
+static int revision_index(const pl_chain *chain, const char *revision, pl_err *err)
+{
+    int index;
+
+    if (revision == NULL || strcmp(revision, "head") == 0)
+        return chain->count - 1;
+    if (strcmp(revision, "base") == 0)
+        return -1;
+    index = pl_chain_index(chain, revision);
+    if (index < -1) {
+        pl_err_set(err, PL_E_MIGRATION, NULL,
+                   "revision %s is not one of the migrations in %s; pass a revision id, "
+                   "'head' or 'base'.",
+                   revision, chain->dir);
+        return -2;
+    }
+    return index;
+}
+
 /* Catalogue what the chain in `dir` produces up to `revision` (NULL: head,
  * "base": nothing). *index receives the chain index. GIL released. */
 static int look_chain(const char *dir, const char *revision, sqlite3 **cat, int *index, pl_err *err)
@@ -349,19 +379,9 @@ static int look_chain(const char *dir, const char *revision, sqlite3 **cat, int 
 
     if (chain == NULL)
         return -1;
-    if (revision == NULL || strcmp(revision, "head") == 0)
-        *index = chain->count - 1;
-    else if (strcmp(revision, "base") == 0)
-        *index = -1;
-    else
-        *index = pl_chain_index(chain, revision);
-    if (*index < -1) {
-        pl_err_set(err, PL_E_MIGRATION, NULL,
-                   "revision %s is not one of the migrations in %s; pass a revision id, "
-                   "'head' or 'base'.",
-                   revision, chain->dir);
+    *index = revision_index(chain, revision, err);
+    if (*index < -1)
         goto done;
-    }
     *cat = pl_catalog_open(err);
     if (*cat != NULL && pl_catalog_add_chain(*cat, chain, *index, err) == 0)
         rc = 0;
@@ -470,6 +490,282 @@ static PyObject *py_is_sql_keyword(PyObject *module, PyObject *arg)
     return PyBool_FromLong(len <= INT_MAX && sqlite3_keyword_check(name, (int)len));
 }
 
+/* The sides schema_differences() compares. */
+enum { SIDE_DATABASE, SIDE_REVISION, SIDE_SQL, SIDE_CATALOG };
+
+typedef struct {
+    int type;                /* SIDE_* */
+    const char *text;        /* SIDE_REVISION (NULL: head), SIDE_SQL; borrowed */
+    char path[PATH_MAX + 1]; /* SIDE_DATABASE */
+    PyObject *catalog;       /* SIDE_CATALOG; borrowed */
+    int src;                 /* its source in the catalog */
+} diff_side;
+
+/* What schema_differences() gathers: the two sides, then the catalog. */
+typedef struct {
+    diff_side side[2];
+    const char *dir;
+    pl_diff_spec spec;
+    sqlite3 *cat;
+} diff_job;
+
+/* Read `arg`, a (kind, value) tuple, into `side`, catalogued as source `src`
+ * unless it is a revision of the chain. Returns 0, or -1 with an exception. */
+static int parse_side(pl_state *st, PyObject *arg, const char *which, diff_side *side, int src)
+{
+    const char *kind;
+    Py_ssize_t len;
+    PyObject *value;
+
+    memset(side, 0, sizeof *side);
+    side->src = src;
+    if (!PyTuple_Check(arg) || PyTuple_GET_SIZE(arg) != 2 ||
+        !PyUnicode_Check(PyTuple_GET_ITEM(arg, 0))) {
+        PyErr_Format(PyExc_TypeError, "%s must be a (kind, value) tuple, not %.100s", which,
+                     Py_TYPE(arg)->tp_name);
+        return -1;
+    }
+    kind = PyUnicode_AsUTF8(PyTuple_GET_ITEM(arg, 0));
+    value = PyTuple_GET_ITEM(arg, 1);
+    if (kind == NULL)
+        return -1;
+    if (strcmp(kind, "database") == 0) {
+        side->type = SIDE_DATABASE;
+        if (pl_abs_path_from_object(st, value, side->path, sizeof side->path) < 0)
+            return -1;
+        return pl_refuse_memory(st, side->path);
+    }
+    if (strcmp(kind, "revision") == 0 || strcmp(kind, "sql") == 0) {
+        side->type = kind[0] == 'r' ? SIDE_REVISION : SIDE_SQL;
+        if (side->type == SIDE_REVISION && value == Py_None)
+            return 0;
+        side->text =
+            text_arg(value, side->type == SIDE_SQL ? "a schema script" : "a revision", &len);
+        return side->text == NULL ? -1 : 0;
+    }
+    if (strcmp(kind, "catalog") == 0 && PyDict_Check(value)) {
+        side->type = SIDE_CATALOG;
+        side->catalog = value;
+        return 0;
+    }
+    PyErr_Format(PyExc_ValueError,
+                 "%s must be ('database', path), ('revision', id or None), ('sql', script) or "
+                 "('catalog', dict), not (%R, %.100s)",
+                 which, PyTuple_GET_ITEM(arg, 0), Py_TYPE(value)->tp_name);
+    return -1;
+}
+
+/* Open job->cat and record the database, script and revision sides in it
+ * (the chain once, up to the later revision). Returns 0 or -1 with `err`
+ * set. GIL released. */
+static int catalog_sides(diff_job *job, pl_err *err)
+{
+    pl_chain *chain = NULL;
+    int rc = -1, upto = -1;
+
+    job->cat = pl_catalog_open(err);
+    if (job->cat == NULL)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        diff_side *side = &job->side[i];
+        if (side->type == SIDE_DATABASE) {
+            if (add_database(job->cat, side->path, side->src, err) < 0)
+                goto done;
+        } else if (side->type == SIDE_SQL) {
+            if (pl_catalog_add_script(job->cat, side->text, side->src, err) < 0)
+                goto done;
+        } else if (side->type == SIDE_REVISION) {
+            if (chain == NULL && (chain = pl_inspect_load_chain(job->dir, err)) == NULL)
+                goto done;
+            int index = revision_index(chain, side->text, err);
+            if (index < -1)
+                goto done;
+            side->src = index >= 0 ? index : side->src; /* base: an empty source */
+            upto = index > upto ? index : upto;
+        }
+    }
+    if (upto >= 0 && pl_catalog_add_chain(job->cat, chain, upto, err) < 0)
+        goto done;
+    rc = 0;
+done:
+    pl_chain_free(chain);
+    return rc;
+}
+
+/* Bind `value` (None, int, float or str) to parameter i of `q`. Returns
+ * SQLITE_OK, another SQLite code, or -1 with an exception. */
+static int bind_object(sqlite3_stmt *q, int i, PyObject *value)
+{
+    Py_ssize_t len;
+    const char *text;
+
+    if (value == Py_None)
+        return sqlite3_bind_null(q, i);
+    if (PyLong_Check(value)) {
+        long long n = PyLong_AsLongLong(value);
+        return n == -1 && PyErr_Occurred() ? -1 : sqlite3_bind_int64(q, i, n);
+    }
+    if (PyFloat_Check(value))
+        return sqlite3_bind_double(q, i, PyFloat_AS_DOUBLE(value));
+    text = text_arg(value, "a catalog value", &len);
+    if (text == NULL)
+        return -1;
+    return sqlite3_bind_text64(q, i, text, (sqlite3_uint64)len, SQLITE_TRANSIENT, SQLITE_UTF8);
+}
+
+/* Insert `rows` (a sequence of tuples of the catalog's shape) with `sql`, ?1
+ * being `src`. Returns 0 or -1 with an exception. The catalog is memory
+ * only: this runs with the GIL held, over a tuple copy of `rows`. */
+static int insert_rows(pl_state *st, sqlite3 *cat, const char *sql, PyObject *rows, int src)
+{
+    sqlite3_stmt *q = NULL;
+    PyObject *copy = PySequence_Tuple(rows);
+    pl_err err;
+    int rc = SQLITE_OK, n;
+
+    if (copy == NULL)
+        return -1;
+    if ((rc = sqlite3_prepare_v2(cat, sql, -1, &q, NULL)) != SQLITE_OK)
+        goto fail;
+    n = sqlite3_bind_parameter_count(q) - 1;
+    for (Py_ssize_t r = 0; r < PyTuple_GET_SIZE(copy); r++) {
+        PyObject *row = PyTuple_GET_ITEM(copy, r);
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != n) {
+            PyErr_Format(PyExc_ValueError, "a catalog row must be a tuple of %d values", n);
+            goto fail;
+        }
+        rc = sqlite3_bind_int(q, 1, src);
+        for (int i = 0; rc == SQLITE_OK && i < n; i++)
+            rc = bind_object(q, i + 2, PyTuple_GET_ITEM(row, i));
+        if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_DONE)
+            rc = sqlite3_reset(q);
+        if (rc != SQLITE_OK)
+            goto fail;
+    }
+    sqlite3_finalize(q);
+    Py_DECREF(copy);
+    return 0;
+fail:
+    if (rc > 0 && !PyErr_Occurred()) {
+        pl_err_from_sqlite(&err, rc, cat, NULL, "recording a schema catalog");
+        pl_raise(st, &err);
+    }
+    sqlite3_finalize(q);
+    Py_DECREF(copy);
+    return -1;
+}
+
+/* Record `catalog`, shaped as database_schema() returns it, in `cat` as
+ * source `src`. Returns 0 or -1 with an exception. GIL held. */
+static int add_catalog(pl_state *st, sqlite3 *cat, PyObject *catalog, int src)
+{
+    static const char *const parts[][2] = {
+        {"objects", "INSERT INTO cat_objects VALUES (?1, ?2, ?3, ?4, ?5)"},
+        {"columns", "INSERT INTO cat_columns VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
+        {"indexes", "INSERT INTO cat_indexes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+        {"index_columns", "INSERT INTO cat_index_columns VALUES (?1, ?2, ?3, ?4)"},
+        {"foreign_keys",
+         "INSERT INTO cat_foreign_keys VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+    };
+
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        PyObject *rows = PyMapping_GetItemString(catalog, parts[i][0]);
+        if (rows == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_KeyError)) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_ValueError, "a catalog needs its %s rows", parts[i][0]);
+            }
+            return -1;
+        }
+        int rc = insert_rows(st, cat, parts[i][1], rows, src);
+        Py_DECREF(rows);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The PL_DIFF_* flags of the `legacy` argument, or -1 with an exception. */
+static int legacy_flags(const char *legacy)
+{
+    if (strcmp(legacy, "missing") == 0)
+        return PL_DIFF_LEGACY_MISSING_OK;
+    if (strcmp(legacy, "one-sided") == 0)
+        return PL_DIFF_LEGACY_MISSING_OK | PL_DIFF_LEGACY_EXTRA_OK;
+    if (strcmp(legacy, "ignore") == 0)
+        return PL_DIFF_NO_LEGACY;
+    if (strcmp(legacy, "compare") == 0)
+        return 0;
+    PyErr_Format(PyExc_ValueError,
+                 "legacy must be 'missing', 'one-sided', 'ignore' or 'compare', not '%s'", legacy);
+    return -1;
+}
+
+/* Catalogue both sides of `job` and compare them (pl_schema_diff). Returns
+ * 0 or -1 with an exception. */
+static int run_job(pl_state *st, diff_job *job)
+{
+    pl_err err;
+    int rc;
+
+    pl_err_clear(&err);
+    Py_BEGIN_ALLOW_THREADS
+    rc = catalog_sides(job, &err);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        pl_raise(st, &err);
+        return -1;
+    }
+    for (int i = 0; i < 2; i++)
+        if (job->side[i].type == SIDE_CATALOG &&
+            add_catalog(st, job->cat, job->side[i].catalog, job->side[i].src) < 0)
+            return -1;
+    job->spec.expected = job->side[0].src;
+    job->spec.actual = job->side[1].src;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pl_schema_diff(job->cat, &job->spec, &err);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        pl_raise(st, &err);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *py_schema_differences(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"expected", "actual", "directory", "legacy", "column_order", NULL};
+    pl_state *st = PyModule_GetState(module);
+    PyObject *expected, *actual, *dir_obj = Py_None, *dir = NULL, *result = NULL;
+    const char *legacy = "missing";
+    int column_order = 0, flags;
+    diff_job job;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O$sp:schema_differences", kwlist, &expected,
+                                     &actual, &dir_obj, &legacy, &column_order))
+        return NULL;
+    memset(&job, 0, sizeof job);
+    flags = legacy_flags(legacy);
+    if (flags < 0 || pl_environ_refresh(st) < 0 ||
+        parse_side(st, expected, "expected", &job.side[0], -3) < 0 ||
+        parse_side(st, actual, "actual", &job.side[1], PL_CATALOG_LIVE) < 0 ||
+        pl_inspect_dir_arg(dir_obj, &dir) < 0)
+        goto done;
+    job.dir = dir ? PyBytes_AS_STRING(dir) : NULL;
+    job.spec.aside = PL_DIFF_NO_SOURCE;
+    job.spec.flags = flags | (column_order ? PL_DIFF_COLUMN_ORDER : 0);
+    if (run_job(st, &job) < 0)
+        goto done;
+    result = catalog_rows(st, job.cat,
+                          "SELECT kind, tbl, name, expected, actual FROM cat_diff"
+                          " WHERE ?1 = ?1 ORDER BY rowid",
+                          0);
+done:
+    sqlite3_close(job.cat);
+    Py_XDECREF(dir);
+    return result;
+}
+
 PyMethodDef pl_inspect_methods[] = {
     {"migrations", (PyCFunction)(void (*)(void))py_migrations, METH_VARARGS | METH_KEYWORDS,
      "migrations(directory=None)\n--\n\nThe migration chain in `directory` (default: the "
@@ -492,6 +788,20 @@ PyMethodDef pl_inspect_methods[] = {
      "chain_schema(revision=None, directory=None)\n--\n\nThe schema the migrations produce up "
      "to `revision` (None or 'head': all,\n'base': none), applied to an empty in-memory "
      "database; same shape as database_schema()."},
+    {"schema_differences", (PyCFunction)(void (*)(void))py_schema_differences,
+     METH_VARARGS | METH_KEYWORDS,
+     "schema_differences(expected, actual, directory=None, *, legacy='missing', "
+     "column_order=False)\n--\n\nHow schema `actual` differs from schema `expected`, by the "
+     "comparator that also\nrecognises layouts: a list of (kind, table, name, expected, actual) "
+     "tuples,\nkind one of 'table', 'column', 'index', 'constraint', 'view-or-trigger', and\n"
+     "expected/actual what each side has (None: it lacks it). A side is ('database',\npath), "
+     "('revision', id, 'head', 'base' or None: what the migrations in\n`directory` produce), "
+     "('sql', script: declarations run on an empty database)\nor ('catalog', a dict shaped like "
+     "database_schema()). `legacy`: a legacy_*\ntable only the expected side holds is no "
+     "difference ('missing'), nor one\nonly one side holds ('one-sided'); 'ignore' leaves "
+     "them out, 'compare' compares\nthem. `column_order` also reports a table whose columns "
+     "are not the actual\nones in their order followed by the new ones (kind 'table', both "
+     "sides set)."},
     {"normalize_type", py_normalize_type, METH_O,
      "normalize_type(sql_type)\n--\n\nA declared type as schemas are compared: upper case, "
      "blanks trimmed, one space\nbetween words and none around '(', ')' and ','."},

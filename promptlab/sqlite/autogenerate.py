@@ -1,7 +1,10 @@
 """``promptlab db revision``: write a new migration file, generated from the models.
 
 The tables declared in ``promptlab.sqlite.models`` (``TABLES``) are compared with
-the schema the existing migrations produce. Added and removed tables, columns
+the schema the existing migrations produce by the C core's comparator
+(``_core.schema_differences``: the models' declarations are run on an empty
+in-memory database and catalogued, as the migrations are); this module only
+turns the differences it reports into SQL. Added and removed tables, columns
 and indexes become ``CREATE``/``DROP``/``ALTER TABLE ... ADD|DROP COLUMN``
 statements; a change that ``ALTER TABLE`` cannot make in place (a column's type,
 NOT NULL, default, key, UNIQUE or REFERENCES, or a column added anywhere but at
@@ -28,69 +31,35 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from promptlab import _core
 from promptlab.sqlite.schema import (
     ColumnSpec,
-    IndexSpec,
+    Difference,
     Schema,
     TableSpec,
-    compare,
-    is_legacy,
+    _is_literal,
+    column_sql,
+    create_index_sql,
+    create_table_sql,
+    default_expr,
+    describe_difference,
     normalize_default,
     quote,
 )
 
+__all__ = [
+    "NewRevision", "Plan", "column_sql", "create_index_sql", "create_table_sql",
+    "default_expr", "differences", "installed_package_folder", "load_tables", "plan", "quote",
+    "revision",
+]
+
 StrPath = Union[str, "os.PathLike[str]"]
-
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
-_STRING = re.compile(r"'(?:[^']|'')*'\Z")
-_BLOB = re.compile(r"[xX]'[0-9A-Fa-f]*'\Z")
-
-
-def _is_literal(expr: str) -> bool:
-    return bool(_NUMBER.match(expr) or _STRING.match(expr) or _BLOB.match(expr)
-                or expr.upper() in ("NULL", "TRUE", "FALSE"))
-
-
-def default_expr(default_sql: str) -> str:
-    """A DEFAULT clause's expression: literals and CURRENT_* bare, the rest in parentheses."""
-    expr = normalize_default(default_sql) or "NULL"
-    if _is_literal(expr) or expr.upper() in ("CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME"):
-        return expr
-    return f"({expr})"
-
-
-def column_sql(col: ColumnSpec, inline_pk: bool) -> str:
-    """The column definition inside CREATE TABLE or ALTER TABLE ADD COLUMN."""
-    references = None
-    if col.references:
-        table, _, column = col.references.partition(".")
-        references = f"{quote(table)} ({quote(column)})" if column else quote(table)
-    default = default_expr(col.default_sql) if col.default_sql is not None else None
-    return " ".join([quote(col.name)] + ([col.sql_type] if col.sql_type else [])
-                    + col.clauses(inline_pk, default, references))
-
-
-def create_table_sql(table: TableSpec, name: Optional[str] = None) -> str:
-    """CREATE TABLE for ``table`` (under ``name`` when given)."""
-    pk = table.primary_key
-    lines = [column_sql(c, inline_pk=len(pk) == 1 and c.primary_key == 1) for c in table.columns]
-    if len(pk) > 1:
-        lines.append(f"PRIMARY KEY ({', '.join(quote(c) for c in pk)})")
-    lines.extend(table.constraints)
-    body = ",\n    ".join(lines)
-    return f"CREATE TABLE {quote(name or table.name)} (\n    {body}\n);"
-
-
-def create_index_sql(index: IndexSpec, table: str) -> str:
-    """CREATE INDEX for ``index`` on ``table``."""
-    if index.sql:
-        return index.sql.rstrip().rstrip(";") + ";"
-    unique = "UNIQUE " if index.unique else ""
-    cols = ", ".join(quote(c) for c in index.columns)
-    return f"CREATE {unique}INDEX {quote(index.name)} ON {quote(table)} ({cols});"
+if TYPE_CHECKING:
+    from promptlab._core import SchemaSide as Side
+else:
+    Side = Tuple[str, Any]
 
 
 @dataclass
@@ -161,51 +130,51 @@ def _rebuild(old: TableSpec, new: TableSpec, reasons: Sequence[str]) -> List[str
     return out
 
 
-def _plan_table(old: TableSpec, new: TableSpec, plan: Plan, force_rebuild: bool) -> None:
-    t = new.name
-    old_names = {c.name.lower() for c in old.columns}
-    new_names = {c.name.lower() for c in new.columns}
-    removed = [c for c in old.columns if c.name.lower() not in new_names]
-    added = [c for c in new.columns if c.name.lower() not in old_names]
-    old_by_name: Dict[str, ColumnSpec] = {}  # as old.column() finds them: the first
-    for c in old.columns:
-        old_by_name.setdefault(c.name.lower(), c)
-    changed = [c for c in new.columns
-               if c.name.lower() in old_by_name and old_by_name[c.name.lower()].key() != c.key()]
-    kept_old = [c.name.lower() for c in old.columns if c.name.lower() in new_names]
-    kept_new = [c.name.lower() for c in new.columns if c.name.lower() in old_names]
-    appended = [c.name.lower() for c in new.columns[len(new.columns) - len(added):]]
+def differences(expected: Side, actual: Side) -> List[Difference]:
+    """How schema ``actual`` differs from ``expected`` as a plan needs it: from the core's
+    comparator, with column order, and without the ``legacy_*`` tables only one side has
+    (the migrations made them to keep values of older layouts; models never declare
+    them)."""
+    return _core.schema_differences(expected, actual, legacy="one-sided", column_order=True)
 
-    reasons = []
-    for col in changed:
-        reasons.append(f"column {col.name} becomes {col.describe()} "
-                       f"(was {old_by_name[col.name.lower()].describe()})")
-    if [c.lower() for c in old.primary_key] != [c.lower() for c in new.primary_key]:
-        reasons.append(f"primary key ({', '.join(old.primary_key)}) becomes "
-                       f"({', '.join(new.primary_key)})")
-    if kept_old != kept_new or appended != [c.name.lower() for c in added]:
+
+def _plan_table(old: TableSpec, new: TableSpec, found: Sequence[Difference], plan: Plan,
+                force_rebuild: bool) -> None:
+    """Add to ``plan`` what turns table ``old`` into ``new``, which differ by ``found``."""
+    t = new.name
+    column = {name.lower(): (want, have) for kind, _, name, want, have in found
+              if kind == "column"}
+    index = {name.lower(): (want, have) for kind, _, name, want, have in found
+             if kind == "index"}
+    added = [c for c in new.columns if column.get(c.name.lower(), ("", ""))[1] is None]
+    removed = [c for c in old.columns if column.get(c.name.lower(), ("", ""))[0] is None]
+    changed = [(c.name, *column[c.name.lower()]) for c in new.columns
+               if c.name.lower() in column and None not in column[c.name.lower()]]
+    drop_idx = [i for i in old.indexes if index.get(i.name.lower(), (None, None))[1] is not None]
+    make_idx = [i for i in new.indexes if index.get(i.name.lower(), (None, None))[0] is not None]
+    declared = {c.name.lower(): column[c.name.lower()][0] for c in added}  # as compared
+    was = {c.name.lower(): column[c.name.lower()][1] for c in removed}
+
+    reasons = [f"column {name} becomes {want} (was {have})" for name, want, have in changed]
+    if any(kind == "table" for kind, *_ in found):
         reasons.append("the column order changes")
     for col in added:
         if not _can_add(col):
-            reasons.append(f"new column {col.name} ({col.describe()}) cannot be added in place")
+            reasons.append(f"new column {col.name} ({declared[col.name.lower()]}) cannot be "
+                           "added in place")
     for col in removed:
         if not _can_drop(col, old):
-            reasons.append(f"column {col.name} ({col.describe()}) cannot be dropped in place")
-    if sorted(c.lower() for c in old.constraints) != sorted(c.lower() for c in new.constraints):
+            reasons.append(f"column {col.name} ({was[col.name.lower()]}) cannot be dropped "
+                           "in place")
+    if any(kind == "constraint" for kind, *_ in found):
         reasons.append("its table constraints change")
 
-    old_idx = {i.name.lower(): i for i in old.indexes}
-    new_idx = {i.name.lower(): i for i in new.indexes}
-    drop_idx = [i for k, i in old_idx.items() if k not in new_idx or new_idx[k].key() != i.key()]
-    make_idx = [i for k, i in new_idx.items() if k not in old_idx or old_idx[k].key() != i.key()]
-
     for col in added:
-        plan.changes.append(f"+ column {t}.{col.name} {col.describe()}")
+        plan.changes.append(f"+ column {t}.{col.name} {declared[col.name.lower()]}")
     for col in removed:
         plan.changes.append(f"- column {t}.{col.name}")
-    for col in changed:
-        was = old_by_name[col.name.lower()]
-        plan.changes.append(f"~ column {t}.{col.name}: {was.describe()} -> {col.describe()}")
+    for name, want, have in changed:
+        plan.changes.append(f"~ column {t}.{name}: {have} -> {want}")
     for idx in drop_idx:
         plan.changes.append(f"- index {idx.name} on {t}")
     for idx in make_idx:
@@ -231,27 +200,33 @@ def _plan_table(old: TableSpec, new: TableSpec, plan: Plan, force_rebuild: bool)
         out.append("")
 
 
-def plan(old: Schema, new: Schema, force_rebuild: bool = False) -> Plan:
-    """The statements that turn schema ``old`` into schema ``new``.
+def plan(old: Schema, new: Schema, found: Sequence[Difference],
+         force_rebuild: bool = False) -> Plan:
+    """The statements that turn schema ``old`` into schema ``new``, which differ by
+    ``found`` (``differences(new, old)``: the core compares, this builds the SQL).
 
-    ``legacy_*`` tables that only one side has are left alone: the migrations made
-    them to keep values of older layouts, and the models do not declare them. With ``force_rebuild``
-    every changed table is rebuilt instead of altered.
+    With ``force_rebuild`` every changed table is rebuilt instead of altered. Views and
+    triggers are left alone: models do not declare them.
     """
     result = Plan()
+    by_table: Dict[str, List[Difference]] = {}
+    for d in found:
+        kind, owner, name = d[0], d[1], d[2]
+        if kind != "view-or-trigger":
+            by_table.setdefault((name if kind == "table" else owner or "").lower(), []).append(d)
     for name, table in new.tables.items():
+        mine = by_table.get(name.lower(), [])
         before = old.table(name)
-        if before is None and is_legacy(name):
-            continue  # made by the migrations for older layouts, never by the models
-        if before is None:
+        if any(kind == "table" and have is None for kind, _, _, _, have in mine):
             result.changes.append(f"+ table {name}")
             result.statements.append(create_table_sql(table))
             result.statements.extend(create_index_sql(i, name) for i in table.indexes)
             result.statements.append("")
-        else:
-            _plan_table(before, table, result, force_rebuild)
+        elif mine and before is not None:
+            _plan_table(before, table, mine, result, force_rebuild)
     for name in reversed(list(old.tables)):
-        if new.table(name) is None and not is_legacy(name):
+        if any(kind == "table" and want is None
+               for kind, _, _, want, _ in by_table.get(name.lower(), [])):
             result.changes.append(f"- table {name}")
             result.statements.append(f"-- The rows of {name} are lost.")
             result.statements.append(f"DROP TABLE {quote(name)};")
@@ -345,18 +320,19 @@ def _render(revision: str, parent: Optional[str], message: str, changes: Sequenc
     return "\n".join(head) + f"\n\n-- migrate:up\n{up}\n-- migrate:down\n{down}"
 
 
-def _check(folder: Path, models: Schema, previous: Schema) -> List[str]:
+def _check(folder: Path, models: Side, previous: Side) -> List[str]:
     """Upgrade a scratch database with the chain in ``folder`` and downgrade it once:
-    the differences from the models and from the previous schema."""
+    how it differs from the models (``legacy_*`` tables left out) and then from the
+    previous schema, as the core compares them."""
     problems: List[str] = []
     with tempfile.TemporaryDirectory(prefix="promptlab-revision-") as tmp:
         db = os.path.join(tmp, "check.db")
         _core.migrate(db, directory=str(folder))
-        produced = Schema.from_catalog(_core.database_schema(db)).without_legacy()
-        problems += [f"after upgrading: {d}" for d in compare(models.without_legacy(), produced)]
+        problems += [f"after upgrading: {describe_difference(*d)}" for d in
+                     _core.schema_differences(models, ("database", db), legacy="ignore")]
         _core.downgrade(db, "-1", directory=str(folder))
-        back = Schema.from_catalog(_core.database_schema(db))
-        problems += [f"after downgrading: {d}" for d in compare(previous, back)]
+        problems += [f"after downgrading: {describe_difference(*d)}" for d in
+                     _core.schema_differences(previous, ("database", db))]
     return problems
 
 
@@ -420,8 +396,8 @@ def _writable_folder(directory: Optional[StrPath]) -> Path:
     return folder
 
 
-def _database_schema(db_file: StrPath, folder: Path) -> Schema:
-    """The live schema of ``db_file``, which must be at the head of ``folder`` and
+def _database_schema(db_file: StrPath, folder: Path) -> Dict[str, Any]:
+    """The catalog of ``db_file``, which must be at the head of ``folder`` and
     hold exactly what the migrations produce (Alembic's autogenerate also needs an
     up-to-date database)."""
     from promptlab.sqlite.migrations import status  # migrations imports this module
@@ -446,7 +422,7 @@ def _database_schema(db_file: StrPath, folder: Path) -> Schema:
             f"({'; '.join(schema_drift[:5])}): a migration generated from it would not "
             "apply to the other databases. Undo those changes, or leave out -d to "
             "generate from the migrations alone. Nothing was written.")
-    return Schema.from_catalog(_core.database_schema(state.path))
+    return _core.database_schema(state.path)
 
 
 def revision(message: str, directory: Optional[StrPath] = None, empty: bool = False,
@@ -475,11 +451,16 @@ def revision(message: str, directory: Optional[StrPath] = None, empty: bool = Fa
         source = "promptlab/sqlite/models.py" if models is None else str(models)
         wanted = Schema.from_models(load_tables(models))
         if db_file is not None:
-            current = _database_schema(db_file, folder)
+            catalog = _database_schema(db_file, folder)
             source += f" against {os.fspath(db_file)}"
         else:
-            current = Schema.from_catalog(_core.chain_schema(None, str(folder)))
-        forward = plan(current, wanted)
+            catalog = _core.chain_schema(None, str(folder))
+        current = Schema.from_catalog(catalog)
+        wanted_side: Side = ("sql", wanted.sql())
+        current_side: Side = ("catalog", catalog)
+        ahead = differences(wanted_side, current_side)
+        back = differences(current_side, wanted_side)
+        forward = plan(current, wanted, ahead)
         if not forward.changes:
             return NewRevision(None, None, parent, [])
         changes = forward.changes
@@ -487,15 +468,15 @@ def revision(message: str, directory: Optional[StrPath] = None, empty: bool = Fa
     path = folder / _next_filename(folder, message)
     for force in ((False, True) if not empty else (False,)):
         if not empty:
-            up = plan(current, wanted, force).sql
-            down = plan(wanted, current, force).sql
+            up = plan(current, wanted, ahead, force).sql
+            down = plan(wanted, current, back, force).sql
         text = _render(new_rev, parent, message, changes, "" if empty else source, up, down)
         with open(path, "x", encoding="utf-8") as f:
             f.write(text)
         if empty:
             break
         try:
-            problems = _check(folder, wanted, current)
+            problems = _check(folder, wanted_side, current_side)
         except _core.DatabaseError as exc:
             problems = [str(exc)]
         if not problems:

@@ -20,9 +20,9 @@ import os
 from promptlab import _core
 from promptlab.sqlite.database_manager import db_manager
 
-# Writing revisions (promptlab.sqlite.autogenerate) and comparing schemas field by
-# field (promptlab.sqlite.schema) load on first use: `promptlab db status` needs
-# neither when the database has not drifted. The values below are plain frozen
+# Writing revisions (promptlab.sqlite.autogenerate) and describing schema differences
+# (promptlab.sqlite.schema) load on first use: `promptlab db status` needs neither
+# when the database has not drifted. The values below are plain frozen
 # classes, not dataclasses, and typing is for type checkers only: `dataclasses`
 # (inspect, ast, ...) and `typing` cost more start-up than the rest of the command.
 TYPE_CHECKING = False
@@ -346,14 +346,14 @@ def _drift(path: str, chain: List[Migration], current: Optional[str], history: L
            detected: Optional[str], directory: Optional[StrPath]) -> List[Drift]:
     out = _history_drift(chain, current, history, lambda m: m.checksum)
     if detected is None:
-        expected_catalog = _chain_schema(chain, current, directory)
-        live_catalog = _core.database_schema(path)
-        if live_catalog != expected_catalog:  # the same catalog: the same schema
-            from promptlab.sqlite.schema import Schema, compare
+        # The core compares (the comparator that also recognises layouts); only the
+        # sentences are made here, and only when there is a difference.
+        differ = _core.schema_differences(("catalog", _chain_schema(chain, current, directory)),
+                                          ("database", path))
+        if differ:
+            from promptlab.sqlite.schema import describe_difference
 
-            expected = Schema.from_catalog(expected_catalog)
-            live = Schema.from_catalog(live_catalog)
-            out.extend(Drift("schema", f"schema: {d}") for d in compare(expected, live))
+            out.extend(Drift("schema", f"schema: {describe_difference(*d)}") for d in differ)
     return out
 
 

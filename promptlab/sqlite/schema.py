@@ -3,17 +3,20 @@
 The C core catalogues a schema (``_core.database_schema`` for a database file,
 ``_core.chain_schema`` for what the migrations produce) as rows of PRAGMA
 output. This module turns those rows, or the ``TABLES`` declared in
-``promptlab.sqlite.models``, into :class:`Schema` values, and lists how two
-schemas differ. ``promptlab db status`` uses that for drift and
-``promptlab db revision`` to write migrations.
+``promptlab.sqlite.models``, into :class:`Schema` values, writes a schema as
+declarations (CREATE TABLE / CREATE INDEX, which ``promptlab db revision``
+builds its migrations from), and puts the differences between two schemas into
+sentences.
 
-Tables named ``legacy_*`` hold values kept from older PromptLab layouts; they
-are created by the migrations, not declared in the models.
-
-Which tables are legacy ones, and how declared types and DEFAULT expressions are
-normalized before they are compared, is the C core's rule
-(``_core.is_legacy_table``, ``_core.normalize_type``, ``_core.normalize_default``),
-the same one that recognises the layout of an older PromptLab's database.
+It does not compare schemas: the C core does, once, for every path
+(``_core.schema_differences``: recognising the layout of an older PromptLab's
+database, drift in ``promptlab db status``, ``promptlab db revision``). Models
+are compared by running their declarations on an empty in-memory database and
+cataloguing it, as the migrations are. Which tables are legacy ones (``legacy_*``:
+values kept from older layouts, made by the migrations and never declared in the
+models) and how declared types and DEFAULT expressions are normalized is the
+core's rule too (``_core.is_legacy_table``, ``_core.normalize_type``,
+``_core.normalize_default``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ from promptlab import _core
 
 _AUTOINCREMENT = re.compile(r"\bAUTOINCREMENT\b", re.IGNORECASE)
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
+_STRING = re.compile(r"'(?:[^']|'')*'\Z")
+_BLOB = re.compile(r"[xX]'[0-9A-Fa-f]*'\Z")
+
+Difference = Tuple[str, Optional[str], str, Optional[str], Optional[str]]
+"""A row of ``_core.schema_differences``: (kind, table, name, expected, actual)."""
 
 
 def quote(name: str) -> str:
@@ -71,19 +80,11 @@ class ColumnSpec:
     unique: bool = False
     autoincrement: bool = False
 
-    def key(self) -> Tuple[Any, ...]:
-        """What two columns must share to be the same column."""
-        return (self.name.lower(), normalize_type(self.sql_type), self.primary_key,
-                self.nullable, normalize_default(self.default_sql),
-                self.references.lower() if self.references else None, self.unique,
-                self.autoincrement)
-
     def clauses(self, primary_key: bool, default: Optional[str],
                 references: Optional[str]) -> List[str]:
         """The clauses after the type, in the order CREATE TABLE declares them: NOT NULL,
         PRIMARY KEY [AUTOINCREMENT] (when ``primary_key``), UNIQUE, DEFAULT ``default``
-        and REFERENCES ``references`` (each when not None; the caller spells those two,
-        as SQL for DDL or normalized for a description)."""
+        and REFERENCES ``references`` (each when not None, as SQL)."""
         parts = [] if self.nullable else ["NOT NULL"]
         if primary_key:
             parts.append("PRIMARY KEY" + (" AUTOINCREMENT" if self.autoincrement else ""))
@@ -95,11 +96,6 @@ class ColumnSpec:
             parts.append(f"REFERENCES {references}")
         return parts
 
-    def describe(self) -> str:
-        """The column's attributes as they would be declared."""
-        return " ".join([normalize_type(self.sql_type) or "(no type)"] + self.clauses(
-            bool(self.primary_key), normalize_default(self.default_sql), self.references))
-
 
 @dataclass(frozen=True)
 class IndexSpec:
@@ -110,9 +106,6 @@ class IndexSpec:
     columns: Tuple[str, ...]
     unique: bool = False
     sql: Optional[str] = field(default=None, compare=False)
-
-    def key(self) -> Tuple[Any, ...]:
-        return (self.name.lower(), tuple(c.lower() for c in self.columns), self.unique)
 
 
 @dataclass(frozen=True)
@@ -259,63 +252,96 @@ class Schema:
                       dict(self.others))
 
 
+    def sql(self) -> str:
+        """The schema as declarations: CREATE TABLE and CREATE INDEX for each table, in
+        order, then its views and triggers; what ``_core.schema_differences`` compares
+        as an ``("sql", ...)`` side."""
+        out: List[str] = []
+        for name, table in self.tables.items():
+            out.append(create_table_sql(table, name))
+            out.extend(create_index_sql(i, name) for i in table.indexes)
+        out.extend(sql.rstrip().rstrip(";") + ";" for sql in self.others.values() if sql)
+        return "\n".join(out) + "\n"
+
+
+# -- declarations ---------------------------------------------------------------------
+
+
+def _is_literal(expr: str) -> bool:
+    return bool(_NUMBER.match(expr) or _STRING.match(expr) or _BLOB.match(expr)
+                or expr.upper() in ("NULL", "TRUE", "FALSE"))
+
+
+def default_expr(default_sql: str) -> str:
+    """A DEFAULT clause's expression: literals and CURRENT_* bare, the rest in parentheses."""
+    expr = normalize_default(default_sql) or "NULL"
+    if _is_literal(expr) or expr.upper() in ("CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME"):
+        return expr
+    return f"({expr})"
+
+
+def column_sql(col: ColumnSpec, inline_pk: bool) -> str:
+    """The column definition inside CREATE TABLE or ALTER TABLE ADD COLUMN."""
+    references = None
+    if col.references:
+        table, _, column = col.references.partition(".")
+        references = f"{quote(table)} ({quote(column)})" if column else quote(table)
+    default = default_expr(col.default_sql) if col.default_sql is not None else None
+    return " ".join([quote(col.name)] + ([col.sql_type] if col.sql_type else [])
+                    + col.clauses(inline_pk, default, references))
+
+
+def create_table_sql(table: TableSpec, name: Optional[str] = None) -> str:
+    """CREATE TABLE for ``table`` (under ``name`` when given)."""
+    pk = table.primary_key
+    lines = [column_sql(c, inline_pk=len(pk) == 1 and c.primary_key == 1) for c in table.columns]
+    if len(pk) > 1:
+        lines.append(f"PRIMARY KEY ({', '.join(quote(c) for c in pk)})")
+    lines.extend(table.constraints)
+    body = ",\n    ".join(lines)
+    return f"CREATE TABLE {quote(name or table.name)} (\n    {body}\n);"
+
+
+def create_index_sql(index: IndexSpec, table: str) -> str:
+    """CREATE INDEX for ``index`` on ``table``."""
+    if index.sql:
+        return index.sql.rstrip().rstrip(";") + ";"
+    unique = "UNIQUE " if index.unique else ""
+    cols = ", ".join(quote(c) for c in index.columns)
+    return f"CREATE {unique}INDEX {quote(index.name)} ON {quote(table)} ({cols});"
+
+
+# -- differences, as the core finds them ------------------------------------------------
+
+
+def describe_difference(kind: str, table: Optional[str], name: str, expected: Optional[str],
+                        actual: Optional[str]) -> str:
+    """One sentence for a difference found by ``_core.schema_differences`` (``expected``
+    is what the migrations make): what ``promptlab db status`` reports as drift."""
+    if kind == "table" and expected is not None and actual is not None:
+        return (f"table {name}: its columns are in the order ({actual}), the migrations "
+                f"make ({expected})")
+    what = f"{name} (view or trigger)" if kind == "view-or-trigger" else (
+        f"table {name}" if kind == "table" else f"table {table}: {kind} {name}")
+    if actual is None:
+        return f"{what} is missing"
+    if expected is None:
+        return f"{what} is not made by the migrations"
+    if kind == "view-or-trigger":
+        return f"{what} has a different definition"
+    if kind == "index":
+        return f"{what} is on {actual}, the migrations put it on {expected}"
+    return f"{what} is {actual}, the migrations make it {expected}"
+
+
 def compare(expected: Schema, actual: Schema, ignore_missing_legacy: bool = True) -> List[str]:
-    """How ``actual`` differs from ``expected``, one sentence per difference.
+    """How ``actual`` differs from ``expected``, one sentence per difference, as the core
+    compares them (their declarations, catalogued: ``_core.schema_differences``).
 
-    Column order is not compared (``ALTER TABLE ADD COLUMN`` appends). A ``legacy_*``
-    table that ``actual`` lacks is not a difference when ``ignore_missing_legacy``:
-    databases that were made by an older PromptLab get it later.
+    Column order is not compared. A ``legacy_*`` table that ``actual`` lacks is not a
+    difference when ``ignore_missing_legacy``: databases that were made by an older
+    PromptLab get it later.
     """
-    out: List[str] = []
-    for name, want in expected.tables.items():
-        have = actual.table(name)
-        if have is None:
-            if not (ignore_missing_legacy and is_legacy(name)):
-                out.append(f"table {name} is missing")
-            continue
-        out.extend(_compare_table(want, have))
-    for name in actual.tables:
-        if expected.table(name) is None:
-            out.append(f"table {name} is not made by the migrations")
-    want_others = {k.lower(): (k, v) for k, v in expected.others.items()}
-    have_others = {k.lower(): (k, v) for k, v in actual.others.items()}
-    for key in sorted(want_others.keys() - have_others.keys()):
-        out.append(f"{want_others[key][0]} (view or trigger) is missing")
-    for key in sorted(have_others.keys() - want_others.keys()):
-        out.append(f"{have_others[key][0]} (view or trigger) is not made by the migrations")
-    for key in sorted(want_others.keys() & have_others.keys()):
-        if " ".join(want_others[key][1].split()) != " ".join(have_others[key][1].split()):
-            out.append(f"{want_others[key][0]} (view or trigger) has a different definition")
-    return out
-
-
-def _compare_parts(t: str, kind: str, want: Sequence[Any], have: Sequence[Any],
-                   want_find: Any, have_find: Any, differs: Any) -> List[str]:
-    """The sentences for the columns or indexes (``kind``) of table ``t``: each of ``want``
-    that ``have`` lacks or holds with another ``key()`` (``differs(wanted, found)``
-    says how), then each of ``have`` that ``want`` lacks. ``*_find`` look one up by name."""
-    out: List[str] = []
-    for item in want:
-        other = have_find(item.name)
-        if other is None:
-            out.append(f"table {t}: {kind} {item.name} is missing")
-        elif other.key() != item.key():
-            out.append(f"table {t}: {kind} {item.name} {differs(item, other)}")
-    out.extend(f"table {t}: {kind} {item.name} is not made by the migrations"
-               for item in have if want_find(item.name) is None)
-    return out
-
-
-def _compare_table(want: TableSpec, have: TableSpec) -> List[str]:
-    t = want.name
-    out = _compare_parts(
-        t, "column", want.columns, have.columns, want.column, have.column,
-        lambda w, h: f"is {h.describe()}, the migrations make it {w.describe()}")
-    out += _compare_parts(
-        t, "index", want.indexes, have.indexes, want.index, have.index,
-        lambda w, h: f"is on ({', '.join(h.columns)}), the migrations put it on "
-                     f"({', '.join(w.columns)})")
-    if sorted(c.lower() for c in want.constraints) != sorted(c.lower() for c in have.constraints):
-        out.append(f"table {t}: table constraints are {list(have.constraints) or 'none'}, "
-                   f"the migrations make {list(want.constraints) or 'none'}")
-    return out
+    found = _core.schema_differences(("sql", expected.sql()), ("sql", actual.sql()),
+                                     legacy="missing" if ignore_missing_legacy else "compare")
+    return [describe_difference(*d) for d in found]
