@@ -42,8 +42,8 @@ def fake(monkeypatch):
 
 
 @pytest.fixture
-def pl(tmp_path):
-    return PromptLab({"type": "local", "db_file": str(tmp_path / "lab.db")})
+def pl(tmp_path, at_head):
+    return PromptLab({"type": "local", "db_file": str(at_head(tmp_path / "lab.db"))})
 
 
 def write_dataset(path: Path, count: int = 4) -> Path:

@@ -20,8 +20,8 @@ from promptlab.sqlite.database_manager import db_manager
 
 
 @pytest.fixture
-def session(db_path):
-    db_manager.initialize_database(db_path)
+def session(db_path, at_head):
+    db_manager.initialize_database(at_head(db_path))
     s = get_session()
     yield s
     s.close()
