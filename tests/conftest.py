@@ -9,10 +9,16 @@ Two loops:
   ``@pytest.mark.slow`` (long waits, many processes, fork storms, real browsers, long
   loops, packaging, the soak test). ``pytest -m slow`` runs only those.
 
-Where things are: fixtures here (``db_path``, ``studio``, ``config_home``); helpers in
-helpers.py (the command line in-process, helper processes released on a READY line,
-waiting on a condition); the studio kit in studiotools.py, the migration kit in
-migtools.py, fake model servers in fakes.py, rows and configs in factories.py.
+Where things are: fixtures here (``db_path``, ``at_head``, ``studio``, ``config_home``);
+helpers in helpers.py (the command line in-process, helper processes released on a READY
+line, waiting on a condition, the suite's bcrypt cost for child code); the studio kit in
+studiotools.py, the migration kit in migtools.py, fake model servers in fakes.py, rows
+and configs in factories.py.
+
+Keeping the inner loop quick: a test about what a database holds starts from
+``at_head`` (a copy), not from a new file (five migrations and their fsyncs); a child
+interpreter is started only when the process is what the test checks; passwords hashed
+by test code cost 4 bcrypt rounds, here and in children (``TEST_BCRYPT_COST``).
 """
 
 from __future__ import annotations
@@ -47,7 +53,8 @@ def pytest_configure(config):
         os.environ["XDG_CONFIG_HOME"] = os.environ["PROMPTLAB_TEST_CONFIG_HOME"]
     # Passwords hashed in this process cost 4 bcrypt rounds, not 12 (0.2 s each): a hash
     # carries its cost, so every check still runs; the default is tested in a child
-    # process (test_bcrypt_rounds.py). Children started by tests keep the default.
+    # process (test_bcrypt_rounds.py). Children started by tests keep the default, unless
+    # their code is test code that lowers it too (helpers.TEST_BCRYPT_COST).
     from promptlab import _core
 
     _core._set_bcrypt_rounds_for_tests(4)
