@@ -9,22 +9,29 @@ Two loops:
   ``@pytest.mark.slow`` (long waits, many processes, fork storms, real browsers, long
   loops, packaging, the soak test). ``pytest -m slow`` runs only those.
 
-Where things are: fixtures here (``db_path``, ``studio``, ``config_home``); helpers in
-helpers.py (the command line in-process, helper processes released on a READY line,
-waiting on a condition); the studio kit in studiotools.py, the migration kit in
-migtools.py, fake model servers in fakes.py, rows and configs in factories.py.
+Where things are: fixtures here (``db_path``, ``at_head``, ``studio``, ``config_home``);
+helpers in helpers.py (the command line in-process, helper processes released on a READY
+line, waiting on a condition, the suite's bcrypt cost for child code); the studio kit in
+studiotools.py, the migration kit in migtools.py, fake model servers in fakes.py, rows
+and configs in factories.py.
+
+Keeping the inner loop quick: a test about what a database holds starts from
+``at_head`` (a copy), not from a new file (five migrations and their fsyncs); a child
+interpreter is started only when the process is what the test checks; passwords hashed
+by test code cost 4 bcrypt rounds, here and in children (``TEST_BCRYPT_COST``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import pytest
 
@@ -46,7 +53,8 @@ def pytest_configure(config):
         os.environ["XDG_CONFIG_HOME"] = os.environ["PROMPTLAB_TEST_CONFIG_HOME"]
     # Passwords hashed in this process cost 4 bcrypt rounds, not 12 (0.2 s each): a hash
     # carries its cost, so every check still runs; the default is tested in a child
-    # process (test_bcrypt_rounds.py). Children started by tests keep the default.
+    # process (test_bcrypt_rounds.py). Children started by tests keep the default, unless
+    # their code is test code that lowers it too (helpers.TEST_BCRYPT_COST).
     from promptlab import _core
 
     _core._set_bcrypt_rounds_for_tests(4)
@@ -58,6 +66,36 @@ def _fresh_registry():
     reset_initialization()
     yield
     reset_initialization()
+
+
+@pytest.fixture(scope="session")
+def _head_template(tmp_path_factory) -> Path:
+    """A database that initialize_database made from nothing, once per session, then
+    closed (its WAL checkpointed into the file): what ``at_head`` copies."""
+    from promptlab.sqlite.database_manager import db_manager
+
+    path = tmp_path_factory.mktemp("head-template") / "head.db"
+    reset_initialization()
+    db_manager.initialize_database(path)
+    reset_initialization()
+    assert not Path(f"{path}-wal").exists(), "the template was not closed"
+    return path
+
+
+@pytest.fixture
+def at_head(_head_template: Path) -> Callable[[Path], Path]:
+    """``at_head(path)`` puts a database at head at ``path`` (a copy, mode included, of one
+    initialized once per session) and returns ``path``. For tests about what a database
+    holds, not about how it is made: a new file costs five migrations and their fsyncs
+    (10-80 ms), a copy about 1 ms. The tests of initialization itself start from nothing."""
+
+    def copy(path: Path) -> Path:
+        assert not Path(path).exists(), f"{path} exists already"
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(_head_template, path)
+        return path
+
+    return copy
 
 
 @pytest.fixture
@@ -94,12 +132,12 @@ def postgres_url(postgres_server, request) -> str:
 
 
 @pytest.fixture
-def studio(tmp_path: Path):
-    """A studio serving a new database from a thread (studiotools.Studio), with one admin,
-    "root" (password studiotools.ROOT_PASSWORD)."""
+def studio(tmp_path: Path, at_head):
+    """A studio serving its own database at head (``at_head``) from a thread
+    (studiotools.Studio), with one admin, "root" (password studiotools.ROOT_PASSWORD)."""
     from studiotools import ROOT_PASSWORD, Studio
 
-    s = Studio(tmp_path / "lab.db")
+    s = Studio(at_head(tmp_path / "lab.db"))
     s.add_user("root", ROOT_PASSWORD, "admin")
     yield s
     s.stop()

@@ -98,6 +98,14 @@ def wait_for(condition: Callable[[], object], timeout: float = 60, interval: flo
         time.sleep(interval)
 
 
+# Prepended to the code of child interpreters that are test code and hash a password
+# without testing its cost: the cost conftest.py gives this process (4 rounds, not the
+# product's 12, 0.2 s a hash; the hash carries its cost, so every check still runs). The
+# default cost is tested in test_bcrypt_rounds.py; commands the tests run as a user would
+# (``python -m promptlab``, the samples) keep it.
+TEST_BCRYPT_COST = "from promptlab import _core\n_core._set_bcrypt_rounds_for_tests(4)\n"
+
+
 def python_code_process(code: str, *args: str, env: Optional[Dict[str, str]] = None,
                         stdin: bool = False) -> subprocess.Popen:
     """A fresh interpreter running ``code`` (with ``args`` in sys.argv[1:]), in NEUTRAL_CWD,

@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, List
 
 from factories import make_config, make_dataset, make_summary, make_template
 
-from promptlab import cli
+from promptlab import _core, cli
 from promptlab.sqlite import migrations
 from promptlab.sqlite.database_manager import db_manager
 from promptlab.tracer.local_tracer import LocalTracer
@@ -161,5 +161,8 @@ def reader(db: str) -> int:
 
 
 if __name__ == "__main__":
+    # Test code: passwords (init-cli, admin-password-cli) get the suite's cost, 4 rounds
+    # (helpers.TEST_BCRYPT_COST); the locks are what these processes are about.
+    _core._set_bcrypt_rounds_for_tests(4)
     role, path, *rest = sys.argv[1:]
     sys.exit({"holder": holder, "write": writer, "read": reader}[role](path, *rest))

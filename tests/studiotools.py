@@ -88,7 +88,7 @@ class Studio:
         # (the studio would make one of 12 rounds, 0.2 s, and spend as long on each check).
         self.app._dummy_hash = _core.hash_password(os.urandom(16).hex(), 4)
         self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
+                                       kwargs={"poll_interval": 0.01}, daemon=True)
         self.thread.start()
         self._token: Optional[str] = None
 

@@ -17,7 +17,11 @@ from promptlab.sqlite.admin import (
     set_admin_password,
 )
 
-ADMIN_HASH = "$2b$12$WBIbhfTqtQQhpVKjbxOWxuL1PLZcCxmoTyHvkhqM3sGPzv9E8Z9Qu"  # "admin"
+# "admin", as the original stored it but at 4 rounds instead of 12: each command here
+# checks the admin against the default password, 0.2 s at 12 rounds. A hash carries its
+# cost, so the checks are the same; that the original's own hash (passlib, 12 rounds)
+# verifies is test_manager.py's, and test_studio_auth.py signs in with it.
+ADMIN_HASH = "$2b$04$JjrTrtA52rUbtDcQTwQLEOeD7Xt.N77IWkEzHjReR9.Zc70t8SRFm"
 OTHER_HASH = "$2b$12$" + "a" * 53
 
 

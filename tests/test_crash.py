@@ -74,8 +74,8 @@ ALL_DELAYS = [0.0, 0.01, 0.03, 0.05, 0.08, 0.12, 0.17, 0.25, 0.35, 0.5, 0.7, 1.0
     [0.0, 0.05, "stored"],
     pytest.param(ALL_DELAYS, marks=pytest.mark.slow, id="all-delays"),
 ], ids=["3-kills", "all-delays"])
-def test_writer_killed_mid_trace_leaves_all_or_nothing(tmp_path, delays):
-    path = str(tmp_path / "crash.db")
+def test_writer_killed_mid_trace_leaves_all_or_nothing(tmp_path, delays, at_head):
+    path = str(at_head(tmp_path / "crash.db"))
     from promptlab.sqlite.database_manager import db_manager
 
     db_manager.initialize_database(path)

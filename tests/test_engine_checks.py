@@ -14,6 +14,7 @@ import threading
 import pytest
 
 from conftest import assert_healthy, run_python
+from helpers import TEST_BCRYPT_COST
 from promptlab import _core
 from promptlab.sqlite.database_manager import db_manager
 from promptlab.sqlite.session import reset_initialization
@@ -44,7 +45,7 @@ def test_changes_to_os_environ_apply_at_the_next_call(tmp_path, monkeypatch):
 
 def test_admin_password_set_in_os_environ_after_import(tmp_path):
     path = tmp_path / "lab.db"
-    code = (
+    code = TEST_BCRYPT_COST + (
         "import os\n"
         "from promptlab.sqlite.database_manager import db_manager\n"
         "os.environ['PROMPTLAB_ADMIN_PASSWORD'] = 'set-after-import'\n"

@@ -16,12 +16,12 @@ def open_descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def test_idle_connections_are_bounded_per_process(tmp_path, monkeypatch):
+def test_idle_connections_are_bounded_per_process(tmp_path, monkeypatch, at_head):
     monkeypatch.setenv("PROMPTLAB_MAX_IDLE_CONNECTIONS", "5")
     before = open_descriptors()
     paths = [tmp_path / f"f{i}.db" for i in range(60)]
-    for p in paths:
-        db_manager.initialize_database(p)
+    for p in paths:  # 60 databases at head (copies: 60 new files would cost 300 migrations)
+        db_manager.initialize_database(at_head(p))
         with get_session(p) as s:
             s.execute("INSERT INTO assets (asset_name, asset_version) VALUES ('a', 1)")
     # At most 5 idle connections of about three descriptors each stay open.

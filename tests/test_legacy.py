@@ -24,7 +24,11 @@ LAYOUTS = {
     "L2": ("L2-0.0.3-0.1.3.sql", L2),
     "L3": ("L3-0.1.4-0.1.11.sql", L3),
 }
-ADMIN_HASH = "$2b$12$WBIbhfTqtQQhpVKjbxOWxuL1PLZcCxmoTyHvkhqM3sGPzv9E8Z9Qu"  # "admin"
+# "admin" at 4 rounds: every `db migrate` of these files checks the admin against the
+# default password, 0.2 s a check at the 12 rounds the original stored. What the tests
+# here check is that the row survives unchanged; that the original's own hash verifies
+# is test_manager.py's, and its warning test_admin_password.py's (which keep it).
+ADMIN_HASH = "$2b$04$JjrTrtA52rUbtDcQTwQLEOeD7Xt.N77IWkEzHjReR9.Zc70t8SRFm"
 BIG = json.dumps({"rows": [{"q": f"question {i} — ¿qué? 質問", "a": "x" * 200} for i in
                            range(8000)]})
 HUGE_TEXT = "Lorem ipsum dolor sit amet, 🦜 " * 70_000  # ~2 MB

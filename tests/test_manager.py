@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import HEAD, assert_healthy, inspect_db, run_python
+from helpers import TEST_BCRYPT_COST
 from promptlab import _core
 from promptlab.sqlite import get_session, init_engine, is_initialized
 from promptlab.sqlite.database_manager import DatabaseManager, db_manager
@@ -163,7 +164,7 @@ def test_admin_has_no_well_known_password(db_path):
 
 def test_admin_password_from_environment(tmp_path):
     path = tmp_path / "env.db"
-    code = (
+    code = TEST_BCRYPT_COST + (
         "from promptlab.sqlite.database_manager import db_manager\n"
         f"db_manager.initialize_database({str(path)!r})\n"
     )

@@ -18,8 +18,8 @@ CHILDREN = ("SELECT p.id, c.label, c.size FROM parent p "
 
 
 @pytest.fixture
-def session(db_path):
-    db_manager.initialize_database(db_path)
+def session(db_path, at_head):
+    db_manager.initialize_database(at_head(db_path))
     s = get_session()
     s.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT, note TEXT)")
     s.execute("CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER, label TEXT, "

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from conftest import assert_healthy
-from helpers import python_code_process, start_together
+from helpers import TEST_BCRYPT_COST, python_code_process, start_together
 from promptlab import _core
 
 PROCESSES = 8
@@ -95,7 +95,7 @@ def test_processes_writing_together_lose_nothing(tmp_path, rows):
 
 def test_admin_password_set_once_when_processes_race(tmp_path):
     path = tmp_path / "race.db"
-    code = (
+    code = TEST_BCRYPT_COST + (
         "from promptlab.sqlite.database_manager import db_manager\n"
         f"db_manager.initialize_database({str(path)!r})\n"
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from fakes import FakeModelServer
+from helpers import TEST_BCRYPT_COST
 from promptlab import PromptLab
 from promptlab.sqlite.database_manager import db_manager
 from promptlab.studio.queries import SELECT_METRICS
@@ -42,8 +43,8 @@ def fake(monkeypatch):
 
 
 @pytest.fixture
-def pl(tmp_path):
-    return PromptLab({"type": "local", "db_file": str(tmp_path / "lab.db")})
+def pl(tmp_path, at_head):
+    return PromptLab({"type": "local", "db_file": str(at_head(tmp_path / "lab.db"))})
 
 
 def write_dataset(path: Path, count: int = 4) -> Path:
@@ -354,7 +355,7 @@ def test_embedding_model_reaches_custom_evaluators(pl, fake, tmp_path):
 def test_start_async_leaves_the_event_loop_running(tmp_path):
     """Other tasks go on while the studio serves (the original ran it on the loop)."""
     db = tmp_path / "lab.db"
-    code = (
+    code = TEST_BCRYPT_COST + (
         "import asyncio, urllib.request\n"
         "from promptlab import PromptLab\n"
         f"pl = PromptLab({{'type': 'local', 'db_file': {str(db)!r}}})\n"
@@ -381,7 +382,7 @@ def test_start_async_leaves_the_event_loop_running(tmp_path):
 @pytest.mark.parametrize("call", ["start(0)", "asyncio.run(pl.studio.start_async(0))"])
 def test_studio_serves_the_database_until_sigterm(tmp_path, call):
     db = tmp_path / "lab.db"
-    code = (f"import asyncio\nfrom promptlab import PromptLab\n"
+    code = (TEST_BCRYPT_COST + "import asyncio\nfrom promptlab import PromptLab\n"
             f"pl = PromptLab({{'type': 'local', 'db_file': {str(db)!r}}})\n"
             + (f"pl.studio.{call}\n" if call.startswith("start") else f"{call}\n")
             + "print('RETURNED', flush=True)\n")

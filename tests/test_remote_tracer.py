@@ -117,8 +117,8 @@ class FlakyProxy:
 
 
 @pytest.fixture
-def studio(tmp_path: Path):
-    s = Studio(tmp_path / "studio.db")
+def studio(tmp_path: Path, at_head):
+    s = Studio(at_head(tmp_path / "studio.db"))
     s.add_user("root", ROOT_PASSWORD, "admin")
     yield s
     s.stop()

@@ -25,9 +25,9 @@ def _body(i: int) -> str:
 
 
 @pytest.fixture
-def notes_db(db_path):
+def notes_db(db_path, at_head):
     """A table of ROWS notes (about 1 MB of text: enough for pooled buffers)."""
-    db_manager.initialize_database(db_path)
+    db_manager.initialize_database(at_head(db_path))
     con = sqlite3.connect(db_path)
     con.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, n REAL)")
     con.execute("CREATE TABLE groups (id INTEGER PRIMARY KEY)")

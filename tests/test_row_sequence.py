@@ -15,8 +15,8 @@ SQL = "SELECT 1 AS a, 'x' AS b, 1 AS c, NULL AS d, 1.0 AS e"
 
 
 @pytest.fixture
-def row(tmp_path):
-    db = tmp_path / "rows.db"
+def row(tmp_path, at_head):
+    db = at_head(tmp_path / "rows.db")
     _core.db_manager.initialize_database(db)
     with _core.db_manager.get_session(db) as s:
         return s.execute(SQL).one()

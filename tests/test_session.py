@@ -20,8 +20,8 @@ from promptlab.sqlite.database_manager import db_manager
 
 
 @pytest.fixture
-def session(db_path):
-    db_manager.initialize_database(db_path)
+def session(db_path, at_head):
+    db_manager.initialize_database(at_head(db_path))
     s = get_session()
     yield s
     s.close()
@@ -257,8 +257,8 @@ def test_begin_makes_read_then_write_atomic(session, db_path):
     session.rollback()
 
 
-def test_context_manager_commits_or_rolls_back(db_path):
-    db_manager.initialize_database(db_path)
+def test_context_manager_commits_or_rolls_back(db_path, at_head):
+    db_manager.initialize_database(at_head(db_path))
     with get_session() as s:
         s.execute("INSERT INTO assets (asset_name, asset_version) VALUES ('kept', 1)")
     assert s.closed is True
@@ -285,8 +285,8 @@ def test_foreign_keys_are_enforced(session):
         session.execute("INSERT INTO experiment_result (experiment_id) VALUES ('missing')")
 
 
-def test_closed_session(db_path):
-    db_manager.initialize_database(db_path)
+def test_closed_session(db_path, at_head):
+    db_manager.initialize_database(at_head(db_path))
     s = get_session()
     s.close()
     s.close()  # idempotent
@@ -295,8 +295,8 @@ def test_closed_session(db_path):
             call()
 
 
-def test_close_rolls_back_uncommitted_work(db_path):
-    db_manager.initialize_database(db_path)
+def test_close_rolls_back_uncommitted_work(db_path, at_head):
+    db_manager.initialize_database(at_head(db_path))
     s = get_session()
     s.execute("INSERT INTO assets (asset_name, asset_version) VALUES ('a', 1)")
     s.close()
@@ -307,8 +307,8 @@ def test_close_rolls_back_uncommitted_work(db_path):
     assert count(db_path) == 0
 
 
-def test_sessions_survive_reset(db_path):
-    db_manager.initialize_database(db_path)
+def test_sessions_survive_reset(db_path, at_head):
+    db_manager.initialize_database(at_head(db_path))
     s = get_session()
     db_manager.reset_initialization()
     s.execute("INSERT INTO assets (asset_name, asset_version) VALUES ('a', 1)")
@@ -317,10 +317,10 @@ def test_sessions_survive_reset(db_path):
     assert count(db_path) == 1
 
 
-def test_many_sessions_reuse_pooled_connections(db_path):
+def test_many_sessions_reuse_pooled_connections(db_path, at_head):
     import os
 
-    db_manager.initialize_database(db_path)
+    db_manager.initialize_database(at_head(db_path))
     fds = len(os.listdir("/proc/self/fd"))
     for _ in range(500):
         with get_session() as s:

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent / "promptlab"
 
 
 @pytest.fixture
-def tracer(tmp_path):
-    return LocalTracer({"type": "local", "db_file": str(tmp_path / "store.db")})
+def tracer(tmp_path, at_head):
+    return LocalTracer({"type": "local", "db_file": str(at_head(tmp_path / "store.db"))})
 
 
 # --- formats -------------------------------------------------------------------------

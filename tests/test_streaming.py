@@ -29,8 +29,8 @@ def small_chunks():
 
 
 @pytest.fixture
-def session(db_path):
-    db_manager.initialize_database(db_path)
+def session(db_path, at_head):
+    db_manager.initialize_database(at_head(db_path))
     s = get_session()
     s.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, txt TEXT, f REAL, b BLOB)")
     s.commit()

@@ -189,10 +189,10 @@ def test_failures_with_random_names_lock_no_real_account_out(studio: Studio):
     assert _login_from(studio, "alice", "alice-password", "198.51.100.99")[0] == 429
 
 
-def test_guessing_many_usernames_slows_only_that_address(tmp_path: Path):
+def test_guessing_many_usernames_slows_only_that_address(tmp_path: Path, at_head):
     """With the proxy trusted, each client has its own address: a sprayer is slowed,
     a success on its own account does not reset that, others sign in."""
-    studio = Studio(tmp_path / "lab.db", trusted_proxies=("127.0.0.1",))
+    studio = Studio(at_head(tmp_path / "lab.db"), trusted_proxies=("127.0.0.1",))
     try:
         studio.add_user("root", ROOT_PASSWORD, "admin")
         studio.add_user("mallory", "mallory-password")
@@ -210,8 +210,8 @@ def test_guessing_many_usernames_slows_only_that_address(tmp_path: Path):
         studio.stop()
 
 
-def test_an_account_under_attack_from_many_addresses_waits(tmp_path: Path):
-    studio = Studio(tmp_path / "lab.db", trusted_proxies=("127.0.0.0/8",))
+def test_an_account_under_attack_from_many_addresses_waits(tmp_path: Path, at_head):
+    studio = Studio(at_head(tmp_path / "lab.db"), trusted_proxies=("127.0.0.0/8",))
     try:
         studio.add_user("root", ROOT_PASSWORD, "admin")
         for i in range(5):  # 5 free per account, each from another address

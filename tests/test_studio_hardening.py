@@ -83,8 +83,8 @@ def test_a_strangers_body_is_refused_before_it_is_read(studio: Studio):
     assert studio.get("/api/me")[0] == 200
 
 
-def test_bodies_in_flight_have_a_memory_budget(tmp_path: Path):
-    studio = Studio(tmp_path / "lab.db", max_body_bytes=4096, max_bodies_bytes=4096)
+def test_bodies_in_flight_have_a_memory_budget(tmp_path: Path, at_head):
+    studio = Studio(at_head(tmp_path / "lab.db"), max_body_bytes=4096, max_bodies_bytes=4096)
     try:
         studio.add_user("root", ROOT_PASSWORD, "admin")
         token = studio.login()
@@ -109,9 +109,9 @@ def test_bodies_in_flight_have_a_memory_budget(tmp_path: Path):
         studio.stop()
 
 
-def test_a_request_must_arrive_before_its_deadline(tmp_path: Path):
+def test_a_request_must_arrive_before_its_deadline(tmp_path: Path, at_head):
     """The 30 s timeout was per read: a byte every 10 s kept a connection forever."""
-    studio = Studio(tmp_path / "lab.db", header_timeout=0.5, request_timeout=1.0)
+    studio = Studio(at_head(tmp_path / "lab.db"), header_timeout=0.5, request_timeout=1.0)
     try:
         studio.add_user("root", ROOT_PASSWORD, "admin")
         with _connect(studio) as sock:  # a head that never ends
@@ -125,9 +125,9 @@ def test_a_request_must_arrive_before_its_deadline(tmp_path: Path):
         studio.stop()
 
 
-def test_slow_clients_holding_every_connection_do_not_starve_the_others(tmp_path: Path):
+def test_slow_clients_holding_every_connection_do_not_starve_the_others(tmp_path: Path, at_head):
     """One client holding every connection with partial heads kept the others at 503."""
-    studio = Studio(tmp_path / "lab.db", max_connections=4)
+    studio = Studio(at_head(tmp_path / "lab.db"), max_connections=4)
     slow: List[socket.socket] = []
     try:
         for _ in range(8):  # twice the limit, each sending half a head
@@ -146,8 +146,8 @@ def test_slow_clients_holding_every_connection_do_not_starve_the_others(tmp_path
 # --- item 11: no request smuggled in a refused body -----------------------------------------
 
 
-def test_a_refused_body_is_never_parsed_as_a_request(tmp_path: Path):
-    studio = Studio(tmp_path / "lab.db", max_body_bytes=2048)
+def test_a_refused_body_is_never_parsed_as_a_request(tmp_path: Path, at_head):
+    studio = Studio(at_head(tmp_path / "lab.db"), max_body_bytes=2048)
     try:
         studio.add_user("root", ROOT_PASSWORD, "admin")
         token = studio.login()
@@ -217,14 +217,14 @@ def test_a_secret_file_open_to_others_or_owned_by_another_user_is_refused(tmp_pa
 # --- item 5: dataset files only from the database's folder ---------------------------------------
 
 
-def test_dataset_files_outside_the_database_folder_are_not_read(tmp_path: Path):
+def test_dataset_files_outside_the_database_folder_are_not_read(tmp_path: Path, at_head):
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     secret = private / "keys.json"
     secret.write_text(json.dumps([{"id": "0", "password": "hunter2"}]))
     os.chmod(secret, 0o600)
     (tmp_path / "db").mkdir()
-    studio = Studio(tmp_path / "db" / "lab.db")
+    studio = Studio(at_head(tmp_path / "db" / "lab.db"))
     try:
         studio.add_user("root", ROOT_PASSWORD, "admin")
         studio.tracer.create_dataset(Dataset(name="leak", description="",

@@ -122,8 +122,8 @@ def test_bad_json_and_bodies(studio: Studio):
         assert code == status, (raw[:20], data)
 
 
-def test_body_size_limit(tmp_path: Path):
-    small = Studio(tmp_path / "lab.db", max_body_bytes=2048)
+def test_body_size_limit(tmp_path: Path, at_head):
+    small = Studio(at_head(tmp_path / "lab.db"), max_body_bytes=2048)
     try:
         small.add_user("root", ROOT_PASSWORD, "admin")
         token = small.login()
@@ -197,9 +197,9 @@ def test_errors_never_show_internals(studio: Studio, monkeypatch, caplog):
     assert status == 503 and headers["retry-after"] == "1" and "secret" not in json.dumps(data)
 
 
-def test_no_cors_by_default_and_listed_origins_only(tmp_path: Path):
-    plain = Studio(tmp_path / "a.db")
-    listed = Studio(tmp_path / "b.db", cors_origins=("https://lab.example.com",))
+def test_no_cors_by_default_and_listed_origins_only(tmp_path: Path, at_head):
+    plain = Studio(at_head(tmp_path / "a.db"))
+    listed = Studio(at_head(tmp_path / "b.db"), cors_origins=("https://lab.example.com",))
     try:
         for studio in (plain, listed):
             status, headers, _ = studio.request("OPTIONS", "/api/login",
@@ -245,8 +245,8 @@ def test_keep_alive_connections_serve_many_requests(studio: Studio):
 
 
 def test_connections_beyond_the_limit_get_503_when_all_are_busy(tmp_path: Path,
-                                                                 monkeypatch):
-    studio = Studio(tmp_path / "lab.db", max_connections=2)
+                                                                 monkeypatch, at_head):
+    studio = Studio(at_head(tmp_path / "lab.db"), max_connections=2)
     release = threading.Event()
     monkeypatch.setattr(studio.app.read, "ping", lambda: release.wait(30))
     busy = []

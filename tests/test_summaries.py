@@ -120,8 +120,8 @@ def db_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def tracer(db_file: Path) -> LocalTracer:
-    return LocalTracer({"type": "local", "db_file": str(db_file)})
+def tracer(db_file: Path, at_head) -> LocalTracer:
+    return LocalTracer({"type": "local", "db_file": str(at_head(db_file))})
 
 
 def test_traced_aggregates_equal_the_queries_over_the_results(tracer, db_file):

@@ -83,8 +83,8 @@ def test_threads_on_many_files_at_once(tmp_path):
         assert_healthy(p)
 
 
-def test_concurrent_writers_lose_nothing(db_path):
-    db_manager.initialize_database(db_path)
+def test_concurrent_writers_lose_nothing(db_path, at_head):
+    db_manager.initialize_database(at_head(db_path))
     per_thread = 50
 
     def write(i):
@@ -101,9 +101,9 @@ def test_concurrent_writers_lose_nothing(db_path):
     con.close()
 
 
-def test_read_then_write_under_contention(db_path):
+def test_read_then_write_under_contention(db_path, at_head):
     """Counters incremented with begin(): no lost update, no busy-snapshot error."""
-    db_manager.initialize_database(db_path)
+    db_manager.initialize_database(at_head(db_path))
     with get_session() as s:
         s.execute("CREATE TABLE counter (n INTEGER)")
         s.execute("INSERT INTO counter VALUES (0)")
@@ -120,8 +120,8 @@ def test_read_then_write_under_contention(db_path):
         assert s.execute("SELECT n FROM counter").scalar() == 400
 
 
-def test_one_session_shared_by_threads_is_serialized(db_path):
-    db_manager.initialize_database(db_path)
+def test_one_session_shared_by_threads_is_serialized(db_path, at_head):
+    db_manager.initialize_database(at_head(db_path))
     shared = get_session()
 
     def hammer(i):
@@ -140,8 +140,8 @@ def test_one_session_shared_by_threads_is_serialized(db_path):
     con.close()
 
 
-def test_closing_a_shared_session_while_others_use_it(db_path):
-    db_manager.initialize_database(db_path)
+def test_closing_a_shared_session_while_others_use_it(db_path, at_head):
+    db_manager.initialize_database(at_head(db_path))
     shared = get_session()
 
     def use(i):
@@ -160,9 +160,9 @@ def test_closing_a_shared_session_while_others_use_it(db_path):
     assert shared.closed
 
 
-def test_a_thread_waiting_on_a_lock_does_not_hold_the_gil(db_path):
+def test_a_thread_waiting_on_a_lock_does_not_hold_the_gil(db_path, at_head):
     """While a write waits for another connection's lock, Python keeps running."""
-    db_manager.initialize_database(db_path)
+    db_manager.initialize_database(at_head(db_path))
     blocker = sqlite3.connect(db_path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     started, done, errors = threading.Event(), threading.Event(), []

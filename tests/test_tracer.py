@@ -51,8 +51,8 @@ def db_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def tracer(db_file: Path) -> LocalTracer:
-    return LocalTracer({"type": "local", "db_file": str(db_file)})
+def tracer(db_file: Path, at_head) -> LocalTracer:
+    return LocalTracer({"type": "local", "db_file": str(at_head(db_file))})
 
 
 def query(path, sql: str, params=()) -> List[tuple]:

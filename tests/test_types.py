@@ -245,8 +245,8 @@ def test_configs_pickle_and_deepcopy():
 
 
 @pytest.fixture
-def tracer(tmp_path: Path) -> LocalTracer:
-    return LocalTracer({"type": "local", "db_file": str(tmp_path / "lab.db")})
+def tracer(tmp_path: Path, at_head) -> LocalTracer:
+    return LocalTracer({"type": "local", "db_file": str(at_head(tmp_path / "lab.db"))})
 
 
 def test_assets_and_users_are_hashable(tracer: LocalTracer):
