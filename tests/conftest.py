@@ -2,9 +2,10 @@
 
 Two loops:
 
-- The inner loop, run often while working: ``pytest -m "not slow"``. It keeps at least one
-  fast case of each behaviour (a few rounds of each race, a few kill timings, one short
-  browser test, a short leak loop).
+- The inner loop, run often while working: ``pytest -m "not slow" -n 2`` (two workers,
+  pytest-xdist: tests share nothing but the per-worker session fixtures). It keeps at
+  least one fast case of each behaviour (a few rounds of each race, a few kill timings,
+  one short browser test, a short leak loop).
 - The full suite, as CI runs it: ``pytest`` (no ``-m``): also every test marked
   ``@pytest.mark.slow`` (long waits, many processes, fork storms, real browsers, long
   loops, packaging, the soak test). ``pytest -m slow`` runs only those.
