@@ -60,7 +60,8 @@ core = Extension(
     sources=sorted(c for layer in LAYERS for c in glob.glob(f"{layer}/*.c")),
     depends=sorted(h for layer in LAYERS for h in glob.glob(f"{layer}/*.h")),
     include_dirs=LAYERS + [libpq_include_dir()],
-    libraries=["sqlite3", "crypt", "pq"],
+    # libpq is not linked: csrc/engine/postgres/pq.c loads it on first use.
+    libraries=["sqlite3", "crypt", "dl", "pthread"],
     extra_compile_args=extra_compile,
     extra_link_args=extra_link,
     undef_macros=undef,

@@ -134,3 +134,21 @@ def test_other_commands_still_parse_with_argparse(db_file):
     out = subprocess.run([sys.executable, "-m", "promptlab", "db", "status"],
                          capture_output=True, text=True, timeout=120, cwd=NEUTRAL_CWD)
     assert out.returncode == 2 and "-d/--db" in out.stderr
+
+
+LIBRARIES = """
+import sys
+from promptlab.tracer.local_tracer import LocalTracer
+LocalTracer({"type": "local", "db_file": sys.argv[1]}).get_experiments()
+with open("/proc/self/maps") as f:
+    maps = f.read()
+import json
+print(json.dumps([name for name in ("libpq", "libssl", "libkrb5", "libldap")
+                  if name in maps]))
+"""
+
+
+def test_sqlite_users_load_no_postgresql_client_library(db_file):
+    # libpq is loaded when a postgresql:// URL is first used (csrc/engine/postgres/pq.c):
+    # linked, it brought OpenSSL, Kerberos and LDAP into every process.
+    assert _run(LIBRARIES, db_file) == []

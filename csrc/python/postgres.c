@@ -85,9 +85,10 @@ PyObject *pl_postgres_set_first_admin_password(pl_state *st, const char *url, co
     pl_err_clear(&err);
     Py_BEGIN_ALLOW_THREADS
     conn = pl_pg_connect(url, &err);
-    if (conn != NULL)
+    if (conn != NULL) {
         rc = pl_pg_set_first_admin_password(conn, password, &set, &err);
-    PQfinish(conn);
+        PQfinish(conn);
+    }
     Py_END_ALLOW_THREADS
     if (rc < 0)
         return pl_raise(st, &err);

@@ -6,7 +6,7 @@
 
 #include "error.h"
 
-#include <libpq-fe.h>
+#include "pq.h"
 
 /* Hash `password` and make it the admin's, only while the admin has no usable
  * password (so that two processes racing here never both set one). *set says

@@ -90,6 +90,8 @@ PGconn *pl_pg_connect(const char *url, pl_err *err)
     PGconn *conn;
 
     PL_ASSERT_NO_GIL();
+    if (pl_pq_load(err) < 0)
+        return NULL;
     parsed = PQconninfoParse(url, &parse_error);
     if (parsed == NULL) {
         /* libpq's reason names the part it could not read, which may be the

@@ -13,7 +13,7 @@
 
 #include "error.h"
 
-#include <libpq-fe.h>
+#include "pq.h"
 #include <stddef.h>
 
 /* Room for a shown URL: user, host or socket folder, port and database. */

@@ -16,7 +16,7 @@
 #include "conn.h"
 #include "error.h"
 
-#include <libpq-fe.h>
+#include "pq.h"
 
 /* Tables copied, and the rows of each. */
 #define PL_PGCOPY_TABLES_MAX 64

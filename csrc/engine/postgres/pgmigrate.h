@@ -17,7 +17,7 @@
 #include "migfile.h"
 #include "revision.h"
 
-#include <libpq-fe.h>
+#include "pq.h"
 
 /* The advisory lock every PromptLab process takes around a migration: "promptlb". */
 #define PL_PG_MIGRATION_LOCK 0x70726f6d70746c62LL
