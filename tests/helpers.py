@@ -174,3 +174,25 @@ def write_newer_database(path) -> None:
         "CREATE TABLE assets (asset_name TEXT, asset_version INTEGER, future_column TEXT);"
         "INSERT INTO assets VALUES ('a', 1, 'from the future');")
     con.close()
+
+
+def fork_child(fn: Callable[[], object]) -> int:
+    """Run ``fn`` in a forked child that exits 0 when it passed (1, with the error on
+    stderr, when it raised); return the child's pid."""
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            fn()
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - reported through the status
+            os.write(2, f"child failed: {exc!r}\n".encode())
+        finally:
+            os._exit(code)
+    return pid
+
+
+def in_fork_child(fn: Callable[[], object]) -> int:
+    """Run ``fn`` in a forked child (``fork_child``); return its exit status (0: passed)."""
+    _, status = os.waitpid(fork_child(fn), 0)
+    return os.waitstatus_to_exitcode(status)

@@ -8,29 +8,9 @@ import sqlite3
 import pytest
 
 from conftest import assert_healthy
+from helpers import fork_child, in_fork_child
 from promptlab.sqlite import DatabaseError, ProgrammingError, get_session
 from promptlab.sqlite.database_manager import db_manager
-
-
-def _fork(fn):
-    """Run fn in a forked child that exits 0 when it passed; return the child's pid."""
-    pid = os.fork()
-    if pid == 0:  # child
-        code = 1
-        try:
-            fn()
-            code = 0
-        except BaseException as exc:  # noqa: BLE001 - reported through the status
-            os.write(2, f"child failed: {exc!r}\n".encode())
-        finally:
-            os._exit(code)
-    return pid
-
-
-def _in_child(fn):
-    """Run fn in a forked child; return its exit status (0 = passed)."""
-    _, status = os.waitpid(_fork(fn), 0)
-    return os.waitstatus_to_exitcode(status)
 
 
 def test_child_opens_its_own_connections(db_path):
@@ -45,7 +25,7 @@ def test_child_opens_its_own_connections(db_path):
                 s.execute("INSERT INTO assets (asset_name, asset_version) VALUES ('child', ?)",
                           (i,))
 
-    assert _in_child(child) == 0
+    assert in_fork_child(child) == 0
     with get_session() as s:  # the parent's pooled connection still works
         assert s.execute("SELECT count(*) FROM assets").scalar() == 21
     assert_healthy(db_path)
@@ -63,7 +43,7 @@ def test_session_opened_before_fork_is_refused_in_the_child(db_path):
         with pytest.raises(DatabaseError, match="forked while its parent had this database"):
             get_session().execute("SELECT 1")
 
-    assert _in_child(child) == 0
+    assert in_fork_child(child) == 0
     inherited.commit()
     inherited.close()
     con = sqlite3.connect(db_path)
@@ -96,7 +76,7 @@ def test_child_holds_real_locks_of_its_own(db_path):
             os.write(w, repr(sorted(_posix_locks_on(db_path))).encode())
         os.close(w)
 
-    status = _in_child(child)
+    status = in_fork_child(child)
     os.close(w)
     seen = eval(os.read(r, 1000).decode())
     os.close(r)
@@ -120,7 +100,7 @@ def test_fork_during_initialization_in_another_thread(tmp_path):
     statuses = []
     while not stop.is_set():
         own = tmp_path / f"child{len(statuses)}.db"
-        statuses.append(_in_child(lambda: db_manager.initialize_database(own)))
+        statuses.append(in_fork_child(lambda: db_manager.initialize_database(own)))
     t.join()
     assert statuses and all(code == 0 for code in statuses)
     for p in paths + [tmp_path / f"child{i}.db" for i in range(len(statuses))]:
@@ -128,7 +108,7 @@ def test_fork_during_initialization_in_another_thread(tmp_path):
 
 
 def test_fork_with_the_database_never_initialized_in_the_parent(db_path):
-    assert _in_child(lambda: db_manager.initialize_database(db_path)) == 0
+    assert in_fork_child(lambda: db_manager.initialize_database(db_path)) == 0
     assert_healthy(db_path)
     db_manager.initialize_database(db_path)
     assert db_manager.is_ready
@@ -215,7 +195,7 @@ def test_fork_while_other_threads_open_and_close_connections(tmp_path, monkeypat
         for _ in range(forks):
             if time.monotonic() > deadline:
                 break
-            code = _wait_or_kill(_fork(child), 60)  # a real hang lasts forever
+            code = _wait_or_kill(fork_child(child), 60)  # a real hang lasts forever
             outcomes["hung" if code is None else "ok" if code == 0 else "failed"] += 1
     finally:
         stop.set()
@@ -263,7 +243,7 @@ def test_more_than_256_files_in_use_at_fork_are_all_refused(tmp_path):
                     refused += 1
             assert refused == len(paths), refused
 
-        assert _in_child(child) == 0
+        assert in_fork_child(child) == 0
     finally:
         for s in sessions:
             s.close()

@@ -20,7 +20,7 @@ import pytest
 
 from conftest import assert_healthy
 from factories import make_dataset, make_template
-from helpers import start_together
+from helpers import in_fork_child, start_together
 from promptlab import _core
 from promptlab.sqlite import (
     DatabaseError,
@@ -290,21 +290,6 @@ def test_in_memory_database():
     assert tracer.me().username == "admin"
 
 
-def _fork(fn):
-    pid = os.fork()
-    if pid == 0:  # child
-        code = 1
-        try:
-            fn()
-            code = 0
-        except BaseException as exc:  # noqa: BLE001 - reported through the status
-            os.write(2, f"child failed: {exc!r}\n".encode())
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
-
-
 def test_child_of_fork_looks_up_on_its_own_connections(db_path):
     tracer = _fill(db_path)
     expected = tracer.get_asset("tpl", 1)  # leaves a pooled connection and its statement
@@ -315,7 +300,7 @@ def test_child_of_fork_looks_up_on_its_own_connections(db_path):
             tracer.create_prompttemplate(make_template("child", i))
             assert tracer.get_latest_asset("child").asset_version == i
 
-    assert _fork(child) == 0
+    assert in_fork_child(child) == 0
     _same_record(tracer.get_asset("tpl", 1), expected)  # the parent's connection still works
     assert tracer.get_latest_asset("child").asset_version == 19
     assert_healthy(db_path)
@@ -350,7 +335,7 @@ def test_fork_while_another_thread_looks_up(db_path):
     for t in threads:
         t.start()
     try:
-        codes = [_fork(child) for _ in range(20)]
+        codes = [in_fork_child(child) for _ in range(20)]
     finally:
         stop.set()
         for t in threads:
